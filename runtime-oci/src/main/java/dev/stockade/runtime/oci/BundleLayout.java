@@ -1,0 +1,30 @@
+package dev.stockade.runtime.oci;
+
+import java.nio.file.Path;
+
+/**
+ * Where one sandbox's pieces live on the host, all under its state directory:
+ * <pre>
+ *   STATE/config.json     the OCI bundle's config (STATE is the bundle)
+ *   STATE/disk/           a size-limited tmpfs: the sandbox's whole writable storage
+ *   STATE/disk/upper      overlay upper directory (everything the sandbox writes)
+ *   STATE/disk/work       overlay work directory
+ *   STATE/disk/agent.log  the agent's stdout/stderr (on the tmpfs, so a noisy agent fills only its own quota)
+ *   STATE/rootfs/         the overlay mount: the sandbox's root
+ *   STATE/run/            bound at /run/stockade inside: the agent's socket
+ * </pre>
+ */
+record BundleLayout(Path state) {
+    Path config() { return state.resolve("config.json"); }
+    Path disk() { return state.resolve("disk"); }
+    Path upper() { return disk().resolve("upper"); }
+    Path work() { return disk().resolve("work"); }
+    Path agentLog() { return disk().resolve("agent.log"); }
+    Path rootfs() { return state.resolve("rootfs"); }
+    Path run() { return state.resolve("run"); }
+    Path agentSocket() { return run().resolve("agent.sock"); }
+
+    static final String AGENT_PATH_INSIDE = "/opt/stockade/agent.py";
+    static final String RUN_DIR_INSIDE = "/run/stockade";
+    static final String SOCKET_INSIDE = RUN_DIR_INSIDE + "/agent.sock";
+}

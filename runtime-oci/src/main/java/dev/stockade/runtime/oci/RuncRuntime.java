@@ -1,0 +1,319 @@
+package dev.stockade.runtime.oci;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.stockade.runtime.RuntimeFailure;
+import dev.stockade.runtime.RuntimeSandbox;
+import dev.stockade.runtime.SandboxRuntime;
+import dev.stockade.runtime.SandboxSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The standard tier: one long-lived runc container per sandbox, its root an overlay of the
+ * template's read-only lower directory under a writable upper directory on a size-limited tmpfs.
+ *
+ * <p>Acts on the host: mounts (through {@link Libc}), chowns, writes the bundle planned by
+ * {@link OciConfigPlanner}, and runs {@code runc}. Everything it creates lives under
+ * {@code stateRoot/sandboxes/ID} and in containers named {@code stockade-ID} whose bundle is
+ * there, so {@link #reapExcept} never touches anything it did not create.
+ *
+ * <p>Thread-safety: calls for different ids run concurrently; calls for one id are serialised.
+ */
+public final class RuncRuntime implements SandboxRuntime {
+    private static final Duration RUNC_TIMEOUT = Duration.ofSeconds(30);
+
+    private final String binary;
+    private final String name;
+    private final List<String> globalArgs;
+    private final Path sandboxesRoot;
+    private final OciConfigPlanner planner;
+    private final ObjectMapper json;
+    private final ConcurrentHashMap<String, Object> locks = new ConcurrentHashMap<>();
+
+    RuncRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
+                boolean swapAccounting) {
+        this.name = name;
+        this.binary = binary;
+        this.globalArgs = List.copyOf(globalArgs);
+        this.sandboxesRoot = stateRoot.resolve("sandboxes");
+        this.json = json;
+        JsonNode policy = SeccompPolicy.loadPolicy(json);
+        this.planner = new OciConfigPlanner(json, policy, swapAccounting);
+        try {
+            Files.createDirectories(sandboxesRoot);
+            // Sandbox roots map onto unprivileged host uids, which must be able to traverse (not
+            // list) the path down to their bundle.
+            Files.setPosixFilePermissions(stateRoot, PosixFilePermissions.fromString("rwx--x--x"));
+            Files.setPosixFilePermissions(sandboxesRoot, PosixFilePermissions.fromString("rwx--x--x"));
+            for (Path p = stateRoot.toAbsolutePath().getParent(); p != null; p = p.getParent()) {
+                int mode = (Integer) Files.getAttribute(p, "unix:mode");
+                if ((mode & 01) == 0) {
+                    throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "the data directory " + stateRoot
+                            + " lies below " + p + ", which others cannot traverse (mode " + Integer.toOctalString(mode & 07777)
+                            + "); sandboxes run as unprivileged host users and could not reach their root filesystem."
+                            + " Choose a data directory elsewhere or run `chmod o+x " + p + "`.");
+                }
+            }
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "cannot prepare " + sandboxesRoot + ": " + e.getMessage());
+        }
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public String isolation() {
+        return "Linux namespaces (user, pid, mount, network, ipc, uts, cgroup), seccomp deny-list, no capabilities "
+                + "for user code, cgroup limits; shares the host kernel";
+    }
+
+    @Override
+    public Set<String> capabilities() {
+        return Set.of();
+    }
+
+    private Object lock(String id) {
+        return locks.computeIfAbsent(id, k -> new Object());
+    }
+
+    @Override
+    public RuntimeSandbox start(SandboxSpec spec) {
+        if (!spec.stateDir().startsWith(sandboxesRoot)) {
+            throw new IllegalArgumentException("state dir " + spec.stateDir() + " is not under " + sandboxesRoot);
+        }
+        synchronized (lock(spec.id())) {
+            BundleLayout layout = new BundleLayout(spec.stateDir());
+            String cid = OciConfigPlanner.containerId(spec.id());
+            long root = spec.uidBase();
+            long user = spec.uidBase() + 1000;
+            try (Cleanup undo = new Cleanup()) {
+                try {
+                    Files.createDirectory(layout.state());
+                    undo.add(() -> TemplateBuilder.deleteTree(layout.state()));
+                    Files.setPosixFilePermissions(layout.state(), PosixFilePermissions.fromString("rwx--x--x"));
+                    Files.createDirectory(layout.disk());
+                    Files.createDirectories(layout.rootfs());
+                    Files.createDirectories(layout.run());
+
+                    Libc.mount("stockade-" + spec.id(), layout.disk().toString(), "tmpfs",
+                            Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + spec.limits().diskMB() + "m,mode=0700");
+                    undo.add(() -> unmount(layout.disk()));
+                    Files.createDirectory(layout.upper());
+                    Files.createDirectory(layout.work());
+                    chown(layout.upper(), root, root);
+                    chown(layout.work(), root, root);
+                    // Directories whose owner differs from the (host-owned, hence 'nobody') template.
+                    mkdirOwned(layout.upper().resolve("home"), root, "rwxr-xr-x");
+                    mkdirOwned(layout.upper().resolve("home/user"), user, "rwxr-x---");
+                    mkdirOwned(layout.upper().resolve("tmp"), root, "rwxrwxrwx");
+                    setSticky(layout.upper().resolve("tmp"));
+                    mkdirOwned(layout.upper().resolve("root"), root, "rwx------");
+                    Files.writeString(layout.agentLog(), "");
+
+                    String overlay = "lowerdir=" + spec.template().lowerDir() + ",upperdir=" + layout.upper()
+                            + ",workdir=" + layout.work();
+                    Libc.mount("stockade-" + spec.id(), layout.rootfs().toString(), "overlay", 0, overlay);
+                    undo.add(() -> unmount(layout.rootfs()));
+                    chown(layout.run(), root, root);
+                    Files.setPosixFilePermissions(layout.run(), PosixFilePermissions.fromString("rwx------"));
+
+                    json.copy().enable(SerializationFeature.INDENT_OUTPUT)
+                            .writeValue(layout.config().toFile(), planner.plan(spec));
+
+                    undo.add(() -> deleteContainer(cid));
+                    List<String> argv = command("run", "--detach", "--bundle", layout.state().toString(), cid);
+                    HostCommand.Result r = HostCommand.run(argv, RUNC_TIMEOUT, layout.agentLog());
+                    if (!r.ok()) {
+                        throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, name + " could not start sandbox "
+                                + spec.id() + " (exit " + r.exitCode() + "): " + tail(layout.agentLog())
+                                + ". Check that " + binary + " works on this host (`" + binary + " --version`) and that"
+                                + " user namespaces are enabled.");
+                    }
+                    long pid = initPid(cid);
+                    undo.release();
+                    return new RuntimeSandbox(spec.id(), layout.agentSocket(), pid);
+                } catch (RuntimeFailure e) {
+                    undo.failedWith(e);
+                    throw e;
+                } catch (IOException | RuntimeException e) {
+                    undo.failedWith(e);
+                    throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED,
+                            "preparing sandbox " + spec.id() + " failed: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    @Override
+    public boolean isAlive(String id) {
+        HostCommand.Result r = HostCommand.run(command("state", OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);
+        if (!r.ok()) return false;
+        try {
+            return "running".equals(json.readTree(r.output()).path("status").asText());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void destroy(String id) {
+        synchronized (lock(id)) {
+            try {
+                BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
+                deleteContainer(OciConfigPlanner.containerId(id));
+                unmount(layout.rootfs());
+                unmount(layout.disk());
+                if (!isMounted(layout.rootfs()) && !isMounted(layout.disk())) {
+                    TemplateBuilder.deleteTree(layout.state());
+                } else {
+                    throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "sandbox " + id
+                            + " is still mounted after unmounting; its state directory was left in place: " + layout.state());
+                }
+            } catch (IOException e) {
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "removing sandbox " + id + " failed: " + e.getMessage(), e);
+            } finally {
+                locks.remove(id);
+            }
+        }
+    }
+
+    @Override
+    public Set<String> reapExcept(Set<String> keep) {
+        Set<String> candidates = new HashSet<>();
+        // Containers of ours: named stockade-ID with their bundle under our sandboxes root.
+        HostCommand.Result list = HostCommand.run(command("list", "--format", "json"), RUNC_TIMEOUT);
+        if (list.ok() && !list.output().isBlank()) {
+            try {
+                for (JsonNode c : json.readTree(list.output())) {
+                    String cid = c.path("id").asText();
+                    Path bundle = Path.of(c.path("bundle").asText("/nonexistent"));
+                    if (cid.startsWith("stockade-") && bundle.startsWith(sandboxesRoot)) {
+                        candidates.add(cid.substring("stockade-".length()));
+                    }
+                }
+            } catch (IOException ignored) {
+                // unreadable list: fall back to the state directories
+            }
+        }
+        try (var dirs = Files.list(sandboxesRoot)) {
+            dirs.forEach(d -> candidates.add(d.getFileName().toString()));
+        } catch (IOException ignored) {
+            // nothing to reap
+        }
+        candidates.removeAll(keep);
+        Set<String> reaped = new HashSet<>();
+        for (String id : candidates) {
+            if (!id.matches("[a-z0-9]{1,40}")) continue;
+            destroy(id);
+            reaped.add(id);
+        }
+        return reaped;
+    }
+
+    private List<String> command(String... args) {
+        List<String> argv = new ArrayList<>();
+        argv.add(binary);
+        argv.addAll(globalArgs);
+        argv.addAll(List.of(args));
+        return argv;
+    }
+
+    private void deleteContainer(String cid) {
+        HostCommand.Result r = HostCommand.run(command("delete", "--force", cid), RUNC_TIMEOUT);
+        if (!r.ok() && !r.output().contains("does not exist") && !r.output().contains("not exist")) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, binary + " delete " + cid + " failed: " + r.output());
+        }
+    }
+
+    private long initPid(String cid) {
+        HostCommand.Result r = HostCommand.run(command("state", cid), RUNC_TIMEOUT);
+        if (!r.ok()) {
+            throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, "container " + cid + " vanished right after start: " + r.output());
+        }
+        try {
+            return json.readTree(r.output()).path("pid").asLong();
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, binary + " state printed no JSON: " + r.output());
+        }
+    }
+
+    private static void unmount(Path target) {
+        while (isMounted(target)) {
+            int errno = Libc.umount2(target.toString(), 0);
+            if (errno == 16 /* EBUSY */) errno = Libc.umount2(target.toString(), Libc.MNT_DETACH);
+            if (errno != 0) {
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR,
+                        "unmounting " + target + " failed: " + Libc.strerror(errno));
+            }
+        }
+    }
+
+    /** Whether {@code p} is a mount point, from /proc/self/mountinfo (exact match, octal escapes decoded). */
+    static boolean isMounted(Path p) {
+        String want = p.toAbsolutePath().normalize().toString();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+                String[] f = line.split(" ");
+                if (f.length > 4 && unescape(f[4]).equals(want)) return true;
+            }
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "cannot read /proc/self/mountinfo: " + e.getMessage());
+        }
+        return false;
+    }
+
+    private static String unescape(String s) {
+        if (s.indexOf('\\') < 0) return s;
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 3 < s.length()) {
+                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
+                i += 3;
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
+    private static void chown(Path p, long uid, long gid) throws IOException {
+        Files.setAttribute(p, "unix:uid", (int) uid, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(p, "unix:gid", (int) gid, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    private static void mkdirOwned(Path p, long uid, String perms) throws IOException {
+        Files.createDirectory(p);
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(perms));
+        chown(p, uid, uid);
+    }
+
+    private static void setSticky(Path p) throws IOException {
+        int mode = (Integer) Files.getAttribute(p, "unix:mode");
+        Files.setAttribute(p, "unix:mode", mode | 01000);
+    }
+
+    private static String tail(Path log) {
+        try {
+            byte[] all = Files.readAllBytes(log);
+            int from = Math.max(0, all.length - 2000);
+            return new String(all, from, all.length - from, java.nio.charset.StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+}

@@ -1,0 +1,184 @@
+package dev.stockade.runtime.oci;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stockade.runtime.Template;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * Builds the default template's read-only lower directory: the host's Debian Python (its /usr bound
+ * read-only, the /bin, /lib... links of a merged-/usr system) under an /etc of Stockade's own, as
+ * listed with reasons in policy/template-etc.json. Built once per template version into the runtime's
+ * state root and reused by every sandbox; never the host's /etc as a whole.
+ */
+final class TemplateBuilder {
+    static final String NAME = "python";
+    /** Bump when the template's content changes, so existing state roots rebuild it. */
+    static final String VERSION = "1";
+    private static final String POLICY = "/dev/stockade/policy/template-etc.json";
+    private static final String MARKER = ".stockade-template";
+
+    private TemplateBuilder() {}
+
+    static Template ensure(Path templatesRoot, ObjectMapper json) {
+        Path dir = templatesRoot.resolve(NAME);
+        try {
+            Files.createDirectories(templatesRoot);
+            Path marker = dir.resolve(MARKER);
+            if (Files.isRegularFile(marker) && Files.readString(marker).strip().equals(VERSION)) {
+                return template(dir);
+            }
+            Path tmp = templatesRoot.resolve(NAME + ".tmp-" + UUID.randomUUID());
+            build(tmp, json);
+            if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+                // An older version may still be the lower layer of running sandboxes: set it aside.
+                Files.move(dir, templatesRoot.resolve(NAME + ".old-" + System.currentTimeMillis()));
+            }
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException raced) {
+                deleteTree(tmp);
+            }
+            return template(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("building the default template under " + dir + " failed: " + e.getMessage()
+                    + ". Check that the data directory is writable and has free space.", e);
+        }
+    }
+
+    private static Template template(Path dir) {
+        return new Template(NAME, dir, List.of(Path.of("/usr")));
+    }
+
+    static void build(Path root, ObjectMapper json) throws IOException {
+        Files.createDirectories(root);
+        for (String d : List.of("etc", "home/user", "tmp", "var/tmp", "proc", "sys", "dev", "usr", "opt/stockade",
+                "run/stockade", "root", "mnt", "srv")) {
+            Files.createDirectories(root.resolve(d));
+        }
+        Files.setPosixFilePermissions(root.resolve("tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));
+        Files.setPosixFilePermissions(root.resolve("var/tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));
+        // Bind-mount target for the agent program.
+        Files.writeString(root.resolve("opt/stockade/agent.py"), "");
+        for (String link : List.of("bin", "lib", "lib64", "sbin")) {
+            Files.createSymbolicLink(root.resolve(link), Path.of("usr/" + link));
+        }
+        Path etc = root.resolve("etc");
+        JsonNode policy;
+        try (InputStream in = TemplateBuilder.class.getResourceAsStream(POLICY)) {
+            if (in == null) throw new IOException("template policy missing from the classpath: " + POLICY);
+            policy = json.readTree(in);
+        }
+        for (JsonNode entry : policy.path("copyFromHost")) {
+            String rel = entry.get("path").asText();
+            Path src = Path.of("/etc").resolve(rel);
+            if (Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
+                copyTree(src, etc.resolve(rel), policy.path("skipInside"));
+            }
+        }
+        write(etc, "passwd", """
+                root:x:0:0:root:/root:/bin/bash
+                user:x:1000:1000:user:/home/user:/bin/bash
+                nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+                """);
+        write(etc, "group", """
+                root:x:0:
+                user:x:1000:
+                nogroup:x:65534:
+                """);
+        write(etc, "hosts", """
+                127.0.0.1\tlocalhost
+                ::1\tlocalhost ip6-localhost ip6-loopback
+                127.0.1.1\t%s
+                """.formatted(OciConfigPlanner.HOSTNAME));
+        write(etc, "hostname", OciConfigPlanner.HOSTNAME + "\n");
+        write(etc, "resolv.conf", "");
+        write(etc, "nsswitch.conf", """
+                passwd: files
+                group: files
+                shadow: files
+                hosts: files
+                networks: files
+                protocols: files
+                services: files
+                """);
+        write(etc, "profile", """
+                # Stockade sandbox login profile (not the host's).
+                export PATH=/home/user/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+                umask 022
+                """);
+        Path zone = Path.of("/usr/share/zoneinfo/Etc/UTC");
+        Files.deleteIfExists(etc.resolve("localtime"));
+        Files.createSymbolicLink(etc.resolve("localtime"), zone);
+        Files.writeString(root.resolve(MARKER), VERSION + "\n");
+    }
+
+    private static void write(Path dir, String name, String content) throws IOException {
+        Path p = dir.resolve(name);
+        Files.deleteIfExists(p);
+        Files.writeString(p, content, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-r--r--"));
+    }
+
+    private static void copyTree(Path src, Path dst, JsonNode skipInside) throws IOException {
+        Path etcRoot = Path.of("/etc");
+        Files.walkFileTree(src, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
+                String rel = etcRoot.relativize(dir).toString();
+                for (JsonNode skip : skipInside) {
+                    if (rel.equals(skip.asText())) return FileVisitResult.SKIP_SUBTREE;
+                }
+                Files.createDirectories(dst.resolve(src.relativize(dir).toString()));
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Path target = dst.resolve(src.relativize(file).toString());
+                if (attrs.isSymbolicLink()) {
+                    Files.createSymbolicLink(target, Files.readSymbolicLink(file));
+                } else if (attrs.isRegularFile()) {
+                    Files.copy(file, target, StandardCopyOption.COPY_ATTRIBUTES);
+                }
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFileFailed(Path file, IOException exc) {
+                return FileVisitResult.CONTINUE; // unreadable entries are simply not part of the template
+            }
+        });
+    }
+
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) return;
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Files.delete(file);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path dir, IOException exc) throws IOException {
+                Files.delete(dir);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+}

@@ -1,0 +1,87 @@
+package dev.stockade.runtime.oci;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeProvider;
+import dev.stockade.runtime.RuntimeSandbox;
+import dev.stockade.runtime.SandboxRuntime;
+import dev.stockade.runtime.SandboxSpec;
+import dev.stockade.runtime.Template;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The runc runtime against the real host: a container whose init is a probe script reports what it
+ * sees (namespaces, capabilities, seccomp, filesystem), and destroy leaves nothing behind.
+ */
+class RuncRuntimeTest {
+    @TempDir
+    Path tmp;
+
+    SandboxRuntime runtime;
+    Path stateRoot;
+
+    @BeforeEach
+    void setUp() {
+        RuntimeProvider.Availability a = new RuncProvider().probe();
+        assumeTrue(a.available(), "runc unavailable: " + a.reason());
+        stateRoot = tmp.resolve("state");
+        try {
+            Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        runtime = new RuncProvider().create(stateRoot);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (runtime != null) runtime.reapExcept(Set.of());
+    }
+
+    @Test
+    void containerIsIsolatedAndDestroyLeavesNothing() throws Exception {
+        Path probe = tmp.resolve("probe_init.py");
+        try (InputStream in = getClass().getResourceAsStream("/probe_init.py")) {
+            Files.copy(in, probe);
+        }
+        Template template = TemplateBuilder.ensure(tmp.resolve("templates"), new ObjectMapper());
+        String id = "t" + Long.toHexString(System.nanoTime());
+        SandboxSpec spec = new SandboxSpec(id, 3_000_000_000L, stateRoot.resolve("sandboxes").resolve(id), template, probe,
+                new Limits(256, 1, 64, 32, 16, 60));
+        RuntimeSandbox sb = runtime.start(spec);
+        assertTrue(sb.initPid() > 0);
+        Path report = spec.stateDir().resolve("run/probe.json");
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (!Files.exists(report) && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        JsonNode r = new ObjectMapper().readTree(report.toFile());
+        assertEquals(0, r.get("uid").asInt(), "init is root inside its user namespace");
+        assertEquals("3000000000", r.get("uid_map").get(1).asText(), "...which is an unprivileged host uid");
+        assertEquals("1", r.get("no_new_privs").asText());
+        assertEquals("2", r.get("seccomp").asText(), "seccomp filter mode");
+        assertEquals("sandbox", r.get("hostname").asText());
+        assertEquals("[\"lo\"]", r.get("interfaces").toString(), "only loopback");
+        assertEquals(1000, r.get("home_owner").asInt());
+        assertEquals(1, r.get("unshare").asInt(), "unshare is denied with EPERM");
+        assertEquals(3, r.get("etc_passwd").asText().strip().split("\n").length, "the template's own passwd: root, user, nobody");
+        assertTrue(runtime.isAlive(id));
+
+        runtime.destroy(id);
+        assertFalse(runtime.isAlive(id));
+        assertFalse(Files.exists(spec.stateDir()), "state directory removed");
+        assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(id), "no mount left");
+        assertFalse(Files.exists(Path.of("/sys/fs/cgroup/memory/stockade-" + id)), "no cgroup left");
+    }
+}

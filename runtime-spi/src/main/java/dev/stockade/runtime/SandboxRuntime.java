@@ -1,0 +1,41 @@
+package dev.stockade.runtime;
+
+import java.util.Set;
+
+/**
+ * The runtime contract: turn a {@link SandboxSpec} into an isolated, running environment whose
+ * agent listens on a host unix socket, and tear it down again. A runtime decides how; the server
+ * decides where and whether. Implementations are found through {@link RuntimeProvider} and
+ * {@link java.util.ServiceLoader}; the server never names one.
+ *
+ * <p>Thread-safety: every method may be called concurrently for different sandbox ids.
+ */
+public interface SandboxRuntime {
+
+    /** The name clients select it by ("runc", "runsc"). */
+    String name();
+
+    /** What isolation it gives, in one sentence for operators and the API. */
+    String isolation();
+
+    /** Optional features it supports, e.g. "pause", "memory-snapshot". */
+    Set<String> capabilities();
+
+    /** Starts the sandbox; on failure nothing of it is left behind. Blocks until the agent socket path is known. */
+    RuntimeSandbox start(SandboxSpec spec);
+
+    /** True while the sandbox's container is running. */
+    boolean isAlive(String id);
+
+    /**
+     * Ends every process of the sandbox and removes its container, mounts, cgroups and state.
+     * Idempotent: destroying a sandbox that is already gone succeeds.
+     */
+    void destroy(String id);
+
+    /**
+     * Removes every sandbox this runtime left under its state root that is not in {@code keep}
+     * (after a crash of the server). Returns the ids it removed.
+     */
+    Set<String> reapExcept(Set<String> keep);
+}

@@ -1,0 +1,31 @@
+package dev.stockade.runtime;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * What a runtime needs to start one sandbox: the server has already decided everything here.
+ *
+ * @param id the sandbox id (lowercase letters and digits), unique on this host
+ * @param uidBase first host uid/gid of the 65536-id range the sandbox's user namespace maps onto;
+ *     no two live sandboxes share a range
+ * @param stateDir host directory owned by the server for this sandbox; the runtime keeps its
+ *     bundle, mounts and the agent socket under it and removes it on destroy
+ * @param template the root filesystem template
+ * @param agentScript host path of the agent program, bind-mounted read-only into the sandbox
+ * @param limits resource limits, already validated against the server's maxima
+ */
+public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentScript, Limits limits) {
+    private static final Pattern ID = Pattern.compile("[a-z0-9]{1,40}");
+
+    public SandboxSpec {
+        Objects.requireNonNull(id, "id");
+        if (!ID.matcher(id).matches()) throw new IllegalArgumentException("invalid sandbox id: " + id);
+        if (uidBase < 65536 || uidBase + 65536 > 0xFFFF_FFFFL) throw new IllegalArgumentException("uidBase out of range: " + uidBase);
+        Objects.requireNonNull(stateDir, "stateDir");
+        Objects.requireNonNull(template, "template");
+        Objects.requireNonNull(agentScript, "agentScript");
+        Objects.requireNonNull(limits, "limits");
+    }
+}
