@@ -21,6 +21,12 @@ public interface SandboxRuntime {
     /** Optional features it supports, e.g. "pause", "memory-snapshot". */
     Set<String> capabilities();
 
+    /**
+     * The runtime's default template (for the OCI runtimes, the host's Python under Stockade's own
+     * /etc), prepared under the runtime's state root on first use.
+     */
+    Template defaultTemplate();
+
     /** Starts the sandbox; on failure nothing of it is left behind. Blocks until the agent socket path is known. */
     RuntimeSandbox start(SandboxSpec spec);
 

@@ -45,9 +45,4 @@ public final class RuncProvider implements RuntimeProvider {
     public SandboxRuntime create(Path stateRoot) {
         return new RuncRuntime(name(), BINARY, List.of(), stateRoot, new ObjectMapper(), swapAccounting());
     }
-
-    /** The default template for this runtime family, built under {@code templatesRoot} if needed. */
-    public static dev.stockade.runtime.Template defaultTemplate(Path templatesRoot) {
-        return TemplateBuilder.ensure(templatesRoot, new ObjectMapper());
-    }
 }

@@ -7,6 +7,7 @@ import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.SandboxSpec;
+import dev.stockade.runtime.Template;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -40,6 +41,8 @@ public final class RuncRuntime implements SandboxRuntime {
     private final OciConfigPlanner planner;
     private final ObjectMapper json;
     private final ConcurrentHashMap<String, Object> locks = new ConcurrentHashMap<>();
+    private final Path templatesRoot;
+    private volatile Template template;
 
     RuncRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
                 boolean swapAccounting) {
@@ -47,6 +50,7 @@ public final class RuncRuntime implements SandboxRuntime {
         this.binary = binary;
         this.globalArgs = List.copyOf(globalArgs);
         this.sandboxesRoot = stateRoot.resolve("sandboxes");
+        this.templatesRoot = stateRoot.resolve("templates");
         this.json = json;
         JsonNode policy = SeccompPolicy.loadPolicy(json);
         this.planner = new OciConfigPlanner(json, policy, swapAccounting);
@@ -79,6 +83,18 @@ public final class RuncRuntime implements SandboxRuntime {
     public String isolation() {
         return "Linux namespaces (user, pid, mount, network, ipc, uts, cgroup), seccomp deny-list, no capabilities "
                 + "for user code, cgroup limits; shares the host kernel";
+    }
+
+    @Override
+    public Template defaultTemplate() {
+        Template t = template;
+        if (t == null) {
+            synchronized (this) {
+                if (template == null) template = TemplateBuilder.ensure(templatesRoot, json);
+                t = template;
+            }
+        }
+        return t;
     }
 
     @Override

@@ -57,7 +57,7 @@ class RuncRuntimeTest {
         try (InputStream in = getClass().getResourceAsStream("/probe_init.py")) {
             Files.copy(in, probe);
         }
-        Template template = TemplateBuilder.ensure(tmp.resolve("templates"), new ObjectMapper());
+        Template template = runtime.defaultTemplate();
         String id = "t" + Long.toHexString(System.nanoTime());
         SandboxSpec spec = new SandboxSpec(id, 3_000_000_000L, stateRoot.resolve("sandboxes").resolve(id), template, probe,
                 new Limits(256, 1, 64, 32, 16, 60));

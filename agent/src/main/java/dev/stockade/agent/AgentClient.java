@@ -1,0 +1,119 @@
+package dev.stockade.agent;
+
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The host's side of the link to one sandbox's agent (see docs/agent-protocol.md).
+ *
+ * <p>Thread-safe: every call opens its own connection to the agent's unix socket, so calls from
+ * many virtual threads proceed in parallel. Everything read from the agent is hostile: frame sizes,
+ * JSON and paths are bounded and validated here; a misbehaving agent yields {@link AgentException}
+ * with code PROTOCOL, never a hang past the call's deadline or an unbounded allocation.
+ *
+ * <p>Deadlines: unary calls must complete within the call timeout (30 s unless given to
+ * {@link #unix(Path, Duration)}), else TIMEOUT. Process streams wait as long as the caller likes
+ * between events ({@link ProcessStream#next}), and file reads and writes apply the call timeout to
+ * each frame. A missing or refusing socket is UNAVAILABLE.
+ *
+ * <p>Paths and users: relative paths (and {@code ~}) resolve against the user's home inside the
+ * sandbox; {@code user} is "user" (uid 1000) or "root" (the sandbox's root), null meaning "user".
+ * Paths in answers are the sandbox's, for showing to clients: never use one on the host.
+ *
+ * <p>Called by the server's core and API layers; blocking, meant for virtual threads.
+ */
+public interface AgentClient {
+
+    static AgentClient unix(Path socket) {
+        return new UnixAgentClient(socket, UnixAgentClient.DEFAULT_CALL_TIMEOUT);
+    }
+
+    /** As {@link #unix(Path)}, with another deadline for unary calls (and per file frame). */
+    static AgentClient unix(Path socket, Duration callTimeout) {
+        return new UnixAgentClient(socket, callTimeout);
+    }
+
+    /**
+     * Waits until the agent answers, up to {@code timeout}, retrying while its socket is missing
+     * or refuses connections (the agent is starting). TIMEOUT if it never answered.
+     */
+    AgentInfo hello(Duration timeout);
+
+    /**
+     * Starts a process; returns once the agent has reported its pid (or failed to start it:
+     * NOT_FOUND for a missing executable, INVALID_ARGUMENT for a bad cwd, user or env name,
+     * PERMISSION_DENIED for one that may not be executed). Closing the stream does not stop the process.
+     */
+    ProcessStream exec(ExecRequest request);
+
+    /**
+     * Attaches to a running process's output from now on and its end event; to one that ended
+     * less than a minute ago, the stream holds just Started and Ended. PROCESS_NOT_FOUND otherwise.
+     */
+    ProcessStream attach(int pid);
+
+    /** The processes started through {@link #exec} that are still running. */
+    List<ProcessInfo> listProcesses();
+
+    /**
+     * Writes to the process's stdin (it must have been started with {@code stdin = true}); returns
+     * once the data is in the pipe, which waits while the process does not read.
+     */
+    void sendInput(int pid, byte[] data);
+
+    /** Closes the process's stdin, so that it reads end-of-file. Idempotent. */
+    void closeStdin(int pid);
+
+    /**
+     * Sends a signal ("SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", ...; any
+     * Linux signal name) to the process group of {@code pid}. If it dies of that signal its outcome
+     * is "killed". INVALID_ARGUMENT for an unknown name, PROCESS_NOT_FOUND when it is not running.
+     */
+    void signal(int pid, String signal);
+
+    /**
+     * Describes the entry at {@code path}. A symlink is followed: type, size, mode and owner are
+     * the target's, and {@code symlinkTarget} holds the resolved target path (type "symlink" only
+     * for a dangling link).
+     */
+    EntryInfo stat(String path, String user);
+
+    /**
+     * The entries under the directory {@code path} down to {@code depth} levels (1: its children),
+     * sorted by name per directory; symlinked directories are listed, not descended into.
+     * NOT_A_DIRECTORY for a file; INVALID_ARGUMENT beyond 100 000 entries.
+     */
+    List<EntryInfo> listDir(String path, int depth, String user);
+
+    /**
+     * Creates the directory and its missing parents, owned by {@code user}; returns false if it
+     * already existed as a directory. NOT_A_DIRECTORY if it or a parent exists as something else.
+     */
+    boolean makeDir(String path, String user);
+
+    /**
+     * Renames {@code source} to {@code destination} (copying across filesystems), creating the
+     * destination's parents; replaces an existing file; returns the moved entry.
+     */
+    EntryInfo move(String source, String destination, String user);
+
+    /** Removes a file, a symlink (not its target), or a directory with everything in it. */
+    void remove(String path, String user);
+
+    /**
+     * Opens a regular file for reading; fails with NOT_FOUND, IS_A_DIRECTORY, INVALID_ARGUMENT
+     * (not a regular file) etc. before any byte is returned. The content stream throws
+     * AgentException when the agent fails mid-way. Close it.
+     */
+    FileRead readFile(String path, String user);
+
+    /**
+     * Writes (atomically replaces: temporary file, then rename) a file, creating parent
+     * directories owned by {@code user}. A new file is owned by {@code user} with mode 0644; a
+     * replaced one keeps its mode and owner. A symlink at {@code path} is written through.
+     * The content stream is read without deadline; its IOException is thrown as UncheckedIOException.
+     */
+    EntryInfo writeFile(String path, InputStream content, String user);
+}

@@ -1,0 +1,68 @@
+package dev.stockade.agent;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * The agent program (src/main/python/stockade_agent.py), shipped in this jar. Runtimes copy
+ * {@link #bytes()} into the sandbox (e.g. at {@link #SANDBOX_PATH}) and start it with
+ * {@link #command(String, String)}; {@link #sha256()} lets them skip rewriting an unchanged copy.
+ */
+public final class AgentScript {
+    /** Where the script lives on the classpath. */
+    public static final String RESOURCE = "dev/stockade/agent/stockade_agent.py";
+    /** Conventional location of the script inside a sandbox. */
+    public static final String SANDBOX_PATH = "/opt/stockade/agent.py";
+    /** Conventional location of the agent's socket inside a sandbox (its directory is bind-mounted). */
+    public static final String SANDBOX_SOCKET = "/run/stockade/agent.sock";
+    /** The interpreter: Debian's, which the default template binds read-only from the host. */
+    public static final String PYTHON = "/usr/bin/python3";
+
+    private static final byte[] BYTES = load();
+    private static final String SHA256 = HexFormat.of().formatHex(digest(BYTES));
+
+    private AgentScript() {}
+
+    /** The script's content (a fresh copy). */
+    public static byte[] bytes() {
+        return BYTES.clone();
+    }
+
+    /** Lowercase hex SHA-256 of {@link #bytes()}. */
+    public static String sha256() {
+        return SHA256;
+    }
+
+    /**
+     * The agent's command line: {@code python3 -I -S script --socket socket}. {@code -I} ignores
+     * PYTHON* variables and the user site; {@code -S} skips site, which saves start-up time.
+     */
+    public static List<String> command(String scriptPath, String socketPath) {
+        return List.of(PYTHON, "-I", "-S", scriptPath, "--socket", socketPath);
+    }
+
+    private static byte[] load() {
+        try (InputStream in = AgentScript.class.getClassLoader().getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException("the agent script " + RESOURCE
+                        + " is missing from the classpath: the stockade-agent jar was built without its resources");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the agent script " + RESOURCE, e);
+        }
+    }
+
+    private static byte[] digest(byte[] bytes) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(bytes);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+package dev.stockade.agent;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.Function;
+
+/**
+ * {@link AgentClient} over the agent's unix socket: one connection per call, blocking I/O, meant
+ * for virtual threads. Unary calls run under one deadline ({@code callTimeout}, 30 s by default);
+ * process streams and file reads under a per-frame deadline once a frame has begun.
+ */
+final class UnixAgentClient implements AgentClient {
+    static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(30);
+    /** Most entries one listing may return; the agent refuses deeper listings with INVALID_ARGUMENT. */
+    static final int LIST_LIMIT = 100_000;
+    /** Most processes a process list may hold before the answer is treated as hostile. */
+    static final int PROCESS_LIST_LIMIT = 100_000;
+
+    private final Path socket;
+    private final Duration callTimeout;
+
+    UnixAgentClient(Path socket, Duration callTimeout) {
+        this.socket = Objects.requireNonNull(socket, "socket");
+        this.callTimeout = Objects.requireNonNull(callTimeout, "callTimeout");
+        if (callTimeout.isNegative() || callTimeout.isZero()) {
+            throw new IllegalArgumentException("callTimeout must be positive");
+        }
+    }
+
+    @Override
+    public AgentInfo hello(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long pauseMillis = 1;
+        while (true) {
+            long left = deadline - System.nanoTime();
+            try {
+                Duration attempt = Duration.ofNanos(Math.max(1_000_000, Math.min(left, callTimeout.toNanos())));
+                return AgentJson.agentInfo(unary(AgentJson.request("hello"), attempt));
+            } catch (AgentException e) {
+                // Not listening yet (the socket is missing or refuses): the agent is still starting.
+                left = deadline - System.nanoTime();
+                if (e.code() != AgentException.Code.UNAVAILABLE || left <= 0) {
+                    if (e.code() == AgentException.Code.UNAVAILABLE) {
+                        throw new AgentException(AgentException.Code.TIMEOUT, "the agent at " + socket
+                                + " did not start listening within " + AgentConnection.describe(timeout)
+                                + ": " + e.getMessage(), e);
+                    }
+                    throw e;
+                }
+            }
+            sleep(Math.min(pauseMillis, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
+            pauseMillis = Math.min(pauseMillis * 2, 4); // start-up takes ~25 ms: poll finely
+        }
+    }
+
+    @Override
+    public ProcessStream exec(ExecRequest request) {
+        ObjectNode req = AgentJson.request("exec");
+        ArrayNode argv = req.putArray("argv");
+        request.argv().forEach(argv::add);
+        ObjectNode env = req.putObject("env");
+        request.env().forEach(env::put);
+        if (request.cwd() != null) {
+            req.put("cwd", request.cwd());
+        }
+        req.put("user", request.user());
+        req.put("stdin", request.stdin());
+        req.put("timeoutMillis", request.timeoutMillis());
+        req.put("outputLimitBytes", request.outputLimitBytes());
+        if (request.tag() != null) {
+            req.put("tag", request.tag());
+        }
+        return openStream(req);
+    }
+
+    @Override
+    public ProcessStream attach(int pid) {
+        return openStream(AgentJson.request("attach").put("pid", pid));
+    }
+
+    private ProcessStream openStream(ObjectNode request) {
+        AgentConnection connection = AgentConnection.open(socket, callTimeout);
+        try {
+            connection.sendJson(request);
+            ObjectNode first = connection.readAnswer();
+            if (!"start".equals(AgentJson.string(first, "ev", 16, false))) {
+                throw AgentJson.protocol("a process stream must begin with a start event");
+            }
+            int pid = AgentJson.positiveInt(first, "pid");
+            connection.disarm();
+            return new UnixProcessStream(connection, pid, callTimeout);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public List<ProcessInfo> listProcesses() {
+        return items(AgentJson.request("ps"), PROCESS_LIST_LIMIT, AgentJson::processInfo);
+    }
+
+    @Override
+    public void sendInput(int pid, byte[] data) {
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+            connection.sendJson(AgentJson.request("input").put("pid", pid));
+            int offset = 0;
+            boolean sent = true;
+            try {
+                while (offset < data.length) {
+                    int n = Math.min(Frame.MAX_PAYLOAD, data.length - offset);
+                    connection.arm(callTimeout);
+                    connection.send(Frame.DATA, data, offset, n);
+                    offset += n;
+                }
+                connection.send(Frame.DATA, data, 0, 0);
+            } catch (AgentException e) {
+                if (e.code() != AgentException.Code.UNAVAILABLE) {
+                    throw e;
+                }
+                sent = false; // the agent refused early and closed; its answer says why
+            }
+            connection.arm(callTimeout);
+            ObjectNode answer = readAnswerAfterUpload(connection, sent);
+            AgentJson.throwIfError(answer);
+        }
+    }
+
+    @Override
+    public void closeStdin(int pid) {
+        unary(AgentJson.request("close_stdin").put("pid", pid), callTimeout);
+    }
+
+    @Override
+    public void signal(int pid, String signal) {
+        Objects.requireNonNull(signal, "signal");
+        unary(AgentJson.request("signal").put("pid", pid).put("signal", signal), callTimeout);
+    }
+
+    @Override
+    public EntryInfo stat(String path, String user) {
+        return AgentJson.entry(unary(pathRequest("stat", path, user), callTimeout).get("entry"));
+    }
+
+    @Override
+    public List<EntryInfo> listDir(String path, int depth, String user) {
+        if (depth < 1) {
+            throw new AgentException(AgentException.Code.INVALID_ARGUMENT, "depth must be at least 1, not " + depth);
+        }
+        ObjectNode request = pathRequest("list", path, user).put("depth", depth).put("limit", LIST_LIMIT);
+        return items(request, LIST_LIMIT, AgentJson::entry);
+    }
+
+    @Override
+    public boolean makeDir(String path, String user) {
+        ObjectNode answer = unary(pathRequest("mkdir", path, user), callTimeout);
+        AgentJson.entry(answer.get("entry"));
+        return AgentJson.bool(answer, "created");
+    }
+
+    @Override
+    public EntryInfo move(String source, String destination, String user) {
+        ObjectNode request = AgentJson.request("move")
+                .put("source", checkPath(source, "source"))
+                .put("destination", checkPath(destination, "destination"))
+                .put("user", user);
+        return AgentJson.entry(unary(request, callTimeout).get("entry"));
+    }
+
+    @Override
+    public void remove(String path, String user) {
+        unary(pathRequest("remove", path, user), callTimeout);
+    }
+
+    @Override
+    public FileRead readFile(String path, String user) {
+        AgentConnection connection = AgentConnection.open(socket, callTimeout);
+        try {
+            connection.sendJson(pathRequest("read", path, user));
+            long size = AgentJson.longValue(connection.readAnswer(), "size");
+            if (size < 0) {
+                throw AgentJson.protocol("file size is negative");
+            }
+            connection.disarm();
+            return new UnixFileRead(connection, size, callTimeout);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public EntryInfo writeFile(String path, InputStream content, String user) {
+        Objects.requireNonNull(content, "content");
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+            connection.sendJson(pathRequest("write", path, user));
+            connection.disarm();
+            byte[] buffer = new byte[Frame.MAX_PAYLOAD];
+            boolean sent = true;
+            try {
+                while (true) {
+                    int n;
+                    try {
+                        n = content.readNBytes(buffer, 0, buffer.length); // not under the deadline
+                    } catch (IOException e) {
+                        throw new UncheckedIOException("reading the content to write to " + path + " failed", e);
+                    }
+                    connection.arm(callTimeout);
+                    connection.send(Frame.DATA, buffer, 0, n);
+                    connection.disarm();
+                    if (n == 0) {
+                        break;
+                    }
+                    if (n < buffer.length) {
+                        connection.arm(callTimeout);
+                        connection.send(Frame.DATA, buffer, 0, 0);
+                        break;
+                    }
+                }
+            } catch (AgentException e) {
+                if (e.code() != AgentException.Code.UNAVAILABLE) {
+                    throw e;
+                }
+                sent = false;
+            }
+            connection.arm(callTimeout);
+            ObjectNode answer = readAnswerAfterUpload(connection, sent);
+            AgentJson.throwIfError(answer);
+            return AgentJson.entry(answer.get("entry"));
+        }
+    }
+
+    /**
+     * The agent answers an upload it refuses at once, then drains what follows; if it closed
+     * anyway and our writes failed, its answer may still be waiting to be read.
+     */
+    private ObjectNode readAnswerAfterUpload(AgentConnection connection, boolean sent) {
+        try {
+            return connection.readAnswer();
+        } catch (AgentException e) {
+            if (!sent && e.code() == AgentException.Code.UNAVAILABLE) {
+                throw new AgentException(AgentException.Code.UNAVAILABLE, "the agent at " + socket
+                        + " closed the connection during an upload without saying why: it may have crashed", e);
+            }
+            throw e;
+        }
+    }
+
+    private ObjectNode unary(ObjectNode request, Duration timeout) {
+        try (AgentConnection connection = AgentConnection.open(socket, timeout)) {
+            connection.sendJson(request);
+            return connection.readAnswer();
+        }
+    }
+
+    /** Answers of list and ps: {"items": [...]} frames, then {"done": true}. */
+    private <T> List<T> items(ObjectNode request, int limit, Function<JsonNode, T> parse) {
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+            connection.sendJson(request);
+            List<T> result = new ArrayList<>();
+            while (true) {
+                ObjectNode answer = connection.readAnswer();
+                if (answer.has("done")) {
+                    return result;
+                }
+                JsonNode items = answer.get("items");
+                if (items == null || !items.isArray()) {
+                    throw AgentJson.protocol("expected {\"items\": [...]} or {\"done\": true}");
+                }
+                if (result.size() + items.size() > limit) {
+                    throw AgentJson.protocol("more than " + limit + " items in one answer");
+                }
+                for (JsonNode item : items) {
+                    result.add(parse.apply(item));
+                }
+                connection.arm(callTimeout); // the deadline applies per frame of a long answer
+            }
+        }
+    }
+
+    private static ObjectNode pathRequest(String op, String path, String user) {
+        return AgentJson.request(op).put("path", checkPath(path, "path")).put("user", user);
+    }
+
+    private static String checkPath(String path, String name) {
+        if (path == null || path.isEmpty() || path.indexOf('\0') >= 0) {
+            throw new AgentException(AgentException.Code.INVALID_ARGUMENT,
+                    name + " must be a non-empty path without NUL characters");
+        }
+        return path;
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AgentException(AgentException.Code.UNAVAILABLE, "interrupted while waiting for the agent", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "UnixAgentClient[" + socket + "]";
+    }
+}

@@ -1,0 +1,1298 @@
+"""Stockade's in-sandbox agent: spawns and signals processes, streams their output, does file
+operations. The host talks to it over a unix socket; docs/agent-protocol.md is the contract.
+
+Runs as the container's init (PID 1) or as an ordinary process in tests:
+
+    /usr/bin/python3 -I -S agent.py --socket /run/stockade/agent.sock
+        [--home NAME=DIR]...   override a user's home directory (tests, unusual templates)
+        [--no-switch-user]     run every process as the agent's own uid/gid; required when the
+                               agent is not root (tests on a developer machine)
+        [--oom-counter FILE]   where to read the memory cgroup's oom_kill counter, when it is not
+                               at the standard places inside the sandbox (tests, no cgroup namespace)
+
+Standard library only, and only cheap modules before the socket listens: json, subprocess and
+friends are imported by a warm-up thread afterwards, because start-up is on the create path.
+
+Threads: the main thread accepts; one thread per connection runs one request; one pump thread
+per process reads its stdout/stderr and delivers the end event; one reaper thread waits for
+every child (as PID 1 it also reaps orphans); one deadline thread kills processes that time out.
+"""
+
+import os
+import sys
+import _socket
+import _signal
+import _thread
+
+VERSION = "0.1.0"
+PROTOCOL = 1
+
+MAX_FRAME = (1 << 20) + 1        # type byte + 1 MiB payload
+CHUNK = 1 << 20                  # file data frames
+PIPE_READ = 1 << 16              # one read from a process pipe
+REQUEST_TIMEOUT = 60.0           # waiting for the request frame
+DATA_TIMEOUT = 300.0             # waiting for / sending one data frame of a file or input op
+STREAM_SEND_TIMEOUT = 60.0       # a stream client that reads nothing for this long is dropped
+SUBSCRIBER_BUFFER = 1 << 20      # output buffered per attached client before the pump waits
+IDLE_CHECK = 2.0                 # how often an idle stream checks whether its client left
+FINISHED_KEEP = 60.0             # an ended process can still be attached to for this long
+FINISHED_MAX = 512
+DRAIN_AFTER_EXIT = 0.1           # read what the exited process left in its pipes for at most this
+LIST_LIMIT_MAX = 1_000_000
+ITEMS_BUDGET = 512 * 1024        # bytes of JSON per item frame of list/ps answers
+
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# name -> (uid, gid, home); the sandbox's fixed accounts (E2B's convention).
+USERS = {"user": (1000, 1000, "/home/user"), "root": (0, 0, "/root")}
+SWITCH_USER = True
+OOM_COUNTER_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+
+# errno -> error code of the protocol (see docs/agent-protocol.md)
+_ERRNO_CODES = {
+    2: "not_found",            # ENOENT
+    17: "already_exists",      # EEXIST
+    1: "permission_denied",    # EPERM
+    13: "permission_denied",   # EACCES
+    30: "permission_denied",   # EROFS
+    20: "not_a_directory",     # ENOTDIR
+    21: "is_a_directory",      # EISDIR
+    28: "no_space",            # ENOSPC
+    122: "no_space",           # EDQUOT
+    27: "no_space",            # EFBIG
+    22: "invalid_argument",    # EINVAL
+    8: "invalid_argument",     # ENOEXEC (not an executable format)
+    36: "invalid_argument",    # ENAMETOOLONG
+    40: "invalid_argument",    # ELOOP
+    39: "already_exists",      # ENOTEMPTY (moving onto a non-empty directory)
+    3: "process_not_found",    # ESRCH
+}
+
+
+class _Lazy:
+    """A module imported on first use, so that start-up pays only for what it needs."""
+
+    def __init__(self, name):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr):
+        module = self._module
+        if module is None:
+            module = self._module = __import__(self._name)
+        return getattr(module, attr)
+
+
+threading = _Lazy("threading")
+json = _Lazy("json")
+subprocess = _Lazy("subprocess")
+select = _Lazy("select")
+signal = _Lazy("signal")
+stat = _Lazy("stat")
+pwd = _Lazy("pwd")
+grp = _Lazy("grp")
+shutil = _Lazy("shutil")
+time = _Lazy("time")
+heapq = _Lazy("heapq")
+collections = _Lazy("collections")
+
+
+def log(message):
+    try:
+        os.write(2, ("stockade-agent[%d]: %s\n" % (os.getpid(), message)).encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+class AgentError(Exception):
+    """An error answered to the client as {"error": {"code", "message"}}."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ProtocolError(Exception):
+    """The peer broke the framing; the connection is closed."""
+
+
+def os_error(err, what):
+    code = _ERRNO_CODES.get(err.errno, "internal")
+    reason = err.strerror or str(err)
+    return AgentError(code, "%s: %s" % (what, reason))
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing: 4-byte big-endian length N, then N bytes = type byte + payload.
+
+def recv_exact(sock, n):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise EOFError("connection closed")
+        got += k
+    return buf
+
+
+def read_frame(sock):
+    """Returns (type, memoryview payload). Raises EOFError at a clean end between frames."""
+    header = recv_exact(sock, 4)
+    n = int.from_bytes(header, "big")
+    if n < 1 or n > MAX_FRAME:
+        raise ProtocolError("frame length %d outside 1..%d" % (n, MAX_FRAME))
+    try:
+        body = recv_exact(sock, n)
+    except EOFError:
+        raise ProtocolError("connection closed inside a frame")
+    return body[0], memoryview(body)[1:]
+
+
+def send_frame(sock, kind, payload=b""):
+    n = len(payload) + 1
+    sock.sendall(n.to_bytes(4, "big") + bytes((kind,)) + payload)
+
+
+def send_json(sock, obj):
+    # Names that are not valid UTF-8 (surrogate-escaped by os) are sent with '?' in their place.
+    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    if len(data) + 1 > MAX_FRAME:
+        raise AgentError("internal", "answer of %d bytes does not fit in a frame" % len(data))
+    send_frame(sock, J, data)
+
+
+def send_items(sock, items):
+    """Sends a list as {"items": [...]} frames of bounded size, then {"done": true}."""
+    batch = []
+    size = 0
+    for item in items:
+        encoded = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        if size + len(encoded) > ITEMS_BUDGET and batch:
+            send_json(sock, {"items": batch})
+            batch = []
+            size = 0
+        batch.append(item)
+        size += len(encoded) + 1
+    if batch:
+        send_json(sock, {"items": batch})
+    send_json(sock, {"done": True})
+
+
+J = ord("J")
+OUT = ord("1")
+ERR = ord("2")
+DATA = ord("B")
+
+
+class DataIn:
+    """The 'B' frames a client sends after its request (write, input)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.done = False
+
+    def frames(self):
+        """Yields the payloads until the zero-length frame."""
+        while not self.done:
+            try:
+                kind, payload = read_frame(self.sock)
+            except EOFError:
+                raise ProtocolError("connection closed before the end-of-data frame")
+            if kind != DATA:
+                raise ProtocolError("expected a data frame, got type %r" % chr(kind))
+            if len(payload) == 0:
+                self.done = True
+                return
+            yield payload
+
+    def drain(self):
+        """Discards the rest, so that a client still sending can finish and read our answer."""
+        try:
+            for _ in self.frames():
+                pass
+        except (OSError, EOFError, ProtocolError):
+            pass
+
+
+def receiving(op):
+    """For ops that take data: an error is answered at once, then the data is drained."""
+
+    def run(sock, req):
+        data = DataIn(sock)
+        try:
+            op(sock, req, data)
+        except AgentError as e:
+            send_json(sock, {"error": {"code": e.code, "message": e.message}})
+            data.drain()
+
+    return run
+
+
+def peer_closed(sock):
+    """True when the client has closed its end (checked without consuming anything)."""
+    try:
+        return sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers
+
+def req_str(req, key, optional=False, allow_empty=False):
+    value = req.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise AgentError("invalid_argument", "%s must be a string" % key)
+    if "\0" in value:
+        raise AgentError("invalid_argument", "%s must not contain NUL bytes" % key)
+    if not value and not allow_empty:
+        raise AgentError("invalid_argument", "%s must not be empty" % key)
+    return value
+
+
+def req_int(req, key, default=None, minimum=0, maximum=(1 << 62)):
+    value = req.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise AgentError("invalid_argument", "%s must be an integer in %d..%d" % (key, minimum, maximum))
+    return value
+
+
+def req_pid(req):
+    return req_int(req, "pid", minimum=1, maximum=(1 << 22))
+
+
+def lookup_user(req):
+    name = req.get("user") or "user"
+    if not isinstance(name, str) or name not in USERS:
+        raise AgentError("invalid_argument", "unknown user %r: use \"user\" or \"root\"" % (name,))
+    uid, gid, home = USERS[name]
+    if not SWITCH_USER:
+        uid, gid = os.getuid(), os.getgid()
+    return name, uid, gid, home
+
+
+def resolve(path, home, key="path"):
+    """An absolute, lexically normalised path; relative ones and ~ are taken from the home."""
+    if not isinstance(path, str) or not path:
+        raise AgentError("invalid_argument", "%s must be a non-empty string" % key)
+    if "\0" in path:
+        raise AgentError("invalid_argument", "%s must not contain NUL bytes" % key)
+    if path == "~" or path.startswith("~/"):
+        path = home + path[1:]
+    elif not path.startswith("/"):
+        path = home + "/" + path
+    path = os.path.normpath(path)
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+LOCK = _thread.allocate_lock()   # guards RUNNING, FINISHED, subscriber lists and end transitions
+RUNNING = {}                     # pid -> Proc
+FINISHED = {}                    # pid -> Proc, oldest first; ended less than FINISHED_KEEP ago
+CHILD_EVENT = None               # threading.Event set whenever a child is spawned (wakes the reaper)
+DEADLINES = None                 # Deadlines
+_STARTED = _thread.allocate_lock()
+
+
+def start_process_threads():
+    """Creates the reaper and the deadline keeper once; called by the warm-up and by spawn."""
+    global CHILD_EVENT, DEADLINES
+    with _STARTED:
+        if CHILD_EVENT is None:
+            CHILD_EVENT = threading.Event()
+            DEADLINES = Deadlines()
+            threading.Thread(target=reaper, name="reaper", daemon=True).start()
+
+
+def oom_kills():
+    """The memory cgroup's OOM-kill counter, or None when this host does not expose it."""
+    for path in OOM_COUNTER_FILES:
+        try:
+            with open(path, "rb") as f:
+                for line in f.read().split(b"\n"):
+                    if line.startswith(b"oom_kill "):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def describe_duration(millis):
+    if millis < 1000:
+        return "%d ms" % millis
+    seconds = millis / 1000.0
+    if seconds == int(seconds):
+        return "%d s" % seconds
+    return "%.1f s" % seconds
+
+
+def describe_bytes(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return "%d %s" % (n // size, unit)
+    return "%d bytes" % n
+
+
+def signal_name(signo):
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return "SIG%d" % signo
+
+
+class Subscriber:
+    """One attached client's queue. The pump puts; the connection thread takes and sends."""
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.items = collections.deque()
+        self.buffered = 0
+        self.dead = False
+
+    def put(self, item, nbytes=0):
+        """Queues an item; waits while this client is more than a buffer behind (backpressure)."""
+        with self.cond:
+            while self.buffered > SUBSCRIBER_BUFFER and not self.dead:
+                self.cond.wait(1.0)
+            if self.dead:
+                return
+            self.items.append((item, nbytes))
+            self.buffered += nbytes
+            self.cond.notify_all()
+
+    def take(self, timeout):
+        with self.cond:
+            if not self.items:
+                self.cond.wait(timeout)
+                if not self.items:
+                    return None
+            item, nbytes = self.items.popleft()
+            self.buffered -= nbytes
+            self.cond.notify_all()
+            return item
+
+    def kill(self):
+        with self.cond:
+            self.dead = True
+            self.items.clear()
+            self.buffered = 0
+            self.cond.notify_all()
+
+
+class Proc:
+    def __init__(self, argv, env, request_env, cwd, user, tag, timeout_ms, limit):
+        self.argv = argv
+        self.env = env
+        self.request_env = request_env
+        self.cwd = cwd
+        self.user = user
+        self.tag = tag
+        self.timeout_ms = timeout_ms
+        self.limit = limit
+        self.popen = None
+        self.pid = 0
+        self.started = time.time()
+        self.subscribers = []
+        self.status = None          # raw wait status, set by the reaper
+        self.end = None             # the end event, set by the pump
+        self.ended_at = 0.0
+        self.sent_signals = set()   # signals delivered through the signal op
+        self.timed_out = False
+        self.truncated = False
+        self.output = 0
+        self.oom_before = None
+        self.wake = -1              # eventfd the reaper writes when the process has exited
+        self.stdin_fd = -1
+        self.stdin_lock = threading.Lock()
+        self.stdin_closing = False
+
+    def info(self):
+        return {"pid": self.pid, "argv": self.argv, "env": self.request_env, "cwd": self.cwd,
+                "user": self.user, "tag": self.tag, "startedMillis": int(self.started * 1000)}
+
+    def kill_group(self, signo):
+        try:
+            os.killpg(self.pid, signo)
+        except ProcessLookupError:
+            try:
+                os.kill(self.pid, signo)
+            except ProcessLookupError:
+                pass
+        except PermissionError:
+            pass
+
+    def exited(self, status):
+        """Called by the reaper, under LOCK, once the process has been reaped."""
+        self.status = status
+        try:
+            os.eventfd_write(self.wake, 1)
+        except OSError:
+            pass
+
+    # -- the pump thread --------------------------------------------------------------------
+
+    def pump(self):
+        try:
+            self._pump()
+        except Exception as e:  # never leave clients hanging
+            log("pump of %d failed: %r" % (self.pid, e))
+            self._finish()
+
+    def _pump(self):
+        out = self.popen.stdout.fileno()
+        err = self.popen.stderr.fileno()
+        kinds = {out: OUT, err: ERR}
+        poller = select.poll()
+        poller.register(out, select.POLLIN)
+        poller.register(err, select.POLLIN)
+        poller.register(self.wake, select.POLLIN)
+        open_fds = 2
+        exited = False
+        while not exited:
+            for fd, _ in poller.poll():
+                if fd == self.wake:
+                    exited = True
+                    continue
+                data = os.read(fd, PIPE_READ)
+                if data:
+                    self._deliver(kinds[fd], data)
+                else:
+                    poller.unregister(fd)
+                    open_fds -= 1
+        # The process has exited: everything it wrote is already in the pipes. Take that, then
+        # end; descendants that keep the pipes open don't hold the end event back.
+        deadline = time.monotonic() + DRAIN_AFTER_EXIT
+        while open_fds and time.monotonic() < deadline:
+            ready = [fd for fd, _ in poller.poll(0) if fd != self.wake]
+            if not ready:
+                break
+            for fd in ready:
+                data = os.read(fd, PIPE_READ)
+                if data:
+                    self._deliver(kinds[fd], data)
+                else:
+                    poller.unregister(fd)
+                    open_fds -= 1
+        self._finish()
+        # Keep reading (and discarding) what background descendants still write, so that they
+        # don't die of SIGPIPE; the thread ends when the last of them closes the pipes.
+        poller.unregister(self.wake)
+        os.close(self.wake)
+        while open_fds:
+            for fd, _ in poller.poll():
+                if not os.read(fd, PIPE_READ):
+                    poller.unregister(fd)
+                    open_fds -= 1
+        self.popen.stdout.close()
+        self.popen.stderr.close()
+
+    def _deliver(self, kind, data):
+        if self.truncated:
+            return
+        if self.limit:
+            room = self.limit - self.output
+            if len(data) > room:
+                data = data[:room]
+                self.truncated = True
+                with LOCK:
+                    if self.status is None:  # once reaped, the pid may belong to someone else
+                        self.kill_group(9)
+        self.output += len(data)
+        if not data:
+            return
+        with LOCK:
+            subscribers = list(self.subscribers)
+        for sub in subscribers:
+            sub.put((kind, data), len(data))
+
+    def _finish(self):
+        status = self.status
+        signo = None
+        if status is None:
+            exit_code = -1
+        elif os.WIFSIGNALED(status):
+            signo = os.WTERMSIG(status)
+            exit_code = -1
+        else:
+            exit_code = os.WEXITSTATUS(status)
+        killed_hard = signo == 9 or exit_code == 128 + 9
+        oom = False
+        if killed_hard and self.oom_before is not None and not self.timed_out and not self.truncated:
+            after = oom_kills()
+            oom = after is not None and after > self.oom_before
+        name = signal_name(signo) if signo else None
+        if status is None:
+            outcome, reason = "signal", "the agent lost track of the process"
+        elif self.timed_out:
+            outcome = "timeout"
+            reason = "killed after exceeding the %s command timeout" % describe_duration(self.timeout_ms)
+        elif self.truncated:
+            outcome = "output_truncated"
+            reason = "killed after its output exceeded the limit of %s" % describe_bytes(self.limit)
+        elif oom:
+            outcome = "oom_killed"
+            reason = "killed by the kernel's out-of-memory killer: the sandbox ran out of memory"
+        elif signo is not None and signo in self.sent_signals:
+            outcome = "killed"
+            reason = "killed by %s sent through the API" % name
+        elif signo is not None:
+            outcome = "signal"
+            reason = "terminated by signal %s" % name
+        else:
+            outcome = "exited"
+            reason = "exited with code %d" % exit_code
+        end = {"ev": "end", "exitCode": exit_code, "signal": name, "outcome": outcome, "reason": reason}
+        self.stdin_closing = True  # a writer waiting on a full pipe lets go within 200 ms
+        with self.stdin_lock:
+            self._close_stdin()
+        with LOCK:
+            self.end = end
+            self.ended_at = time.monotonic()
+            subscribers = self.subscribers
+            self.subscribers = []
+            RUNNING.pop(self.pid, None)
+            FINISHED.pop(self.pid, None)
+            FINISHED[self.pid] = self
+            prune_finished()
+        if self.popen is not None:
+            self.popen.returncode = exit_code  # so that Popen never waits for it itself
+        for sub in subscribers:
+            sub.put(("end", end))
+
+    def _close_stdin(self):
+        if self.stdin_fd >= 0:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
+            self.stdin_fd = -1
+
+
+def prune_finished():
+    now = time.monotonic()
+    while FINISHED:
+        pid = next(iter(FINISHED))
+        if len(FINISHED) > FINISHED_MAX or now - FINISHED[pid].ended_at > FINISHED_KEEP:
+            del FINISHED[pid]
+        else:
+            break
+
+
+def reaper():
+    """Reaps every child. WNOWAIT first, so the pid cannot be reused before its record is
+    marked; then waitpid under LOCK, which spawn also holds until the record is registered."""
+    while True:
+        try:
+            result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            CHILD_EVENT.wait(1.0)
+            CHILD_EVENT.clear()
+            continue
+        except InterruptedError:
+            continue
+        if result is None:
+            continue
+        pid = result.si_pid
+        with LOCK:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                continue  # Popen reaped a child whose exec failed
+            proc = RUNNING.get(pid)
+            if proc is not None and proc.status is None:
+                proc.exited(status)
+
+
+class Deadlines:
+    """Kills process groups whose command timeout has passed. One thread for all processes."""
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.heap = []
+        self.thread = None
+
+    def add(self, when, proc):
+        with self.cond:
+            heapq.heappush(self.heap, (when, proc.pid, proc))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def _run(self):
+        while True:
+            with self.cond:
+                while not self.heap:
+                    self.cond.wait()
+                when, _, proc = self.heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self.cond.wait(delay)
+                    continue
+                heapq.heappop(self.heap)
+            with LOCK:
+                if proc.end is None and proc.status is None:
+                    proc.timed_out = True
+                    proc.kill_group(9)
+
+
+
+def build_env(req, user, home, cwd):
+    extra = req.get("env") or {}
+    if not isinstance(extra, dict):
+        raise AgentError("invalid_argument", "env must be an object of strings")
+    env = {"PATH": BASE_PATH, "HOME": home, "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
+           "LANG": "C.UTF-8", "PWD": cwd}
+    for key, value in extra.items():
+        if not key or "=" in key or "\0" in key:
+            raise AgentError("invalid_argument", "environment variable name %r is not valid" % key)
+        if not isinstance(value, str) or "\0" in value:
+            raise AgentError("invalid_argument", "environment variable %s must be a string without NUL" % key)
+        env[key] = value
+    return env, extra
+
+
+def spawn(req, subscriber):
+    argv = req.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise AgentError("invalid_argument", "argv must be a non-empty list of strings")
+    if any("\0" in a for a in argv):
+        raise AgentError("invalid_argument", "argv must not contain NUL bytes")
+    if not argv[0]:
+        raise AgentError("invalid_argument", "argv[0] must not be empty")
+    user, uid, gid, home = lookup_user(req)
+    cwd = req.get("cwd")
+    cwd = home if cwd is None or cwd == "" else resolve(cwd, home, "cwd")
+    try:
+        st = os.stat(cwd)
+    except OSError as e:
+        raise AgentError("invalid_argument", "working directory %s is not usable: %s" % (cwd, e.strerror))
+    if not stat.S_ISDIR(st.st_mode):
+        raise AgentError("invalid_argument", "working directory %s is not a directory" % cwd)
+    env, request_env = build_env(req, user, home, cwd)
+    timeout_ms = req_int(req, "timeoutMillis", 0)
+    limit = req_int(req, "outputLimitBytes", 0)
+    tag = req.get("tag")
+    if tag is not None and not isinstance(tag, str):
+        raise AgentError("invalid_argument", "tag must be a string")
+    want_stdin = req.get("stdin", False)
+    if not isinstance(want_stdin, bool):
+        raise AgentError("invalid_argument", "stdin must be a boolean")
+
+    start_process_threads()
+    proc = Proc(argv, env, request_env, cwd, user, tag, timeout_ms, limit)
+    proc.subscribers.append(subscriber)
+    proc.oom_before = oom_kills()
+    proc.wake = os.eventfd(0, os.EFD_CLOEXEC)
+    ids = {"user": uid, "group": gid, "extra_groups": []} if SWITCH_USER else {}
+    try:
+        with LOCK:
+            proc.popen = subprocess.Popen(
+                argv, bufsize=0, cwd=cwd, env=env, close_fds=True, start_new_session=True,
+                stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **ids)
+            proc.pid = proc.popen.pid
+            RUNNING[proc.pid] = proc
+    except OSError as e:
+        os.close(proc.wake)
+        what = e.filename if e.filename is not None else argv[0]
+        if e.errno == 2:
+            raise AgentError("not_found", "cannot run %s: no such file or directory (PATH=%s)"
+                             % (what, env.get("PATH", "")))
+        raise os_error(e, "cannot run %s" % what)
+    except (ValueError, subprocess.SubprocessError) as e:
+        os.close(proc.wake)
+        raise AgentError("invalid_argument", "cannot run %s: %s" % (argv[0], e))
+    CHILD_EVENT.set()
+    if want_stdin:
+        proc.stdin_fd = proc.popen.stdin.fileno()
+        os.set_blocking(proc.stdin_fd, False)
+    try:  # the kernel's OOM killer should pick user code, not the agent
+        with open("/proc/%d/oom_score_adj" % proc.pid, "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    if timeout_ms > 0:
+        DEADLINES.add(time.monotonic() + timeout_ms / 1000.0, proc)
+    threading.Thread(target=proc.pump, name="pump-%d" % proc.pid, daemon=True).start()
+    return proc
+
+
+def find_running(pid):
+    with LOCK:
+        proc = RUNNING.get(pid)
+    if proc is None:
+        raise AgentError("process_not_found", "no running process with pid %d" % pid)
+    return proc
+
+
+def serve_stream(sock, proc, sub):
+    """Sends start, then the subscriber's output frames and end; runs on the connection thread."""
+    sock.settimeout(STREAM_SEND_TIMEOUT)
+    try:
+        send_json(sock, {"ev": "start", "pid": proc.pid})
+        while True:
+            item = sub.take(IDLE_CHECK)
+            if item is None:
+                if peer_closed(sock):
+                    return
+                continue
+            kind, data = item
+            if kind == "end":
+                send_json(sock, data)
+                return
+            send_frame(sock, kind, data)
+    finally:
+        with LOCK:
+            if sub in proc.subscribers:
+                proc.subscribers.remove(sub)
+        sub.kill()
+
+
+def op_exec(sock, req):
+    sub = Subscriber()
+    proc = spawn(req, sub)
+    serve_stream(sock, proc, sub)
+
+
+def op_attach(sock, req):
+    pid = req_pid(req)
+    with LOCK:
+        proc = RUNNING.get(pid)
+        if proc is None:
+            prune_finished()
+            proc = FINISHED.get(pid)
+            if proc is None:
+                raise AgentError("process_not_found", "no process with pid %d (or it ended over %d s ago)"
+                                 % (pid, FINISHED_KEEP))
+        sub = Subscriber()
+        if proc.end is not None:
+            sub.put(("end", proc.end))
+        else:
+            proc.subscribers.append(sub)
+    serve_stream(sock, proc, sub)
+
+
+def op_ps(sock, req):
+    with LOCK:
+        procs = [p for p in RUNNING.values() if p.end is None]
+    items = []
+    for p in procs:
+        info = p.info()
+        if len(json.dumps(info, ensure_ascii=False)) > ITEMS_BUDGET:
+            info["env"] = {}
+            info["argv"] = info["argv"][:1]
+        items.append(info)
+    send_items(sock, items)
+
+
+@receiving
+def op_input(sock, req, data):
+    proc = find_running(req_pid(req))
+    if proc.popen.stdin is None:
+        raise AgentError("invalid_argument", "process %d was started without stdin" % proc.pid)
+    sock.settimeout(DATA_TIMEOUT)
+    for payload in data.frames():
+        with proc.stdin_lock:  # per frame, so that ending the process never waits for a slow client
+            write_stdin(sock, proc, payload)
+    send_json(sock, {"ok": True})
+
+
+def write_stdin(sock, proc, payload):
+    """Writes to the process's non-blocking stdin pipe; waits while it is full, but gives up when
+    stdin gets closed, the process ends or the client goes away."""
+    view = memoryview(payload)
+    while view:
+        if proc.stdin_closing or proc.stdin_fd < 0:
+            if proc.end is not None:
+                raise AgentError("process_not_found", "process %d has ended" % proc.pid)
+            raise AgentError("invalid_argument", "stdin of process %d is closed" % proc.pid)
+        try:
+            n = os.write(proc.stdin_fd, view)
+            view = view[n:]
+        except BlockingIOError:
+            poller = select.poll()
+            poller.register(proc.stdin_fd, select.POLLOUT)
+            poller.poll(200)
+            if peer_closed(sock):
+                raise ProtocolError("client left during input")
+        except BrokenPipeError:
+            raise AgentError("invalid_argument", "process %d no longer reads its stdin" % proc.pid)
+
+
+def op_close_stdin(sock, req):
+    proc = find_running(req_pid(req))
+    proc.stdin_closing = True
+    with proc.stdin_lock:
+        proc._close_stdin()
+    send_json(sock, {"ok": True})
+
+
+def op_signal(sock, req):
+    pid = req_pid(req)
+    name = req_str(req, "signal")
+    signo = signal.Signals.__members__.get(name) if name.startswith("SIG") else None
+    if signo is None:
+        raise AgentError("invalid_argument", "unknown signal %r: use a name such as SIGTERM or SIGKILL" % name)
+    with LOCK:
+        proc = RUNNING.get(pid)
+        if proc is None or proc.status is not None:
+            raise AgentError("process_not_found", "no running process with pid %d" % pid)
+        proc.sent_signals.add(int(signo))
+        proc.kill_group(int(signo))
+    send_json(sock, {"ok": True})
+
+
+# ---------------------------------------------------------------------------------------------
+# Files. Every path resolves inside the sandbox's own mount namespace: symlinks lead wherever
+# they lead within the sandbox, which is the sandbox's own business.
+
+class Names:
+    """uid/gid -> name lookups, cached for one request."""
+
+    def __init__(self):
+        self.users = {}
+        self.groups = {}
+
+    def user(self, uid):
+        name = self.users.get(uid)
+        if name is None:
+            try:
+                name = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = str(uid)
+            self.users[uid] = name
+        return name
+
+    def group(self, gid):
+        name = self.groups.get(gid)
+        if name is None:
+            try:
+                name = grp.getgrgid(gid).gr_name
+            except KeyError:
+                name = str(gid)
+            self.groups[gid] = name
+        return name
+
+
+def entry(path, names, lst=None):
+    if lst is None:
+        lst = os.lstat(path)
+    st = lst
+    target = None
+    if stat.S_ISLNK(lst.st_mode):
+        target = os.path.realpath(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+    if st is None:
+        kind = "symlink"
+        st = lst
+    elif stat.S_ISDIR(st.st_mode):
+        kind = "dir"
+    elif stat.S_ISREG(st.st_mode):
+        kind = "file"
+    else:
+        kind = "other"
+    return {"name": os.path.basename(path) or "/", "path": path, "type": kind, "size": st.st_size,
+            "mode": stat.S_IMODE(st.st_mode), "permissions": stat.filemode(st.st_mode),
+            "owner": names.user(st.st_uid), "group": names.group(st.st_gid),
+            "modifiedMillis": st.st_mtime_ns // 1_000_000, "symlinkTarget": target}
+
+
+def file_op(what, fn):
+    try:
+        return fn()
+    except OSError as e:
+        raise os_error(e, what)
+
+
+def op_stat(sock, req):
+    _, _, _, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    send_json(sock, {"entry": file_op("cannot stat %s" % path, lambda: entry(path, Names()))})
+
+
+def op_list(sock, req):
+    _, _, _, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    depth = req_int(req, "depth", 1, 1, 1 << 16)
+    limit = req_int(req, "limit", 100_000, 1, LIST_LIMIT_MAX)
+    st = file_op("cannot list %s" % path, lambda: os.stat(path))
+    if not stat.S_ISDIR(st.st_mode):
+        raise AgentError("not_a_directory", "cannot list %s: not a directory" % path)
+    names = Names()
+    items = []
+
+    def walk(directory, level):
+        try:
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            if level == 1:
+                raise os_error(e, "cannot list %s" % directory)
+            return  # an unreadable subdirectory is listed but not descended into
+        for child in children:
+            try:
+                item = entry(child.path, names, child.stat(follow_symlinks=False))
+            except OSError:
+                continue  # vanished meanwhile
+            if len(items) >= limit:
+                raise AgentError("invalid_argument", "listing %s to depth %d exceeds %d entries: "
+                                 "use a smaller depth or a deeper path" % (path, depth, limit))
+            items.append(item)
+            if level < depth and item["type"] == "dir" and item["symlinkTarget"] is None:
+                walk(child.path, level + 1)
+
+    walk(path, 1)
+    send_items(sock, items)
+
+
+def make_dirs(path, uid, gid):
+    """mkdir -p that chowns what it creates. Returns True if the last component was created."""
+    missing = []
+    current = path
+    while True:
+        try:
+            st = os.stat(current)
+        except FileNotFoundError:
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise AgentError("not_a_directory", "cannot create %s: %s exists and is not a directory"
+                             % (path, current))
+        break
+    created = False
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o755)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise AgentError("not_a_directory", "cannot create %s: %s exists and is not a directory"
+                                 % (path, directory))
+            created = False  # someone else was faster
+            continue
+        created = True
+        if SWITCH_USER:
+            os.lchown(directory, uid, gid)
+    return created
+
+
+def op_mkdir(sock, req):
+    _, uid, gid, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    created = file_op("cannot create directory %s" % path, lambda: make_dirs(path, uid, gid))
+    send_json(sock, {"created": created, "entry": file_op("cannot stat %s" % path, lambda: entry(path, Names()))})
+
+
+def op_move(sock, req):
+    _, uid, gid, home = lookup_user(req)
+    source = resolve(req.get("source"), home, "source")
+    destination = resolve(req.get("destination"), home, "destination")
+    what = "cannot move %s to %s" % (source, destination)
+
+    def move():
+        os.lstat(source)
+        make_dirs(os.path.dirname(destination), uid, gid)
+        try:
+            os.rename(source, destination)
+        except OSError as e:
+            if e.errno != 18:  # EXDEV: another filesystem
+                raise
+            shutil.move(source, destination)
+        return entry(destination, Names())
+
+    send_json(sock, {"entry": file_op(what, move)})
+
+
+def op_remove(sock, req):
+    _, _, _, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    if path == "/":
+        raise AgentError("invalid_argument", "refusing to remove /")
+
+    def remove():
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    file_op("cannot remove %s" % path, remove)
+    send_json(sock, {"ok": True})
+
+
+def op_read(sock, req):
+    _, _, _, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    fd = file_op("cannot read %s" % path,
+                 lambda: os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise AgentError("is_a_directory", "cannot read %s: it is a directory" % path)
+        if not stat.S_ISREG(st.st_mode):
+            raise AgentError("invalid_argument", "cannot read %s: not a regular file" % path)
+        os.set_blocking(fd, True)
+        size = st.st_size
+        send_json(sock, {"size": size})
+        sock.settimeout(DATA_TIMEOUT)
+        buf = bytearray(5 + CHUNK)
+        view = memoryview(buf)
+        buf[4] = DATA
+        remaining = size
+        while remaining > 0:
+            n = os.readv(fd, [view[5:5 + min(CHUNK, remaining)]])
+            if n == 0:
+                break  # the file shrank meanwhile
+            buf[0:4] = (n + 1).to_bytes(4, "big")
+            sock.sendall(view[:5 + n])
+            remaining -= n
+        send_frame(sock, DATA)
+    finally:
+        os.close(fd)
+
+
+@receiving
+def op_write(sock, req, data):
+    _, uid, gid, home = lookup_user(req)
+    path = resolve(req.get("path"), home)
+    what = "cannot write %s" % path
+    try:
+        if os.path.islink(path):
+            path = os.path.realpath(path)  # write through the link, like open(2) would
+        try:
+            existing = os.stat(path)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            raise AgentError("is_a_directory", "%s: it is a directory" % what)
+        directory = os.path.dirname(path)
+        make_dirs(directory, uid, gid)
+        tmp = "%s/.%s.%s.stockade-tmp" % (directory, os.path.basename(path)[:200], os.urandom(6).hex())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise os_error(e, what)
+    try:
+        try:
+            sock.settimeout(DATA_TIMEOUT)
+            for payload in data.frames():
+                while payload:
+                    n = os.write(fd, payload)
+                    payload = payload[n:]
+            if existing is not None and stat.S_ISREG(existing.st_mode):
+                os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+                if SWITCH_USER:
+                    os.fchown(fd, existing.st_uid, existing.st_gid)
+            elif SWITCH_USER:
+                os.fchown(fd, uid, gid)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        _unlink_quietly(tmp)
+        raise os_error(e, what)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    send_json(sock, {"entry": file_op("cannot stat %s" % path, lambda: entry(path, Names()))})
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+HELLO_REQUEST = b'{"op":"hello"}'
+
+
+def hello_answer():
+    """hello's answer, formatted by hand: it is the readiness probe on the create path."""
+    return ('{"version":"%s","protocol":%d,"pid":%d,"init":%s,"uid":%d,"switchUser":%s,"python":"%s"}' % (
+        VERSION, PROTOCOL, os.getpid(), "true" if os.getpid() == 1 else "false", os.getuid(),
+        "true" if SWITCH_USER else "false", sys.version.split()[0])).encode()
+
+
+def op_hello(sock, req):
+    send_frame(sock, J, hello_answer())
+
+
+OPS = {"hello": op_hello, "exec": op_exec, "attach": op_attach, "ps": op_ps, "input": op_input,
+       "close_stdin": op_close_stdin, "signal": op_signal, "stat": op_stat, "list": op_list,
+       "mkdir": op_mkdir, "move": op_move, "remove": op_remove, "read": op_read, "write": op_write}
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections
+
+def handle(fd):
+    sock = _socket.socket(fileno=fd)
+    try:
+        sock.settimeout(REQUEST_TIMEOUT)
+        try:
+            kind, payload = read_frame(sock)
+            if kind != J:
+                raise ProtocolError("the first frame must be a JSON request")
+            if payload == HELLO_REQUEST:  # answered without json, which may still be importing
+                send_frame(sock, J, hello_answer())
+                return
+            try:
+                req = json.loads(str(payload, "utf-8"))
+            except (ValueError, RecursionError) as e:
+                raise ProtocolError("the request is not valid JSON: %s" % e)
+            if not isinstance(req, dict) or not isinstance(req.get("op"), str):
+                raise ProtocolError("the request must be a JSON object with an \"op\" string")
+            op = OPS.get(req["op"])
+            if op is None:
+                raise AgentError("invalid_argument", "unknown op %r" % req["op"][:64])
+            op(sock, req)
+        except AgentError as e:
+            send_json(sock, {"error": {"code": e.code, "message": e.message}})
+        except ProtocolError as e:
+            send_json(sock, {"error": {"code": "invalid_argument", "message": "protocol error: %s" % e}})
+    except (OSError, EOFError, ProtocolError, AgentError):
+        pass  # the client left, or broke the framing: this connection only
+    except Exception as e:
+        log("request failed: %r" % e)
+        try:
+            send_json(sock, {"error": {"code": "internal", "message": "agent error: %r" % e}})
+        except Exception:
+            pass
+    finally:
+        sock.close()
+
+
+def warm_up():
+    """Imports what requests need, off the start-up path."""
+    for module in (json, threading, time, collections, heapq, select, stat, signal, subprocess, pwd, grp):
+        getattr(module, "__name__")
+    json.loads(json.dumps({"a": [1, "b"]}))
+    start_process_threads()
+
+
+def parse_args(argv):
+    global SWITCH_USER, OOM_COUNTER_FILES
+    socket_path = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--socket" and i + 1 < len(argv):
+            socket_path = argv[i + 1]
+            i += 2
+        elif arg == "--home" and i + 1 < len(argv) and "=" in argv[i + 1]:
+            name, home = argv[i + 1].split("=", 1)
+            if name not in USERS or not home.startswith("/"):
+                raise SystemExit("stockade-agent: --home wants user=/absolute/dir with user in %s" % sorted(USERS))
+            uid, gid, _ = USERS[name]
+            USERS[name] = (uid, gid, home)
+            i += 2
+        elif arg == "--oom-counter" and i + 1 < len(argv):
+            OOM_COUNTER_FILES = (argv[i + 1],)
+            i += 2
+        elif arg == "--no-switch-user":
+            SWITCH_USER = False
+            i += 1
+        else:
+            raise SystemExit("stockade-agent: unknown or incomplete argument %r\n"
+                             "usage: agent.py --socket PATH [--home user=DIR]... [--no-switch-user]"
+                             " [--oom-counter FILE]" % arg)
+    if not socket_path:
+        raise SystemExit("stockade-agent: --socket PATH is required")
+    if SWITCH_USER and os.geteuid() != 0:
+        raise SystemExit("stockade-agent: not running as root, so it cannot run processes as other users;"
+                         " pass --no-switch-user to run them as uid %d" % os.geteuid())
+    return socket_path
+
+
+def listen(path):
+    directory = os.path.dirname(path) or "."
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        os.chmod(directory, 0o700)  # only root inside the sandbox may reach the socket
+    except OSError as e:
+        log("cannot restrict %s to its owner (%s): make sure uid 1000 cannot write to it" % (directory, e.strerror))
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(0o022)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
+class _Stop(BaseException):
+    pass
+
+
+def _stop(signo, frame):
+    raise _Stop()
+
+
+def main(argv):
+    path = parse_args(argv)
+    os.umask(0o022)
+    os.chdir("/")
+    server = listen(path)
+    _signal.signal(_signal.SIGTERM, _stop)
+    _signal.signal(_signal.SIGINT, _stop)
+    _thread.start_new_thread(warm_up, ())
+    start = _thread.start_new_thread
+    try:
+        while True:
+            try:
+                fd, _ = server._accept()
+            except InterruptedError:
+                continue
+            except OSError as e:
+                log("accept failed: %s" % e)
+                continue
+            start(handle, (fd,))
+    except _Stop:
+        pass
+    finally:
+        # Leave nothing behind: as init, the kernel would kill the rest anyway; in tests, this
+        # keeps user processes from outliving the agent.
+        try:
+            with LOCK:
+                procs = list(RUNNING.values())
+            for proc in procs:
+                proc.kill_group(9)
+        except BaseException:
+            pass
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

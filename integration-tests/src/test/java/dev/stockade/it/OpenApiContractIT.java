@@ -1,0 +1,177 @@
+package dev.stockade.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * api/openapi.yaml against the running server: every documented operation is called, answers with
+ * a documented status, and its JSON carries the schema's required fields; every operation this test
+ * knows is documented. A route added to the server without the spec (or the reverse) fails here.
+ */
+class OpenApiContractIT {
+    static TestServer ts;
+    static JsonNode spec;
+
+    @BeforeAll
+    static void up() throws Exception {
+        ts = new TestServer();
+        Path file = Path.of(System.getProperty("stockade.repo", "..")).resolve("api/openapi.yaml");
+        spec = new ObjectMapper(new YAMLFactory()).readTree(file.toFile());
+    }
+
+    @AfterAll
+    static void down() {
+        ts.close();
+    }
+
+    record Call(String method, String path, Function<RawClient.Box, RawClient.Response> send) {}
+
+    @Test
+    void everyDocumentedOperationAnswersAsDocumented() {
+        RawClient c = ts.client;
+        RawClient.Box box = c.create();
+        RawClient.Box victim = c.create();
+        try {
+            c.run(box, "mkdir -p /home/user/d && echo hi > /home/user/f.txt && sleep 30 > /dev/null &");
+            Map<String, Call> calls = new LinkedHashMap<>();
+            calls.put("createSandbox", new Call("post", "/v2/sandboxes", b -> {
+                RawClient.Response r = c.call("POST", "/v2/sandboxes", Map.of("templateID", "base", "timeout", 30));
+                if (r.status() == 201) c.call("DELETE", "/sandboxes/" + r.json().get("sandboxID").asText(), null);
+                return r;
+            }));
+            calls.put("createSandboxV1", new Call("post", "/sandboxes", b -> {
+                RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "code-interpreter-v1", "timeout", 30));
+                if (r.status() == 201) c.call("DELETE", "/sandboxes/" + r.json().get("sandboxID").asText(), null);
+                return r;
+            }));
+            calls.put("listSandboxes", new Call("get", "/v2/sandboxes", b -> c.call("GET", "/v2/sandboxes?limit=1", null)));
+            calls.put("listSandboxesV1", new Call("get", "/sandboxes", b -> c.call("GET", "/sandboxes", null)));
+            calls.put("getSandbox", new Call("get", "/sandboxes/{sandboxID}", b -> c.call("GET", "/sandboxes/" + b.id(), null)));
+            calls.put("setSandboxTimeout", new Call("post", "/sandboxes/{sandboxID}/timeout",
+                    b -> c.call("POST", "/sandboxes/" + b.id() + "/timeout", Map.of("timeout", 120))));
+            calls.put("refreshSandbox", new Call("post", "/sandboxes/{sandboxID}/refreshes",
+                    b -> c.call("POST", "/sandboxes/" + b.id() + "/refreshes", Map.of("duration", 120))));
+            calls.put("connectSandboxV1", new Call("post", "/sandboxes/{sandboxID}/connect",
+                    b -> c.call("POST", "/sandboxes/" + b.id() + "/connect", Map.of("timeout", 120))));
+            calls.put("connectSandbox", new Call("post", "/v2/sandboxes/{sandboxID}/connect",
+                    b -> c.call("POST", "/v2/sandboxes/" + b.id() + "/connect", Map.of())));
+            calls.put("killSandbox", new Call("delete", "/sandboxes/{sandboxID}",
+                    b -> c.call("DELETE", "/sandboxes/" + victim.id(), null)));
+            calls.put("processStart", new Call("post", "/process.Process/Start", b -> {
+                RawClient.Run run = c.run(b, "echo contract");
+                assertEquals("contract\n", run.stdout());
+                return new RawClient.Response(200, null, "", null);
+            }));
+            calls.put("processList", new Call("post", "/process.Process/List", b -> c.rpc(b, "process.Process/List", Map.of())));
+            calls.put("processConnect", new Call("post", "/process.Process/Connect", b -> {
+                int pid = startCat(c, b);
+                // A finished attach is not needed: a Connect to an unknown pid must still answer with a stream.
+                RawClient.Run r = c.stream(b, "process.Process/Connect", Map.of("process", Map.of("pid", 999999)), null);
+                assertTrue(r.error() != null, "attach to an unknown pid ends with an error frame");
+                assertTrue(pid > 0);
+                return new RawClient.Response(200, null, "", null);
+            }));
+            calls.put("processSendInput", new Call("post", "/process.Process/SendInput", b -> {
+                int pid = startCat(c, b);
+                return c.rpc(b, "process.Process/SendInput", Map.of("process", Map.of("pid", pid),
+                        "input", Map.of("stdin", Base64.getEncoder().encodeToString("x\n".getBytes()))));
+            }));
+            calls.put("processCloseStdin", new Call("post", "/process.Process/CloseStdin", b -> {
+                int pid = startCat(c, b);
+                return c.rpc(b, "process.Process/CloseStdin", Map.of("process", Map.of("pid", pid)));
+            }));
+            calls.put("processSendSignal", new Call("post", "/process.Process/SendSignal", b -> {
+                int pid = startCat(c, b);
+                return c.rpc(b, "process.Process/SendSignal", Map.of("process", Map.of("pid", pid), "signal", "SIGNAL_SIGKILL"));
+            }));
+            calls.put("fsStat", new Call("post", "/filesystem.Filesystem/Stat", b -> c.rpc(b, "filesystem.Filesystem/Stat", Map.of("path", "/home/user/f.txt"))));
+            calls.put("fsListDir", new Call("post", "/filesystem.Filesystem/ListDir", b -> c.rpc(b, "filesystem.Filesystem/ListDir", Map.of("path", "/home/user", "depth", 2))));
+            calls.put("fsMakeDir", new Call("post", "/filesystem.Filesystem/MakeDir", b -> c.rpc(b, "filesystem.Filesystem/MakeDir", Map.of("path", "/home/user/new/dir"))));
+            calls.put("fsMove", new Call("post", "/filesystem.Filesystem/Move", b -> c.rpc(b, "filesystem.Filesystem/Move", Map.of("source", "/home/user/f.txt", "destination", "/home/user/g.txt"))));
+            calls.put("fsRemove", new Call("post", "/filesystem.Filesystem/Remove", b -> c.rpc(b, "filesystem.Filesystem/Remove", Map.of("path", "/home/user/d"))));
+            calls.put("filesUpload", new Call("post", "/files", b -> c.upload(b, "/home/user/up.bin", new byte[] {1, 2, 3})));
+            calls.put("filesDownload", new Call("get", "/files", b -> {
+                var r = c.download(b, "/home/user/up.bin");
+                return new RawClient.Response(r.statusCode(), null, "", r.headers());
+            }));
+
+            TreeSet<String> documented = new TreeSet<>();
+            spec.get("paths").fields().forEachRemaining(p -> p.getValue().fields().forEachRemaining(m -> {
+                if (m.getValue().has("operationId")) documented.add(m.getValue().get("operationId").asText());
+            }));
+            assertEquals(documented, new TreeSet<>(calls.keySet()), "operations documented vs exercised");
+
+            List<String> problems = new ArrayList<>();
+            for (var e : calls.entrySet()) {
+                Call call = e.getValue();
+                JsonNode op = spec.get("paths").get(call.path()).get(call.method());
+                RawClient.Response r = call.send().apply(box);
+                JsonNode responses = op.get("responses");
+                if (!responses.has(Integer.toString(r.status()))) {
+                    problems.add(e.getKey() + ": status " + r.status() + " is not documented (" + r.body() + ")");
+                    continue;
+                }
+                if (r.status() >= 300) problems.add(e.getKey() + ": expected success, got " + r.status() + " " + r.body());
+                JsonNode schema = responses.get(Integer.toString(r.status())).path("content").path("application/json").path("schema");
+                if (r.json() != null && !schema.isMissingNode()) checkRequired(e.getKey(), schema, r.json(), problems);
+            }
+            assertEquals(List.of(), problems);
+            // Undocumented routes are not answered.
+            assertEquals(404, c.call("GET", "/sandboxes/" + box.id() + "/bogus", null).status());
+            assertEquals(404, c.call("GET", "/v3/anything", null).status());
+        } finally {
+            c.kill(box);
+            c.call("DELETE", "/sandboxes/" + victim.id(), null);
+        }
+    }
+
+    private static int startCat(RawClient c, RawClient.Box b) {
+        String tag = "cat-" + System.nanoTime();
+        Thread.ofVirtual().start(() -> c.start(b, Map.of("process", Map.of("cmd", "/bin/cat"), "stdin", true, "tag", tag), null));
+        for (int i = 0; i < 100; i++) {
+            for (JsonNode p : c.rpc(b, "process.Process/List", Map.of()).json().get("processes")) {
+                if (tag.equals(p.path("tag").asText())) return p.get("pid").asInt();
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException ex) {
+                throw new IllegalStateException(ex);
+            }
+        }
+        throw new AssertionError("cat did not start");
+    }
+
+    private static void checkRequired(String op, JsonNode schema, JsonNode value, List<String> problems) {
+        JsonNode s = resolve(schema);
+        if (s.path("type").asText().equals("array")) {
+            for (JsonNode item : value) checkRequired(op, s.get("items"), item, problems);
+            return;
+        }
+        for (JsonNode req : s.path("required")) {
+            if (!value.has(req.asText())) problems.add(op + ": response lacks required field " + req.asText() + ": " + value);
+        }
+    }
+
+    private static JsonNode resolve(JsonNode schema) {
+        if (schema.has("$ref")) {
+            String name = schema.get("$ref").asText().substring("#/components/schemas/".length());
+            return spec.get("components").get("schemas").get(name);
+        }
+        return schema;
+    }
+}

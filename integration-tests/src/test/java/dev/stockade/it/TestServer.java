@@ -1,0 +1,124 @@
+package dev.stockade.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.stockade.server.StockadeServer;
+import dev.stockade.server.config.ServerConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * A real Stockade server for one test class, on an ephemeral loopback port, with its own data
+ * directory. {@link #close} stops it and asserts that nothing it created is left on the host:
+ * containers, mounts, cgroups, sandbox processes, state directories.
+ */
+final class TestServer implements AutoCloseable {
+    static final String KEY = "e2b_" + "0123456789abcdef0123456789abcdef01234567";
+    /** Host uids of sandboxes start at slot 32 of 65536-id ranges. */
+    static final long FIRST_SANDBOX_UID = 32L * 65536;
+
+    final Path dataDir;
+    final StockadeServer server;
+    final RawClient client;
+
+    TestServer() {
+        this(c -> c);
+    }
+
+    TestServer(java.util.function.UnaryOperator<ServerConfig> tweak) {
+        try {
+            Path base = Path.of("/tmp/stockade-it");
+            Files.createDirectories(base);
+            Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx--x--x"));
+            dataDir = Files.createTempDirectory(base, "data");
+            Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx--x--x"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        server = StockadeServer.start(tweak.apply(ServerConfig.defaults(dataDir).withApiKey(KEY)));
+        client = new RawClient(server.url(), KEY);
+    }
+
+    String url() {
+        return server.url().toString();
+    }
+
+    @Override
+    public void close() {
+        server.close();
+        assertNoLeaks(dataDir);
+        try (Stream<Path> s = Files.walk(dataDir)) {
+            List<Path> all = new ArrayList<>(s.sorted(java.util.Comparator.reverseOrder()).toList());
+            for (Path p : all) Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Everything a server with {@code dataDir} might have left behind, asserted absent. */
+    static void assertNoLeaks(Path dataDir) {
+        try {
+            String mounts = Files.readString(Path.of("/proc/self/mountinfo"));
+            assertEquals(List.of(), mounts.lines().filter(l -> l.contains(dataDir.toString())).toList(), "mounts left behind");
+            Path sandboxes = dataDir.resolve("runtime/runc/sandboxes");
+            if (Files.isDirectory(sandboxes)) {
+                try (Stream<Path> s = Files.list(sandboxes)) {
+                    assertEquals(List.of(), s.toList(), "sandbox state directories left behind");
+                }
+            }
+            List<String> containers = new ArrayList<>();
+            Process p = new ProcessBuilder("runc", "list", "-q").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            p.waitFor();
+            for (String id : out.split("\\s+")) if (id.startsWith("stockade-")) containers.add(id);
+            // Containers of other servers may run concurrently only if tests run in parallel; they do not.
+            assertEquals(List.of(), containers, "runc containers left behind");
+            for (String ctl : List.of("memory", "pids", "cpu", "freezer")) {
+                Path root = Path.of("/sys/fs/cgroup", ctl);
+                if (!Files.isDirectory(root)) continue;
+                try (Stream<Path> s = Files.list(root)) {
+                    assertEquals(List.of(), s.filter(d -> d.getFileName().toString().startsWith("stockade-")).toList(),
+                            "cgroups left behind in " + ctl);
+                }
+            }
+            // Processes of a killed pid namespace may take a moment to be reaped by the kernel.
+            List<String> procs = sandboxProcesses();
+            for (int i = 0; i < 50 && !procs.isEmpty(); i++) {
+                Thread.sleep(100);
+                procs = sandboxProcesses();
+            }
+            assertEquals(List.of(), procs, "sandbox processes left behind");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Host processes running as a sandbox uid (they can only be ours). */
+    static List<String> sandboxProcesses() throws IOException {
+        List<String> found = new ArrayList<>();
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            for (Path p : s.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    for (String line : Files.readAllLines(p.resolve("status"))) {
+                        if (line.startsWith("Uid:")) {
+                            long uid = Long.parseLong(line.split("\\s+")[1]);
+                            if (uid >= FIRST_SANDBOX_UID && uid < 0xFFFF_FFFEL) found.add(p.getFileName() + " uid " + uid);
+                        }
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // the process ended while we looked
+                }
+            }
+        }
+        return found;
+    }
+}

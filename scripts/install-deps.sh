@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Stockade needs on a Debian 12 host, idempotently: the OCI runtime, the Python
+# packages of the default template, and Node packages for the E2B SDK test suite. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+[ -x /usr/bin/python3 ] || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: need root to install ${need[*]} (apt-get)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ -f tests/e2b-js/package-lock.json ] && [ ! -d tests/e2b-js/node_modules/e2b ]; then
+  echo "install-deps: installing the E2B SDK test suite's npm packages"
+  (cd tests/e2b-js && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,151 @@
+package dev.stockade.server;
+
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import dev.stockade.agent.AgentScript;
+import dev.stockade.runtime.RuntimeProvider;
+import dev.stockade.runtime.SandboxRuntime;
+import dev.stockade.runtime.Template;
+import dev.stockade.server.api.Router;
+import dev.stockade.server.config.ServerConfig;
+import dev.stockade.server.core.SandboxManager;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Wires the server together: configuration → runtime (found through ServiceLoader) → template →
+ * sandbox manager → HTTP router. Owns the virtual-thread executor that runs every request.
+ */
+final class Server {
+    private final ServerConfig config;
+    private final HttpServer http;
+    private final SandboxManager manager;
+    private final ExecutorService executor;
+    private final String apiKey;
+    private final CountDownLatch closedLatch = new CountDownLatch(1);
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey) {
+        this.config = config;
+        this.http = http;
+        this.manager = manager;
+        this.executor = executor;
+        this.apiKey = apiKey;
+    }
+
+    static Server start(ServerConfig config) {
+        try {
+            Path data = config.dataDir();
+            Files.createDirectories(data);
+            Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
+            String key = apiKey(config);
+            SandboxRuntime runtime = runtime(config.runtime(), data.resolve("runtime").resolve(config.runtime()));
+            Path agent = installAgent(data);
+            Template template = runtime.defaultTemplate();
+            SandboxManager manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
+                    template, agent);
+            ObjectMapper json = new ObjectMapper();
+            json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
+                    .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());
+            HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
+            ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+            http.setExecutor(executor);
+            http.createContext("/", new Router(json, manager, key));
+            http.start();
+            return new Server(config, http, manager, executor, key);
+        } catch (IOException e) {
+            throw new UncheckedIOException("starting the server failed: " + e.getMessage()
+                    + ". Check that the port is free and the data directory is writable.", e);
+        }
+    }
+
+    /** STOCKADE_API_KEY (via config), else the key in DATA/api-key, else a new one written there (0600). */
+    private static String apiKey(ServerConfig config) throws IOException {
+        if (config.apiKey() != null && !config.apiKey().isBlank()) return config.apiKey().trim();
+        Path file = config.dataDir().resolve("api-key");
+        if (Files.isRegularFile(file)) {
+            String k = Files.readString(file).trim();
+            if (!k.isEmpty()) return k;
+        }
+        byte[] b = new byte[20];
+        new SecureRandom().nextBytes(b);
+        // The E2B Python SDK refuses keys that are not e2b_ + hex before sending a request.
+        String key = "e2b_" + HexFormat.of().formatHex(b);
+        Path tmp = Files.createTempFile(config.dataDir(), "api-key", ".tmp",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(tmp, key + "\n");
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        return key;
+    }
+
+    private static SandboxRuntime runtime(String name, Path stateRoot) {
+        List<String> reasons = new ArrayList<>();
+        for (RuntimeProvider p : ServiceLoader.load(RuntimeProvider.class)) {
+            if (!p.name().equals(name)) {
+                continue;
+            }
+            RuntimeProvider.Availability a = p.probe();
+            if (a.available()) return p.create(stateRoot);
+            reasons.add(p.name() + ": " + a.reason());
+        }
+        throw new IllegalStateException("runtime '" + name + "' is not available on this host"
+                + (reasons.isEmpty() ? " (no provider of that name is installed)" : ": " + String.join("; ", reasons)));
+    }
+
+    /** Writes the agent program where sandboxes bind it from; read-only, owned by root. */
+    private static Path installAgent(Path data) throws IOException {
+        Path dir = data.resolve("agent");
+        Files.createDirectories(dir);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path target = dir.resolve("stockade_agent-" + AgentScript.sha256().substring(0, 16) + ".py");
+        if (!Files.isRegularFile(target)) {
+            Path tmp = Files.createTempFile(dir, "agent", ".tmp");
+            Files.write(tmp, AgentScript.bytes());
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r--r--r--"));
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return target;
+    }
+
+    String host() {
+        return config.host();
+    }
+
+    int port() {
+        return http.getAddress().getPort();
+    }
+
+    String apiKey() {
+        return apiKey;
+    }
+
+    void awaitClose() throws InterruptedException {
+        closedLatch.await();
+    }
+
+    void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        try {
+            http.stop(1);
+            manager.close();
+            executor.shutdownNow();
+        } finally {
+            closedLatch.countDown();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stockade.server.core.StockadeError;
+import java.io.IOException;
+import java.io.OutputStream;
+
+/**
+ * Connect protocol envelopes for server-streaming RPCs with the JSON codec: a flag byte (0 =
+ * message, 2 = end of stream), a 4-byte big-endian length, then the JSON. Every frame is flushed at
+ * once: a buffered frame is a background command that hangs in the SDK.
+ */
+final class ConnectFrames {
+    static final int FLAG_END = 0x02;
+    static final int FLAG_COMPRESSED = 0x01;
+
+    private ConnectFrames() {}
+
+    /** The single message of a streaming request body. */
+    static JsonNode readRequest(byte[] body, ObjectMapper json) {
+        if (body.length < 5) throw StockadeError.invalid("the Connect request must be one enveloped message (5-byte prefix)");
+        int flags = body[0] & 0xff;
+        if ((flags & FLAG_COMPRESSED) != 0) throw StockadeError.invalid("compressed Connect messages are not supported");
+        long len = ((body[1] & 0xffL) << 24) | ((body[2] & 0xff) << 16) | ((body[3] & 0xff) << 8) | (body[4] & 0xff);
+        if (len != body.length - 5) {
+            throw StockadeError.invalid("the Connect envelope says " + len + " bytes but " + (body.length - 5) + " followed");
+        }
+        try {
+            JsonNode n = json.readTree(body, 5, (int) len);
+            if (n == null || !n.isObject()) throw StockadeError.invalid("the Connect message must be a JSON object");
+            return n;
+        } catch (IOException e) {
+            throw StockadeError.invalid("the Connect message is not valid JSON: " + e.getMessage());
+        }
+    }
+
+    static void write(OutputStream out, int flags, byte[] payload) throws IOException {
+        byte[] head = {(byte) flags, (byte) (payload.length >>> 24), (byte) (payload.length >>> 16),
+                (byte) (payload.length >>> 8), (byte) payload.length};
+        out.write(head);
+        out.write(payload);
+        out.flush();
+    }
+
+    static void message(OutputStream out, ObjectMapper json, JsonNode msg) throws IOException {
+        write(out, 0, json.writeValueAsBytes(msg));
+    }
+
+    static void end(OutputStream out, ObjectMapper json, StockadeError error) throws IOException {
+        var end = json.createObjectNode();
+        if (error != null) {
+            var e = end.putObject("error");
+            e.put("code", Errors.connectCode(error.code()));
+            e.put("message", error.getMessage());
+        }
+        write(out, FLAG_END, json.writeValueAsBytes(end));
+    }
+}

@@ -1,0 +1,279 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.server.core.CreateRequest;
+import dev.stockade.server.core.Sandbox;
+import dev.stockade.server.core.SandboxManager;
+import dev.stockade.server.core.SandboxState;
+import dev.stockade.server.core.StockadeError;
+import java.io.IOException;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The control plane (E2B's REST API): create, list, get, kill, timeout, connect. Parses and
+ * answers; {@link SandboxManager} decides. Runs on request virtual threads.
+ */
+final class ControlPlaneApi {
+    /** The envd version Stockade reports: the SDKs switch code paths on it (docs/e2b-wire.md). */
+    static final String ENVD_VERSION = "0.5.7";
+    private static final int MAX_BODY = 1024 * 1024;
+    private static final Pattern SANDBOX = Pattern.compile("/sandboxes/([^/]+)(/[a-z]+)?");
+    private static final Pattern V2_CONNECT = Pattern.compile("/v2/sandboxes/([^/]+)/connect");
+
+    private final SandboxManager manager;
+
+    ControlPlaneApi(SandboxManager manager) {
+        this.manager = manager;
+    }
+
+    /** Returns false when no route matches (the router answers 404). */
+    boolean handle(Request r) throws IOException {
+        String path = r.path();
+        String method = r.method();
+        if (path.equals("/sandboxes") || path.equals("/v2/sandboxes")) {
+            switch (method) {
+                case "POST" -> create(r);
+                case "GET" -> list(r);
+                default -> throw methodNotAllowed(method, path);
+            }
+            return true;
+        }
+        Matcher v2 = V2_CONNECT.matcher(path);
+        if (v2.matches()) {
+            if (!method.equals("POST")) throw methodNotAllowed(method, path);
+            connect(r, v2.group(1));
+            return true;
+        }
+        Matcher m = SANDBOX.matcher(path);
+        if (!m.matches()) return false;
+        String id = m.group(1);
+        String action = m.group(2) == null ? "" : m.group(2);
+        switch (action) {
+            case "" -> {
+                switch (method) {
+                    case "GET" -> r.sendJson(200, detail(r, manager.get(id)));
+                    case "DELETE" -> {
+                        manager.kill(id);
+                        r.send(204, new byte[0]);
+                    }
+                    default -> throw methodNotAllowed(method, path);
+                }
+            }
+            case "/timeout" -> {
+                if (!method.equals("POST")) throw methodNotAllowed(method, path);
+                JsonNode body = r.jsonBody(MAX_BODY);
+                manager.setTimeout(id, intField(body, "timeout", true));
+                r.send(204, new byte[0]);
+            }
+            case "/connect" -> {
+                if (!method.equals("POST")) throw methodNotAllowed(method, path);
+                connect(r, id);
+            }
+            case "/refreshes" -> {
+                if (!method.equals("POST")) throw methodNotAllowed(method, path);
+                JsonNode body = r.jsonBody(MAX_BODY);
+                manager.get(id);
+                if (body.hasNonNull("duration")) manager.setTimeout(id, intField(body, "duration", false));
+                r.send(204, new byte[0]);
+            }
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void create(Request r) throws IOException {
+        JsonNode b = r.jsonBody(MAX_BODY);
+        String template = textField(b, "templateID");
+        Integer timeout = b.hasNonNull("timeout") ? intField(b, "timeout", false) : null;
+        CreateRequest req = new CreateRequest(template, timeout, stringMap(b, "metadata"), stringMap(b, "envVars"),
+                textField(b, "runtime"), limits(b.get("limits")));
+        if (b.hasNonNull("network")) {
+            JsonNode n = b.get("network");
+            if (!n.isObject()) throw StockadeError.invalid("network must be an object");
+            String mode = n.path("mode").asText("none");
+            boolean asksForNetwork = (n.has("allowOut") && n.get("allowOut").size() > 0) || mode.equals("allowlist");
+            if (asksForNetwork) {
+                throw StockadeError.invalid("network access is not available on this server yet: sandboxes have no network"
+                        + " (loopback only). Remove network.allowOut / mode.");
+            }
+        }
+        if (b.path("allow_internet_access").asBoolean(false)) {
+            // E2B's default is true; Stockade's is no network. The SDK sends this only when the user set it.
+            throw StockadeError.invalid("allow_internet_access=true is not available on this server: sandboxes have no"
+                    + " network (loopback only)");
+        }
+        Sandbox sb = manager.create(req);
+        r.sendJson(201, summary(r, sb));
+    }
+
+    private void connect(Request r, String id) throws IOException {
+        JsonNode b = r.jsonBody(MAX_BODY);
+        Sandbox sb = manager.get(id);
+        if (b.hasNonNull("timeout")) manager.setTimeout(id, intField(b, "timeout", false));
+        r.sendJson(200, summary(r, sb));
+    }
+
+    private void list(Request r) throws IOException {
+        Map<String, String> q = r.query();
+        int limit = 100;
+        if (q.containsKey("limit")) {
+            try {
+                limit = Integer.parseInt(q.get("limit"));
+            } catch (NumberFormatException e) {
+                throw StockadeError.invalid("limit must be a whole number");
+            }
+            if (limit < 1 || limit > 1000) throw StockadeError.invalid("limit must be between 1 and 1000");
+        }
+        String state = q.get("state");
+        if (state != null) {
+            for (String s : state.split(",")) {
+                if (!s.equals("running") && !s.equals("paused")) {
+                    throw StockadeError.invalid("state must be running or paused, got '" + s + "'");
+                }
+            }
+            if (!state.contains("running")) {
+                r.sendJson(200, r.json.createArrayNode());
+                return;
+            }
+        }
+        Map<String, String> metadataFilter = new LinkedHashMap<>();
+        if (q.containsKey("metadata")) {
+            // E2B sends metadata as an encoded query string of key=value pairs.
+            for (String pair : q.get("metadata").split("&")) {
+                if (pair.isEmpty()) continue;
+                int eq = pair.indexOf('=');
+                try {
+                    String k = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), java.nio.charset.StandardCharsets.UTF_8);
+                    String v = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8);
+                    metadataFilter.put(k, v);
+                } catch (IllegalArgumentException e) {
+                    throw StockadeError.invalid("malformed metadata filter");
+                }
+            }
+        }
+        String after = q.get("nextToken");
+        List<Sandbox> page = manager.list().stream()
+                .filter(sb -> after == null || cursor(sb).compareTo(after) > 0)
+                .filter(sb -> metadataFilter.entrySet().stream()
+                        .allMatch(e -> e.getValue().equals(sb.metadata().get(e.getKey()))))
+                .limit(limit + 1L)
+                .toList();
+        ArrayNode out = r.json.createArrayNode();
+        for (Sandbox sb : page.subList(0, Math.min(limit, page.size()))) out.add(detail(r, sb));
+        if (page.size() > limit) r.exchange.getResponseHeaders().set("X-Next-Token", cursor(page.get(limit - 1)));
+        r.sendJson(200, out);
+    }
+
+    /** Paging cursor: start time then id, so it is stable while sandboxes come and go. */
+    private static String cursor(Sandbox sb) {
+        return String.format("%019d.%s", sb.startedAt().toEpochMilli(), sb.id());
+    }
+
+    private ObjectNode summary(Request r, Sandbox sb) {
+        ObjectNode n = r.json.createObjectNode();
+        n.put("sandboxID", sb.id());
+        n.put("templateID", sb.templateId());
+        n.put("alias", sb.alias());
+        n.put("clientID", "stockade");
+        n.put("envdVersion", ENVD_VERSION);
+        n.put("envdAccessToken", sb.accessToken());
+        n.putNull("domain");
+        n.put("runtime", sb.runtime());
+        return n;
+    }
+
+    private ObjectNode detail(Request r, Sandbox sb) {
+        ObjectNode n = r.json.createObjectNode();
+        n.put("sandboxID", sb.id());
+        n.put("templateID", sb.templateId());
+        n.put("alias", sb.alias());
+        n.put("clientID", "stockade");
+        n.put("startedAt", DateTimeFormatter.ISO_INSTANT.format(sb.startedAt()));
+        n.put("endAt", DateTimeFormatter.ISO_INSTANT.format(sb.endAt()));
+        n.put("state", SandboxState.e2bName(sb.state()));
+        n.put("cpuCount", Math.max(1, (int) Math.ceil(sb.limits().cpus())));
+        n.put("memoryMB", sb.limits().memoryMB());
+        n.put("diskSizeMB", sb.limits().diskMB());
+        n.put("envdVersion", ENVD_VERSION);
+        n.put("allowInternetAccess", false);
+        ObjectNode md = n.putObject("metadata");
+        sb.metadata().forEach(md::put);
+        n.put("runtime", sb.runtime());
+        ObjectNode l = n.putObject("limits");
+        l.put("memoryMB", sb.limits().memoryMB());
+        l.put("cpus", sb.limits().cpus());
+        l.put("pids", sb.limits().pids());
+        l.put("diskMB", sb.limits().diskMB());
+        l.put("outputMB", sb.limits().outputMB());
+        l.put("commandTimeoutSeconds", sb.limits().commandTimeoutSeconds());
+        return n;
+    }
+
+    private static CreateRequest.LimitsRequest limits(JsonNode l) {
+        if (l == null || l.isNull()) return CreateRequest.LimitsRequest.NONE;
+        if (!l.isObject()) throw StockadeError.invalid("limits must be an object");
+        var names = l.fieldNames();
+        while (names.hasNext()) {
+            String f = names.next();
+            if (!List.of("memoryMB", "cpus", "pids", "diskMB", "outputMB", "commandTimeoutSeconds").contains(f)) {
+                throw StockadeError.invalid("limits." + f + " is not a known limit (memoryMB, cpus, pids, diskMB, outputMB,"
+                        + " commandTimeoutSeconds)");
+            }
+        }
+        Double cpus = null;
+        if (l.hasNonNull("cpus")) {
+            if (!l.get("cpus").isNumber()) throw StockadeError.invalid("limits.cpus must be a number");
+            cpus = l.get("cpus").asDouble();
+        }
+        return new CreateRequest.LimitsRequest(optInt(l, "memoryMB"), cpus, optInt(l, "pids"), optInt(l, "diskMB"),
+                optInt(l, "outputMB"), optInt(l, "commandTimeoutSeconds"));
+    }
+
+    private static Integer optInt(JsonNode n, String f) {
+        return n.hasNonNull(f) ? intField(n, f, false) : null;
+    }
+
+    static int intField(JsonNode n, String f, boolean required) {
+        JsonNode v = n.get(f);
+        if (v == null || v.isNull()) {
+            if (required) throw StockadeError.invalid(f + " is required");
+            return 0;
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToInt()) throw StockadeError.invalid(f + " must be a whole number");
+        return v.intValue();
+    }
+
+    static String textField(JsonNode n, String f) {
+        JsonNode v = n.get(f);
+        if (v == null || v.isNull()) return null;
+        if (!v.isTextual()) throw StockadeError.invalid(f + " must be a string");
+        return v.asText();
+    }
+
+    static Map<String, String> stringMap(JsonNode n, String f) {
+        JsonNode v = n.get(f);
+        if (v == null || v.isNull()) return Map.of();
+        if (!v.isObject()) throw StockadeError.invalid(f + " must be an object of strings");
+        Map<String, String> m = new LinkedHashMap<>();
+        var it = v.fields();
+        while (it.hasNext()) {
+            var e = it.next();
+            if (!e.getValue().isTextual()) throw StockadeError.invalid(f + "." + e.getKey() + " must be a string");
+            m.put(e.getKey(), e.getValue().asText());
+        }
+        return m;
+    }
+
+    private static StockadeError methodNotAllowed(String method, String path) {
+        return new StockadeError(StockadeError.Code.INVALID_ARGUMENT, method + " is not allowed on " + path);
+    }
+}

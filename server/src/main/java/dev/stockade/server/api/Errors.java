@@ -1,0 +1,67 @@
+package dev.stockade.server.api;
+
+import dev.stockade.agent.AgentException;
+import dev.stockade.server.core.StockadeError;
+
+/** The one place where failure codes become HTTP statuses and Connect error codes. */
+final class Errors {
+    private Errors() {}
+
+    static StockadeError fromAgent(AgentException e) {
+        StockadeError.Code code = switch (e.code()) {
+            case NOT_FOUND, PROCESS_NOT_FOUND -> StockadeError.Code.NOT_FOUND;
+            case ALREADY_EXISTS -> StockadeError.Code.CONFLICT;
+            case INVALID_ARGUMENT, NOT_A_DIRECTORY, IS_A_DIRECTORY, PERMISSION_DENIED -> StockadeError.Code.INVALID_ARGUMENT;
+            case NO_SPACE -> StockadeError.Code.NO_SPACE;
+            case TIMEOUT -> StockadeError.Code.TIMEOUT;
+            case UNAVAILABLE, PROTOCOL -> StockadeError.Code.UNAVAILABLE;
+            case INTERNAL -> StockadeError.Code.INTERNAL;
+        };
+        return new StockadeError(code, e.getMessage(), e);
+    }
+
+    static int status(StockadeError.Code code) {
+        return switch (code) {
+            case INVALID_ARGUMENT -> 400;
+            case UNAUTHENTICATED -> 401;
+            case NOT_FOUND -> 404;
+            case SANDBOX_GONE -> 502;
+            case CONFLICT -> 409;
+            case PAYLOAD_TOO_LARGE -> 413;
+            case RESOURCE_EXHAUSTED -> 429;
+            case NO_SPACE -> 507;
+            case UNAVAILABLE -> 503;
+            case TIMEOUT -> 504;
+            case INTERNAL -> 500;
+        };
+    }
+
+    /** Connect protocol code names (connectrpc.com/docs/protocol#error-codes). */
+    static String connectCode(StockadeError.Code code) {
+        return switch (code) {
+            case INVALID_ARGUMENT -> "invalid_argument";
+            case UNAUTHENTICATED -> "unauthenticated";
+            case NOT_FOUND -> "not_found";
+            case SANDBOX_GONE -> "unavailable";
+            case CONFLICT -> "already_exists";
+            case PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, NO_SPACE -> "resource_exhausted";
+            case UNAVAILABLE -> "unavailable";
+            case TIMEOUT -> "deadline_exceeded";
+            case INTERNAL -> "internal";
+        };
+    }
+
+    static int connectStatus(StockadeError.Code code) {
+        return switch (code) {
+            case INVALID_ARGUMENT -> 400;
+            case UNAUTHENTICATED -> 401;
+            case NOT_FOUND -> 404;
+            case SANDBOX_GONE -> 502;
+            case CONFLICT -> 409;
+            case PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, NO_SPACE -> 429;
+            case UNAVAILABLE -> 503;
+            case TIMEOUT -> 504;
+            case INTERNAL -> 500;
+        };
+    }
+}

@@ -1,0 +1,150 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import dev.stockade.agent.EntryInfo;
+import dev.stockade.agent.FileRead;
+import dev.stockade.server.core.StockadeError;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.Locale;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * envd's plain file transfer: GET /files streams a file out, POST /files streams one or more in
+ * (application/octet-stream, optionally gzip, or multipart/form-data as the E2B SDKs send by
+ * default). Bodies are streamed through the agent, never held whole in memory; an upload larger than
+ * the sandbox's disk limit is refused with 413 as soon as it passes the limit.
+ */
+final class FilesHttp {
+
+    void handle(Request r, EnvdContext ctx) throws IOException {
+        switch (r.method()) {
+            case "GET" -> download(r, ctx);
+            case "POST" -> upload(r, ctx);
+            default -> throw StockadeError.invalid(r.method() + " is not allowed on /files");
+        }
+    }
+
+    private void download(Request r, EnvdContext ctx) throws IOException {
+        String path = queryPath(r);
+        if (path == null) throw StockadeError.invalid("the path query parameter is required");
+        try (FileRead f = ctx.sandbox().agent().readFile(path, ctx.user())) {
+            long size = f.size();
+            r.exchange.getResponseHeaders().set("Content-Type", "application/octet-stream");
+            r.exchange.sendResponseHeaders(200, size == 0 ? -1 : size);
+            if (size == 0) return;
+            try (OutputStream out = r.exchange.getResponseBody(); InputStream in = f.content()) {
+                // Exactly the announced size: a file that shrank meanwhile aborts the response
+                // (the client sees a short body, never a wrong one); one that grew is cut.
+                long copied = in.transferTo(new LimitedOutput(out, size));
+                if (copied < size) throw new IOException("the file shrank while it was read");
+            }
+        }
+    }
+
+    private void upload(Request r, EnvdContext ctx) throws IOException {
+        String queryPath = queryPath(r);
+        long max = ctx.sandbox().limits().diskMB() * 1024L * 1024L;
+        String type = r.header("Content-Type");
+        String t = type == null ? "" : type.toLowerCase(Locale.ROOT);
+        ArrayNode out = r.json.createArrayNode();
+        InputStream body = new CappedInput(r.exchange.getRequestBody(), max);
+        if (t.startsWith("multipart/form-data")) {
+            Multipart mp = new Multipart(body, type);
+            Multipart.Part part;
+            while ((part = mp.next()) != null) {
+                if (part.filename() == null && !"file".equals(part.name())) continue;
+                String path = queryPath != null ? queryPath : part.filename();
+                if (path == null || path.isEmpty()) throw StockadeError.invalid("a multipart file part has no filename and no path was given");
+                checkPath(path);
+                out.add(written(r, ctx.sandbox().agent().writeFile(path, part.content(), ctx.user())));
+            }
+        } else {
+            if (queryPath == null) throw StockadeError.invalid("the path query parameter is required");
+            InputStream in = body;
+            String enc = r.header("Content-Encoding");
+            if (enc != null && enc.trim().equalsIgnoreCase("gzip")) {
+                in = new CappedInput(new GZIPInputStream(body, 65536), max);
+            } else if (enc != null && !enc.isBlank() && !enc.trim().equalsIgnoreCase("identity")) {
+                throw StockadeError.invalid("Content-Encoding " + enc + " is not supported (gzip or none)");
+            }
+            out.add(written(r, ctx.sandbox().agent().writeFile(queryPath, in, ctx.user())));
+        }
+        if (out.isEmpty()) throw StockadeError.invalid("the upload contained no file");
+        r.sendJson(200, out);
+    }
+
+    private static com.fasterxml.jackson.databind.node.ObjectNode written(Request r, EntryInfo e) {
+        var n = r.json.createObjectNode();
+        n.put("name", e.name());
+        n.put("type", "dir".equals(e.type()) ? "dir" : "file");
+        n.put("path", e.path());
+        return n;
+    }
+
+    private static String queryPath(Request r) {
+        String p = r.query().get("path");
+        if (p == null || p.isEmpty()) return null;
+        checkPath(p);
+        return p;
+    }
+
+    private static void checkPath(String p) {
+        if (p.indexOf('\0') >= 0) throw StockadeError.invalid("path must not contain NUL");
+        if (p.length() > 4096) throw StockadeError.invalid("path is longer than 4096 characters");
+    }
+
+    /** Fails with PAYLOAD_TOO_LARGE once more than {@code max} bytes were read. */
+    static final class CappedInput extends FilterInputStream {
+        private final long max;
+        private long count;
+
+        CappedInput(InputStream in, long max) {
+            super(in);
+            this.max = max;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b >= 0 && ++count > max) throw Request.tooLarge(max);
+            return b;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            int n = super.read(b, off, len);
+            if (n > 0 && (count += n) > max) throw Request.tooLarge(max);
+            return n;
+        }
+    }
+
+    private static final class LimitedOutput extends OutputStream {
+        private final OutputStream out;
+        private long left;
+
+        LimitedOutput(OutputStream out, long limit) {
+            this.out = out;
+            this.left = limit;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            if (left > 0) {
+                out.write(b);
+                left--;
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            int n = (int) Math.min(len, left);
+            if (n > 0) {
+                out.write(b, off, n);
+                left -= n;
+            }
+        }
+    }
+}

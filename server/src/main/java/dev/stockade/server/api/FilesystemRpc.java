@@ -1,0 +1,103 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.agent.AgentException;
+import dev.stockade.agent.EntryInfo;
+import dev.stockade.server.core.StockadeError;
+import java.io.IOException;
+import java.time.Instant;
+import java.time.format.DateTimeFormatter;
+
+/**
+ * envd's filesystem.Filesystem service (unary Connect+JSON calls). Paths are resolved by the
+ * agent inside the sandbox, never on the host: a symlink planted in the sandbox leads only to the
+ * sandbox's own files. Runs on request virtual threads.
+ */
+final class FilesystemRpc {
+    private static final int MAX_BODY = 1024 * 1024;
+    private static final int MAX_DEPTH = 32;
+
+    boolean handle(Request r, EnvdContext ctx, String method) throws IOException {
+        switch (method) {
+            case "Stat" -> {
+                String path = path(r.jsonBody(MAX_BODY), "path");
+                ObjectNode out = r.json.createObjectNode();
+                out.set("entry", entry(r.json, ctx.sandbox().agent().stat(path, ctx.user())));
+                r.sendJson(200, out);
+            }
+            case "ListDir" -> {
+                JsonNode b = r.jsonBody(MAX_BODY);
+                String path = path(b, "path");
+                int depth = b.hasNonNull("depth") ? b.get("depth").asInt(1) : 1;
+                if (depth < 1 || depth > MAX_DEPTH) throw StockadeError.invalid("depth must be between 1 and " + MAX_DEPTH);
+                ObjectNode out = r.json.createObjectNode();
+                ArrayNode entries = out.putArray("entries");
+                for (EntryInfo e : ctx.sandbox().agent().listDir(path, depth, ctx.user())) entries.add(entry(r.json, e));
+                r.sendJson(200, out);
+            }
+            case "MakeDir" -> {
+                String path = path(r.jsonBody(MAX_BODY), "path");
+                if (!ctx.sandbox().agent().makeDir(path, ctx.user())) {
+                    throw new StockadeError(StockadeError.Code.CONFLICT, "directory " + path + " already exists");
+                }
+                ObjectNode out = r.json.createObjectNode();
+                out.set("entry", entry(r.json, ctx.sandbox().agent().stat(path, ctx.user())));
+                r.sendJson(200, out);
+            }
+            case "Move" -> {
+                JsonNode b = r.jsonBody(MAX_BODY);
+                EntryInfo moved = ctx.sandbox().agent().move(path(b, "source"), path(b, "destination"), ctx.user());
+                ObjectNode out = r.json.createObjectNode();
+                out.set("entry", entry(r.json, moved));
+                r.sendJson(200, out);
+            }
+            case "Remove" -> {
+                ctx.sandbox().agent().remove(path(r.jsonBody(MAX_BODY), "path"), ctx.user());
+                r.sendJson(200, r.json.createObjectNode());
+            }
+            case "WatchDir", "CreateWatcher", "GetWatcherEvents", "RemoveWatcher" -> throw new StockadeError(
+                    StockadeError.Code.INVALID_ARGUMENT, "filesystem." + method + " (directory watching) is not supported by this server yet");
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static String path(JsonNode body, String field) {
+        JsonNode v = body.get(field);
+        if (v == null || !v.isTextual() || v.asText().isEmpty()) throw StockadeError.invalid(field + " is required");
+        String p = v.asText();
+        if (p.indexOf('\0') >= 0) throw StockadeError.invalid(field + " must not contain NUL");
+        if (p.length() > 4096) throw StockadeError.invalid(field + " is longer than 4096 characters");
+        return p;
+    }
+
+    /** EntryInfo in proto3 JSON: enum by name, int64 as a string, Timestamp as RFC 3339. */
+    static ObjectNode entry(ObjectMapper json, EntryInfo e) {
+        ObjectNode n = json.createObjectNode();
+        n.put("name", e.name());
+        n.put("type", switch (e.type()) {
+            case "file" -> "FILE_TYPE_FILE";
+            case "dir", "directory" -> "FILE_TYPE_DIRECTORY";
+            case "symlink" -> "FILE_TYPE_SYMLINK";
+            default -> "FILE_TYPE_UNSPECIFIED";
+        });
+        n.put("path", e.path());
+        n.put("size", Long.toString(e.size()));
+        n.put("mode", e.mode());
+        n.put("permissions", e.permissions());
+        n.put("owner", e.owner());
+        n.put("group", e.group());
+        n.put("modifiedTime", DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(e.modifiedMillis())));
+        if (e.symlinkTarget() != null) n.put("symlinkTarget", e.symlinkTarget());
+        return n;
+    }
+
+    static StockadeError map(AgentException e) {
+        return Errors.fromAgent(e);
+    }
+}

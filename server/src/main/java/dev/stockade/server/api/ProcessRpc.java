@@ -1,0 +1,279 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.agent.AgentEvent;
+import dev.stockade.agent.AgentException;
+import dev.stockade.agent.ExecRequest;
+import dev.stockade.agent.ProcessInfo;
+import dev.stockade.agent.ProcessStream;
+import dev.stockade.runtime.Limits;
+import dev.stockade.server.core.StockadeError;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * envd's process.Process service over Connect+JSON: Start and Connect stream events; List,
+ * SendInput, SendSignal and CloseStdin are unary. The agent spawns and watches the processes; this
+ * class translates and streams. Each call runs on its request's virtual thread.
+ */
+final class ProcessRpc {
+    private static final int MAX_UNARY = 8 * 1024 * 1024;
+    private static final Duration DEFAULT_KEEPALIVE = Duration.ofSeconds(30);
+
+    boolean handle(Request r, EnvdContext ctx, String method) throws IOException {
+        switch (method) {
+            case "Start" -> start(r, ctx);
+            case "Connect" -> connect(r, ctx);
+            case "List" -> list(r, ctx);
+            case "SendInput" -> sendInput(r, ctx);
+            case "SendSignal" -> sendSignal(r, ctx);
+            case "CloseStdin" -> closeStdin(r, ctx);
+            case "Update", "StreamInput" -> throw new StockadeError(StockadeError.Code.INVALID_ARGUMENT,
+                    "process." + method + " (terminals) is not supported by this server yet");
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void start(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
+        JsonNode p = req.path("process");
+        String cmd = p.path("cmd").asText("");
+        if (cmd.isEmpty()) throw StockadeError.invalid("process.cmd is required");
+        List<String> argv = new ArrayList<>();
+        argv.add(cmd);
+        for (JsonNode a : p.path("args")) {
+            if (!a.isTextual()) throw StockadeError.invalid("process.args must be strings");
+            argv.add(a.asText());
+        }
+        Map<String, String> env = new LinkedHashMap<>(ctx.sandbox().envVars());
+        env.putAll(ControlPlaneApi.stringMap(p, "envs"));
+        String cwd = p.hasNonNull("cwd") && !p.get("cwd").asText().isEmpty() ? p.get("cwd").asText() : null;
+        boolean stdin = req.path("stdin").asBoolean(false);
+        String tag = req.hasNonNull("tag") ? req.get("tag").asText() : null;
+        if (req.hasNonNull("pty")) {
+            throw StockadeError.invalid("pseudo-terminals (pty) are not supported by this server yet");
+        }
+        Limits limits = ctx.sandbox().limits();
+        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin,
+                commandTimeoutMillis(r, limits), limits.outputMB() * 1024L * 1024L, tag);
+        stream(r, keepalive(r), () -> ctx.sandbox().agent().exec(exec));
+    }
+
+    private void connect(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
+        int pid = selectPid(ctx, req.path("process"));
+        stream(r, keepalive(r), () -> ctx.sandbox().agent().attach(pid));
+    }
+
+    private interface Opener {
+        ProcessStream open();
+    }
+
+    /**
+     * Streams a process's events as Connect envelopes. An error before the first event is sent
+     * as an end-of-stream error (Connect streams always answer 200); a client that goes away only
+     * detaches: the process keeps running.
+     */
+    private void stream(Request r, Duration keepalive, Opener opener) throws IOException {
+        ProcessStream ps = null;
+        StockadeError early = null;
+        try {
+            ps = opener.open();
+        } catch (AgentException e) {
+            early = Errors.fromAgent(e);
+        } catch (StockadeError e) {
+            early = e;
+        }
+        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
+        r.exchange.sendResponseHeaders(200, 0);
+        try (OutputStream out = r.exchange.getResponseBody()) {
+            if (early != null) {
+                ConnectFrames.end(out, r.json, early);
+                return;
+            }
+            try (ProcessStream s = ps) {
+                Event started = Event.of(r, "start");
+                started.body().put("pid", s.pid());
+                started.send(out, r);
+                while (true) {
+                    Optional<AgentEvent> ev;
+                    try {
+                        ev = s.next(keepalive);
+                    } catch (AgentException e) {
+                        ConnectFrames.end(out, r.json, Errors.fromAgent(e));
+                        return;
+                    }
+                    if (ev.isEmpty()) {
+                        Event.of(r, "keepalive").send(out, r);
+                        continue;
+                    }
+                    switch (ev.get()) {
+                        case AgentEvent.Started st -> { /* already announced */ }
+                        case AgentEvent.Stdout o -> {
+                            Event d = Event.of(r, "data");
+                            d.body().put("stdout", Base64.getEncoder().encodeToString(o.data()));
+                            d.send(out, r);
+                        }
+                        case AgentEvent.Stderr o -> {
+                            Event d = Event.of(r, "data");
+                            d.body().put("stderr", Base64.getEncoder().encodeToString(o.data()));
+                            d.send(out, r);
+                        }
+                        case AgentEvent.Ended end -> {
+                            Event e = Event.of(r, "end");
+                            boolean exited = end.signal() == null;
+                            // envd reports -1 for a process ended by a signal (Go's exit status).
+                            e.body().put("exitCode", exited ? end.exitCode() : -1);
+                            e.body().put("exited", exited);
+                            e.body().put("status", exited ? "exit status " + end.exitCode() : "signal: " + end.signal());
+                            if (!"exited".equals(end.outcome())) e.body().put("error", end.reason());
+                            e.body().put("outcome", end.outcome());
+                            e.body().put("reason", end.reason());
+                            e.send(out, r);
+                            ConnectFrames.end(out, r.json, null);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** One {"event": {kind: body}} message of a process stream. */
+    private record Event(ObjectNode root, ObjectNode body) {
+        static Event of(Request r, String kind) {
+            ObjectNode root = r.json.createObjectNode();
+            return new Event(root, root.putObject("event").putObject(kind));
+        }
+
+        void send(OutputStream out, Request r) throws IOException {
+            ConnectFrames.message(out, r.json, root);
+        }
+    }
+
+    private void list(Request r, EnvdContext ctx) throws IOException {
+        r.jsonBody(MAX_UNARY);
+        ObjectNode out = r.json.createObjectNode();
+        ArrayNode procs = out.putArray("processes");
+        for (ProcessInfo p : ctx.sandbox().agent().listProcesses()) {
+            ObjectNode n = procs.addObject();
+            ObjectNode config = n.putObject("config");
+            config.put("cmd", p.argv().isEmpty() ? "" : p.argv().getFirst());
+            ArrayNode args = config.putArray("args");
+            p.argv().stream().skip(1).forEach(args::add);
+            ObjectNode envs = config.putObject("envs");
+            p.env().forEach(envs::put);
+            if (p.cwd() != null) config.put("cwd", p.cwd());
+            n.put("pid", p.pid());
+            if (p.tag() != null) n.put("tag", p.tag());
+        }
+        r.sendJson(200, out);
+    }
+
+    private void sendInput(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = r.jsonBody(MAX_UNARY);
+        int pid = selectPid(ctx, req.path("process"));
+        JsonNode input = req.path("input");
+        String b64 = input.hasNonNull("stdin") ? input.get("stdin").asText() : input.path("pty").asText(null);
+        if (b64 == null) throw StockadeError.invalid("input.stdin is required");
+        byte[] data;
+        try {
+            data = Base64.getDecoder().decode(b64);
+        } catch (IllegalArgumentException e) {
+            throw StockadeError.invalid("input.stdin is not valid base64");
+        }
+        ctx.sandbox().agent().sendInput(pid, data);
+        r.sendJson(200, r.json.createObjectNode());
+    }
+
+    private void sendSignal(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = r.jsonBody(MAX_UNARY);
+        int pid = selectPid(ctx, req.path("process"));
+        String sig = req.path("signal").asText("");
+        String name = switch (sig) {
+            case "SIGNAL_SIGKILL", "9" -> "SIGKILL";
+            case "SIGNAL_SIGTERM", "15" -> "SIGTERM";
+            default -> throw StockadeError.invalid("signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM, got '" + sig + "'");
+        };
+        ctx.sandbox().agent().signal(pid, name);
+        r.sendJson(200, r.json.createObjectNode());
+    }
+
+    private void closeStdin(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = r.jsonBody(MAX_UNARY);
+        int pid = selectPid(ctx, req.path("process"));
+        ctx.sandbox().agent().closeStdin(pid);
+        r.sendJson(200, r.json.createObjectNode());
+    }
+
+    /** A ProcessSelector: {"pid": N} or {"tag": "..."}. */
+    private static int selectPid(EnvdContext ctx, JsonNode sel) {
+        if (sel.hasNonNull("pid")) {
+            JsonNode pid = sel.get("pid");
+            int v;
+            if (pid.isIntegralNumber() && pid.canConvertToInt()) {
+                v = pid.intValue();
+            } else if (pid.isTextual()) {
+                try {
+                    v = Integer.parseInt(pid.asText());
+                } catch (NumberFormatException e) {
+                    throw StockadeError.invalid("process.pid must be a whole number");
+                }
+            } else {
+                throw StockadeError.invalid("process.pid must be a whole number");
+            }
+            if (v <= 0) throw StockadeError.invalid("process.pid must be positive");
+            return v;
+        }
+        if (sel.hasNonNull("tag")) {
+            String tag = sel.get("tag").asText();
+            for (ProcessInfo p : ctx.sandbox().agent().listProcesses()) {
+                if (tag.equals(p.tag())) return p.pid();
+            }
+            throw StockadeError.notFound("no process with tag '" + tag + "'");
+        }
+        throw StockadeError.invalid("process must give a pid or a tag");
+    }
+
+    /**
+     * A command lives until Connect-Timeout-Ms (the E2B SDKs' timeoutMs: its lifetime, enforced
+     * here on the server's clock, not by the client going away), and never longer than the
+     * sandbox's commandTimeoutSeconds limit.
+     */
+    static long commandTimeoutMillis(Request r, Limits limits) {
+        long max = limits.commandTimeoutSeconds() * 1000L;
+        String h = r.header("Connect-Timeout-Ms");
+        if (h == null || h.isBlank()) return max;
+        try {
+            long ms = Long.parseLong(h.trim());
+            if (ms <= 0) return max;
+            return Math.min(ms, max);
+        } catch (NumberFormatException e) {
+            throw StockadeError.invalid("Connect-Timeout-Ms must be a whole number of milliseconds");
+        }
+    }
+
+    private static Duration keepalive(Request r) {
+        String h = r.header("Keepalive-Ping-Interval");
+        if (h == null) return DEFAULT_KEEPALIVE;
+        try {
+            long s = Long.parseLong(h.trim());
+            return Duration.ofSeconds(Math.clamp(s, 1, 120));
+        } catch (NumberFormatException e) {
+            return DEFAULT_KEEPALIVE;
+        }
+    }
+
+}

@@ -1,0 +1,126 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import dev.stockade.server.core.StockadeError;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One HTTP exchange as handlers see it: bounded body reading, query parsing, JSON responses. Runs on
+ * the request's virtual thread. Everything read from the client is hostile: sizes are capped and
+ * parse failures become INVALID_ARGUMENT, never a 500.
+ */
+final class Request {
+    final HttpExchange exchange;
+    final ObjectMapper json;
+    private Map<String, String> query;
+
+    Request(HttpExchange exchange, ObjectMapper json) {
+        this.exchange = exchange;
+        this.json = json;
+    }
+
+    String method() {
+        return exchange.getRequestMethod();
+    }
+
+    String path() {
+        return exchange.getRequestURI().getRawPath();
+    }
+
+    String header(String name) {
+        return exchange.getRequestHeaders().getFirst(name);
+    }
+
+    /** Query parameters; a repeated key keeps its first value; malformed escapes are a 400. */
+    Map<String, String> query() {
+        if (query == null) {
+            Map<String, String> q = new LinkedHashMap<>();
+            String raw = exchange.getRequestURI().getRawQuery();
+            if (raw != null && !raw.isEmpty()) {
+                for (String pair : raw.split("&")) {
+                    if (pair.isEmpty()) continue;
+                    int eq = pair.indexOf('=');
+                    try {
+                        String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+                        String v = eq < 0 ? "" : URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+                        q.putIfAbsent(k, v);
+                    } catch (IllegalArgumentException e) {
+                        throw StockadeError.invalid("malformed query string: " + e.getMessage());
+                    }
+                }
+            }
+            query = q;
+        }
+        return query;
+    }
+
+    /** The whole body, at most {@code max} bytes, else PAYLOAD_TOO_LARGE. */
+    byte[] body(int max) {
+        String len = header("Content-Length");
+        if (len != null) {
+            try {
+                if (Long.parseLong(len.trim()) > max) throw tooLarge(max);
+            } catch (NumberFormatException e) {
+                throw StockadeError.invalid("Content-Length is not a number");
+            }
+        }
+        try (InputStream in = exchange.getRequestBody()) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[16384];
+            int n;
+            while ((n = in.read(buf)) >= 0) {
+                if (out.size() + n > max) throw tooLarge(max);
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw StockadeError.invalid("reading the request body failed: " + e.getMessage());
+        }
+    }
+
+    static StockadeError tooLarge(long max) {
+        return new StockadeError(StockadeError.Code.PAYLOAD_TOO_LARGE, "the request body is larger than " + max + " bytes");
+    }
+
+    /** The body as a JSON object; an empty body is an empty object. */
+    JsonNode jsonBody(int max) {
+        byte[] b = body(max);
+        if (b.length == 0) return json.createObjectNode();
+        try {
+            JsonNode n = json.readTree(b);
+            if (n == null || !n.isObject()) throw StockadeError.invalid("the request body must be a JSON object");
+            return n;
+        } catch (JsonProcessingException e) {
+            throw StockadeError.invalid("the request body is not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw StockadeError.invalid("the request body could not be read: " + e.getMessage());
+        }
+    }
+
+    void sendJson(int status, Object body) throws IOException {
+        byte[] bytes = json.writeValueAsBytes(body);
+        exchange.getResponseHeaders().set("Content-Type", "application/json");
+        send(status, bytes);
+    }
+
+    void send(int status, byte[] bytes) throws IOException {
+        if (bytes.length == 0) {
+            exchange.sendResponseHeaders(status, -1);
+        } else {
+            exchange.sendResponseHeaders(status, bytes.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+    }
+}

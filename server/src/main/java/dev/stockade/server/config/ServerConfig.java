@@ -1,0 +1,70 @@
+package dev.stockade.server.config;
+
+import dev.stockade.runtime.Limits;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * The server's configuration: one record, defaults in {@link #defaults(Path)}. Precedence:
+ * defaults → environment (STOCKADE_*) → command-line flags, applied by the CLI.
+ *
+ * <p>To add a setting: add the component here, give it a default in {@link #defaults}, validate it
+ * in the compact constructor, document it in docs/configuration.md, and map its flag in the CLI.
+ *
+ * @param host address to listen on; loopback by default
+ * @param port TCP port; 0 picks a free one
+ * @param dataDir where the server keeps its state (runtime state, templates, the generated key)
+ * @param apiKey the API key clients must send; null means "read or generate dataDir/api-key"
+ * @param runtime the default runtime's name
+ * @param defaultLimits limits of a sandbox that asks for none
+ * @param maxLimits the most a sandbox may ask for; asking for more is refused, never lowered
+ * @param defaultTimeoutSeconds sandbox lifetime when the client gives none (E2B: 300)
+ * @param maxTimeoutSeconds the longest lifetime a client may set
+ * @param maxSandboxes sandboxes alive at once on this server
+ */
+public record ServerConfig(
+        String host,
+        int port,
+        Path dataDir,
+        String apiKey,
+        String runtime,
+        Limits defaultLimits,
+        Limits maxLimits,
+        int defaultTimeoutSeconds,
+        int maxTimeoutSeconds,
+        int maxSandboxes) {
+
+    public ServerConfig {
+        Objects.requireNonNull(host, "host");
+        Objects.requireNonNull(dataDir, "dataDir");
+        Objects.requireNonNull(runtime, "runtime");
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be 0..65535, got " + port);
+        if (defaultTimeoutSeconds < 1 || defaultTimeoutSeconds > maxTimeoutSeconds) {
+            throw new IllegalArgumentException("defaultTimeoutSeconds must be within 1.." + maxTimeoutSeconds);
+        }
+        if (maxSandboxes < 1) throw new IllegalArgumentException("maxSandboxes must be at least 1");
+        dataDir = dataDir.toAbsolutePath().normalize();
+    }
+
+    public static ServerConfig defaults(Path dataDir) {
+        return new ServerConfig("127.0.0.1", 0, dataDir, null, "runc",
+                new Limits(512, 1.0, 256, 1024, 16, 300),
+                new Limits(8192, 2.0, 4096, 16384, 1024, 86_400),
+                300, 86_400, 200);
+    }
+
+    public ServerConfig withPort(int p) {
+        return new ServerConfig(host, p, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes);
+    }
+
+    public ServerConfig withApiKey(String key) {
+        return new ServerConfig(host, port, dataDir, key, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes);
+    }
+
+    public ServerConfig withHost(String h) {
+        return new ServerConfig(h, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes);
+    }
+}

@@ -1,0 +1,82 @@
+package dev.stockade.server.core;
+
+import dev.stockade.agent.AgentClient;
+import dev.stockade.runtime.Limits;
+import java.time.Instant;
+import java.util.Map;
+
+/**
+ * One sandbox as the server knows it. Identity and spec are immutable; the deadline and state change
+ * under the manager's control (volatile here so API threads read them without locks).
+ */
+public final class Sandbox {
+    private final String id;
+    private final String templateId;
+    private final String alias;
+    private final String runtime;
+    private final Map<String, String> metadata;
+    private final Map<String, String> envVars;
+    private final Limits limits;
+    private final Instant startedAt;
+    private final String accessToken;
+    private final long uidBase;
+    private volatile AgentClient agent;
+    private volatile Instant endAt;
+    private volatile SandboxState state = new SandboxState.Starting();
+
+    Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
+            Map<String, String> envVars, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
+        this.id = id;
+        this.templateId = templateId;
+        this.alias = alias;
+        this.runtime = runtime;
+        this.metadata = Map.copyOf(metadata);
+        this.envVars = Map.copyOf(envVars);
+        this.limits = limits;
+        this.startedAt = startedAt;
+        this.endAt = endAt;
+        this.accessToken = accessToken;
+        this.uidBase = uidBase;
+    }
+
+    public String id() { return id; }
+    public String templateId() { return templateId; }
+    public String alias() { return alias; }
+    public String runtime() { return runtime; }
+    public Map<String, String> metadata() { return metadata; }
+    /** Environment variables given at create: every process of the sandbox gets them. */
+    public Map<String, String> envVars() { return envVars; }
+    public Limits limits() { return limits; }
+    public Instant startedAt() { return startedAt; }
+    public Instant endAt() { return endAt; }
+    public SandboxState state() { return state; }
+    /** The per-sandbox token (E2B's envdAccessToken) that authorises in-sandbox calls. */
+    public String accessToken() { return accessToken; }
+    long uidBase() { return uidBase; }
+
+    /** The agent link; throws NOT_FOUND unless the sandbox is running. */
+    public AgentClient agent() {
+        AgentClient a = agent;
+        if (!(state instanceof SandboxState.Running) || a == null) {
+            throw StockadeError.notFound("sandbox " + id + " is not running");
+        }
+        return a;
+    }
+
+    void running(AgentClient agent) {
+        this.agent = agent;
+        this.state = new SandboxState.Running();
+    }
+
+    void ended(String why) {
+        this.state = new SandboxState.Ended(Instant.now(), why);
+    }
+
+    void endAt(Instant at) {
+        this.endAt = at;
+    }
+
+    public boolean isRunning() {
+        return state instanceof SandboxState.Running;
+    }
+}

@@ -1,0 +1,315 @@
+package dev.stockade.server.core;
+
+import dev.stockade.agent.AgentClient;
+import dev.stockade.agent.AgentException;
+import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeFailure;
+import dev.stockade.runtime.RuntimeSandbox;
+import dev.stockade.runtime.SandboxRuntime;
+import dev.stockade.runtime.SandboxSpec;
+import dev.stockade.runtime.Template;
+import dev.stockade.server.config.ServerConfig;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.regex.Pattern;
+
+/**
+ * Sandbox lifecycle: create, look up, extend, kill, expire. It decides whether and with what limits;
+ * the runtime decides how. Called from API handler threads (virtual threads) concurrently; the
+ * reaper runs on its own virtual thread and ends sandboxes whose deadline has passed.
+ */
+public final class SandboxManager implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(SandboxManager.class.getName());
+    /** Template names the E2B SDKs send by default, all served by the host-Python template. */
+    public static final Set<String> DEFAULT_TEMPLATE_NAMES = Set.of("base", "code-interpreter-v1", "python");
+    private static final Pattern METADATA_KEY = Pattern.compile("[A-Za-z0-9_.\\-:/]{1,128}");
+    private static final Pattern ENV_KEY = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,255}");
+    private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
+    private static final int FIRST_SLOT = 32;
+    private static final int LAST_SLOT = 65000;
+
+    private final ServerConfig config;
+    private final SandboxRuntime runtime;
+    private final Template template;
+    private final Path agentScript;
+    private final Path sandboxesRoot;
+    private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
+    private final Set<Integer> slots = ConcurrentHashMap.newKeySet();
+    /** Ended sandboxes' tokens, so calls with them get "not found" rather than "unauthenticated". */
+    private final Map<String, String> tombstones = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+            return size() > 10_000;
+        }
+    };
+    private final SecureRandom random = new SecureRandom();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Thread reaper;
+
+    public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
+                          Path agentScript) {
+        this.config = config;
+        this.runtime = runtime;
+        this.template = template;
+        this.agentScript = agentScript;
+        this.sandboxesRoot = runtimeStateRoot.resolve("sandboxes");
+        Set<String> reaped = runtime.reapExcept(Set.of());
+        if (!reaped.isEmpty()) {
+            LOG.info("removed " + reaped.size() + " sandbox(es) left behind by an earlier run: " + reaped);
+        }
+        this.reaper = Thread.ofVirtual().name("stockade-reaper").start(this::reapLoop);
+    }
+
+    public Sandbox create(CreateRequest req) {
+        if (closed.get()) throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
+        String templateName = req.template() == null || req.template().isBlank() ? "base" : req.template();
+        String runtimeName = req.runtime() == null ? config.runtime() : req.runtime();
+        if (templateName.endsWith("-hardened")) {
+            templateName = templateName.substring(0, templateName.length() - "-hardened".length());
+            runtimeName = "runsc";
+        }
+        if (!DEFAULT_TEMPLATE_NAMES.contains(templateName)) {
+            throw StockadeError.invalid("template '" + req.template() + "' does not exist on this server: the templates are "
+                    + String.join(", ", DEFAULT_TEMPLATE_NAMES.stream().sorted().toList()) + " (each may carry -hardened).");
+        }
+        if (!runtimeName.equals(runtime.name())) {
+            throw StockadeError.invalid("runtime '" + runtimeName + "' is not available on this server: it runs '"
+                    + runtime.name() + "'. Ask for that runtime or none.");
+        }
+        int timeout = req.timeoutSeconds() == null ? config.defaultTimeoutSeconds() : req.timeoutSeconds();
+        checkTimeout(timeout);
+        Limits limits = resolveLimits(req.limits() == null ? CreateRequest.LimitsRequest.NONE : req.limits());
+        checkMap("metadata", req.metadata(), METADATA_KEY, 64, 1024);
+        checkMap("envVars", req.envVars(), ENV_KEY, 256, 32 * 1024);
+        if (sandboxes.size() >= config.maxSandboxes()) {
+            throw new StockadeError(StockadeError.Code.RESOURCE_EXHAUSTED, "this server already runs " + sandboxes.size()
+                    + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
+        }
+
+        String id = newId();
+        int slot = claimSlot();
+        Instant now = Instant.now();
+        Sandbox sb = new Sandbox(id, req.template() == null ? "base" : req.template(), templateName, runtime.name(),
+                req.metadata(), req.envVars(), limits, now, now.plusSeconds(timeout), token(), (long) slot * 65536);
+        sandboxes.put(id, sb);
+        try {
+            RuntimeSandbox rs = runtime.start(new SandboxSpec(id, sb.uidBase(), sandboxesRoot.resolve(id), template,
+                    agentScript, limits));
+            AgentClient agent = AgentClient.unix(rs.agentSocket());
+            agent.hello(AGENT_START_TIMEOUT);
+            sb.running(agent);
+            return sb;
+        } catch (RuntimeFailure | AgentException e) {
+            sb.ended("failed to start: " + e.getMessage());
+            sandboxes.remove(id);
+            try {
+                runtime.destroy(id);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            slots.remove(slot);
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** The outcome of presenting a sandbox access token. */
+    public sealed interface Access {
+        record Granted(Sandbox sandbox) implements Access {}
+
+        /** The token belonged to a sandbox that has ended: the honest answer is "not found". */
+        record Gone() implements Access {}
+
+        /** No token, a wrong one, or an unknown sandbox. */
+        record Denied() implements Access {}
+    }
+
+    /** Checks an in-sandbox call's access token (constant-time). */
+    public Access access(String id, String token) {
+        if (token == null || id == null) return new Access.Denied();
+        byte[] given = token.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Sandbox sb = sandboxes.get(id);
+        if (sb != null) {
+            if (!java.security.MessageDigest.isEqual(given, sb.accessToken().getBytes(java.nio.charset.StandardCharsets.UTF_8))) {
+                return new Access.Denied();
+            }
+            return sb.isRunning() ? new Access.Granted(sb) : new Access.Gone();
+        }
+        String old;
+        synchronized (tombstones) {
+            old = tombstones.get(id);
+        }
+        if (old != null && java.security.MessageDigest.isEqual(given, old.getBytes(java.nio.charset.StandardCharsets.UTF_8))) {
+            return new Access.Gone();
+        }
+        return new Access.Denied();
+    }
+
+    public boolean isRunning(String id) {
+        Sandbox sb = id == null ? null : sandboxes.get(id);
+        return sb != null && sb.isRunning();
+    }
+
+    /** A running sandbox, or NOT_FOUND (the same answer for never-existed, ended and starting). */
+    public Sandbox get(String id) {
+        Sandbox sb = id == null ? null : sandboxes.get(id);
+        if (sb == null || !sb.isRunning()) throw StockadeError.notFound("sandbox " + id + " not found");
+        return sb;
+    }
+
+    public List<Sandbox> list() {
+        List<Sandbox> out = new ArrayList<>();
+        for (Sandbox sb : sandboxes.values()) if (sb.isRunning()) out.add(sb);
+        out.sort(Comparator.comparing(Sandbox::startedAt).thenComparing(Sandbox::id));
+        return out;
+    }
+
+    public void setTimeout(String id, int seconds) {
+        checkTimeout(seconds);
+        get(id).endAt(Instant.now().plusSeconds(seconds));
+    }
+
+    /** Ends the sandbox and removes everything of it; NOT_FOUND if it is not running. */
+    public void kill(String id) {
+        Sandbox sb = get(id);
+        end(sb, "killed by a client");
+    }
+
+    private void end(Sandbox sb, String why) {
+        synchronized (sb) {
+            if (!sb.isRunning()) return;
+            sb.ended(why);
+        }
+        try {
+            runtime.destroy(sb.id());
+        } finally {
+            synchronized (tombstones) {
+                tombstones.put(sb.id(), sb.accessToken());
+            }
+            sandboxes.remove(sb.id());
+            slots.remove((int) (sb.uidBase() / 65536));
+        }
+    }
+
+    private void reapLoop() {
+        while (!closed.get()) {
+            try {
+                Thread.sleep(250);
+                Instant now = Instant.now();
+                for (Sandbox sb : sandboxes.values()) {
+                    if (sb.isRunning() && !sb.endAt().isAfter(now)) {
+                        try {
+                            end(sb, "expired: its timeout passed");
+                        } catch (RuntimeException e) {
+                            LOG.log(Level.WARNING, "ending expired sandbox " + sb.id() + " failed", e);
+                        }
+                    }
+                }
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private void checkTimeout(int seconds) {
+        if (seconds < 1 || seconds > config.maxTimeoutSeconds()) {
+            throw StockadeError.invalid("timeout must be between 1 and " + config.maxTimeoutSeconds() + " seconds, got " + seconds);
+        }
+    }
+
+    private Limits resolveLimits(CreateRequest.LimitsRequest r) {
+        Limits d = config.defaultLimits();
+        Limits max = config.maxLimits();
+        int memory = pick("memoryMB", r.memoryMB(), d.memoryMB(), 64, max.memoryMB());
+        double cpus = r.cpus() == null ? d.cpus() : r.cpus();
+        if (!(cpus >= 0.05 && cpus <= max.cpus())) {
+            throw StockadeError.invalid("limits.cpus must be between 0.05 and " + max.cpus() + ", got " + cpus);
+        }
+        int pids = pick("pids", r.pids(), d.pids(), 16, max.pids());
+        int disk = pick("diskMB", r.diskMB(), d.diskMB(), 16, max.diskMB());
+        int output = pick("outputMB", r.outputMB(), d.outputMB(), 1, max.outputMB());
+        int cmd = pick("commandTimeoutSeconds", r.commandTimeoutSeconds(), d.commandTimeoutSeconds(), 1,
+                max.commandTimeoutSeconds());
+        return new Limits(memory, cpus, pids, disk, output, cmd);
+    }
+
+    private static int pick(String name, Integer asked, int dflt, int min, int max) {
+        int v = asked == null ? dflt : asked;
+        if (v < min || v > max) {
+            throw StockadeError.invalid("limits." + name + " must be between " + min + " and " + max
+                    + " on this server, got " + v + " (limits above the server's maxima are refused, not lowered)");
+        }
+        return v;
+    }
+
+    private static void checkMap(String what, Map<String, String> m, Pattern key, int maxEntries, int maxValue) {
+        if (m.size() > maxEntries) throw StockadeError.invalid(what + " has " + m.size() + " entries; at most " + maxEntries);
+        for (var e : m.entrySet()) {
+            if (!key.matcher(e.getKey()).matches()) {
+                throw StockadeError.invalid(what + " key '" + e.getKey() + "' is invalid: it must match " + key.pattern());
+            }
+            if (e.getValue() == null || e.getValue().length() > maxValue || e.getValue().indexOf('\0') >= 0) {
+                throw StockadeError.invalid(what + " value of '" + e.getKey() + "' must be a string of at most " + maxValue
+                        + " characters without NUL");
+            }
+        }
+    }
+
+    private String newId() {
+        String alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+        StringBuilder b = new StringBuilder(20);
+        for (int i = 0; i < 20; i++) b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+        return b.toString();
+    }
+
+    private String token() {
+        byte[] t = new byte[24];
+        random.nextBytes(t);
+        return HexFormat.of().formatHex(t);
+    }
+
+    private int claimSlot() {
+        for (int i = 0; i < 1000; i++) {
+            int slot = FIRST_SLOT + random.nextInt(LAST_SLOT - FIRST_SLOT);
+            if (slots.add(slot)) return slot;
+        }
+        throw new StockadeError(StockadeError.Code.RESOURCE_EXHAUSTED, "no free user-namespace range for a new sandbox");
+    }
+
+    /** Ends every sandbox (the server is stopping). */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        reaper.interrupt();
+        List<Thread> enders = new ArrayList<>();
+        for (Sandbox sb : sandboxes.values()) {
+            enders.add(Thread.ofVirtual().start(() -> {
+                try {
+                    end(sb, "the server stopped");
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "ending sandbox " + sb.id() + " at shutdown failed", e);
+                }
+            }));
+        }
+        for (Thread t : enders) {
+            try {
+                t.join(Duration.ofSeconds(60));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        // Whatever is still there (a create that raced with close) goes too.
+        runtime.reapExcept(Set.of());
+    }
+}

@@ -1,0 +1,46 @@
+package dev.stockade.server.core;
+
+/**
+ * The server's one exception type. The code says what kind of failure it is; only the HTTP layer
+ * maps codes to statuses. Messages follow "what failed: why. What to check."
+ */
+public final class StockadeError extends RuntimeException {
+    public enum Code {
+        INVALID_ARGUMENT,
+        UNAUTHENTICATED,
+        NOT_FOUND,
+        /** An in-sandbox call for a sandbox that does not exist (any more): E2B's proxy answers 502. */
+        SANDBOX_GONE,
+        CONFLICT,
+        PAYLOAD_TOO_LARGE,
+        RESOURCE_EXHAUSTED,
+        NO_SPACE,
+        UNAVAILABLE,
+        TIMEOUT,
+        INTERNAL
+    }
+
+    private final Code code;
+
+    public StockadeError(Code code, String message) {
+        super(message);
+        this.code = code;
+    }
+
+    public StockadeError(Code code, String message, Throwable cause) {
+        super(message, cause);
+        this.code = code;
+    }
+
+    public Code code() {
+        return code;
+    }
+
+    public static StockadeError invalid(String message) {
+        return new StockadeError(Code.INVALID_ARGUMENT, message);
+    }
+
+    public static StockadeError notFound(String message) {
+        return new StockadeError(Code.NOT_FOUND, message);
+    }
+}
