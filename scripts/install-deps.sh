@@ -9,6 +9,7 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 [ -x /usr/bin/python3 ] || need+=(python3)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install ${need[*]} (apt-get)" >&2

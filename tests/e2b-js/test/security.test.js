@@ -23,33 +23,33 @@ function assertNotOnHost(hostPath) {
 test('path traversal in file writes lands inside the sandbox', opts, async () => {
   const name = `stockade-test-canary-${uid()}`
   const cases = [
-    // relative to /home/user: climbs to the sandbox root, then into /etc
-    { write: `../../../../etc/${name}`, inside: `/etc/${name}` },
+    // relative to /home/user: climbs to the sandbox root, then into /tmp
+    { write: `../../../../tmp/${name}`, inside: `/tmp/${name}` },
     // far more ".." than the sandbox has directories
     { write: '../'.repeat(24) + `tmp/${name}-deep`, inside: `/tmp/${name}-deep` },
     // absolute path with ".." in the middle
-    { write: `/tmp/../../../etc/${name}-abs`, inside: `/etc/${name}-abs` },
+    { write: `/home/../../../tmp/${name}-abs`, inside: `/tmp/${name}-abs` },
   ]
   await withSandbox(async (sandbox) => {
-    // The default user may not write the sandbox's /etc (as in E2B): a clear refusal, nothing written.
+    // The template's /etc belongs to no user of the sandbox, not even its root: a clear refusal.
     await assert.rejects(sandbox.files.write(`../../../../etc/${name}-denied`, 'x'), /Permission denied/)
+    await assert.rejects(sandbox.files.write(`/etc/${name}-denied`, 'x', { user: 'root' }), /Permission denied/)
     assertNotOnHost(`/etc/${name}-denied`)
-    // The sandbox's root may; ".." still stops at the sandbox's own root.
     for (const c of cases) {
-      const info = await sandbox.files.write(c.write, `canary:${c.inside}`, { user: 'root' })
+      const info = await sandbox.files.write(c.write, `canary:${c.inside}`)
       assert.equal(info.path, c.inside, `write(${c.write}) should resolve to ${c.inside}`)
     }
     // The same traversal inside a multipart file name (several files in one call).
     const multi = await sandbox.files.write([
-      { path: `../../../../etc/${name}-multi`, data: `canary:/etc/${name}-multi` },
+      { path: `../../../../home/user/${name}-multi`, data: `canary:/home/user/${name}-multi` },
       { path: '../'.repeat(24) + `tmp/${name}-multi`, data: `canary:/tmp/${name}-multi` },
-    ], { user: 'root' })
-    assert.deepEqual(multi.map((e) => e.path).sort(), [`/etc/${name}-multi`, `/tmp/${name}-multi`])
-    const all = [...cases.map((c) => c.inside), `/etc/${name}-multi`, `/tmp/${name}-multi`]
+    ])
+    assert.deepEqual(multi.map((e) => e.path).sort(), [`/home/user/${name}-multi`, `/tmp/${name}-multi`])
+    const all = [...cases.map((c) => c.inside), `/home/user/${name}-multi`, `/tmp/${name}-multi`]
 
     const out = await sandbox.commands.run(all.map((p) => `cat ${p}; echo`).join('; '))
     assert.equal(out.stdout, all.map((p) => `canary:${p}\n`).join(''))
-    assert.equal(await sandbox.files.read(`../../../../etc/${name}`), `canary:/etc/${name}`)
+    assert.equal(await sandbox.files.read(`../../../../tmp/${name}`), `canary:/tmp/${name}`)
 
     for (const p of all) assertNotOnHost(p)
     assertNotOnHost(path.join(os.tmpdir(), `${name}-deep`))

@@ -10,7 +10,7 @@ Runs as the container's init (PID 1) or as an ordinary process in tests:
         [--oom-counter FILE]   where to read the memory cgroup's oom_kill counter, when it is not
                                at the standard places inside the sandbox (tests, no cgroup namespace)
 
-Standard library only, and only cheap modules before the socket listens: json, subprocess and
+Standard library only, and only builtin modules before the socket listens: json, subprocess and
 friends are imported by a warm-up thread afterwards, because start-up is on the create path.
 
 Threads: the main thread accepts; one thread per connection runs one request; one pump thread
@@ -20,6 +20,7 @@ every child (as PID 1 it also reaps orphans); one deadline thread kills processe
 
 import os
 import sys
+import select
 import _socket
 import _signal
 import _thread
@@ -86,7 +87,6 @@ class _Lazy:
 threading = _Lazy("threading")
 json = _Lazy("json")
 subprocess = _Lazy("subprocess")
-select = _Lazy("select")
 signal = _Lazy("signal")
 stat = _Lazy("stat")
 pwd = _Lazy("pwd")
@@ -95,6 +95,7 @@ shutil = _Lazy("shutil")
 time = _Lazy("time")
 heapq = _Lazy("heapq")
 collections = _Lazy("collections")
+ctypes = _Lazy("ctypes")
 
 
 def log(message):
@@ -232,13 +233,21 @@ def receiving(op):
 
 
 def peer_closed(sock):
-    """True when the client has closed its end (checked without consuming anything)."""
+    """True when the client has closed its end (checked without consuming anything or waiting).
+
+    The socket is switched to non-blocking for the peek: with a timeout set, Python polls for
+    readability for the whole timeout before recv, whatever MSG_DONTWAIT says, so an idle stream
+    would stall here (and then count the timeout as a departed client)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
     try:
         return sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b""
     except (BlockingIOError, InterruptedError):
         return False
     except OSError:
         return True
+    finally:
+        sock.settimeout(timeout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,10 +687,12 @@ def spawn(req, subscriber):
     cwd = home if cwd is None or cwd == "" else resolve(cwd, home, "cwd")
     try:
         st = os.stat(cwd)
+    except FileNotFoundError:
+        raise AgentError("invalid_argument", "cwd '%s' does not exist" % cwd)
     except OSError as e:
-        raise AgentError("invalid_argument", "working directory %s is not usable: %s" % (cwd, e.strerror))
+        raise AgentError("invalid_argument", "cwd '%s' is not usable: %s" % (cwd, e.strerror))
     if not stat.S_ISDIR(st.st_mode):
-        raise AgentError("invalid_argument", "working directory %s is not a directory" % cwd)
+        raise AgentError("invalid_argument", "cwd '%s' is not a directory" % cwd)
     env, request_env = build_env(req, user, home, cwd)
     timeout_ms = req_int(req, "timeoutMillis", 0)
     limit = req_int(req, "outputLimitBytes", 0)
@@ -1052,9 +1063,18 @@ def op_read(sock, req):
         if not stat.S_ISREG(st.st_mode):
             raise AgentError("invalid_argument", "cannot read %s: not a regular file" % path)
         os.set_blocking(fd, True)
+        sock.settimeout(DATA_TIMEOUT)
+        if st.st_size < CHUNK:
+            # Small, or a pseudo-file whose size says nothing (/proc: 0, /sys: 4096): read it
+            # whole first, so that the announced size is exact.
+            content = _read_small(fd, path)
+            send_json(sock, {"size": len(content)})
+            if content:
+                send_frame(sock, DATA, content)
+            send_frame(sock, DATA)
+            return
         size = st.st_size
         send_json(sock, {"size": size})
-        sock.settimeout(DATA_TIMEOUT)
         buf = bytearray(5 + CHUNK)
         view = memoryview(buf)
         buf[4] = DATA
@@ -1069,6 +1089,20 @@ def op_read(sock, req):
         send_frame(sock, DATA)
     finally:
         os.close(fd)
+
+
+def _read_small(fd, path):
+    parts = []
+    total = 0
+    while True:
+        part = os.read(fd, CHUNK - total)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        total += len(part)
+        if total >= CHUNK:
+            raise AgentError("invalid_argument", "cannot read %s: it grows while being read "
+                             "(past 1 MiB although its size said less)" % path)
 
 
 @receiving
@@ -1137,6 +1171,33 @@ def op_hello(sock, req):
     send_frame(sock, J, hello_answer())
 
 
+# File operations act with the permissions of the user they are asked for: the handling thread
+# switches its filesystem uid/gid (setfsuid/setfsgid are per thread, unlike setuid in glibc), which
+# also drops the agent's file capabilities for the duration, and switches back afterwards.
+FILE_OPS = frozenset(("stat", "list", "mkdir", "move", "remove", "read", "write"))
+_LIBC = None
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+def run_as(uid, gid, fn):
+    libc = _libc()
+    libc.setfsgid(gid)
+    libc.setfsuid(uid)
+    try:
+        if libc.setfsuid(-1) != uid:  # setfsuid(-1) reads the current value
+            raise AgentError("internal", "could not switch the filesystem uid to %d" % uid)
+        return fn()
+    finally:
+        libc.setfsuid(0)
+        libc.setfsgid(0)
+
+
 OPS = {"hello": op_hello, "exec": op_exec, "attach": op_attach, "ps": op_ps, "input": op_input,
        "close_stdin": op_close_stdin, "signal": op_signal, "stat": op_stat, "list": op_list,
        "mkdir": op_mkdir, "move": op_move, "remove": op_remove, "read": op_read, "write": op_write}
@@ -1165,6 +1226,11 @@ def handle(fd):
             op = OPS.get(req["op"])
             if op is None:
                 raise AgentError("invalid_argument", "unknown op %r" % req["op"][:64])
+            if SWITCH_USER and req["op"] in FILE_OPS:
+                _, uid, gid, _ = lookup_user(req)
+                if uid != 0:
+                    run_as(uid, gid, lambda: op(sock, req))
+                    return
             op(sock, req)
         except AgentError as e:
             send_json(sock, {"error": {"code": e.code, "message": e.message}})
@@ -1184,8 +1250,10 @@ def handle(fd):
 
 def warm_up():
     """Imports what requests need, off the start-up path."""
-    for module in (json, threading, time, collections, heapq, select, stat, signal, subprocess, pwd, grp):
+    for module in (json, threading, time, collections, heapq, stat, signal, subprocess, pwd, grp):
         getattr(module, "__name__")
+    if SWITCH_USER:
+        _libc()
     json.loads(json.dumps({"a": [1, "b"]}))
     start_process_threads()
 
@@ -1262,20 +1330,44 @@ def main(argv):
     os.umask(0o022)
     os.chdir("/")
     server = listen(path)
+    server.setblocking(False)
+    # A signal may land on any thread, and Python runs its handler only when the main thread
+    # gets back to the interpreter: the wake-up socket makes the main thread's poll return.
+    wake_r, wake_w = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    _signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
     _signal.signal(_signal.SIGTERM, _stop)
     _signal.signal(_signal.SIGINT, _stop)
     _thread.start_new_thread(warm_up, ())
     start = _thread.start_new_thread
+    poller = select.poll()
+    poller.register(server.fileno(), select.POLLIN)
+    poller.register(wake_r.fileno(), select.POLLIN)
     try:
         while True:
-            try:
-                fd, _ = server._accept()
-            except InterruptedError:
-                continue
-            except OSError as e:
-                log("accept failed: %s" % e)
-                continue
-            start(handle, (fd,))
+            for fd, _ in poller.poll():
+                if fd == wake_r.fileno():
+                    try:
+                        wake_r.recv(64)
+                    except OSError:
+                        pass
+                    continue
+                while True:
+                    try:
+                        conn, _ = server._accept()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as e:
+                        log("accept failed: %s" % e)
+                        break
+                    try:
+                        start(handle, (conn,))
+                    except RuntimeError:
+                        # No thread for it: user code has taken every pid of the sandbox (its
+                        # pids limit). Hang up on this client (it sees "unavailable") and keep
+                        # serving: letting this propagate would end the agent and the sandbox.
+                        os.close(conn)
     except _Stop:
         pass
     finally:

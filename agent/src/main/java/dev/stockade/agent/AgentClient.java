@@ -31,6 +31,14 @@ public interface AgentClient {
     }
 
     /** As {@link #unix(Path)}, with another deadline for unary calls (and per file frame). */
+    /**
+     * A client that refuses any connection whose peer does not run as host uid {@code peerUid}:
+     * the server passes the sandbox's root uid so a socket swapped from inside leads nowhere.
+     */
+    static AgentClient unix(Path socket, Duration callTimeout, long peerUid) {
+        return new UnixAgentClient(socket, callTimeout, peerUid);
+    }
+
     static AgentClient unix(Path socket, Duration callTimeout) {
         return new UnixAgentClient(socket, callTimeout);
     }

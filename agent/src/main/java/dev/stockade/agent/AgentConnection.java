@@ -11,7 +11,6 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -31,7 +30,8 @@ final class AgentConnection implements AutoCloseable {
 
     private final SocketChannel channel;
     private final Path socket;
-    private final ByteBuffer header = ByteBuffer.allocate(4);
+    /** Length (4 bytes, big-endian) and type byte of the frame being read. */
+    private final ByteBuffer header = ByteBuffer.allocate(5);
     private final Object timerLock = new Object();
     private ScheduledFuture<?> timer;
     private Duration armedFor = Duration.ZERO;
@@ -44,6 +44,16 @@ final class AgentConnection implements AutoCloseable {
 
     /** Connects within {@code timeout}; the deadline stays armed for the call's first exchange. */
     static AgentConnection open(Path socket, Duration timeout) {
+        return open(socket, timeout, -1);
+    }
+
+    /**
+     * Connects, then checks that the peer process runs as host uid {@code peerUid} (when ≥ 0). The
+     * socket's directory lives where the sandbox's root could replace the socket with a link to
+     * another sandbox's socket; the peer's credentials, which the kernel reports and no sandbox can
+     * forge, prove that the server talks to this sandbox's agent (each sandbox has its own uid range).
+     */
+    static AgentConnection open(Path socket, Duration timeout, long peerUid) {
         SocketChannel channel;
         try {
             channel = SocketChannel.open(StandardProtocolFamily.UNIX);
@@ -66,7 +76,34 @@ final class AgentConnection implements AutoCloseable {
             connection.close();
             throw e;
         }
+        if (peerUid >= 0) {
+            long actual;
+            try {
+                actual = uidOf(channel.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED).user().getName());
+            } catch (IOException | RuntimeException e) {
+                connection.close();
+                throw new AgentException(AgentException.Code.PROTOCOL, "cannot read the credentials of the process behind "
+                        + socket + ": " + e.getMessage(), e);
+            }
+            if (actual != peerUid) {
+                connection.close();
+                throw new AgentException(AgentException.Code.PROTOCOL, "the process behind " + socket + " runs as host uid "
+                        + actual + ", not as this sandbox's root (" + peerUid + "): refusing to talk to it (the socket"
+                        + " was replaced from inside the sandbox, or belongs to another sandbox)");
+            }
+        }
         return connection;
+    }
+
+    /** A uid from a principal name: numeric for uids without a host account, else from /etc/passwd. */
+    static long uidOf(String name) throws IOException {
+        // The JDK prints a uid without an account as a signed 32-bit number.
+        if (name.matches("-?\\d{1,10}")) return Integer.toUnsignedLong((int) Long.parseLong(name));
+        for (String line : java.nio.file.Files.readAllLines(Path.of("/etc/passwd"))) {
+            String[] f = line.split(":");
+            if (f.length > 2 && f[0].equals(name)) return Long.parseLong(f[2]);
+        }
+        throw new IOException("unknown user " + name);
     }
 
     /** (Re)starts the deadline: the connection is closed {@code timeout} from now unless disarmed. */
@@ -137,28 +174,35 @@ final class AgentConnection implements AutoCloseable {
             arm(frameTimeout);
             header.limit(4);
             fill(header, false);
-        } else if (!fill(header, true)) {
-            return null;
+        } else {
+            header.limit(4);
+            if (!fill(header, true)) {
+                return null;
+            }
         }
-        int length = header.flip().getInt();
+        int length = header.getInt(0);
         if (length < 1 || length > Frame.MAX_LENGTH) {
             throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + socket
                     + " sent a frame of " + Integer.toUnsignedString(length) + " bytes; frames are 1.."
                     + Frame.MAX_LENGTH + " bytes. The agent is broken or compromised");
         }
-        ByteBuffer body = ByteBuffer.allocate(length);
-        fill(body, false);
+        header.limit(5);
+        fill(header, false);
+        byte type = header.get(4);
+        if (type != Frame.JSON && type != Frame.STDOUT && type != Frame.STDERR && type != Frame.DATA) {
+            throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + socket
+                    + " sent a frame of unknown type 0x" + Integer.toHexString(type & 0xff));
+        }
+        byte[] payload = new byte[length - 1];
+        fill(ByteBuffer.wrap(payload), false);
         if (idleUnbounded) {
             disarm();
         }
-        byte[] array = body.array();
-        return switch (array[0]) {
-            case Frame.JSON -> new Frame.Json(parse(array, length));
-            case Frame.STDOUT -> new Frame.Stdout(Arrays.copyOfRange(array, 1, length));
-            case Frame.STDERR -> new Frame.Stderr(Arrays.copyOfRange(array, 1, length));
-            case Frame.DATA -> new Frame.Data(Arrays.copyOfRange(array, 1, length));
-            default -> throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + socket
-                    + " sent a frame of unknown type 0x" + Integer.toHexString(array[0] & 0xff));
+        return switch (type) {
+            case Frame.JSON -> new Frame.Json(parse(payload));
+            case Frame.STDOUT -> new Frame.Stdout(payload);
+            case Frame.STDERR -> new Frame.Stderr(payload);
+            default -> new Frame.Data(payload);
         };
     }
 
@@ -177,10 +221,10 @@ final class AgentConnection implements AutoCloseable {
         return body;
     }
 
-    private ObjectNode parse(byte[] frame, int length) {
+    private ObjectNode parse(byte[] json) {
         JsonNode node;
         try {
-            node = AgentJson.MAPPER.readTree(frame, 1, length - 1);
+            node = AgentJson.MAPPER.readTree(json);
         } catch (JacksonException e) {
             throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + socket
                     + " sent malformed or oversized JSON: " + e.getOriginalMessage(), e);

@@ -17,7 +17,7 @@ public final class AgentScript {
     /** Where the script lives on the classpath. */
     public static final String RESOURCE = "dev/stockade/agent/stockade_agent.py";
     /** Conventional location of the script inside a sandbox. */
-    public static final String SANDBOX_PATH = "/opt/stockade/agent.py";
+    public static final String SANDBOX_PATH = "/opt/stockade/agent";
     /** Conventional location of the agent's socket inside a sandbox (its directory is bind-mounted). */
     public static final String SANDBOX_SOCKET = "/run/stockade/agent.sock";
     /** The interpreter: Debian's, which the default template binds read-only from the host. */

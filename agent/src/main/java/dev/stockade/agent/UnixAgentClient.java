@@ -27,8 +27,15 @@ final class UnixAgentClient implements AgentClient {
 
     private final Path socket;
     private final Duration callTimeout;
+    private final long peerUid;
 
     UnixAgentClient(Path socket, Duration callTimeout) {
+        this(socket, callTimeout, -1);
+    }
+
+    /** {@code peerUid} ≥ 0: every connection must lead to a process running as that host uid. */
+    UnixAgentClient(Path socket, Duration callTimeout, long peerUid) {
+        this.peerUid = peerUid;
         this.socket = Objects.requireNonNull(socket, "socket");
         this.callTimeout = Objects.requireNonNull(callTimeout, "callTimeout");
         if (callTimeout.isNegative() || callTimeout.isZero()) {
@@ -88,7 +95,7 @@ final class UnixAgentClient implements AgentClient {
     }
 
     private ProcessStream openStream(ObjectNode request) {
-        AgentConnection connection = AgentConnection.open(socket, callTimeout);
+        AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid);
         try {
             connection.sendJson(request);
             ObjectNode first = connection.readAnswer();
@@ -111,7 +118,7 @@ final class UnixAgentClient implements AgentClient {
 
     @Override
     public void sendInput(int pid, byte[] data) {
-        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid)) {
             connection.sendJson(AgentJson.request("input").put("pid", pid));
             int offset = 0;
             boolean sent = true;
@@ -183,7 +190,7 @@ final class UnixAgentClient implements AgentClient {
 
     @Override
     public FileRead readFile(String path, String user) {
-        AgentConnection connection = AgentConnection.open(socket, callTimeout);
+        AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid);
         try {
             connection.sendJson(pathRequest("read", path, user));
             long size = AgentJson.longValue(connection.readAnswer(), "size");
@@ -201,7 +208,7 @@ final class UnixAgentClient implements AgentClient {
     @Override
     public EntryInfo writeFile(String path, InputStream content, String user) {
         Objects.requireNonNull(content, "content");
-        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid)) {
             connection.sendJson(pathRequest("write", path, user));
             connection.disarm();
             byte[] buffer = new byte[Frame.MAX_PAYLOAD];
@@ -256,7 +263,7 @@ final class UnixAgentClient implements AgentClient {
     }
 
     private ObjectNode unary(ObjectNode request, Duration timeout) {
-        try (AgentConnection connection = AgentConnection.open(socket, timeout)) {
+        try (AgentConnection connection = AgentConnection.open(socket, timeout, peerUid)) {
             connection.sendJson(request);
             return connection.readAnswer();
         }
@@ -264,7 +271,7 @@ final class UnixAgentClient implements AgentClient {
 
     /** Answers of list and ps: {"items": [...]} frames, then {"done": true}. */
     private <T> List<T> items(ObjectNode request, int limit, Function<JsonNode, T> parse) {
-        try (AgentConnection connection = AgentConnection.open(socket, callTimeout)) {
+        try (AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid)) {
             connection.sendJson(request);
             List<T> result = new ArrayList<>();
             while (true) {

@@ -177,6 +177,12 @@ class AgentFilesTest {
     }
 
     @Test
+    void pseudoFilesReadWhole() throws IOException {
+        byte[] version = read("/proc/version"); // stat says 0 bytes
+        assertTrue(new String(version, StandardCharsets.UTF_8).startsWith("Linux version"));
+    }
+
+    @Test
     void emptyFile() throws IOException {
         assertEquals(0, client.writeFile("empty", InputStream.nullInputStream(), "user").size());
         assertEquals(0, read("empty").length);

@@ -22,7 +22,7 @@ class AgentScriptTest {
         }
         assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)), AgentScript.sha256());
         assertTrue(new String(bytes, java.nio.charset.StandardCharsets.UTF_8).contains("def main("));
-        assertEquals(List.of("/usr/bin/python3", "-I", "-S", "/opt/stockade/agent.py", "--socket", "/run/stockade/agent.sock"),
+        assertEquals(List.of("/usr/bin/python3", "-I", "-S", "/opt/stockade/agent", "--socket", "/run/stockade/agent.sock"),
                 AgentScript.command(AgentScript.SANDBOX_PATH, AgentScript.SANDBOX_SOCKET));
     }
 

@@ -72,12 +72,17 @@ final class TestServer implements AutoCloseable {
                     assertEquals(List.of(), s.toList(), "sandbox state directories left behind");
                 }
             }
+            // Containers whose bundle lies under this server's data directory (other servers may run
+            // on a developer's machine at the same time; CI runs one).
             List<String> containers = new ArrayList<>();
-            Process p = new ProcessBuilder("runc", "list", "-q").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder("runc", "list", "--format", "json").redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes());
             p.waitFor();
-            for (String id : out.split("\\s+")) if (id.startsWith("stockade-")) containers.add(id);
-            // Containers of other servers may run concurrently only if tests run in parallel; they do not.
+            if (!out.isBlank() && out.strip().startsWith("[")) {
+                for (var c : RawClient.JSON.readTree(out)) {
+                    if (c.path("bundle").asText("").startsWith(dataDir.toString())) containers.add(c.path("id").asText());
+                }
+            }
             assertEquals(List.of(), containers, "runc containers left behind");
             for (String ctl : List.of("memory", "pids", "cpu", "freezer")) {
                 Path root = Path.of("/sys/fs/cgroup", ctl);

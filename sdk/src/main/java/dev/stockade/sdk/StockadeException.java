@@ -14,7 +14,7 @@ public abstract sealed class StockadeException extends RuntimeException
 
     private final int statusCode;
 
-    protected StockadeException(String message, int statusCode, Throwable cause) {
+    StockadeException(String message, int statusCode, Throwable cause) {
         super(message, cause);
         this.statusCode = statusCode;
     }

@@ -171,6 +171,7 @@ class FakeServerTest {
         assertEquals("sb1", h.get("sandbox"));
         assertEquals("49983", h.get("port"));
         assertEquals("tok", h.get("token"));
+        assertEquals("null", h.get("key"), "the control-plane key never goes to sandbox routes");
         assertEquals("application/connect+json", h.get("type"));
         assertEquals("Basic " + Base64.getEncoder().encodeToString("root:".getBytes()), h.get("auth"));
         assertEquals(KEY, headers.get("POST /sandboxes").get("key"));

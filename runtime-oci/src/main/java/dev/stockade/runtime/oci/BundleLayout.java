@@ -10,8 +10,9 @@ import java.nio.file.Path;
  *   STATE/disk/upper      overlay upper directory (everything the sandbox writes)
  *   STATE/disk/work       overlay work directory
  *   STATE/disk/agent.log  the agent's stdout/stderr (on the tmpfs, so a noisy agent fills only its own quota)
+ *   STATE/disk/run/       bound at /run/stockade inside: the agent's socket (on the tmpfs, so
+ *                         what the sandbox's root writes there counts against its disk quota)
  *   STATE/rootfs/         the overlay mount: the sandbox's root
- *   STATE/run/            bound at /run/stockade inside: the agent's socket
  * </pre>
  */
 record BundleLayout(Path state) {
@@ -21,10 +22,12 @@ record BundleLayout(Path state) {
     Path work() { return disk().resolve("work"); }
     Path agentLog() { return disk().resolve("agent.log"); }
     Path rootfs() { return state.resolve("rootfs"); }
-    Path run() { return state.resolve("run"); }
+    Path run() { return disk().resolve("run"); }
     Path agentSocket() { return run().resolve("agent.sock"); }
+    Path pidFile() { return state.resolve("init.pid"); }
 
-    static final String AGENT_PATH_INSIDE = "/opt/stockade/agent.py";
+    /** The agent, as bytecode or source: python tells them apart by the magic number (no extension). */
+    static final String AGENT_PATH_INSIDE = "/opt/stockade/agent";
     static final String RUN_DIR_INSIDE = "/run/stockade";
     static final String SOCKET_INSIDE = RUN_DIR_INSIDE + "/agent.sock";
 }

@@ -84,7 +84,9 @@ final class OciConfigPlanner {
         mount(mounts, "/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620");
         mount(mounts, "/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k");
         mount(mounts, "/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev");
-        mount(mounts, "/sys", "none", "/sys", "rbind", "nosuid", "noexec", "nodev", "ro");
+        // A sysfs of the sandbox's own network namespace, not a bind of the host's /sys: the host's
+        // showed the host's interfaces (/sys/class/net: eth0...) to the sandbox.
+        mount(mounts, "/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro");
         mount(mounts, "/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro");
         for (Path bind : spec.template().readOnlyBinds()) {
             mount(mounts, bind.toString(), "none", bind.toString(), "rbind", "ro", "nosuid", "nodev");

@@ -63,7 +63,7 @@ class RuncRuntimeTest {
                 new Limits(256, 1, 64, 32, 16, 60));
         RuntimeSandbox sb = runtime.start(spec);
         assertTrue(sb.initPid() > 0);
-        Path report = spec.stateDir().resolve("run/probe.json");
+        Path report = spec.stateDir().resolve("disk/run/probe.json");
         long deadline = System.currentTimeMillis() + 10_000;
         while (!Files.exists(report) && System.currentTimeMillis() < deadline) Thread.sleep(20);
         JsonNode r = new ObjectMapper().readTree(report.toFile());

@@ -38,6 +38,7 @@ final class CommandHandleImpl implements CommandHandle {
     private final StringBuilder stderr = new StringBuilder();
     private final Utf8Stream stdoutDecoder = new Utf8Stream();
     private final Utf8Stream stderrDecoder = new Utf8Stream();
+    private final long startNanos;
     private final Thread watchdog;
 
     private volatile int pid = -1;
@@ -45,8 +46,9 @@ final class CommandHandleImpl implements CommandHandle {
     private volatile boolean disconnected;
     private volatile StockadeException callbackFailure;
 
+    /** {@code startNanos}: {@link System#nanoTime()} before the request went out, where the timeout counts from. */
     CommandHandleImpl(CommandsImpl commands, ConnectStream stream, Consumer<String> onStdout,
-            Consumer<String> onStderr, Duration timeout, boolean foreground, String what) {
+            Consumer<String> onStderr, Duration timeout, boolean foreground, String what, long startNanos) {
         this.commands = commands;
         this.stream = stream;
         this.onStdout = onStdout;
@@ -54,6 +56,7 @@ final class CommandHandleImpl implements CommandHandle {
         this.timeout = timeout;
         this.foreground = foreground;
         this.what = what;
+        this.startNanos = startNanos;
         this.watchdog = timeout.isZero() ? null : Thread.ofVirtual().name("stockade-cmd-watchdog").start(this::watch);
     }
 
@@ -134,15 +137,24 @@ final class CommandHandleImpl implements CommandHandle {
             done.completeExceptionally(failure);
         } else if (end == null) {
             done.completeExceptionally(new SandboxException(what + ": the stream ended without the process's end event"));
+        } else if (end.exitCode() != 0 && deadlinePassed()) {
+            // The server enforces the same deadline (Connect-Timeout-Ms) and may kill the process a
+            // moment before the watchdog fires: that is still this timeout, not a failing command.
+            done.completeExceptionally(timeoutException());
         } else {
             done.complete(new CommandResult(end.exitCode(), stdout(), stderr(), Outcome.fromWire(end.outcome()),
                     end.reason(), end.error()));
         }
     }
 
+    private boolean deadlinePassed() {
+        return !timeout.isZero() && System.nanoTime() - startNanos >= timeout.toNanos();
+    }
+
     private void watch() {
         try {
-            Thread.sleep(timeout);
+            long left = timeout.toNanos() - (System.nanoTime() - startNanos);
+            if (left > 0) Thread.sleep(Duration.ofNanos(left));
         } catch (InterruptedException e) {
             return;
         }

@@ -52,9 +52,10 @@ public final class CommandsImpl implements Commands {
         if (options.cwd() != null) process.put("cwd", options.cwd());
         req.put("stdin", options.stdin());
         String what = "running `" + abbreviate(cmd) + "` in sandbox " + envd.sandboxId();
+        long started = System.nanoTime();
         ConnectStream stream = envd.stream("process.Process/Start", req, options.user(), options.timeout(), what);
         return new CommandHandleImpl(this, stream, options.onStdout(), options.onStderr(), options.timeout(),
-                foreground, what).awaitStart();
+                foreground, what, started).awaitStart();
     }
 
     @Override
@@ -65,9 +66,10 @@ public final class CommandsImpl implements Commands {
     @Override
     public CommandHandle connect(int pid, RunOptions options) {
         String what = "following process " + pid + " in sandbox " + envd.sandboxId();
+        long started = System.nanoTime();
         ConnectStream stream = envd.stream("process.Process/Connect", selector(pid), null, options.timeout(), what);
         return new CommandHandleImpl(this, stream, options.onStdout(), options.onStderr(), options.timeout(), false,
-                what).awaitStart();
+                what, started).awaitStart();
     }
 
     @Override

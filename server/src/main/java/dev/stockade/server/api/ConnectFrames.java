@@ -22,6 +22,7 @@ final class ConnectFrames {
         if (body.length < 5) throw StockadeError.invalid("the Connect request must be one enveloped message (5-byte prefix)");
         int flags = body[0] & 0xff;
         if ((flags & FLAG_COMPRESSED) != 0) throw StockadeError.invalid("compressed Connect messages are not supported");
+        if (flags != 0) throw StockadeError.invalid("the Connect request must be one message envelope (flags 0), got flags " + flags);
         long len = ((body[1] & 0xffL) << 24) | ((body[2] & 0xff) << 16) | ((body[3] & 0xff) << 8) | (body[4] & 0xff);
         if (len != body.length - 5) {
             throw StockadeError.invalid("the Connect envelope says " + len + " bytes but " + (body.length - 5) + " followed");

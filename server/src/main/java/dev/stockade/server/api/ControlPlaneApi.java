@@ -152,9 +152,11 @@ final class ControlPlaneApi {
                 if (pair.isEmpty()) continue;
                 int eq = pair.indexOf('=');
                 try {
+                    // Form-decode the pair, then percent-decode once more: the SDK encodes each key and
+                    // value with encodeURIComponent before form-encoding the pairs (docs/e2b-wire.md §3).
                     String k = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), java.nio.charset.StandardCharsets.UTF_8);
                     String v = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8);
-                    metadataFilter.put(k, v);
+                    metadataFilter.put(percentDecode(k), percentDecode(v));
                 } catch (IllegalArgumentException e) {
                     throw StockadeError.invalid("malformed metadata filter");
                 }
@@ -171,6 +173,27 @@ final class ControlPlaneApi {
         for (Sandbox sb : page.subList(0, Math.min(limit, page.size()))) out.add(detail(r, sb));
         if (page.size() > limit) r.exchange.getResponseHeaders().set("X-Next-Token", cursor(page.get(limit - 1)));
         r.sendJson(200, out);
+    }
+
+    /**
+     * decodeURIComponent, leniently: valid %XX escapes become bytes (read as UTF-8), anything else —
+     * a lone '%', a '+' — stays as it is, so clients that encode one level less still match.
+     */
+    static String percentDecode(String s) {
+        if (s.indexOf('%') < 0) return s;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(s.length());
+        byte[] in = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (int i = 0; i < in.length; i++) {
+            int hi = i + 2 < in.length && in[i] == '%' ? Character.digit(in[i + 1], 16) : -1;
+            int lo = hi < 0 ? -1 : Character.digit(in[i + 2], 16);
+            if (lo >= 0) {
+                out.write(hi * 16 + lo);
+                i += 2;
+            } else {
+                out.write(in[i]);
+            }
+        }
+        return out.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** Paging cursor: start time then id, so it is stable while sandboxes come and go. */

@@ -30,7 +30,9 @@ record EnvdContext(Sandbox sandbox, String user) {
         if (user == null || user.isEmpty()) return DEFAULT_USER;
         String u = user.toLowerCase(Locale.ROOT);
         if (!u.equals("user") && !u.equals("root")) {
-            throw StockadeError.invalid("user '" + user + "' does not exist in the sandbox: use 'user' or 'root'");
+            // envd answers an unknown user with unauthenticated / 401 (docs/e2b-wire.md §2, §8).
+            throw new StockadeError(StockadeError.Code.UNAUTHENTICATED,
+                    "user '" + user + "' does not exist in the sandbox: use 'user' or 'root'");
         }
         return u;
     }

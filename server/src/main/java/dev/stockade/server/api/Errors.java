@@ -44,7 +44,9 @@ final class Errors {
             case NOT_FOUND -> "not_found";
             case SANDBOX_GONE -> "unavailable";
             case CONFLICT -> "already_exists";
-            case PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, NO_SPACE -> "resource_exhausted";
+            // resource_exhausted is the E2B SDKs' RateLimitError: only for rate limits (docs/e2b-wire.md §13).
+            case PAYLOAD_TOO_LARGE -> "invalid_argument";
+            case RESOURCE_EXHAUSTED, NO_SPACE -> "resource_exhausted";
             case UNAVAILABLE -> "unavailable";
             case TIMEOUT -> "deadline_exceeded";
             case INTERNAL -> "internal";
@@ -58,7 +60,8 @@ final class Errors {
             case NOT_FOUND -> 404;
             case SANDBOX_GONE -> 502;
             case CONFLICT -> 409;
-            case PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED, NO_SPACE -> 429;
+            case PAYLOAD_TOO_LARGE -> 400;
+            case RESOURCE_EXHAUSTED, NO_SPACE -> 429;
             case UNAVAILABLE -> 503;
             case TIMEOUT -> 504;
             case INTERNAL -> 500;

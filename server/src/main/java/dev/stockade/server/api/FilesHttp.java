@@ -50,7 +50,7 @@ final class FilesHttp {
         String type = r.header("Content-Type");
         String t = type == null ? "" : type.toLowerCase(Locale.ROOT);
         ArrayNode out = r.json.createArrayNode();
-        InputStream body = new CappedInput(r.exchange.getRequestBody(), max);
+        InputStream body = new CappedInput(new ClientInput(r.exchange.getRequestBody()), max);
         if (t.startsWith("multipart/form-data")) {
             Multipart mp = new Multipart(body, type);
             Multipart.Part part;
@@ -66,7 +66,7 @@ final class FilesHttp {
             InputStream in = body;
             String enc = r.header("Content-Encoding");
             if (enc != null && enc.trim().equalsIgnoreCase("gzip")) {
-                in = new CappedInput(new GZIPInputStream(body, 65536), max);
+                in = new CappedInput(new GunzipInput(body), max);
             } else if (enc != null && !enc.isBlank() && !enc.trim().equalsIgnoreCase("identity")) {
                 throw StockadeError.invalid("Content-Encoding " + enc + " is not supported (gzip or none)");
             }
@@ -94,6 +94,79 @@ final class FilesHttp {
     private static void checkPath(String p) {
         if (p.indexOf('\0') >= 0) throw StockadeError.invalid("path must not contain NUL");
         if (p.length() > 4096) throw StockadeError.invalid("path is longer than 4096 characters");
+    }
+
+    /**
+     * Decompresses a gzip request body; a body that is not gzip, or is cut short, is the client's
+     * error (400), not an I/O failure of the connection (which would go unanswered) nor a 500.
+     */
+    static final class GunzipInput extends FilterInputStream {
+        GunzipInput(InputStream raw) {
+            super(open(raw));
+        }
+
+        private static InputStream open(InputStream raw) {
+            try {
+                return new GZIPInputStream(raw, 65536);
+            } catch (IOException e) {
+                throw notGzip(e);
+            }
+        }
+
+        private static StockadeError notGzip(IOException e) {
+            return StockadeError.invalid("the body is not valid gzip (Content-Encoding: gzip): " + e.getMessage());
+        }
+
+        @Override
+        public int read() throws IOException {
+            try {
+                return super.read();
+            } catch (java.util.zip.ZipException | java.io.EOFException e) {
+                throw notGzip(e);
+            }
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            try {
+                return super.read(b, off, len);
+            } catch (java.util.zip.ZipException | java.io.EOFException e) {
+                throw notGzip(e);
+            }
+        }
+    }
+
+    /**
+     * The request body as the client sends it: a read that fails (the client went away or broke the
+     * framing mid-upload) is the client's error, answered 400 if anyone still listens — not an
+     * unexplained I/O failure that would surface as a 500 "bug". The agent discards the partial file.
+     */
+    static final class ClientInput extends FilterInputStream {
+        ClientInput(InputStream in) {
+            super(in);
+        }
+
+        private static StockadeError cut(IOException e) {
+            return StockadeError.invalid("the upload was cut short: " + e.getMessage());
+        }
+
+        @Override
+        public int read() {
+            try {
+                return super.read();
+            } catch (IOException e) {
+                throw cut(e);
+            }
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            try {
+                return super.read(b, off, len);
+            } catch (IOException e) {
+                throw cut(e);
+            }
+        }
     }
 
     /** Fails with PAYLOAD_TOO_LARGE once more than {@code max} bytes were read. */

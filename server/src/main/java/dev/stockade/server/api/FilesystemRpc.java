@@ -31,7 +31,7 @@ final class FilesystemRpc {
             case "ListDir" -> {
                 JsonNode b = r.jsonBody(MAX_BODY);
                 String path = path(b, "path");
-                int depth = b.hasNonNull("depth") ? b.get("depth").asInt(1) : 1;
+                int depth = depth(b.get("depth"));
                 if (depth < 1 || depth > MAX_DEPTH) throw StockadeError.invalid("depth must be between 1 and " + MAX_DEPTH);
                 ObjectNode out = r.json.createObjectNode();
                 ArrayNode entries = out.putArray("entries");
@@ -55,7 +55,12 @@ final class FilesystemRpc {
                 r.sendJson(200, out);
             }
             case "Remove" -> {
-                ctx.sandbox().agent().remove(path(r.jsonBody(MAX_BODY), "path"), ctx.user());
+                try {
+                    ctx.sandbox().agent().remove(path(r.jsonBody(MAX_BODY), "path"), ctx.user());
+                } catch (AgentException e) {
+                    // envd answers success for a path that is already gone; the SDKs rely on it.
+                    if (e.code() != AgentException.Code.NOT_FOUND) throw e;
+                }
                 r.sendJson(200, r.json.createObjectNode());
             }
             case "WatchDir", "CreateWatcher", "GetWatcherEvents", "RemoveWatcher" -> throw new StockadeError(
@@ -65,6 +70,21 @@ final class FilesystemRpc {
             }
         }
         return true;
+    }
+
+    /** ListDir's depth: an int32 (a JSON number, or a decimal string as proto3 JSON allows); absent is 1. */
+    static int depth(JsonNode v) {
+        if (v == null || v.isNull()) return 1;
+        long d;
+        if (v.isIntegralNumber() && v.canConvertToLong()) {
+            d = v.longValue();
+        } else if (v.isTextual() && v.asText().matches("-?[0-9]{1,18}")) {
+            d = Long.parseLong(v.asText());
+        } else {
+            throw StockadeError.invalid("depth must be a whole number between 1 and " + MAX_DEPTH);
+        }
+        if (d < 1 || d > MAX_DEPTH) throw StockadeError.invalid("depth must be between 1 and " + MAX_DEPTH + ", got " + v);
+        return (int) d;
     }
 
     static String path(JsonNode body, String field) {
@@ -95,9 +115,5 @@ final class FilesystemRpc {
         n.put("modifiedTime", DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(e.modifiedMillis())));
         if (e.symlinkTarget() != null) n.put("symlinkTarget", e.symlinkTarget());
         return n;
-    }
-
-    static StockadeError map(AgentException e) {
-        return Errors.fromAgent(e);
     }
 }

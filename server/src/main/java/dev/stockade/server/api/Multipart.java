@@ -101,18 +101,40 @@ final class Multipart {
         }
     }
 
+    /**
+     * A parameter of a Content-Disposition header. Quoted values may hold ';' and '=' (a file name
+     * such as "a;b=c.txt" is a whole path, not two parameters); undici escapes '"' inside them as %22.
+     */
     static String param(String header, String key) {
-        for (String p : header.split(";")) {
-            String t = p.trim();
-            int eq = t.indexOf('=');
-            if (eq < 0) continue;
-            if (t.substring(0, eq).trim().equalsIgnoreCase(key)) {
-                String v = t.substring(eq + 1).trim();
-                if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
-                    v = v.substring(1, v.length() - 1).replace("\\\"", "\"").replace("%22", "\"");
-                }
-                return v;
+        int n = header.length();
+        int i = header.indexOf(';');
+        while (i >= 0 && i < n) {
+            i++; // past ';'
+            while (i < n && (header.charAt(i) == ' ' || header.charAt(i) == '\t')) i++;
+            int eq = header.indexOf('=', i);
+            int semi = header.indexOf(';', i);
+            if (eq < 0) return null;
+            if (semi >= 0 && semi < eq) {
+                i = semi; // a parameter without a value
+                continue;
             }
+            String name = header.substring(i, eq).trim();
+            i = eq + 1;
+            while (i < n && (header.charAt(i) == ' ' || header.charAt(i) == '\t')) i++;
+            String value;
+            if (i < n && header.charAt(i) == '"') {
+                int close = header.indexOf('"', i + 1);
+                if (close < 0) close = n;
+                value = header.substring(i + 1, close).replace("%22", "\"");
+                i = close + 1;
+                int next = i < n ? header.indexOf(';', i) : -1;
+                i = next < 0 ? n : next;
+            } else {
+                int next = header.indexOf(';', i);
+                value = header.substring(i, next < 0 ? n : next).trim();
+                i = next < 0 ? n : next;
+            }
+            if (name.equalsIgnoreCase(key)) return value;
         }
         return null;
     }

@@ -49,8 +49,12 @@ final class ProcessRpc {
     private void start(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
         JsonNode p = req.path("process");
+        if (!p.isObject()) throw StockadeError.invalid("process is required and must be an object");
+        if (p.hasNonNull("cmd") && !p.get("cmd").isTextual()) throw StockadeError.invalid("process.cmd must be a string");
         String cmd = p.path("cmd").asText("");
         if (cmd.isEmpty()) throw StockadeError.invalid("process.cmd is required");
+        if (p.hasNonNull("args") && !p.get("args").isArray()) throw StockadeError.invalid("process.args must be a list of strings");
+        if (p.hasNonNull("cwd") && !p.get("cwd").isTextual()) throw StockadeError.invalid("process.cwd must be a string");
         List<String> argv = new ArrayList<>();
         argv.add(cmd);
         for (JsonNode a : p.path("args")) {
@@ -66,19 +70,35 @@ final class ProcessRpc {
             throw StockadeError.invalid("pseudo-terminals (pty) are not supported by this server yet");
         }
         Limits limits = ctx.sandbox().limits();
-        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin,
-                commandTimeoutMillis(r, limits), limits.outputMB() * 1024L * 1024L, tag);
-        stream(r, keepalive(r), () -> ctx.sandbox().agent().exec(exec));
+        long timeoutMillis = commandTimeoutMillis(r, limits);
+        long outputLimit = limits.outputMB() * 1024L * 1024L;
+        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, timeoutMillis, outputLimit, tag);
+        Backstop backstop = new Backstop(System.nanoTime() + (timeoutMillis + BACKSTOP_GRACE_MILLIS) * 1_000_000L,
+                outputLimit + BACKSTOP_OUTPUT_SLACK, timeoutMillis, outputLimit);
+        stream(r, ctx, keepalive(r), backstop, () -> ctx.sandbox().agent().exec(exec));
     }
 
     private void connect(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
         int pid = selectPid(ctx, req.path("process"));
-        stream(r, keepalive(r), () -> ctx.sandbox().agent().attach(pid));
+        stream(r, ctx, keepalive(r), Backstop.NONE, () -> ctx.sandbox().agent().attach(pid));
     }
 
     private interface Opener {
         ProcessStream open();
+    }
+
+    /** How much later than the agent the server itself stops a command (the agent is not trusted). */
+    private static final long BACKSTOP_GRACE_MILLIS = 5_000;
+    private static final long BACKSTOP_OUTPUT_SLACK = 1024 * 1024;
+
+    /**
+     * The server's own enforcement of a command's wall clock and output, behind the agent's: a
+     * compromised agent that ignores its limits still cannot hold a stream open forever or flood
+     * the client. {@code deadlineNanos} 0 means none.
+     */
+    private record Backstop(long deadlineNanos, long outputCap, long timeoutMillis, long outputLimit) {
+        static final Backstop NONE = new Backstop(0, 0, 0, 0);
     }
 
     /**
@@ -86,7 +106,8 @@ final class ProcessRpc {
      * as an end-of-stream error (Connect streams always answer 200); a client that goes away only
      * detaches: the process keeps running.
      */
-    private void stream(Request r, Duration keepalive, Opener opener) throws IOException {
+    private void stream(Request r, EnvdContext ctx, Duration keepalive, Backstop backstop, Opener opener)
+            throws IOException {
         ProcessStream ps = null;
         StockadeError early = null;
         try {
@@ -107,10 +128,21 @@ final class ProcessRpc {
                 Event started = Event.of(r, "start");
                 started.body().put("pid", s.pid());
                 started.send(out, r);
+                long forwarded = 0;
                 while (true) {
+                    Duration wait = keepalive;
+                    if (backstop.deadlineNanos() != 0) {
+                        long left = backstop.deadlineNanos() - System.nanoTime();
+                        if (left <= 0) {
+                            enforce(r, ctx, s, out, "timeout", "killed by the server after exceeding the "
+                                    + backstop.timeoutMillis() / 1000.0 + " s command timeout (the agent did not stop it)");
+                            return;
+                        }
+                        wait = Duration.ofNanos(Math.min(left, keepalive.toNanos()));
+                    }
                     Optional<AgentEvent> ev;
                     try {
-                        ev = s.next(keepalive);
+                        ev = s.next(wait);
                     } catch (AgentException e) {
                         ConnectFrames.end(out, r.json, Errors.fromAgent(e));
                         return;
@@ -118,6 +150,14 @@ final class ProcessRpc {
                     if (ev.isEmpty()) {
                         Event.of(r, "keepalive").send(out, r);
                         continue;
+                    }
+                    if (backstop.outputCap() != 0 && (ev.get() instanceof AgentEvent.Stdout || ev.get() instanceof AgentEvent.Stderr)) {
+                        forwarded += ev.get() instanceof AgentEvent.Stdout o ? o.data().length : ((AgentEvent.Stderr) ev.get()).data().length;
+                        if (forwarded > backstop.outputCap()) {
+                            enforce(r, ctx, s, out, "output_truncated", "killed by the server after writing more than "
+                                    + backstop.outputLimit() + " bytes of output (the agent did not stop it)");
+                            return;
+                        }
                     }
                     switch (ev.get()) {
                         case AgentEvent.Started st -> { /* already announced */ }
@@ -137,8 +177,15 @@ final class ProcessRpc {
                             // envd reports -1 for a process ended by a signal (Go's exit status).
                             e.body().put("exitCode", exited ? end.exitCode() : -1);
                             e.body().put("exited", exited);
-                            e.body().put("status", exited ? "exit status " + end.exitCode() : "signal: " + end.signal());
-                            if (!"exited".equals(end.outcome())) e.body().put("error", end.reason());
+                            String status = exited ? "exit status " + end.exitCode() : "signal: " + goSignalText(end.signal());
+                            e.body().put("status", status);
+                            // envd's `error` (the SDK's CommandExitError message): Go's status text for a
+                            // non-zero exit; Stockade's reason when a limit or a signal ended the command.
+                            if (!"exited".equals(end.outcome())) {
+                                e.body().put("error", end.reason());
+                            } else if (end.exitCode() != 0) {
+                                e.body().put("error", status);
+                            }
                             e.body().put("outcome", end.outcome());
                             e.body().put("reason", end.reason());
                             e.send(out, r);
@@ -149,6 +196,49 @@ final class ProcessRpc {
                 }
             }
         }
+    }
+
+    /** Go's text for a signal in an exit status ("signal: killed"), as envd reports it. */
+    static String goSignalText(String signal) {
+        if (signal == null) return "unknown signal";
+        return switch (signal) {
+            case "SIGKILL" -> "killed";
+            case "SIGTERM" -> "terminated";
+            case "SIGINT" -> "interrupt";
+            case "SIGHUP" -> "hangup";
+            case "SIGQUIT" -> "quit";
+            case "SIGABRT" -> "aborted";
+            case "SIGSEGV" -> "segmentation fault";
+            case "SIGBUS" -> "bus error";
+            case "SIGFPE" -> "floating point exception";
+            case "SIGILL" -> "illegal instruction";
+            case "SIGPIPE" -> "broken pipe";
+            case "SIGALRM" -> "alarm clock";
+            case "SIGUSR1" -> "user defined signal 1";
+            case "SIGUSR2" -> "user defined signal 2";
+            case "SIGXCPU" -> "CPU time limit exceeded";
+            case "SIGXFSZ" -> "file size limit exceeded";
+            default -> signal;
+        };
+    }
+
+    /** Kills the process group and ends the stream with the server's verdict. */
+    private static void enforce(Request r, EnvdContext ctx, ProcessStream s, OutputStream out, String outcome, String reason)
+            throws IOException {
+        try {
+            ctx.sandbox().agent().signal(s.pid(), "SIGKILL");
+        } catch (AgentException | StockadeError ignored) {
+            // the process or the sandbox is already gone
+        }
+        Event e = Event.of(r, "end");
+        e.body().put("exitCode", -1);
+        e.body().put("exited", false);
+        e.body().put("status", "signal: killed");
+        e.body().put("error", reason);
+        e.body().put("outcome", outcome);
+        e.body().put("reason", reason);
+        e.send(out, r);
+        ConnectFrames.end(out, r.json, null);
     }
 
     /** One {"event": {kind: body}} message of a process stream. */

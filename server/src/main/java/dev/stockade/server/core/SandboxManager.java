@@ -37,6 +37,7 @@ public final class SandboxManager implements AutoCloseable {
     private static final Pattern METADATA_KEY = Pattern.compile("[A-Za-z0-9_.\\-:/]{1,128}");
     private static final Pattern ENV_KEY = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,255}");
     private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
+    private static final Duration AGENT_CALL_TIMEOUT = Duration.ofSeconds(30);
     private static final int FIRST_SLOT = 32;
     private static final int LAST_SLOT = 65000;
 
@@ -107,7 +108,9 @@ public final class SandboxManager implements AutoCloseable {
         try {
             RuntimeSandbox rs = runtime.start(new SandboxSpec(id, sb.uidBase(), sandboxesRoot.resolve(id), template,
                     agentScript, limits));
-            AgentClient agent = AgentClient.unix(rs.agentSocket());
+            // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
+            // checked against it, so a socket replaced from inside the sandbox leads nowhere.
+            AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, sb.uidBase());
             agent.hello(AGENT_START_TIMEOUT);
             sb.running(agent);
             return sb;

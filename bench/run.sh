@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Stockade benchmark harness: one invocation measures the baselines (bare /bin/true and python,
+# raw runc) and Stockade through the official E2B JS SDK (and Stockade's Java SDK when it builds),
+# so that ratios hold on a noisy machine. Writes bench/results/latest.json (+ latest-samples.json)
+# and prints a Markdown table on stdout; progress goes to stderr. See bench/README.md.
+#
+#   bench/run.sh [--quick] [--no-java-sdk] [--no-diagnostics]
+#
+# Environment: JAVA_HOME (default Temurin 25), BENCH_SERVER=launcher|java (default: the ./stockade
+# launcher when it exists, else the fallback bench/lib/BenchServer.java), BENCH_SKIP_BUILD=1.
+# Run as root (runc, mounts). Everything it starts is stopped and removed on exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+JAVA="$JAVA_HOME/bin/java"
+
+N_TRUE=50 N_PY=50 N_RUNC=30 N_EXEC=30
+N_CREATE=100 N_ECHO=200 N_SBX_PY=50 N_FILE=50 N_AGENT=100
+N_SDK_CREATE=50 N_SDK_ECHO=200
+N_DIAG_CREATE=30 N_DIAG_ECHO=100 N_DIAG_PY=30 N_DIAG_FILE=20
+JAVA_SDK=1 DIAG=1
+for a in "$@"; do
+  case "$a" in
+    --quick)
+      N_TRUE=10 N_PY=10 N_RUNC=5 N_EXEC=5 N_CREATE=5 N_ECHO=20 N_SBX_PY=5 N_FILE=5 N_AGENT=20
+      N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5 ;;
+    --no-java-sdk) JAVA_SDK=0 ;;
+    --no-diagnostics) DIAG=0 ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+# ---- prerequisites ---------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "run as root (runc, mounts, user namespaces)"
+[ -x "$JAVA" ] || die "no Java at $JAVA: set JAVA_HOME to a JDK 25"
+for tool in runc jq node curl; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
+done
+if ! command -v hyperfine >/dev/null; then
+  log "installing hyperfine (apt-get install -y hyperfine)"
+  apt-get install -y hyperfine >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
+fi
+E2B_MODULES="$ROOT/tests/e2b-js/node_modules"
+if [ ! -f "$E2B_MODULES/e2b/package.json" ]; then
+  log "installing the e2b npm package (npm ci in tests/e2b-js)"
+  (cd "$ROOT/tests/e2b-js" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+WORK=$(mktemp -d /tmp/stockade-bench.XXXXXX)
+chmod 0711 "$WORK"
+RAW="$WORK/raw"
+mkdir -p "$RAW"
+SERVER_PGID=""
+SERVER_DATA=""
+
+# ---- server lifecycle ------------------------------------------------------------------------
+MODE=${BENCH_SERVER:-}
+if [ -z "$MODE" ]; then
+  if [ -x "$ROOT/stockade" ]; then MODE=launcher; else MODE=java; fi
+fi
+M2=${M2_REPO:-$HOME/.m2/repository}
+JACKSON="$M2/com/fasterxml/jackson/core"
+JACKSON_CP="$JACKSON/jackson-databind/2.22.3/jackson-databind-2.22.3.jar:$JACKSON/jackson-core/2.22.3/jackson-core-2.22.3.jar:$JACKSON/jackson-annotations/2.22/jackson-annotations-2.22.jar"
+
+build() {
+  [ "${BENCH_SKIP_BUILD:-0}" = 1 ] && { log "build skipped (BENCH_SKIP_BUILD=1)"; return; }
+  if [ "$MODE" = launcher ]; then
+    log "building through the launcher (./stockade --help builds when stale)"
+    "$ROOT/stockade" --help >/dev/null 2>"$WORK/build.log" || { cat "$WORK/build.log" >&2
+      die "./stockade could not build the project (a module may be mid-edit: retry later, or measure the jars already built with BENCH_SERVER=java BENCH_SKIP_BUILD=1)"; }
+    return
+  fi
+  log "building server and sdk (mvn package, tests skipped)"
+  if ! mvn -q -o -B -pl server,sdk -am package -Dmaven.test.skip=true >"$WORK/build.log" 2>&1 \
+     && ! mvn -q -B -pl server,sdk -am package -Dmaven.test.skip=true >"$WORK/build.log" 2>&1; then
+    if ls server/target/stockade-server-*.jar >/dev/null 2>&1; then
+      log "WARNING: the build failed (see below); measuring the jars already in */target"
+      tail -20 "$WORK/build.log" >&2
+      BUILD_NOTE="build failed; measured the existing jars"
+    else
+      tail -40 "$WORK/build.log" >&2
+      die "the build failed and there are no jars to measure"
+    fi
+  fi
+}
+
+# Private copies, so that a concurrent rebuild of */target cannot pull classes from under the server.
+copy_jars() {
+  mkdir -p "$WORK/jars"
+  for mod in agent runtime-spi runtime-oci server sdk; do
+    j=$(ls "$mod"/target/stockade-"$mod"-*.jar 2>/dev/null | grep -v -e sources -e javadoc | head -1 || true)
+    [ -n "$j" ] && cp "$j" "$WORK/jars/$mod.jar"
+  done
+  SERVER_CP="$WORK/jars/agent.jar:$WORK/jars/runtime-spi.jar:$WORK/jars/runtime-oci.jar:$WORK/jars/server.jar:$JACKSON_CP"
+  cp bench/lib/BenchServer.java bench/lib/SdkBench.java "$WORK/"
+}
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_server NAME [JVM_OPTION...]: sets URL, KEY, SERVER_DATA, SERVER_PGID
+start_server() {
+  local name=$1; shift
+  local port; port=$(free_port)
+  SERVER_DATA="$WORK/$name-data"
+  mkdir -m 0711 "$SERVER_DATA"
+  KEY="e2b_$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')"
+  URL="http://127.0.0.1:$port"
+  local logf="$WORK/$name-server.log"
+  if [ "$MODE" = launcher ]; then
+    local jopts="$*"
+    STOCKADE_API_KEY="$KEY" STOCKADE_JAVA_OPTS="$jopts" setsid "$ROOT/stockade" serve --port "$port" \
+      --data-dir "$SERVER_DATA" >"$logf" 2>&1 </dev/null &
+  else
+    setsid "$JAVA" "$@" --enable-native-access=ALL-UNNAMED -cp "$SERVER_CP" "$WORK/BenchServer.java" \
+      "$SERVER_DATA" "$port" "$KEY" >"$logf" 2>&1 </dev/null &
+  fi
+  SERVER_PGID=$!
+  sleep 0.1
+  # setsid made it the leader of its own process group, so stopping the group reaches whatever
+  # the launcher started (a JVM) and nothing else.
+  [ "$(ps -o pgid= -p "$SERVER_PGID" 2>/dev/null | tr -d ' ')" = "$SERVER_PGID" ] \
+    || log "WARNING: server $SERVER_PGID is not a process-group leader"
+  for _ in $(seq 1 600); do
+    curl -fsS -o /dev/null "$URL/health" 2>/dev/null && { log "server $name up at $URL ($MODE, pid $SERVER_PGID)"; return; }
+    kill -0 "$SERVER_PGID" 2>/dev/null || { cat "$logf" >&2; die "the server exited before answering"; }
+    sleep 0.2
+  done
+  cat "$logf" >&2
+  die "the server did not answer on $URL within 120 s"
+}
+
+# Stops the server we started (its own process group), then checks it left nothing behind.
+stop_server() {
+  [ -n "$SERVER_PGID" ] || return 0
+  kill -TERM -- "-$SERVER_PGID" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$SERVER_PGID" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$SERVER_PGID" 2>/dev/null; then
+    log "WARNING: server $SERVER_PGID did not stop in 60 s; killing it"
+    kill -KILL -- "-$SERVER_PGID" 2>/dev/null || true
+    sleep 1
+  fi
+  SERVER_PGID=""
+  # Leftovers would be a product bug: report them, then remove what is ours (bundles under $WORK).
+  local left
+  left=$(runc list --format json 2>/dev/null | jq -r --arg w "$SERVER_DATA" '.[]? | select(.bundle | startswith($w)) | .id' || true)
+  if [ -n "$left" ]; then
+    log "WARNING: the server left containers behind: $left (removing them)"
+    for c in $left; do runc delete --force "$c" >/dev/null 2>&1 || true; done
+  fi
+  { grep -F " $SERVER_DATA/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r mnt; do
+    log "WARNING: the server left a mount behind: $mnt (unmounting)"
+    umount -l "$mnt" 2>/dev/null || true
+  done
+}
+
+cleanup() {
+  local rc=$?
+  stop_server || true
+  if grep -qF " $WORK/" /proc/self/mounts; then
+    log "WARNING: mounts remain under $WORK; leaving it in place"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- machine ---------------------------------------------------------------------------------
+BUILD_NOTE=""
+build
+copy_jars
+java_v=$("$JAVA" -version 2>&1 | head -1 | sed 's/"//g')
+jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --arg commit "$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
+  --argjson dirty "$([ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] && echo true || echo false)" \
+  --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \
+  --arg runc "$(runc --version | head -1)" --arg node "$(node --version)" --arg java "$java_v" \
+  --arg python "$(/usr/bin/python3 --version 2>&1)" --arg hyperfine "$(hyperfine --version | awk '{print $2}')" \
+  --arg server "$MODE" --arg loadavg "$(cut -d' ' -f1-3 /proc/loadavg)" --arg build "$BUILD_NOTE" \
+  --arg cmd "bench/run.sh $*" \
+  '{date: $date, git_commit: $commit, git_dirty: $dirty, nproc: $nproc, kernel: $kernel, runc: $runc,
+    node: $node, java: $java, python: $python, hyperfine: $hyperfine, server: $server, loadavg: $loadavg,
+    build_note: $build, command: $cmd}' >"$RAW/machine.json"
+START=$(date +%s)
+
+# ---- 1. baselines ----------------------------------------------------------------------------
+log "baselines: /bin/true x$N_TRUE, python3 -c pass x$N_PY"
+hyperfine -N --style none --warmup 5 --runs "$N_TRUE" --export-json "$RAW/bare-true.json" '/bin/true' >/dev/null
+hyperfine -N --style none --warmup 5 --runs "$N_PY" --export-json "$RAW/bare-python.json" '/usr/bin/python3 -c pass' >/dev/null
+log "baselines: runc run python3 x$N_RUNC (without and with a user namespace), runc exec /bin/true x$N_EXEC"
+bash bench/lib/runc-baseline.sh "$WORK/runc" "$RAW" "$N_RUNC" "$N_EXEC"
+
+# What the agent's start-up costs in Python alone: interpreter start in the agent's mode (-I -S),
+# and the same plus compiling the agent script, which the sandbox runs as a script (no cached
+# bytecode), so every sandbox start compiles it.
+AGENT_PY="$ROOT/agent/src/main/python/stockade_agent.py"
+log "python3 -I -S start-up x$N_PY, and the same plus compiling the agent script x$N_PY"
+hyperfine -N --style none --warmup 3 --runs "$N_PY" --export-json "$RAW/python-IS.json" \
+  '/usr/bin/python3 -I -S -c pass' >/dev/null
+hyperfine -N --style none --warmup 3 --runs "$N_PY" --export-json "$RAW/python-IS-compile-agent.json" \
+  "/usr/bin/python3 -I -S -c \"compile(open('$AGENT_PY').read(),'agent','exec')\"" >/dev/null
+
+# ---- 2. Stockade through the E2B JS SDK ------------------------------------------------------
+start_server main
+export E2B_API_URL="$URL" E2B_SANDBOX_URL="$URL" E2B_API_KEY="$KEY"
+log "E2B JS SDK: create→first echo x$N_CREATE, echo x$N_ECHO, python x$N_SBX_PY, 1 MiB file x$N_FILE"
+BENCH_DATA_DIR="$SERVER_DATA" BENCH_OUT="$RAW/e2b.json" BENCH_E2B_MODULES="$E2B_MODULES" \
+  BENCH_N_CREATE=$N_CREATE BENCH_N_ECHO=$N_ECHO BENCH_N_PY=$N_SBX_PY BENCH_N_FILE=$N_FILE \
+  node bench/e2b-bench.mjs
+
+# The agent alone, over its socket (no server, no HTTP), in a sandbox of the same server.
+log "agent alone: exec echo x$N_AGENT over the unix socket"
+SBX=$(curl -fsS -X POST -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -d '{"templateID":"base"}' \
+  "$URL/sandboxes" | jq -r .sandboxID)
+/usr/bin/python3 bench/lib/agent_probe.py "$SERVER_DATA/runtime/runc/sandboxes/$SBX/run/agent.sock" "$N_AGENT" \
+  "$RAW/agent.json" || log "WARNING: the agent probe failed (skipped)"
+curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "$URL/sandboxes/$SBX"
+
+# ---- 3. Stockade's Java SDK (optional) -------------------------------------------------------
+if [ "$JAVA_SDK" = 1 ]; then
+  if [ -f "$WORK/jars/sdk.jar" ]; then
+    log "Java SDK: create→first echo x$N_SDK_CREATE, echo x$N_SDK_ECHO"
+    STOCKADE_URL="$URL" STOCKADE_API_KEY="$KEY" "$JAVA" -cp "$WORK/jars/sdk.jar:$JACKSON_CP" "$WORK/SdkBench.java" \
+      "$N_SDK_CREATE" "$N_SDK_ECHO" "$RAW/sdk.json" >"$WORK/sdk.log" 2>&1 \
+      || { log "Java SDK bench failed (skipped):"; tail -15 "$WORK/sdk.log" >&2; rm -f "$RAW/sdk.json"; }
+  else
+    log "Java SDK: no sdk jar (the module does not build yet) — skipped"
+  fi
+fi
+stop_server
+
+# ---- 4. diagnostic: the same server with TCP_NODELAY on its HTTP sockets --------------------
+if [ "$DIAG" = 1 ]; then
+  start_server nodelay -Dsun.net.httpserver.nodelay=true
+  export E2B_API_URL="$URL" E2B_SANDBOX_URL="$URL" E2B_API_KEY="$KEY"
+  log "what-if TCP_NODELAY: create→first echo x$N_DIAG_CREATE, echo x$N_DIAG_ECHO, python x$N_DIAG_PY, file x$N_DIAG_FILE"
+  BENCH_DATA_DIR="$SERVER_DATA" BENCH_OUT="$RAW/diag-nodelay.json" BENCH_E2B_MODULES="$E2B_MODULES" \
+    BENCH_N_CREATE=$N_DIAG_CREATE BENCH_N_ECHO=$N_DIAG_ECHO BENCH_N_PY=$N_DIAG_PY BENCH_N_FILE=$N_DIAG_FILE \
+    node bench/e2b-bench.mjs
+  stop_server
+fi
+
+# ---- report ----------------------------------------------------------------------------------
+jq --argjson s "$(( $(date +%s) - START ))" '. + {bench_seconds: $s}' "$RAW/machine.json" >"$RAW/m.tmp" \
+  && mv "$RAW/m.tmp" "$RAW/machine.json"
+mkdir -p bench/results
+node bench/lib/report.mjs "$RAW" bench/results/latest.json
+# Raw samples, for anyone who wants other statistics.
+node -e '
+const fs = require("fs"), path = require("path"), dir = process.argv[1], out = {};
+for (const f of fs.readdirSync(dir)) {
+  if (!f.endsWith(".json") || f === "machine.json") continue;
+  const d = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  out[f.replace(/\.json$/, "")] = d.results ? d.results[0].times.map((s) => +(s * 1000).toFixed(4)) : d;
+}
+fs.writeFileSync(process.argv[2], JSON.stringify(out) + "\n");
+' "$RAW" bench/results/latest-samples.json
+log "done in $(( $(date +%s) - START )) s; wrote bench/results/latest.json and latest-samples.json"

@@ -1,0 +1,140 @@
+package dev.stockade.cli;
+
+import dev.stockade.sdk.CreateOptions;
+import dev.stockade.sdk.Limits;
+import dev.stockade.sdk.RunOptions;
+import dev.stockade.sdk.Sandbox;
+import dev.stockade.sdk.StockadeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * {@code stockade run script.py [args]}: a fresh sandbox, the script uploaded to /home/user, run
+ * with python3, output streamed, exit code passed through, the sandbox killed afterwards — on
+ * Ctrl-C too (from a shutdown hook). While the script runs, a virtual thread keeps extending the
+ * sandbox's lifetime, so a long script is limited only by the command's own time limit.
+ */
+final class RunCommand implements Subcommand {
+    static final String HOME = "/home/user";
+    private static final Duration LEASE = Duration.ofMinutes(5);
+    private static final Duration RENEW_EVERY = Duration.ofMinutes(1);
+
+    @Override
+    public String name() {
+        return "run";
+    }
+
+    @Override
+    public String summary() {
+        return "run a Python script in a fresh sandbox";
+    }
+
+    @Override
+    public String usage() {
+        return """
+                Usage: stockade run [OPTIONS] SCRIPT.py [ARGS...]
+
+                Creates a fresh sandbox, uploads SCRIPT.py to /home/user, runs `python3 SCRIPT.py ARGS`
+                there with its output streamed here, exits with the script's exit code, and kills the
+                sandbox (on Ctrl-C too). Everything after SCRIPT.py goes to the script.
+
+                With no server configured, starts one inside this command on a free loopback port
+                (data under $STOCKADE_DATA_DIR or ~/.local/share/stockade).
+
+                Options:
+                """ + CONNECTION_HELP + """
+                  --timeout SECONDS the script's wall-clock limit (default: the server's, 300 s)
+                  --runtime NAME    runc or runsc (default: the server's)
+                  --template NAME   sandbox template (default: base)
+                  --env KEY=VALUE   environment variable for the script (repeatable)
+                  -i, --stdin       forward this terminal's standard input to the script
+
+                Exit codes: the script's own; 124 when its time limit ended it; 137 when it was killed;
+                1 when the sandbox could not be run; 2 for a usage error.
+                """;
+    }
+
+    @Override
+    public Args.Spec spec() {
+        return new Args.Spec(name(), Subcommand.with(CLIENT_OPTIONS, "timeout", "runtime", "template", "env"),
+                Set.of("env"), Set.of("stdin"), Map.of("i", "stdin"), 1);
+    }
+
+    @Override
+    public int run(Args args, Io io) throws Exception {
+        int timeout = args.intValue(name(), "timeout", 0, 1, 86_400 * 30);
+        Map<String, String> envs = args.pairs(name(), "env");
+        if (args.positionals().isEmpty()) throw new UsageException(name(), "which script? Usage: stockade run SCRIPT.py [ARGS...]");
+        Path script = Path.of(args.positionals().getFirst());
+        List<String> scriptArgs = args.positionals().subList(1, args.positionals().size());
+        if (!Files.isRegularFile(script)) throw new UsageException(name(), "no such file: " + script);
+        if (!Files.isReadable(script)) throw new UsageException(name(), "cannot read " + script);
+        CreateOptions.Builder create = CreateOptions.builder().timeout(LEASE).metadata("stockade-cli", "run");
+        if (args.value("template") != null) create.template(args.value("template"));
+        if (args.value("runtime") != null) create.runtime(args.value("runtime"));
+        if (timeout > 0) create.limits(Limits.builder().commandTimeoutSeconds(timeout).build());
+
+        Target target = Target.resolve(name(), args, io, true);
+        AtomicBoolean cleaned = new AtomicBoolean();
+        Sandbox[] created = new Sandbox[1];
+        Runnable cleanup = () -> {
+            if (!cleaned.compareAndSet(false, true)) return;
+            try {
+                if (created[0] != null) created[0].kill();
+            } catch (StockadeException ignored) {
+                // already gone, or the server with it
+            } finally {
+                target.close();
+            }
+        };
+        Thread hook = new Thread(cleanup, "stockade-run-cleanup");
+        Runtime.getRuntime().addShutdownHook(hook);
+        Thread lease = null;
+        try {
+            Sandbox sandbox = target.client().create(create.build());
+            created[0] = sandbox;
+            lease = Thread.ofVirtual().name("stockade-run-lease").start(() -> renew(sandbox));
+            String name = script.getFileName().toString();
+            sandbox.files().write(HOME + "/" + name, script);
+            List<String> argv = new ArrayList<>(List.of("python3", name));
+            argv.addAll(scriptArgs);
+            RunOptions.Builder options = RunOptions.builder()
+                    .cwd(HOME)
+                    .env("PYTHONUNBUFFERED", "1")
+                    .envs(envs)
+                    .timeout(Duration.ZERO);
+            return Streaming.run(sandbox, Shell.join(argv), options, args.flag("stdin"), io, name(), false);
+        } catch (StockadeException e) {
+            // Ctrl-C: the shutdown hook killed the sandbox under the running command; nothing to report
+            if (cleaned.get()) return 130;
+            throw e;
+        } finally {
+            if (lease != null) lease.interrupt();
+            cleanup.run();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException ignored) {
+                // already shutting down: the hook runs (and finds the work done)
+            }
+        }
+    }
+
+    private static void renew(Sandbox sandbox) {
+        while (true) {
+            try {
+                Thread.sleep(RENEW_EVERY);
+                sandbox.setTimeout(LEASE);
+            } catch (InterruptedException e) {
+                return;
+            } catch (StockadeException e) {
+                // transient, or the sandbox ended: the command's own result will say
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+package dev.stockade.cli;
+
+import dev.stockade.server.StockadeServer;
+import dev.stockade.server.config.ServerConfig;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+/** {@code stockade serve}: the server in the foreground until SIGINT/SIGTERM. */
+final class ServeCommand implements Subcommand {
+    static final int DEFAULT_PORT = 3000;
+
+    @Override
+    public String name() {
+        return "serve";
+    }
+
+    @Override
+    public String summary() {
+        return "run the server in the foreground";
+    }
+
+    @Override
+    public String usage() {
+        return """
+                Usage: stockade serve [--port N] [--data-dir DIR] [--host ADDR]
+
+                Runs a Stockade server in the foreground until Ctrl-C or SIGTERM, which stop it cleanly
+                (every sandbox it started ends with it).
+
+                Options:
+                  --port N          TCP port (default 3000; 0 picks a free one)
+                  --data-dir DIR    state directory (default $STOCKADE_DATA_DIR, else ~/.local/share/stockade,
+                                    else /var/lib/stockade when the home directory is closed to others)
+                  --host ADDR       address to listen on (default 127.0.0.1)
+
+                The API key is $STOCKADE_API_KEY when set, else the one in DIR/api-key (generated on
+                first start). The other commands find this server through DIR/serve.json.
+                """;
+    }
+
+    @Override
+    public Args.Spec spec() {
+        return new Args.Spec(name(), Set.of("port", "data-dir", "host"), Set.of(), Set.of(), Map.of(), -1);
+    }
+
+    @Override
+    public int run(Args args, Io io) throws Exception {
+        if (!args.positionals().isEmpty() || args.hasDashDash()) {
+            throw new UsageException(name(), "unexpected argument '" + (args.positionals().isEmpty() ? "--" : args.positionals().getFirst()) + "'");
+        }
+        int port = args.intValue(name(), "port", DEFAULT_PORT, 0, 65535);
+        String host = args.value("host") == null ? "127.0.0.1" : args.value("host");
+        Path dir = args.value("data-dir") == null ? DataDir.defaultDir(io) : Path.of(args.value("data-dir")).toAbsolutePath().normalize();
+        boolean loopback;
+        try {
+            loopback = InetAddress.getByName(host).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            throw new UsageException(name(), "--host: cannot resolve '" + host + "'");
+        }
+        DataDir.Claim claim = DataDir.tryClaim(dir).orElse(null);
+        if (claim == null) {
+            String who = DataDir.runningServer(dir).map(a -> " (pid " + a.pid() + ", " + a.url() + ")").orElse("");
+            throw new IOException("another Stockade server is using " + dir + who + ". Stop it, or pass another --data-dir.");
+        }
+        System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tF %1$tT %4$s %3$s: %5$s%6$s%n");
+        String envKey = io.env("STOCKADE_API_KEY");
+        StockadeServer server;
+        try {
+            server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey));
+        } catch (RuntimeException e) {
+            claim.close();
+            throw e;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            claim.close();
+        }, "stockade-serve-shutdown"));
+        claim.advertise(server.url(), server.apiKey());
+        String url = server.url().toString();
+        String key = server.apiKey();
+        io.out().printf("""
+                Stockade is listening on %s (data: %s)
+                API key: %s (%s)
+
+                Point the E2B SDKs at it:
+                  export E2B_API_URL=%s E2B_SANDBOX_URL=%s E2B_API_KEY=%s
+                The Stockade CLI and Java SDK:
+                  export STOCKADE_URL=%s STOCKADE_API_KEY=%s
+                %s
+                Press Ctrl-C to stop; every sandbox ends with the server.
+                """, url, dir, key, envKey != null ? "from STOCKADE_API_KEY" : "kept in " + dir.resolve("api-key"),
+                url, url, key, url, key,
+                dir.equals(DataDir.defaultDir(io)) ? "  (the CLI on this machine finds it without them)\n" : "");
+        if (!loopback) {
+            io.err().println("warning: listening on " + host + ", which is not a loopback address: the API key and all"
+                    + " traffic travel in clear text over plain HTTP.");
+        }
+        io.out().flush();
+        server.awaitClose();
+        return 0;
+    }
+}

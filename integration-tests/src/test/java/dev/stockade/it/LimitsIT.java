@@ -1,0 +1,562 @@
+package dev.stockade.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Each limit of issue 2 firing against a real server and real runc sandboxes: the command's end
+ * event says which limit fired ({@code outcome} / {@code reason}), and the sandbox stays usable
+ * afterwards where it can. Limits are set per sandbox through the {@code limits} extension of the
+ * create body; asking for more than the server's maxima is refused, never silently lowered.
+ */
+class LimitsIT {
+    static TestServer ts;
+    static RawClient c;
+
+    @BeforeAll
+    static void up() {
+        ts = new TestServer();
+        c = ts.client;
+    }
+
+    @AfterAll
+    static void down() {
+        if (ts != null) ts.close();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    static RawClient.Box box(Map<String, Object> limits) {
+        return c.create(Map.of("templateID", "base", "timeout", 120, "limits", limits));
+    }
+
+    static void kill(RawClient.Box b) {
+        if (b != null) c.kill(b);
+    }
+
+    static RawClient.Run sh(RawClient.Box b, String cmd) {
+        return ended(c.run(b, cmd), cmd);
+    }
+
+    static RawClient.Run shAs(RawClient.Box b, String user, String cmd) {
+        return ended(c.run(b, cmd, user), cmd);
+    }
+
+    static RawClient.Run py(RawClient.Box b, String code) {
+        return ended(c.start(b, Map.of("process", Map.of("cmd", "/usr/bin/python3", "args", List.of("-c", code))), null), code);
+    }
+
+    static RawClient.Run ended(RawClient.Run r, String what) {
+        assertTrue(r.end() != null, "no end event for `" + what + "`: error=" + r.error() + " stdout=" + r.stdout()
+                + " stderr=" + r.stderr());
+        return r;
+    }
+
+    static String describe(RawClient.Run r) {
+        String out = r.stdout().length() > 2000 ? r.stdout().substring(0, 2000) + "...(" + r.stdout().length() + " chars)" : r.stdout();
+        String err = r.stderr().length() > 2000 ? r.stderr().substring(0, 2000) + "...(" + r.stderr().length() + " chars)" : r.stderr();
+        return "exit=" + r.exitCode() + " outcome=" + r.outcome() + " end=" + r.end() + " error=" + r.error()
+                + " stdout=[" + out + "] stderr=[" + err + "]";
+    }
+
+    static void note(String what, Object value) {
+        System.out.println("[LimitsIT] " + what + ": " + value);
+    }
+
+    /** The sandbox still runs commands after a limit fired. */
+    static void stillUsable(RawClient.Box b) {
+        RawClient.Run ok = sh(b, "echo ok");
+        assertEquals("ok\n", ok.stdout(), "the sandbox must stay usable: " + describe(ok));
+        assertEquals("exited", ok.outcome(), describe(ok));
+    }
+
+    /** The first readable file among {@code paths} inside the sandbox, stripped ("" if none). */
+    static String readFirst(RawClient.Box b, String... paths) {
+        RawClient.Run r = sh(b, "for f in " + String.join(" ", paths) + "; do if test -r $f; then cat $f; break; fi; done");
+        return r.stdout().strip();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // memory
+
+    @Test
+    void memoryLimitOomKillsTheCommandOnly() {
+        RawClient.Box b = box(Map.of("memoryMB", 128));
+        try {
+            String limit = readFirst(b, "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max");
+            assertEquals(Long.toString(128L * 1024 * 1024), limit, "the cgroup's memory limit");
+            String memsw = readFirst(b, "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max");
+            note("memory limit / memory+swap limit", limit + " / " + memsw);
+            assertTrue(memsw.equals(limit) || memsw.equals("0"), "no swap beyond the memory limit: " + memsw);
+
+            long t0 = System.nanoTime();
+            RawClient.Run hog = py(b, """
+                    import sys
+                    held = []
+                    for i in range(512):
+                        held.append(b"\\x01" * (1 << 20))
+                        if i % 32 == 0:
+                            print(i, flush=True)
+                    print("allocated 512 MiB", flush=True)
+                    """);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            note("512 MiB in 128 MB", describe(hog) + " in " + secs + " s");
+            assertFalse(hog.stdout().contains("allocated 512 MiB"), describe(hog));
+            assertEquals("oom_killed", hog.outcome(), describe(hog));
+            assertEquals(-1, hog.exitCode(), "killed by a signal: " + describe(hog));
+            assertTrue(hog.end().path("status").asText().contains("killed"), describe(hog));
+            assertTrue(hog.end().path("reason").asText().contains("out-of-memory")
+                    || hog.end().path("reason").asText().contains("memory"), describe(hog));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // processes
+
+    static final String FORK_BOMB = """
+            import errno, os, sys, time, threading
+            kids, err = [], None
+            for i in range(200):
+                try:
+                    pid = os.fork()
+                except OSError as e:
+                    err = "%s %s" % (errno.errorcode.get(e.errno), e.strerror)
+                    break
+                if pid == 0:
+                    time.sleep(HOLD + 30)
+                    os._exit(0)
+                kids.append(pid)
+            print("forks", len(kids), err, flush=True)
+            threads, terr = [], None
+            stop = threading.Event()
+            for i in range(200):
+                t = threading.Thread(target=stop.wait)
+                try:
+                    t.start()
+                except RuntimeError as e:
+                    terr = str(e)
+                    break
+                threads.append(t)
+            print("threads", len(threads), terr, flush=True)
+            time.sleep(HOLD)  # keep every pid taken for a while
+            stop.set()
+            for t in threads:
+                t.join()
+            for k in kids:
+                os.kill(k, 9)
+            for k in kids:
+                os.waitpid(k, 0)
+            print("cleaned up", flush=True)
+            """;
+
+    @Test
+    void pidsLimitStopsForkAndThreadBombs() throws Exception {
+        RawClient.Box b = box(Map.of("pids", 64));
+        try {
+            String max = readFirst(b, "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max");
+            assertEquals("64", max, "the cgroup's pids limit");
+
+            RawClient.Run bomb = py(b, FORK_BOMB.replace("HOLD", "0"));
+            note("fork and thread bomb under pids=64", describe(bomb));
+            assertEquals(0, bomb.exitCode(), describe(bomb));
+            List<String> lines = bomb.stdout().lines().toList();
+            String[] forks = lines.get(0).split(" ", 3);
+            assertEquals("forks", forks[0], describe(bomb));
+            assertTrue(Integer.parseInt(forks[1]) < 64, "at most 64 tasks in the sandbox: " + describe(bomb));
+            assertEquals("EAGAIN Resource temporarily unavailable", forks[2], describe(bomb));
+            String[] threads = lines.get(1).split(" ", 3);
+            assertEquals("threads", threads[0], describe(bomb));
+            assertTrue(Integer.parseInt(threads[1]) < 64, describe(bomb));
+            assertTrue(threads[2].contains("can't start new thread"), describe(bomb));
+            assertEquals("cleaned up", lines.get(2), describe(bomb));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    @Test
+    void sandboxSurvivesRequestsWhileItsPidsAreExhausted() throws Exception {
+        RawClient.Box b = box(Map.of("pids", 64));
+        try {
+            CompletableFuture<RawClient.Run> bomb = CompletableFuture.supplyAsync(() -> py(b, FORK_BOMB.replace("HOLD", "4")));
+            Thread.sleep(1500); // the bomb takes every pid within a second, then holds them for 4 s
+            List<String> during = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                RawClient.Run r = c.run(b, "echo during");
+                during.add(r.end() != null ? "end " + r.outcome() + " " + r.stdout().strip() : "error " + r.error());
+                if (r.end() == null) {
+                    // Refusing to spawn is fine, but the error must say why, not be an internal failure.
+                    assertNotEquals("internal", r.error().path("code").asText(), "spawning with no pids left: " + r.error());
+                }
+            }
+            note("commands while the pids are exhausted", during);
+            RawClient.Run done = bomb.get(60, TimeUnit.SECONDS);
+            note("the bomb", describe(done));
+            assertTrue(done.stdout().contains("cleaned up"), describe(done));
+            stillUsable(b);
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // CPU
+
+    /** Two processes busy for 2 s of wall time each; prints their total CPU seconds. */
+    static final String BUSY = """
+            import os, resource, time
+            def spin():
+                t = time.monotonic()
+                while time.monotonic() - t < 2.0:
+                    pass
+            kids = []
+            for _ in range(2):
+                pid = os.fork()
+                if pid == 0:
+                    spin()
+                    os._exit(0)
+                kids.append(pid)
+            for k in kids:
+                os.waitpid(k, 0)
+            r = resource.getrusage(resource.RUSAGE_CHILDREN)
+            print(r.ru_utime + r.ru_stime)
+            """;
+
+    @Test
+    void cpuQuotaCapsCpuTime() {
+        RawClient.Box half = box(Map.of("cpus", 0.5));
+        RawClient.Box two = box(Map.of("cpus", 2));
+        try {
+            String quota = readFirst(half, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us",
+                    "/sys/fs/cgroup/cpu.max");
+            assertTrue(quota.equals("50000") || quota.equals("50000 100000"), "cpus=0.5 is a 50 ms per 100 ms quota: " + quota);
+
+            RawClient.Run slow = py(half, BUSY);
+            RawClient.Run fast = py(two, BUSY);
+            double cpuHalf = Double.parseDouble(slow.stdout().strip());
+            double cpuTwo = Double.parseDouble(fast.stdout().strip());
+            Map<String, String> statHalf = cpuStat(half);
+            Map<String, String> statTwo = cpuStat(two);
+            note("CPU seconds of 2 busy processes for 2 s of wall time, cpus=0.5 / cpus=2", cpuHalf + " / " + cpuTwo);
+            note("cpu.stat cpus=0.5 / cpus=2", statHalf + " / " + statTwo);
+            assertTrue(cpuHalf < 1.4, "cpus=0.5 for 2 s allows ~1.0 CPU second, got " + cpuHalf);
+            assertTrue(cpuHalf > 0.3, "the busy loop ran at all: " + cpuHalf);
+            // What held the 0.5 sandbox back is its quota (the cgroup throttled it), not the host's load...
+            assertTrue(Long.parseLong(statHalf.getOrDefault("nr_throttled", "0")) > 0, "cpus=0.5 was never throttled: " + statHalf);
+            // ... and two processes cannot exceed a 2-cpu quota on this 2-core machine: never throttled.
+            assertEquals("0", statTwo.getOrDefault("nr_throttled", "0"), "cpus=2 throttled two processes: " + statTwo);
+            // The machine is shared and noisy, so the cpus=2 figure is only compared, not bounded below.
+            assertTrue(cpuTwo > cpuHalf, "cpus=2 gives more than cpus=0.5: " + cpuTwo + " vs " + cpuHalf);
+        } finally {
+            kill(half);
+            kill(two);
+        }
+    }
+
+    /** The sandbox cgroup's cpu.stat (nr_periods, nr_throttled, throttled_time...). */
+    static Map<String, String> cpuStat(RawClient.Box b) {
+        String text = readFirst(b, "/sys/fs/cgroup/cpu/cpu.stat", "/sys/fs/cgroup/cpu,cpuacct/cpu.stat", "/sys/fs/cgroup/cpu.stat");
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String line : text.split("\n")) {
+            String[] kv = line.trim().split("\\s+");
+            if (kv.length == 2) m.put(kv[0], kv[1]);
+        }
+        // cgroup v2 names it nr_throttled too; v1 and v2 agree on the key.
+        return m;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // disk
+
+    @Test
+    void diskQuotaLimitsTheWritableLayer() {
+        RawClient.Box b = box(Map.of("diskMB", 32));
+        try {
+            RawClient.Run df = sh(b, "df -k --output=size / | tail -1");
+            long sizeKb = Long.parseLong(df.stdout().strip());
+            note("df of / with diskMB=32", sizeKb + " KiB");
+            assertTrue(sizeKb <= 32 * 1024 && sizeKb > 30 * 1024, "the writable layer is 32 MiB: " + sizeKb + " KiB");
+
+            RawClient.Run big = sh(b, "dd if=/dev/zero of=/home/user/big bs=1M count=64");
+            note("dd 64 MiB", describe(big));
+            assertNotEquals(0, big.exitCode(), describe(big));
+            assertTrue(big.stderr().contains("No space left on device"), describe(big));
+            RawClient.Run tmp = sh(b, "dd if=/dev/zero of=/tmp/big2 bs=1M count=64");
+            assertTrue(tmp.stderr().contains("No space left on device"), "/tmp shares the quota: " + describe(tmp));
+
+            RawClient.Run after = sh(b, "rm -f /home/user/big /tmp/big2 && dd if=/dev/zero of=/home/user/small bs=1M count=1 2>/dev/null"
+                    + " && stat -c %s /home/user/small");
+            assertEquals("1048576\n", after.stdout(), "after deleting, writing works again: " + describe(after));
+
+            // Through the files API: an upload beyond the quota is refused and leaves nothing behind.
+            byte[] tooBig = new byte[40 * 1024 * 1024];
+            RawClient.Response up = c.upload(b, "/home/user/upload.bin", tooBig);
+            note("40 MiB upload into 32 MiB", up.status() + " " + up.body());
+            assertTrue(up.status() == 413 || up.status() == 507, "an upload beyond the disk quota: " + up.status() + " " + up.body());
+            assertEquals(up.status(), up.json().path("code").asInt(), up.body());
+            RawClient.Run left = sh(b, "ls -A /home/user; df -k --output=used / | tail -1");
+            List<String> l = left.stdout().lines().toList();
+            assertFalse(left.stdout().contains("upload.bin") || left.stdout().contains("stockade-tmp"),
+                    "a refused upload leaves no file: " + describe(left));
+            assertTrue(Long.parseLong(l.getLast().strip()) < 8 * 1024, "the refused upload's space is free again: " + describe(left));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    @Test
+    void sandboxRootCannotFillTheHostDiskThroughTheAgentDirectory() {
+        RawClient.Box b = box(Map.of("diskMB", 32));
+        try {
+            RawClient.Run mounts = sh(b, "awk '$0 ~ / - (ext[234]|xfs|btrfs|overlay) / && $6 ~ /^rw/ {print $5}' /proc/self/mountinfo");
+            note("writable disk-backed mounts", mounts.stdout());
+            RawClient.Run run = shAs(b, "root", "dd if=/dev/zero of=/run/stockade/fill bs=1M count=48; rm -f /run/stockade/fill");
+            note("48 MiB into /run/stockade", describe(run));
+            assertTrue(run.stderr().contains("No space left on device"), "/run/stockade escapes the disk quota: " + describe(run));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    @Test
+    void sandboxRootCannotFillTheHostDiskThroughTheAgentsOutput() throws Exception {
+        RawClient.Box b = box(Map.of("diskMB", 32));
+        try {
+            RawClient.Run fds = shAs(b, "root", "readlink /proc/1/fd/1 /proc/1/fd/2");
+            note("the agent's stdout and stderr", fds.stdout());
+            RawClient.Run log = shAs(b, "root", "head -c 48M /dev/zero > /proc/1/fd/2; echo rc=$?");
+            note("48 MiB into the agent's stderr", describe(log));
+            assertFalse(log.stdout().contains("rc=0"), "the agent's stderr (a host file) takes unbounded writes: " + describe(log));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // command timeout and output
+
+    @Test
+    void commandTimeoutKillsTheCommandAndItsChildren() {
+        RawClient.Box b = box(Map.of("commandTimeoutSeconds", 2));
+        try {
+            long t0 = System.nanoTime();
+            RawClient.Run r = sh(b, "(sleep 301 > /dev/null 2>&1 &); sleep 30");
+            double secs = (System.nanoTime() - t0) / 1e9;
+            note("sleep 30 with a 2 s command timeout", describe(r) + " after " + secs + " s");
+            assertTrue(secs >= 1.9 && secs < 4.5, "ended at the 2 s timeout, took " + secs + " s");
+            assertEquals("timeout", r.outcome(), describe(r));
+            String reason = r.end().path("reason").asText();
+            assertTrue(reason.contains("timeout") && reason.contains("2 s"), "the reason names the timeout: " + reason);
+            assertEquals(-1, r.exitCode(), describe(r));
+
+            RawClient.Run left = sh(b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 301'");
+            assertEquals("0\n", left.stdout(), "the command's children die with it: " + describe(left));
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    @Test
+    void outputLimitTruncatesAndKills() {
+        RawClient.Box b = box(Map.of("outputMB", 1));
+        try {
+            for (String cmd : List.of("yes", "yes >&2", "yes | tee /dev/stderr")) {
+                long t0 = System.nanoTime();
+                RawClient.Run r = sh(b, cmd);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                long total = r.stdout().length() + (long) r.stderr().length();
+                note(cmd + " with outputMB=1", "stdout " + r.stdout().length() + " stderr " + r.stderr().length() + " outcome "
+                        + r.outcome() + " reason " + r.end().path("reason").asText() + " in " + secs + " s");
+                assertEquals("output_truncated", r.outcome(), cmd + ": " + r.end());
+                assertTrue(total <= (1 << 20) + 64 * 1024, cmd + ": " + total + " bytes passed a 1 MiB limit");
+                assertTrue(total >= (1 << 20) - 64 * 1024, cmd + ": only " + total + " bytes before the limit");
+                assertTrue(secs < 10, cmd + " took " + secs + " s");
+                assertTrue(r.end().path("reason").asText().contains("1 MiB"), r.end().toString());
+            }
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // lifetime
+
+    @Test
+    void sandboxExpiresAndLeavesNothing() throws Exception {
+        long t0 = System.nanoTime();
+        RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 3));
+        try {
+            assertEquals(200, c.call("GET", "/sandboxes/" + b.id(), null).status());
+            RawClient.Run map = shAs(b, "root", "cat /proc/self/uid_map; nohup sleep 100 > /dev/null 2>&1 & echo started");
+            long base = Long.parseLong(map.stdout().trim().split("\\s+")[1]);
+            int status = 200;
+            double secs = 0;
+            while (secs < 10) {
+                status = c.call("GET", "/sandboxes/" + b.id(), null).status();
+                secs = (System.nanoTime() - t0) / 1e9;
+                if (status == 404) break;
+                Thread.sleep(100);
+            }
+            note("sandbox with timeout 3 gone after", secs + " s, status " + status);
+            assertEquals(404, status, "still there after " + secs + " s");
+            assertTrue(secs >= 2.5 && secs <= 5.5, "expired at " + secs + " s for a 3 s timeout");
+            RawClient.Response after = c.rpc(b, "process.Process/List", Map.of());
+            // E2B's sandbox proxy answers 502 "sandbox not found" here; 404 would do as well.
+            assertTrue(after.status() == 404 || after.status() == 502, "an expired sandbox's envd is gone: " + after.body());
+            assertTrue(after.body().contains("not found"), after.body());
+
+            // Nothing of it is left on the host once the removal (which follows the 404) has run.
+            List<String> left = List.of();
+            for (int i = 0; i < 50; i++) {
+                left = leftovers(b.id(), base);
+                if (left.isEmpty()) break;
+                Thread.sleep(100);
+            }
+            note("cleaned up after", (System.nanoTime() - t0) / 1e9 + " s");
+            assertEquals(List.of(), left, "the expired sandbox left these behind");
+        } finally {
+            c.call("DELETE", "/sandboxes/" + b.id(), null);
+        }
+    }
+
+    /** What of sandbox {@code id} (host uids from {@code base}) is still on the host. */
+    static List<String> leftovers(String id, long base) throws IOException, InterruptedException {
+        List<String> left = new ArrayList<>();
+        String cid = "stockade-" + id;
+        if (Files.exists(ts.dataDir.resolve("runtime/runc/sandboxes").resolve(id))) left.add("state directory");
+        Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().filter(l -> l.contains(id)).forEach(l -> left.add("mount " + l));
+        Process state = new ProcessBuilder("runc", "state", cid).redirectErrorStream(true).start();
+        String out = new String(state.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (state.waitFor() == 0) left.add("container " + out);
+        for (String ctl : List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer")) {
+            if (Files.exists(Path.of("/sys/fs/cgroup", ctl, cid))) left.add("cgroup " + ctl);
+        }
+        hostProcessesInRange(base, base + 65536).forEach(p -> left.add("process " + p));
+        return left;
+    }
+
+    static List<String> hostProcessesInRange(long from, long to) throws IOException {
+        List<String> found = new ArrayList<>();
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            for (Path p : s.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    for (String line : Files.readAllLines(p.resolve("status"))) {
+                        if (line.startsWith("Uid:")) {
+                            long uid = Long.parseLong(line.split("\\s+")[1]);
+                            if (uid >= from && uid < to) found.add(p.getFileName() + " uid " + uid);
+                        }
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // ended meanwhile
+                }
+            }
+        }
+        return found;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // maxima
+
+    @Test
+    void limitsAboveTheMaximaAreRefusedNotLowered() {
+        int before = c.call("GET", "/sandboxes", null).json().size();
+        Map<String, Object> asks = new LinkedHashMap<>();
+        asks.put("memoryMB", 999999);
+        asks.put("cpus", 64);
+        asks.put("pids", 999999);
+        asks.put("diskMB", 999999);
+        asks.put("outputMB", 999999);
+        asks.put("commandTimeoutSeconds", 99999999);
+        for (var ask : asks.entrySet()) {
+            RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "base", "timeout", 30,
+                    "limits", Map.of(ask.getKey(), ask.getValue())));
+            note(ask.getKey() + "=" + ask.getValue(), r.status() + " " + r.body());
+            assertEquals(400, r.status(), ask + ": " + r.body());
+            assertEquals(400, r.json().path("code").asInt(), r.body());
+            String msg = r.json().path("message").asText();
+            assertTrue(msg.contains(ask.getKey()), "the message names the limit: " + msg);
+            assertTrue(msg.contains("maxim") || msg.contains("between"), "the message says what is allowed: " + msg);
+        }
+        RawClient.Response life = c.call("POST", "/sandboxes", Map.of("templateID", "base", "timeout", 99999999));
+        assertEquals(400, life.status(), life.body());
+        assertTrue(life.json().path("message").asText().contains("timeout"), life.body());
+        assertEquals(before, c.call("GET", "/sandboxes", null).json().size(), "no sandbox was created");
+
+        // At the maxima exactly is accepted, and reported back as asked.
+        RawClient.Box b = box(Map.of("memoryMB", 8192, "cpus", 2, "pids", 4096));
+        try {
+            JsonNode info = c.call("GET", "/sandboxes/" + b.id(), null).json();
+            note("sandbox at the maxima", info);
+            assertEquals(8192, info.path("memoryMB").asInt(), info.toString());
+        } finally {
+            kill(b);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // kill by the user
+
+    @Test
+    void sigkillThroughTheApiEndsTheCommandAsKilled() throws Exception {
+        RawClient.Box b = box(Map.of());
+        try {
+            String tag = "victim-" + System.nanoTime();
+            CompletableFuture<RawClient.Run> victim = CompletableFuture.supplyAsync(() -> c.start(b, Map.of("tag", tag,
+                    "process", Map.of("cmd", "/bin/bash", "args", List.of("-l", "-c", "sleep 100"))), null));
+            int pid = -1;
+            for (int i = 0; i < 100 && pid < 0; i++) {
+                RawClient.Response list = c.rpc(b, "process.Process/List", Map.of());
+                for (JsonNode p : list.json().path("processes")) {
+                    if (tag.equals(p.path("tag").asText())) pid = p.path("pid").asInt();
+                }
+                if (pid < 0) Thread.sleep(50);
+            }
+            assertTrue(pid > 0, "the background command was not listed");
+            long t0 = System.nanoTime();
+            RawClient.Response sig = c.rpc(b, "process.Process/SendSignal", Map.of("process", Map.of("pid", pid),
+                    "signal", "SIGNAL_SIGKILL"));
+            assertEquals(200, sig.status(), sig.body());
+            RawClient.Run r = victim.get(20, TimeUnit.SECONDS);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            note("SIGKILL through the API", describe(r) + " after " + secs + " s");
+            assertEquals("killed", r.outcome(), describe(r));
+            assertEquals(-1, r.exitCode(), describe(r));
+            assertTrue(r.end().path("reason").asText().contains("SIGKILL"), describe(r));
+            assertTrue(secs < 5, "the stream ended " + secs + " s after the kill");
+            RawClient.Response gone = c.rpc(b, "process.Process/List", Map.of());
+            for (JsonNode p : gone.json().path("processes")) assertNotEquals(pid, p.path("pid").asInt(), gone.body());
+            stillUsable(b);
+        } finally {
+            kill(b);
+        }
+    }
+}
