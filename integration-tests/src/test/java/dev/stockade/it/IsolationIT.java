@@ -617,7 +617,7 @@ class IsolationIT {
                 Thread.sleep(50);
             }
             assertTrue(hostUids.keySet().stream().anyMatch(k -> k.contains(marker)), "the sleep was not found on the host: " + hostUids);
-            assertTrue(hostUids.keySet().stream().anyMatch(k -> k.contains("agent.py")), "no agent found on the host: " + hostUids);
+            assertTrue(hostUids.keySet().stream().anyMatch(k -> k.contains("/opt/stockade/agent")), "no agent found on the host: " + hostUids);
             note("host uids of sandbox processes", hostUids);
             for (var e : hostUids.entrySet()) {
                 for (String uid : e.getValue().split("\\s+")) {

@@ -75,12 +75,15 @@ final class TestServer implements AutoCloseable {
             // Containers whose bundle lies under this server's data directory (other servers may run
             // on a developer's machine at the same time; CI runs one).
             List<String> containers = new ArrayList<>();
+            List<String> foreign = new ArrayList<>();
             Process p = new ProcessBuilder("runc", "list", "--format", "json").redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes());
             p.waitFor();
             if (!out.isBlank() && out.strip().startsWith("[")) {
                 for (var c : RawClient.JSON.readTree(out)) {
-                    if (c.path("bundle").asText("").startsWith(dataDir.toString())) containers.add(c.path("id").asText());
+                    String id = c.path("id").asText();
+                    if (c.path("bundle").asText("").startsWith(dataDir.toString())) containers.add(id);
+                    else foreign.add(id);
                 }
             }
             assertEquals(List.of(), containers, "runc containers left behind");
@@ -88,15 +91,16 @@ final class TestServer implements AutoCloseable {
                 Path root = Path.of("/sys/fs/cgroup", ctl);
                 if (!Files.isDirectory(root)) continue;
                 try (Stream<Path> s = Files.list(root)) {
-                    assertEquals(List.of(), s.filter(d -> d.getFileName().toString().startsWith("stockade-")).toList(),
+                    assertEquals(List.of(), s.filter(d -> d.getFileName().toString().startsWith("stockade-"))
+                                    .filter(d -> !foreign.contains(d.getFileName().toString())).toList(),
                             "cgroups left behind in " + ctl);
                 }
             }
             // Processes of a killed pid namespace may take a moment to be reaped by the kernel.
-            List<String> procs = sandboxProcesses();
+            List<String> procs = sandboxProcesses(foreign);
             for (int i = 0; i < 50 && !procs.isEmpty(); i++) {
                 Thread.sleep(100);
-                procs = sandboxProcesses();
+                procs = sandboxProcesses(foreign);
             }
             assertEquals(List.of(), procs, "sandbox processes left behind");
         } catch (IOException e) {
@@ -107,8 +111,11 @@ final class TestServer implements AutoCloseable {
         }
     }
 
-    /** Host processes running as a sandbox uid (they can only be ours). */
-    static List<String> sandboxProcesses() throws IOException {
+    /**
+     * Host processes running as a sandbox uid, except those in the cgroups of {@code foreign}
+     * containers (other servers' live sandboxes, on a developer's machine).
+     */
+    static List<String> sandboxProcesses(List<String> foreign) throws IOException {
         List<String> found = new ArrayList<>();
         try (Stream<Path> s = Files.list(Path.of("/proc"))) {
             for (Path p : s.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
@@ -116,7 +123,12 @@ final class TestServer implements AutoCloseable {
                     for (String line : Files.readAllLines(p.resolve("status"))) {
                         if (line.startsWith("Uid:")) {
                             long uid = Long.parseLong(line.split("\\s+")[1]);
-                            if (uid >= FIRST_SANDBOX_UID && uid < 0xFFFF_FFFEL) found.add(p.getFileName() + " uid " + uid);
+                            if (uid >= FIRST_SANDBOX_UID && uid < 0xFFFF_FFFEL) {
+                                String cg = Files.readString(p.resolve("cgroup"));
+                                if (foreign.stream().noneMatch(f -> cg.contains("/" + f + "\n"))) {
+                                    found.add(p.getFileName() + " uid " + uid);
+                                }
+                            }
                         }
                     }
                 } catch (IOException | RuntimeException gone) {

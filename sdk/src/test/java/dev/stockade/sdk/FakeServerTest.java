@@ -264,6 +264,52 @@ class FakeServerTest {
     }
 
     @Test
+    void disconnectStopsCallbacksAndCallbackFailuresSurface() throws Exception {
+        CountDownLatch disconnected = new CountDownLatch(1);
+        routes.put("POST /process.Process/Start", (ex, body) -> {
+            ex.sendResponseHeaders(200, 0);
+            OutputStream out = ex.getResponseBody();
+            frame(out, 0, "{\"event\":{\"start\":{\"pid\":8}}}");
+            frame(out, 0, data("stdout", "one"));
+            disconnected.await(10, TimeUnit.SECONDS);
+            frame(out, 0, data("stdout", "two"));
+            frame(out, 0, "{\"event\":{\"end\":{\"exited\":true}}}");
+            frame(out, 2, "{}");
+        });
+        Sandbox sandbox = client.create();
+        List<String> got = new CopyOnWriteArrayList<>();
+        CountDownLatch first = new CountDownLatch(1);
+        CommandHandle h = sandbox.commands().start("x", RunOptions.builder().onStdout(s -> {
+            got.add(s);
+            first.countDown();
+        }).build());
+        assertTrue(first.await(10, TimeUnit.SECONDS));
+        h.disconnect();
+        disconnected.countDown();
+        SandboxException e = assertThrows(SandboxException.class, h::waitFor);
+        assertTrue(e.getMessage().contains("disconnect"), e.getMessage());
+        assertEquals(List.of("one"), got);
+
+        IllegalStateException boom = new IllegalStateException("boom");
+        routes.put("POST /process.Process/Start", (ex, body) -> {
+            ex.sendResponseHeaders(200, 0);
+            OutputStream out = ex.getResponseBody();
+            frame(out, 0, "{\"event\":{\"start\":{\"pid\":9}}}");
+            frame(out, 0, data("stdout", "x"));
+            frame(out, 0, "{\"event\":{\"end\":{\"exited\":true}}}");
+            frame(out, 2, "{}");
+        });
+        routes.put("POST /process.Process/SendSignal", (ex, body) -> json(ex, 200, "{}"));
+        SandboxException cb = assertThrows(SandboxException.class, () -> sandbox.commands().run("x",
+                RunOptions.builder().onStdout(s -> {
+                    throw boom;
+                }).build()));
+        Throwable root = cb;
+        while (root.getCause() != null) root = root.getCause();
+        assertEquals(boom, root);
+    }
+
+    @Test
     void streamErrorsBeforeTheStartAreTyped() {
         routes.put("POST /process.Process/Start", (ex, body) -> {
             ex.sendResponseHeaders(200, 0);

@@ -126,25 +126,30 @@ final class CommandHandleImpl implements CommandHandle {
     private void finish(ProcessEvent.End end, StockadeException failure) {
         stopWatchdog();
         stream.close();
-        if (timedOut) {
-            done.completeExceptionally(timeoutException());
-        } else if (callbackFailure != null) {
+        if (callbackFailure != null) {
             done.completeExceptionally(callbackFailure);
         } else if (disconnected) {
             done.completeExceptionally(new SandboxException(what + ": stopped following the command (disconnect);"
                     + " follow it again with commands().connect(" + pid + ")"));
+        } else if (end != null && end.exitCode() == 0) {
+            // success, even if the watchdog fired between the end event and the end of the stream
+            done.complete(result(end));
+        } else if (timedOut || (end != null && deadlinePassed())) {
+            // The server enforces the same deadline (Connect-Timeout-Ms) and may kill the process a
+            // moment before the watchdog fires: that is still this timeout, not a failing command.
+            done.completeExceptionally(timeoutException());
         } else if (failure != null) {
             done.completeExceptionally(failure);
         } else if (end == null) {
             done.completeExceptionally(new SandboxException(what + ": the stream ended without the process's end event"));
-        } else if (end.exitCode() != 0 && deadlinePassed()) {
-            // The server enforces the same deadline (Connect-Timeout-Ms) and may kill the process a
-            // moment before the watchdog fires: that is still this timeout, not a failing command.
-            done.completeExceptionally(timeoutException());
         } else {
-            done.complete(new CommandResult(end.exitCode(), stdout(), stderr(), Outcome.fromWire(end.outcome()),
-                    end.reason(), end.error()));
+            done.complete(result(end));
         }
+    }
+
+    private CommandResult result(ProcessEvent.End end) {
+        return new CommandResult(end.exitCode(), stdout(), stderr(), Outcome.fromWire(end.outcome()), end.reason(),
+                end.error());
     }
 
     private boolean deadlinePassed() {

@@ -101,7 +101,8 @@ public final class SandboxManager implements AutoCloseable {
 
         String id = newId();
         int slot = claimSlot();
-        Instant now = Instant.now();
+        // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
+        Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         Sandbox sb = new Sandbox(id, req.template() == null ? "base" : req.template(), templateName, runtime.name(),
                 req.metadata(), req.envVars(), limits, now, now.plusSeconds(timeout), token(), (long) slot * 65536);
         sandboxes.put(id, sb);
@@ -209,7 +210,8 @@ public final class SandboxManager implements AutoCloseable {
         while (!closed.get()) {
             try {
                 Thread.sleep(250);
-                Instant now = Instant.now();
+                // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
+        Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.endAt().isAfter(now)) {
                         try {
