@@ -210,8 +210,7 @@ public final class SandboxManager implements AutoCloseable {
         while (!closed.get()) {
             try {
                 Thread.sleep(250);
-                // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
-        Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+                Instant now = Instant.now();
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.endAt().isAfter(now)) {
                         try {
