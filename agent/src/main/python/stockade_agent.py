@@ -59,6 +59,8 @@ _ERRNO_CODES = {
     20: "not_a_directory",     # ENOTDIR
     21: "is_a_directory",      # EISDIR
     28: "no_space",            # ENOSPC
+    11: "resource_exhausted",  # EAGAIN: the pids limit (fork) or another sandbox limit
+    12: "resource_exhausted",  # ENOMEM
     122: "no_space",           # EDQUOT
     27: "no_space",            # EFBIG
     22: "invalid_argument",    # EINVAL

@@ -4,7 +4,7 @@ package dev.stockade.agent;
 public final class AgentException extends RuntimeException {
     public enum Code {
         NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT, PERMISSION_DENIED, NOT_A_DIRECTORY,
-        IS_A_DIRECTORY, NO_SPACE, PROCESS_NOT_FOUND, UNAVAILABLE, TIMEOUT, PROTOCOL, INTERNAL
+        IS_A_DIRECTORY, NO_SPACE, RESOURCE_EXHAUSTED, PROCESS_NOT_FOUND, UNAVAILABLE, TIMEOUT, PROTOCOL, INTERNAL
     }
 
     private final Code code;

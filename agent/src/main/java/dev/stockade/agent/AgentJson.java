@@ -78,6 +78,7 @@ final class AgentJson {
             case "not_a_directory" -> AgentException.Code.NOT_A_DIRECTORY;
             case "is_a_directory" -> AgentException.Code.IS_A_DIRECTORY;
             case "no_space" -> AgentException.Code.NO_SPACE;
+            case "resource_exhausted" -> AgentException.Code.RESOURCE_EXHAUSTED;
             case "process_not_found" -> AgentException.Code.PROCESS_NOT_FOUND;
             default -> AgentException.Code.INTERNAL;
         };

@@ -36,7 +36,7 @@ final class TestServer implements AutoCloseable {
             Path base = Path.of("/tmp/stockade-it");
             Files.createDirectories(base);
             Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx--x--x"));
-            dataDir = Files.createTempDirectory(base, "data");
+            dataDir = Files.createTempDirectory(base, "d");
             Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx--x--x"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -13,7 +13,9 @@ import dev.stockade.server.core.SandboxManager;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -40,7 +42,11 @@ final class Server {
     private final CountDownLatch closedLatch = new CountDownLatch(1);
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey) {
+    private final FileChannel lock;
+
+    private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey,
+                   FileChannel lock) {
+        this.lock = lock;
         this.config = config;
         this.http = http;
         this.manager = manager;
@@ -49,15 +55,18 @@ final class Server {
     }
 
     static Server start(ServerConfig config) {
+        FileChannel lock = null;
+        SandboxManager manager = null;
         try {
             Path data = config.dataDir();
             Files.createDirectories(data);
             Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
+            lock = lockDataDir(data);
             String key = apiKey(config);
             SandboxRuntime runtime = runtime(config.runtime(), data.resolve("runtime").resolve(config.runtime()));
             Path agent = installAgent(data);
             Template template = runtime.defaultTemplate();
-            SandboxManager manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
+            manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
                     template, agent);
             ObjectMapper json = new ObjectMapper();
             json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
@@ -70,11 +79,39 @@ final class Server {
             http.setExecutor(executor);
             http.createContext("/", new Router(json, manager, key));
             http.start();
-            return new Server(config, http, manager, executor, key);
-        } catch (IOException e) {
-            throw new UncheckedIOException("starting the server failed: " + e.getMessage()
-                    + ". Check that the port is free and the data directory is writable.", e);
+            return new Server(config, http, manager, executor, key, lock);
+        } catch (IOException | RuntimeException e) {
+            // Undo in reverse: sandboxes of this start, then the data directory's lock.
+            if (manager != null) manager.close();
+            if (lock != null) {
+                try {
+                    lock.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            if (e instanceof IOException io) {
+                throw new UncheckedIOException("starting the server failed: " + io.getMessage()
+                        + ". Check that the port is free and the data directory is writable.", io);
+            }
+            throw (RuntimeException) e;
         }
+    }
+
+    /**
+     * One server per data directory: a server reaps every sandbox of its directory at start, so a
+     * second one would destroy the first one's sandboxes. The lock dies with the process.
+     */
+    private static FileChannel lockDataDir(Path data) throws IOException {
+        FileChannel ch = FileChannel.open(data.resolve("runtime.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        try {
+            if (ch.tryLock() == null) throw new java.nio.channels.OverlappingFileLockException();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            ch.close();
+            throw new IllegalStateException("another Stockade server already uses the data directory " + data
+                    + ": stop it or choose another --data-dir");
+        }
+        return ch;
     }
 
     /** STOCKADE_API_KEY (via config), else the key in DATA/api-key, else a new one written there (0600). */
@@ -170,6 +207,11 @@ final class Server {
             http.stop(1);
             manager.close();
             executor.shutdownNow();
+            try {
+                lock.close();
+            } catch (IOException ignored) {
+                // released with the process anyway
+            }
         } finally {
             closedLatch.countDown();
         }

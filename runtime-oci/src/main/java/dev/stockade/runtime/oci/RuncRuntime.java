@@ -60,6 +60,16 @@ public final class RuncRuntime implements SandboxRuntime {
             // list) the path down to their bundle.
             Files.setPosixFilePermissions(stateRoot, PosixFilePermissions.fromString("rwx--x--x"));
             Files.setPosixFilePermissions(sandboxesRoot, PosixFilePermissions.fromString("rwx--x--x"));
+            // A unix socket path holds at most 107 bytes; every sandbox's agent socket lives at
+            // sandboxes/ID/disk/run/agent.sock with ids of up to 20 characters.
+            int socketPath = new BundleLayout(sandboxesRoot.toAbsolutePath().resolve("x".repeat(20))).agentSocket()
+                    .toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (socketPath > 107) {
+                throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "the data directory " + stateRoot
+                        + " is too deep: sandbox sockets under it would need " + socketPath + " bytes, and unix"
+                        + " socket paths hold at most 107. Choose a data directory with a path "
+                        + (socketPath - 107) + " characters shorter.");
+            }
             for (Path p = stateRoot.toAbsolutePath().getParent(); p != null; p = p.getParent()) {
                 int mode = (Integer) Files.getAttribute(p, "unix:mode");
                 if ((mode & 01) == 0) {

@@ -14,7 +14,9 @@ final class Errors {
             case INVALID_ARGUMENT, NOT_A_DIRECTORY, IS_A_DIRECTORY, PERMISSION_DENIED -> StockadeError.Code.INVALID_ARGUMENT;
             case NO_SPACE -> StockadeError.Code.NO_SPACE;
             case TIMEOUT -> StockadeError.Code.TIMEOUT;
-            case UNAVAILABLE, PROTOCOL -> StockadeError.Code.UNAVAILABLE;
+            // A sandbox limit (pids, memory) refused the operation: the sandbox is busy, not the
+            // client rate-limited (Connect's resource_exhausted would read as RateLimitError).
+            case UNAVAILABLE, PROTOCOL, RESOURCE_EXHAUSTED -> StockadeError.Code.UNAVAILABLE;
             case INTERNAL -> StockadeError.Code.INTERNAL;
         };
         return new StockadeError(code, e.getMessage(), e);
