@@ -267,8 +267,14 @@ class LimitsIT {
             assertTrue(cpuHalf > 0.3, "the busy loop ran at all: " + cpuHalf);
             // What held the 0.5 sandbox back is its quota (the cgroup throttled it), not the host's load...
             assertTrue(Long.parseLong(statHalf.getOrDefault("nr_throttled", "0")) > 0, "cpus=0.5 was never throttled: " + statHalf);
-            // ... and two processes cannot exceed a 2-cpu quota on this 2-core machine: never throttled.
-            assertEquals("0", statTwo.getOrDefault("nr_throttled", "0"), "cpus=2 throttled two processes: " + statTwo);
+            // ... and two processes hardly touch a 2-cpu quota on this 2-core machine: the kernel charges
+            // quota in slices, so a few periods may be throttled, but for a negligible time compared
+            // with the 0.5 sandbox (measured: ~5 ms against ~3 s).
+            long throttledTwo = Long.parseLong(statTwo.getOrDefault("throttled_time", "0"));
+            long throttledHalf = Long.parseLong(statHalf.getOrDefault("throttled_time", "0"));
+            assertTrue(throttledTwo * 20 < throttledHalf,
+                    "cpus=2 was throttled for " + throttledTwo + " ns against " + throttledHalf + " ns at cpus=0.5: "
+                            + statTwo + " vs " + statHalf);
             // The machine is shared and noisy, so the cpus=2 figure is only compared, not bounded below.
             assertTrue(cpuTwo > cpuHalf, "cpus=2 gives more than cpus=0.5: " + cpuTwo + " vs " + cpuHalf);
         } finally {

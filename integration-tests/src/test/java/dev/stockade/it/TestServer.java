@@ -53,7 +53,12 @@ final class TestServer implements AutoCloseable {
     public void close() {
         server.close();
         assertNoLeaks(dataDir);
-        try (Stream<Path> s = Files.walk(dataDir)) {
+        deleteTree(dataDir);
+    }
+
+    /** Removes a data directory the test made (after {@link #assertNoLeaks}: nothing is mounted there). */
+    static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
             List<Path> all = new ArrayList<>(s.sorted(java.util.Comparator.reverseOrder()).toList());
             for (Path p : all) Files.deleteIfExists(p);
         } catch (IOException e) {
