@@ -90,14 +90,14 @@ function phases(id, t0wall, tCreatedWall, tEchoWall) {
   const dir = birthMs(state)
   const cfg = mtimeMs(path.join(state, 'config.json'))
   const runc = runcCreatedMs(id)
-  const sock = birthMs(path.join(state, 'run', 'agent.sock'))
+  const sock = birthMs(path.join(state, 'disk', 'run', 'agent.sock'))
   if ([dir, cfg, runc, sock].some((v) => v == null)) return null
   return {
     request_to_runtime: dir - t0wall, // SDK + HTTP + server parsing, id, checks
     host_prep: cfg - dir, // tmpfs + overlay mounts, chowns, config.json
     runc_create: runc - cfg, // `runc run` up to the container's init being set up
     agent_start: sock - runc, // runc start + python agent start until it listens
-    ready_to_response: tCreatedWall - sock, // hello round trip, `runc state`, HTTP response, SDK
+    ready_to_response: tCreatedWall - sock, // hello round trip, HTTP response, SDK
     first_echo: tEchoWall - tCreatedWall,
   }
 }

@@ -19,7 +19,7 @@ N_TRUE=50 N_PY=50 N_RUNC=30 N_EXEC=30
 N_CREATE=100 N_ECHO=200 N_SBX_PY=50 N_FILE=50 N_AGENT=100
 N_SDK_CREATE=50 N_SDK_ECHO=200
 N_DIAG_CREATE=30 N_DIAG_ECHO=100 N_DIAG_PY=30 N_DIAG_FILE=20
-JAVA_SDK=1 DIAG=1
+JAVA_SDK=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
 for a in "$@"; do
   case "$a" in
     --quick)
@@ -27,6 +27,7 @@ for a in "$@"; do
       N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5 ;;
     --no-java-sdk) JAVA_SDK=0 ;;
     --no-diagnostics) DIAG=0 ;;
+    --diagnostics) DIAG=1 ;;
     -h|--help) sed -n 2,12p "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
@@ -218,7 +219,7 @@ BENCH_DATA_DIR="$SERVER_DATA" BENCH_OUT="$RAW/e2b.json" BENCH_E2B_MODULES="$E2B_
 log "agent alone: exec echo x$N_AGENT over the unix socket"
 SBX=$(curl -fsS -X POST -H "X-API-Key: $KEY" -H 'Content-Type: application/json' -d '{"templateID":"base"}' \
   "$URL/sandboxes" | jq -r .sandboxID)
-/usr/bin/python3 bench/lib/agent_probe.py "$SERVER_DATA/runtime/runc/sandboxes/$SBX/run/agent.sock" "$N_AGENT" \
+/usr/bin/python3 bench/lib/agent_probe.py "$SERVER_DATA/runtime/runc/sandboxes/$SBX/disk/run/agent.sock" "$N_AGENT" \
   "$RAW/agent.json" || log "WARNING: the agent probe failed (skipped)"
 curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "$URL/sandboxes/$SBX"
 

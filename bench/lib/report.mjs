@@ -61,7 +61,7 @@ if (e2b) {
     host_prep: 'host prep: tmpfs + overlay mounts, chowns, config.json',
     runc_create: '`runc run`: container set up (runc "created")',
     agent_start: 'runc start + Python agent start, until its socket exists',
-    ready_to_response: 'agent ready → create response in the SDK (hello, `runc state`, HTTP)',
+    ready_to_response: 'agent ready → create response in the SDK (hello, HTTP)',
   }
   for (const [k, label] of Object.entries(phaseLabels)) {
     add(`create_phase_${k}`, `  phase: ${label}`, c.phases?.[k], 'host file timestamps, see README')
@@ -131,10 +131,12 @@ lines.push('| what | n | median (ms) | p99 (ms) |')
 lines.push('|---|---:|---:|---:|')
 for (const v of Object.values(m)) lines.push(`| ${v.label} | ${v.n} | ${f(v.median_ms)} | ${f(v.p99_ms)} |`)
 lines.push('')
-lines.push('| target (issue 2) | measured | met? | what-if TCP_NODELAY (diagnostic) |')
-lines.push('|---|---:|:---:|---:|')
+const withDiag = targets.some((t) => t.what_if_tcp_nodelay != null)
+lines.push('| target (issue 2) | measured | met? |' + (withDiag ? ' what-if TCP_NODELAY (diagnostic) |' : ''))
+lines.push('|---|---:|:---:|' + (withDiag ? '---:|' : ''))
 const show = (v, unit) => (v == null ? '—' : unit === '×' ? `${v.toFixed(2)}×` : `${f(v)} ms`)
 for (const t of targets) {
-  lines.push(`| ${t.target} | ${show(t.measured, t.unit)} | ${t.met == null ? '—' : t.met ? 'yes' : '**no**'} | ${show(t.what_if_tcp_nodelay, t.unit)} |`)
+  lines.push(`| ${t.target} | ${show(t.measured, t.unit)} | ${t.met == null ? '—' : t.met ? 'yes' : '**no**'} |`
+    + (withDiag ? ` ${show(t.what_if_tcp_nodelay, t.unit)} |` : ''))
 }
 console.log(lines.join('\n'))
