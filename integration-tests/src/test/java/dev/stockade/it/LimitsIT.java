@@ -466,27 +466,8 @@ class LimitsIT {
         for (String ctl : List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer")) {
             if (Files.exists(Path.of("/sys/fs/cgroup", ctl, cid))) left.add("cgroup " + ctl);
         }
-        hostProcessesInRange(base, base + 65536).forEach(p -> left.add("process " + p));
+        TestServer.processesWithUids(base, base + 65536, List.of()).forEach(p -> left.add("process " + p));
         return left;
-    }
-
-    static List<String> hostProcessesInRange(long from, long to) throws IOException {
-        List<String> found = new ArrayList<>();
-        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
-            for (Path p : s.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
-                try {
-                    for (String line : Files.readAllLines(p.resolve("status"))) {
-                        if (line.startsWith("Uid:")) {
-                            long uid = Long.parseLong(line.split("\\s+")[1]);
-                            if (uid >= from && uid < to) found.add(p.getFileName() + " uid " + uid);
-                        }
-                    }
-                } catch (IOException | RuntimeException gone) {
-                    // ended meanwhile
-                }
-            }
-        }
-        return found;
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -121,6 +121,11 @@ final class TestServer implements AutoCloseable {
      * containers (other servers' live sandboxes, on a developer's machine).
      */
     static List<String> sandboxProcesses(List<String> foreign) throws IOException {
+        return processesWithUids(FIRST_SANDBOX_UID, 0xFFFF_FFFEL, foreign);
+    }
+
+    /** Host processes whose real uid lies in [from, to), outside the cgroups of {@code foreign} containers. */
+    static List<String> processesWithUids(long from, long to, List<String> foreign) throws IOException {
         List<String> found = new ArrayList<>();
         try (Stream<Path> s = Files.list(Path.of("/proc"))) {
             for (Path p : s.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
@@ -128,7 +133,7 @@ final class TestServer implements AutoCloseable {
                     for (String line : Files.readAllLines(p.resolve("status"))) {
                         if (line.startsWith("Uid:")) {
                             long uid = Long.parseLong(line.split("\\s+")[1]);
-                            if (uid >= FIRST_SANDBOX_UID && uid < 0xFFFF_FFFEL) {
+                            if (uid >= from && uid < to) {
                                 String cg = Files.readString(p.resolve("cgroup"));
                                 if (foreign.stream().noneMatch(f -> cg.contains("/" + f + "\n"))) {
                                     found.add(p.getFileName() + " uid " + uid);
