@@ -28,6 +28,15 @@ public final class AgentScript {
 
     private AgentScript() {}
 
+    /**
+     * Every program of the sandbox's /opt/stockade directory, by file name: the agent (its
+     * entry point) and the programs it starts. A runtime installs them into one directory, compiled
+     * to bytecode, and binds it read-only at /opt/stockade.
+     */
+    public static java.util.Map<String, byte[]> sandboxFiles() {
+        return java.util.Map.of("agent", bytes());
+    }
+
     /** The script's content (a fresh copy). */
     public static byte[] bytes() {
         return BYTES.clone();

@@ -13,10 +13,11 @@ import java.util.regex.Pattern;
  * @param stateDir host directory owned by the server for this sandbox; the runtime keeps its
  *     bundle, mounts and the agent socket under it and removes it on destroy
  * @param template the root filesystem template
- * @param agentScript host path of the agent program, bind-mounted read-only into the sandbox
+ * @param agentDir host directory holding the agent program (and its helpers, such as the code
+ *     interpreter's kernel), bind-mounted read-only at /opt/stockade in the sandbox
  * @param limits resource limits, already validated against the server's maxima
  */
-public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentScript, Limits limits) {
+public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits) {
     private static final Pattern ID = Pattern.compile("[a-z0-9]{1,40}");
 
     public SandboxSpec {
@@ -25,7 +26,7 @@ public record SandboxSpec(String id, long uidBase, Path stateDir, Template templ
         if (uidBase < 65536 || uidBase + 65536 > 0xFFFF_FFFFL) throw new IllegalArgumentException("uidBase out of range: " + uidBase);
         Objects.requireNonNull(stateDir, "stateDir");
         Objects.requireNonNull(template, "template");
-        Objects.requireNonNull(agentScript, "agentScript");
+        Objects.requireNonNull(agentDir, "agentDir");
         Objects.requireNonNull(limits, "limits");
     }
 }

@@ -153,35 +153,53 @@ final class Server {
      * sandbox start otherwise. The pyc is unchecked-hash (no source beside it to compare with).
      */
     private static Path installAgent(Path data) throws IOException {
-        Path dir = data.resolve("agent");
-        Files.createDirectories(dir);
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        String name = "stockade_agent-" + AgentScript.sha256().substring(0, 16);
-        Path target = dir.resolve(name + ".pyc");
-        if (Files.isRegularFile(target)) return target;
-        Path source = dir.resolve(name + ".py");
-        Path tmp = Files.createTempFile(dir, "agent", ".tmp");
+        Path root = data.resolve("agent");
+        Files.createDirectories(root);
+        Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path target = root.resolve(AgentScript.sha256().substring(0, 16));
+        if (Files.isDirectory(target)) return target;
+        Path tmp = Files.createTempDirectory(root, "install-");
         try {
-            Files.write(source, AgentScript.bytes());
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+            for (var file : AgentScript.sandboxFiles().entrySet()) {
+                compile(file.getKey(), file.getValue(), tmp);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            return target;
+        } catch (java.nio.file.FileAlreadyExistsException raced) {
+            return target;
+        } finally {
+            if (Files.exists(tmp)) {
+                try (var files = Files.list(tmp)) {
+                    for (Path f : files.toList()) Files.deleteIfExists(f);
+                }
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /** Compiles one program into DIR/NAME as unchecked-hash bytecode, read-only. */
+    private static void compile(String name, byte[] source, Path dir) throws IOException {
+        Path src = dir.resolve(name + ".py");
+        Path out = dir.resolve(name);
+        try {
+            Files.write(src, source);
             Process p = new ProcessBuilder(AgentScript.PYTHON, "-I", "-S", "-c",
                     "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True,"
                             + " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
-                    source.toString(), tmp.toString())
+                    src.toString(), out.toString())
                     .redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             if (p.waitFor() != 0) {
-                throw new IOException("compiling the agent with " + AgentScript.PYTHON + " failed: " + out.strip()
+                throw new IOException("compiling " + name + " with " + AgentScript.PYTHON + " failed: " + text.strip()
                         + ". Check that Python 3.10 or newer is installed at " + AgentScript.PYTHON);
             }
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r--r--r--"));
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return target;
+            Files.setPosixFilePermissions(out, PosixFilePermissions.fromString("r--r--r--"));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while compiling the agent", e);
+            throw new IOException("interrupted while compiling " + name, e);
         } finally {
-            Files.deleteIfExists(tmp);
-            Files.deleteIfExists(source);
+            Files.deleteIfExists(src);
         }
     }
 

@@ -28,6 +28,8 @@ record BundleLayout(Path state) {
 
     /** The agent, as bytecode or source: python tells them apart by the magic number (no extension). */
     static final String AGENT_PATH_INSIDE = "/opt/stockade/agent";
+    /** The agent's directory (agent, kernel), bound read-only from the server's data directory. */
+    static final String AGENT_DIR_INSIDE = "/opt/stockade";
     static final String RUN_DIR_INSIDE = "/run/stockade";
     static final String SOCKET_INSIDE = RUN_DIR_INSIDE + "/agent.sock";
 }

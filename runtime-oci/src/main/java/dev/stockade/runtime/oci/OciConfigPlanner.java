@@ -91,7 +91,7 @@ final class OciConfigPlanner {
         for (Path bind : spec.template().readOnlyBinds()) {
             mount(mounts, bind.toString(), "none", bind.toString(), "rbind", "ro", "nosuid", "nodev");
         }
-        mount(mounts, BundleLayout.AGENT_PATH_INSIDE, "none", spec.agentScript().toString(),
+        mount(mounts, BundleLayout.AGENT_DIR_INSIDE, "none", spec.agentDir().toString(),
                 "bind", "ro", "nosuid", "nodev");
         mount(mounts, BundleLayout.RUN_DIR_INSIDE, "none", new BundleLayout(spec.stateDir()).run().toString(),
                 "bind", "nosuid", "nodev", "noexec");

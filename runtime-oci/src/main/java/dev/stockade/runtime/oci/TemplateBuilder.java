@@ -28,7 +28,7 @@ import java.util.UUID;
 final class TemplateBuilder {
     static final String NAME = "python";
     /** Bump when the template's content changes, so existing state roots rebuild it. */
-    static final String VERSION = "2";
+    static final String VERSION = "3";
     private static final String POLICY = "/dev/stockade/policy/template-etc.json";
     private static final String MARKER = ".stockade-template";
 
@@ -72,8 +72,6 @@ final class TemplateBuilder {
         }
         Files.setPosixFilePermissions(root.resolve("tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));
         Files.setPosixFilePermissions(root.resolve("var/tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));
-        // Bind-mount target for the agent program.
-        Files.writeString(root.resolve("opt/stockade/agent"), "");
         for (String link : List.of("bin", "lib", "lib64", "sbin")) {
             Files.createSymbolicLink(root.resolve(link), Path.of("usr/" + link));
         }

@@ -53,9 +53,12 @@ class RuncRuntimeTest {
 
     @Test
     void containerIsIsolatedAndDestroyLeavesNothing() throws Exception {
-        Path probe = tmp.resolve("probe_init.py");
+        // The probe stands in for the agent: /opt/stockade/agent is what the container runs.
+        Path probe = tmp.resolve("agentdir");
+        Files.createDirectories(probe);
+        Files.setPosixFilePermissions(probe, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
         try (InputStream in = getClass().getResourceAsStream("/probe_init.py")) {
-            Files.copy(in, probe);
+            Files.copy(in, probe.resolve("agent"));
         }
         Template template = runtime.defaultTemplate();
         String id = "t" + Long.toHexString(System.nanoTime());

@@ -44,7 +44,7 @@ public final class SandboxManager implements AutoCloseable {
     private final ServerConfig config;
     private final SandboxRuntime runtime;
     private final Template template;
-    private final Path agentScript;
+    private final Path agentDir;
     private final Path sandboxesRoot;
     private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
     private final Set<Integer> slots = ConcurrentHashMap.newKeySet();
@@ -60,11 +60,11 @@ public final class SandboxManager implements AutoCloseable {
     private final Thread reaper;
 
     public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
-                          Path agentScript) {
+                          Path agentDir) {
         this.config = config;
         this.runtime = runtime;
         this.template = template;
-        this.agentScript = agentScript;
+        this.agentDir = agentDir;
         this.sandboxesRoot = runtimeStateRoot.resolve("sandboxes");
         Set<String> reaped = runtime.reapExcept(Set.of());
         if (!reaped.isEmpty()) {
@@ -108,7 +108,7 @@ public final class SandboxManager implements AutoCloseable {
         sandboxes.put(id, sb);
         try {
             RuntimeSandbox rs = runtime.start(new SandboxSpec(id, sb.uidBase(), sandboxesRoot.resolve(id), template,
-                    agentScript, limits));
+                    agentDir, limits));
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
             AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, sb.uidBase());
