@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Stockade needs on a Debian 12 host, idempotently: the OCI runtime, the Python
-# packages of the default template, and Node packages for the E2B SDK test suite. Run as root.
+# packages of the default template (IPython, numpy, pandas, matplotlib, scipy for the code
+# interpreter), and Node packages for the E2B SDK test suite. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,11 @@ command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The default template's data-science stack (the code interpreter): Debian's packages, bound
+# read-only into every sandbox with the host's /usr.
+for pkg in python3-numpy python3-pandas python3-matplotlib python3-scipy python3-ipython; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install ${need[*]} (apt-get)" >&2

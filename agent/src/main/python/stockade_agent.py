@@ -9,6 +9,9 @@ Runs as the container's init (PID 1) or as an ordinary process in tests:
                                agent is not root (tests on a developer machine)
         [--oom-counter FILE]   where to read the memory cgroup's oom_kill counter, when it is not
                                at the standard places inside the sandbox (tests, no cgroup namespace)
+        [--kernel PATH]        the interpreter kernel of code contexts (default: "kernel" next to
+                               this program, which is how /opt/stockade is laid out)
+        [--warm-default]       start the default code context right after start-up (pre-warming)
 
 Standard library only, and only builtin modules before the socket listens: json, subprocess and
 friends are imported by a warm-up thread afterwards, because start-up is on the create path.
@@ -622,7 +625,7 @@ def reaper():
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 continue  # Popen reaped a child whose exec failed
-            proc = RUNNING.get(pid)
+            proc = RUNNING.get(pid) or KERNELS.get(pid)
             if proc is not None and proc.status is None:
                 proc.exited(status)
 
@@ -1159,6 +1162,871 @@ def _unlink_quietly(path):
         pass
 
 
+# ---------------------------------------------------------------------------------------------
+# Code contexts: one interpreter kernel (stockade_kernel.py, "kernel" next to this program) per
+# context, spawned as the context's user. Its stdout and stderr are pipes read here and forwarded
+# to the running cell; its events (results, errors, end of cell) arrive on a dedicated pipe as
+# length-prefixed JSON. Everything the kernel sends is user-controlled: it is bounded, parsed
+# defensively and rebuilt before it reaches a client.
+
+KERNEL_PATH = None               # --kernel PATH; default: "kernel" next to this program
+MAX_CONTEXTS = 64
+KERNEL_START_TIMEOUT = 60.0      # from spawn to the kernel's ready event
+BUSY_WAIT = 60.0                 # a cell waits this long for the previous cell of its context
+INTERRUPT_GRACE = 2.0            # SIGINT, then SIGKILL this much later if the cell goes on
+KERNEL_EVENT_MAX = 64 << 20      # one event frame from a kernel; bigger breaks the protocol
+KERNEL_REQUEST_TIMEOUT = 10.0    # an idle kernel must take its request within this
+EVENTS_CLOSED_GRACE = 0.5        # a kernel whose event channel closed must have exited by then
+STDERR_TAIL = 4096               # kernel stderr kept (outside cells) to explain a failed start
+SCAN_MAX_ENTRIES = 10_000        # file scan of the user's home around each cell
+SCAN_MAX_SECONDS = 1.0
+PRELOAD_TIMEOUT_MS = 120_000
+WARM_DEFAULT = False             # --warm-default: start the default context at start-up
+CELL_OUTCOMES = ("ok", "error", "timeout", "output_truncated", "killed")
+
+CONTEXTS = {}                    # id -> Context, oldest first; guarded by CONTEXTS_LOCK
+CONTEXTS_LOCK = _thread.allocate_lock()
+DEFAULT_CONTEXT = None           # the Context that cells without a contextId run in
+KERNELS = {}                     # pid -> Kernel while it runs; guarded by LOCK (the reaper's table)
+
+
+def kernel_path():
+    if KERNEL_PATH:
+        return KERNEL_PATH
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel")
+
+
+def check_envs(envs, key="envs"):
+    if envs is None:
+        return {}
+    if not isinstance(envs, dict):
+        raise AgentError("invalid_argument", "%s must be an object of strings" % key)
+    for name, value in envs.items():
+        if not name or "=" in name or "\0" in name:
+            raise AgentError("invalid_argument", "environment variable name %r is not valid" % name)
+        if not isinstance(value, str) or "\0" in value:
+            raise AgentError("invalid_argument", "environment variable %s must be a string without NUL" % name)
+    return dict(envs)
+
+
+class Context:
+    """A named interpreter: its settings, its current kernel, and the one-cell-at-a-time lock."""
+
+    def __init__(self, user, uid, gid, home, cwd, envs):
+        self.id = str(_uuid4())
+        self.user, self.uid, self.gid, self.home = user, uid, gid, home
+        self.cwd = cwd
+        self.envs = envs
+        self.created = time.time()
+        self.busy = threading.Lock()         # held by the cell that runs (or waits to run)
+        self.state_lock = threading.Lock()   # serialises kernel starts and restarts
+        self.kernel = None
+        self.count = 0                       # cells run by the current kernel
+        self.pending_loss = None             # why the state was lost since the last cell
+        self.deleted = False
+
+    def info(self):
+        return {"id": self.id, "language": "python", "cwd": self.cwd, "user": self.user}
+
+    def ensure_kernel(self):
+        """The running, ready kernel; starts one if there is none or it died. Raises AgentError."""
+        with self.state_lock:
+            if self.deleted:
+                raise AgentError("not_found", "context %s was deleted" % self.id)
+            kernel = self.kernel
+            if kernel is None or kernel.dead.is_set():
+                if kernel is not None and not kernel.reported and kernel.intent not in ("restart", "delete"):
+                    self.pending_loss = kernel.death_reason
+                kernel = self.kernel = Kernel(self)
+                self.count = 0
+                kernel.start()
+            try:
+                kernel.wait_ready()
+            except AgentError:
+                if self.deleted:
+                    raise AgentError("not_found", "context %s was deleted while its interpreter started" % self.id)
+                raise
+            return kernel
+
+    def restart(self):
+        with self.state_lock:
+            if self.deleted:
+                raise AgentError("not_found", "context %s was deleted" % self.id)
+            old = self.kernel
+            if old is not None:
+                old.kill("restart")
+                old.dead.wait(5.0)
+            self.pending_loss = None
+            kernel = self.kernel = Kernel(self)
+            self.count = 0
+            kernel.start()
+            kernel.wait_ready()
+
+    def delete(self):
+        self.deleted = True
+        kernel = self.kernel
+        if kernel is not None:
+            kernel.kill("delete")
+
+
+def _uuid4():
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def find_context(cid):
+    if not isinstance(cid, str) or not cid:
+        raise AgentError("invalid_argument", "id must be a non-empty string")
+    with CONTEXTS_LOCK:
+        ctx = CONTEXTS.get(cid)
+    if ctx is None:
+        raise AgentError("not_found", "no code context with id %s" % cid[:64])
+    return ctx
+
+
+def new_context(req, default=False):
+    global DEFAULT_CONTEXT
+    language = req.get("language")
+    if language not in (None, "", "python", "python3"):
+        raise AgentError("invalid_argument", "language %r is not supported: contexts run python" % (language,))
+    user, uid, gid, home = lookup_user(req)
+    cwd = req.get("cwd")
+    cwd = home if cwd is None or cwd == "" else resolve(cwd, home, "cwd")
+    try:
+        st = os.stat(cwd)
+    except OSError as e:
+        raise AgentError("invalid_argument", "cwd '%s' is not usable: %s" % (cwd, e.strerror))
+    if not stat.S_ISDIR(st.st_mode):
+        raise AgentError("invalid_argument", "cwd '%s' is not a directory" % cwd)
+    envs = check_envs(req.get("envs"))
+    ctx = Context(user, uid, gid, home, cwd, envs)
+    with CONTEXTS_LOCK:
+        if default and DEFAULT_CONTEXT is not None and not DEFAULT_CONTEXT.deleted:
+            return DEFAULT_CONTEXT
+        if len(CONTEXTS) >= MAX_CONTEXTS:
+            raise AgentError("resource_exhausted", "this sandbox already has %d code contexts: delete one first"
+                             % MAX_CONTEXTS)
+        CONTEXTS[ctx.id] = ctx
+        if default:
+            DEFAULT_CONTEXT = ctx
+    return ctx
+
+
+def default_context():
+    with CONTEXTS_LOCK:
+        ctx = DEFAULT_CONTEXT
+    if ctx is not None and not ctx.deleted:
+        return ctx
+    return new_context({}, default=True)
+
+
+def forget_context(ctx):
+    global DEFAULT_CONTEXT
+    with CONTEXTS_LOCK:
+        CONTEXTS.pop(ctx.id, None)
+        if DEFAULT_CONTEXT is ctx:
+            DEFAULT_CONTEXT = None
+    ctx.delete()
+
+
+class Cell:
+    """One execution: counts its output against the limit and hands events to its subscriber.
+    Fed by the kernel's pump thread; read by the connection thread that runs the execute op."""
+
+    def __init__(self, n, timeout_ms, limit, silent=False):
+        self.n = n
+        self.timeout_ms = timeout_ms
+        self.limit = limit
+        self.silent = silent
+        self.sub = Subscriber()
+        self.kernel = None
+        self.output = 0
+        self.truncated = False
+        self.timed_out = False
+        self.interrupted = False
+        self.hard_killed = False
+        self.deadline = None        # monotonic time of the SIGINT
+        self.hard_deadline = None   # monotonic time of the SIGKILL
+        self.first_error = None
+        self.finished = False
+
+    def deliver(self, kind, data):
+        if self.truncated or self.finished:
+            return
+        if self.limit:
+            room = self.limit - self.output
+            if len(data) > room:
+                data = data[:room]
+                self._truncate()
+        self.output += len(data)
+        if data:
+            self.sub.put((kind, data), len(data))
+
+    def deliver_event(self, event):
+        if self.truncated or self.finished:
+            return
+        if event["ev"] == "error" and self.first_error is None:
+            self.first_error = event
+        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+        if self.limit and self.output + len(payload) > self.limit:
+            self._truncate()
+            return
+        self.output += len(payload)
+        self.sub.put(("json", payload), len(payload))
+
+    def _truncate(self):
+        self.truncated = True
+        if self.kernel is not None:
+            self.kernel.interrupt(self)
+
+    def kernel_done(self, status):
+        if self.timed_out:
+            outcome = "timeout"
+            reason = ("interrupted (KeyboardInterrupt) after exceeding the %s timeout; the context's state is kept"
+                      % describe_duration(self.timeout_ms))
+        elif self.truncated:
+            outcome = "output_truncated"
+            reason = ("its output exceeded the limit of %s: the rest was discarded and the cell interrupted;"
+                      " the context's state is kept" % describe_bytes(self.limit))
+        elif status == "error":
+            outcome = "error"
+            err = self.first_error or {}
+            reason = "the cell raised %s: %s" % (err.get("name", "an exception"), err.get("value", "")[:300])
+        else:
+            outcome, reason = "ok", "the cell completed"
+        self.finish(outcome, reason, False)
+
+    def finish(self, outcome, reason, state_lost):
+        if self.finished:
+            return
+        self.finished = True
+        self.sub.put(("done", (outcome, reason, state_lost)))
+
+
+class Kernel:
+    """One kernel process of a context, and the pump thread that reads its three pipes."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.popen = None
+        self.pid = 0
+        self.status = None            # raw wait status, set by the reaper
+        self.lock = threading.Lock()  # guards cell, gone, intent
+        self.cell = None
+        self.gone = False             # death handled: no new cell, no more wakes
+        self.intent = None            # why the agent killed it: restart, delete, timeout, truncated, start, protocol
+        self.intent_detail = ""
+        self.ready = threading.Event()   # set on the ready event, or on death
+        self.ready_ok = False
+        self.ipython = None
+        self.dead = threading.Event()
+        self.reported = False         # its death was reported in a cell's end
+        self.death_reason = None
+        self.wake = -1
+        self.req_fd = -1
+        self.ev_fd = -1
+        self.stderr_tail = b""
+        self.oom_before = None
+        self.ev_closed_at = None
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self):
+        ctx = self.ctx
+        env = {"PATH": BASE_PATH, "HOME": ctx.home, "USER": ctx.user, "LOGNAME": ctx.user, "SHELL": "/bin/bash",
+               "LANG": "C.UTF-8", "PWD": ctx.cwd, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1", "PAGER": "cat"}
+        env.update(ctx.envs)
+        start_process_threads()
+        req_r, req_w = os.pipe()
+        ev_r, ev_w = os.pipe()
+        self.req_fd, self.ev_fd = req_w, ev_r
+        self.wake = os.eventfd(0, os.EFD_CLOEXEC)
+        argv = [sys.executable or "/usr/bin/python3", kernel_path(), "--requests", str(req_r), "--events", str(ev_w)]
+        ids = {"user": ctx.uid, "group": ctx.gid, "extra_groups": []} if SWITCH_USER else {}
+        self.oom_before = oom_kills()
+        try:
+            with LOCK:
+                self.popen = subprocess.Popen(
+                    argv, bufsize=0, cwd=ctx.cwd, env=env, close_fds=True, pass_fds=(req_r, ev_w),
+                    start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, **ids)
+                self.pid = self.popen.pid
+                KERNELS[self.pid] = self
+        except (OSError, ValueError, subprocess.SubprocessError) as e:
+            for fd in (req_w, ev_r, self.wake):
+                os.close(fd)
+            self.gone = True
+            self.dead.set()
+            self.ready.set()
+            if isinstance(e, OSError):
+                raise os_error(e, "cannot start the python interpreter of context %s" % ctx.id)
+            raise AgentError("internal", "cannot start the python interpreter of context %s: %s" % (ctx.id, e))
+        finally:
+            os.close(req_r)
+            os.close(ev_w)
+        CHILD_EVENT.set()
+        try:
+            with open("/proc/%d/oom_score_adj" % self.pid, "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
+        threading.Thread(target=self.pump, name="kernel-%d" % self.pid, daemon=True).start()
+
+    def wait_ready(self):
+        self.ready.wait(KERNEL_START_TIMEOUT + 5)
+        if not self.ready_ok or self.dead.is_set():
+            raise AgentError("internal", "the python interpreter of context %s did not start: %s" % (
+                self.ctx.id, self.death_reason or "no ready signal"))
+
+    # -- signals (under LOCK, only while unreaped: a pid is never signalled after reuse) -----
+
+    def _signal_group(self, signo):
+        with LOCK:
+            if self.status is not None or not self.pid or self.gone:
+                return
+            try:
+                os.killpg(self.pid, signo)
+            except ProcessLookupError:
+                try:
+                    os.kill(self.pid, signo)
+                except ProcessLookupError:
+                    pass
+            except PermissionError:
+                pass
+
+    def interrupt(self, cell):
+        if cell.interrupted:
+            return
+        cell.interrupted = True
+        cell.hard_deadline = time.monotonic() + INTERRUPT_GRACE
+        self._signal_group(2)
+        self._kick()
+
+    def kill(self, intent, detail=""):
+        with self.lock:
+            if self.intent is None:
+                self.intent = intent
+                self.intent_detail = detail
+        self._signal_group(9)
+
+    def exited(self, status):
+        """Called by the reaper, under LOCK, once the kernel has been reaped."""
+        self.status = status
+        try:
+            os.eventfd_write(self.wake, 1)
+        except OSError:
+            pass
+
+    def _kick(self):
+        with self.lock:
+            if not self.gone:
+                try:
+                    os.eventfd_write(self.wake, 1)
+                except OSError:
+                    pass
+
+    # -- cells (connection threads) --------------------------------------------------------
+
+    def begin(self, cell, request):
+        """Hands a cell to the kernel; the pump ends it (done event or death)."""
+        cell.kernel = self
+        payload = json.dumps(request, separators=(",", ":")).encode("ascii")
+        with self.lock:
+            if self.gone:
+                cell.finish("killed", "the context's interpreter died just before the cell started: %s"
+                            % (self.death_reason or "unknown"), True)
+                return
+            self.cell = cell
+            if cell.timeout_ms > 0:
+                cell.deadline = time.monotonic() + cell.timeout_ms / 1000.0
+            self.oom_before = oom_kills()
+            os.eventfd_write(self.wake, 1)  # the pump takes the new deadline
+        frame = memoryview(len(payload).to_bytes(4, "big") + payload)
+        deadline = time.monotonic() + KERNEL_REQUEST_TIMEOUT
+        try:
+            while frame:
+                try:
+                    n = os.write(self.req_fd, frame)
+                    frame = frame[n:]
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.kill("protocol", "it did not read its request within %d s" % KERNEL_REQUEST_TIMEOUT)
+                        return
+                    poller = select.poll()
+                    poller.register(self.req_fd, select.POLLOUT)
+                    poller.poll(min(left, 1.0) * 1000)
+        except OSError:
+            self.kill("protocol", "its request pipe is closed")
+
+    # -- the pump thread -------------------------------------------------------------------
+
+    def pump(self):
+        try:
+            self._pump()
+        except Exception as e:
+            log("kernel pump of %d failed: %r" % (self.pid, e))
+            self.kill("protocol", "the agent failed reading it: %r" % e)
+            self._died()
+
+    def _pump(self):
+        out = self.popen.stdout.fileno()
+        err = self.popen.stderr.fileno()
+        os.set_blocking(self.req_fd, False)
+        for fd in (out, err, self.ev_fd):
+            os.set_blocking(fd, False)
+        kinds = {out: OUT, err: ERR}
+        std = [out, err]
+        poller = select.poll()
+        for fd in (out, err, self.ev_fd, self.wake):
+            poller.register(fd, select.POLLIN)
+        buf = bytearray()
+        ev_open = True
+        ready_deadline = time.monotonic() + KERNEL_START_TIMEOUT
+        exited = False
+        while not exited:
+            ready = poller.poll(self._timers(ready_deadline))
+            fds = {fd for fd, _ in ready}
+            for fd in list(std):
+                if fd in fds and not self._read_std(fd, kinds[fd]):
+                    poller.unregister(fd)
+                    std.remove(fd)
+            if ev_open and self.ev_fd in fds:
+                for fd in list(std):  # output written before the event goes first
+                    while self._read_std(fd, kinds[fd], drain=True) is True:
+                        pass
+                ev_open = self._read_events(buf)
+                if not ev_open:
+                    poller.unregister(self.ev_fd)
+                    # Usually the kernel is exiting and the reaper is about to say so; if it still
+                    # runs a moment later, it closed the channel itself (see _timers).
+                    self.ev_closed_at = time.monotonic()
+            if self.wake in fds:
+                try:
+                    os.eventfd_read(self.wake)
+                except OSError:
+                    pass
+                exited = self.status is not None
+        # Exited: take what it left in the pipes (descendants may hold them open: at most 100 ms).
+        deadline = time.monotonic() + DRAIN_AFTER_EXIT
+        while time.monotonic() < deadline:
+            progressed = False
+            for fd in list(std):
+                r = self._read_std(fd, kinds[fd], drain=True)
+                if r is False:
+                    poller.unregister(fd)
+                    std.remove(fd)
+                elif r:
+                    progressed = True
+            if ev_open:
+                try:
+                    data = os.read(self.ev_fd, 1 << 20)
+                except BlockingIOError:
+                    data = None
+                if data:
+                    progressed = True
+                    buf.extend(data)
+                    self._parse_events(buf)
+                elif data == b"":
+                    ev_open = False
+            if not progressed:
+                break
+        self._died()
+        # Keep discarding what background descendants write, so they don't die of SIGPIPE.
+        for fd in std:
+            os.set_blocking(fd, True)
+        while std:
+            for fd, _ in poller.poll():
+                if fd in std and not os.read(fd, PIPE_READ):
+                    poller.unregister(fd)
+                    std.remove(fd)
+        self.popen.stdout.close()
+        self.popen.stderr.close()
+
+    def _read_std(self, fd, kind, drain=False):
+        """Reads one chunk; True if data came, False at end of file, None if nothing was there."""
+        try:
+            data = os.read(fd, PIPE_READ)
+        except BlockingIOError:
+            return None
+        if not data:
+            return False
+        with self.lock:
+            cell = self.cell
+        if cell is not None:
+            cell.deliver(kind, data)
+        elif kind == ERR:
+            self.stderr_tail = (self.stderr_tail + data)[-STDERR_TAIL:]
+        return True
+
+    def _read_events(self, buf):
+        while True:
+            try:
+                data = os.read(self.ev_fd, 1 << 20)
+            except BlockingIOError:
+                return True
+            if not data:
+                return False
+            buf.extend(data)
+            self._parse_events(buf)
+            if len(data) < (1 << 20):
+                return True
+
+    def _parse_events(self, buf):
+        while len(buf) >= 4:
+            n = int.from_bytes(buf[:4], "big")
+            if n > KERNEL_EVENT_MAX:
+                del buf[:]
+                self.kill("protocol", "it sent an event of %d bytes (the limit is %s)" % (n, describe_bytes(KERNEL_EVENT_MAX)))
+                return
+            if len(buf) < 4 + n:
+                return
+            payload = bytes(buf[4:4 + n])
+            del buf[:4 + n]
+            try:
+                event = json.loads(payload)
+            except (ValueError, RecursionError):
+                self.kill("protocol", "it sent an event that is not JSON")
+                return
+            if isinstance(event, dict):
+                self._on_event(event)
+
+    def _on_event(self, event):
+        ev = event.get("ev")
+        if ev == "ready":
+            self.ipython = event.get("ipython") is True
+            self.ready_ok = True
+            self.ready.set()
+            if event.get("warning"):
+                log("context %s: %s" % (self.ctx.id, str(event["warning"])[:500]))
+            return
+        with self.lock:
+            cell = self.cell
+            if ev == "done":
+                self.cell = None
+        if cell is None:
+            return
+        if ev == "done":
+            cell.kernel_done("error" if event.get("status") == "error" else "ok")
+        elif ev == "result":
+            data = event.get("data")
+            if isinstance(data, dict):
+                data = {k: v for k, v in data.items() if isinstance(k, str) and 0 < len(k) <= 256 and v is not None}
+                if data:
+                    cell.deliver_event({"ev": "result", "data": data, "isMainResult": event.get("isMainResult") is True})
+        elif ev == "error":
+            cell.deliver_event({"ev": "error", "name": str(event.get("name", "Error"))[:256],
+                                "value": str(event.get("value", "")), "traceback": str(event.get("traceback", ""))})
+
+    def _timers(self, ready_deadline):
+        """Fires due deadlines; returns the poll timeout in ms until the next one (-1: none)."""
+        now = time.monotonic()
+        wait = None
+        if self.ev_closed_at is not None and self.status is None:
+            left = self.ev_closed_at + EVENTS_CLOSED_GRACE - now
+            if left <= 0:
+                self.kill("protocol", "it closed its event channel")
+            else:
+                wait = left
+        if not self.ready.is_set():
+            if now >= ready_deadline:
+                self.kill("start", "it was not ready within %d s" % KERNEL_START_TIMEOUT)
+            else:
+                wait = ready_deadline - now
+        with self.lock:
+            cell = self.cell
+        if cell is not None:
+            if cell.deadline is not None and not cell.interrupted:
+                if now >= cell.deadline:
+                    cell.timed_out = True
+                    self.interrupt(cell)
+                else:
+                    wait = cell.deadline - now if wait is None else min(wait, cell.deadline - now)
+            if cell.hard_deadline is not None and not cell.hard_killed:
+                if now >= cell.hard_deadline:
+                    cell.hard_killed = True
+                    self.kill("timeout" if cell.timed_out else "truncated")
+                else:
+                    left = cell.hard_deadline - now
+                    wait = left if wait is None else min(wait, left)
+        return -1 if wait is None else int(wait * 1000) + 1
+
+    def _describe_death(self):
+        status = self.status
+        if status is None:
+            how = "was lost track of"
+        elif os.WIFSIGNALED(status):
+            how = "was killed by %s" % signal_name(os.WTERMSIG(status))
+        else:
+            how = "exited with code %d" % os.WEXITSTATUS(status)
+        intent, detail = self.intent, self.intent_detail
+        lost = "its interpreter was killed and restarted, and the context's state (variables, imports) was lost"
+        if intent == "timeout":
+            return "timeout", "the cell did not stop within %d s of the interrupt sent at its timeout: %s" % (
+                INTERRUPT_GRACE, lost)
+        if intent == "truncated":
+            return "output_truncated", ("its output exceeded the limit and the cell did not stop within %d s of the"
+                                        " interrupt: %s" % (INTERRUPT_GRACE, lost))
+        if intent == "restart":
+            return "killed", "the context was restarted through the API while the cell ran: its state was lost"
+        if intent == "delete":
+            return "killed", "the context was deleted while the cell ran"
+        if intent in ("protocol", "start"):
+            return "killed", "the interpreter was killed because %s; the context was restarted and its state lost" % detail
+        oom = False
+        if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9 and self.oom_before is not None:
+            after = oom_kills()
+            oom = after is not None and after > self.oom_before
+        if oom:
+            return "killed", ("the interpreter was killed by the kernel's out-of-memory killer (the sandbox ran out"
+                              " of memory); the context was restarted and its state lost")
+        return "killed", "the interpreter %s (a crash, os._exit or a signal); the context was restarted and its state lost" % how
+
+    def _died(self):
+        outcome, reason = self._describe_death()
+        if not self.ready_ok:
+            tail = self.stderr_tail.decode("utf-8", "replace").strip()
+            reason = "it %s during start-up%s" % (
+                "was killed" if self.intent else "exited",
+                (": " + self.intent_detail) if self.intent_detail else "")
+            if tail:
+                reason += "; its stderr ended with: " + tail[-1000:]
+        with self.lock:
+            cell = self.cell
+            self.cell = None
+            self.gone = True
+            self.death_reason = reason
+            self.reported = cell is not None
+            try:
+                os.close(self.wake)
+            except OSError:
+                pass
+        with LOCK:
+            KERNELS.pop(self.pid, None)
+        for fd in (self.req_fd, self.ev_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.popen is not None:
+            self.popen.returncode = -1  # so that Popen never waits for it itself
+        self.dead.set()
+        self.ready.set()
+        if cell is not None:
+            cell.finish(outcome, reason, True)
+        ctx = self.ctx
+        if self.ready_ok and self.intent not in ("restart", "delete") and not ctx.deleted:
+            threading.Thread(target=_restart_quietly, args=(ctx,), name="restart-" + ctx.id[:8], daemon=True).start()
+
+
+def _restart_quietly(ctx):
+    """A dead kernel is replaced at once, so that the context's next cell finds one ready."""
+    try:
+        ctx.ensure_kernel()
+    except AgentError as e:
+        log("cannot restart context %s: %s" % (ctx.id, e.message))
+
+
+# -- files a cell produced ------------------------------------------------------------------
+
+def scan_files(root):
+    """Regular files under root: path -> (size, mtime_ns, ctime_ns, inode). Skips hidden and
+    __pycache__ directories, symlinks and other filesystems; stops after SCAN_MAX_ENTRIES entries
+    or SCAN_MAX_SECONDS (then the second value is True)."""
+    entries = {}
+    try:
+        root_dev = os.lstat(root).st_dev
+    except OSError:
+        return entries, False
+    deadline = time.monotonic() + SCAN_MAX_SECONDS
+    seen = 0
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                children = list(it)
+        except OSError:
+            continue
+        for child in children:
+            seen += 1
+            if seen > SCAN_MAX_ENTRIES or (seen & 255 == 0 and time.monotonic() > deadline):
+                return entries, True
+            try:
+                st = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                name = child.name
+                if not name.startswith(".") and name != "__pycache__" and st.st_dev == root_dev:
+                    stack.append(child.path)
+            elif stat.S_ISREG(st.st_mode):
+                entries[child.path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return entries, False
+
+
+def file_changes(before, after, start_ns):
+    old, old_cut = before
+    new, _ = after
+    changes = []
+    for path in sorted(new):
+        sig = new[path]
+        previous = old.get(path)
+        if previous == sig:
+            continue
+        if previous is None and old_cut and sig[1] < start_ns - 1_000_000_000:
+            continue  # beyond the first scan's reach, and not written during the cell
+        changes.append({"path": path, "name": os.path.basename(path), "size": sig[0]})
+    return changes
+
+
+# -- ops --------------------------------------------------------------------------------------
+
+def send_cell_json(sock, payload):
+    """A cell event; one that does not fit a frame goes as {"ev": "large"} and data frames."""
+    if len(payload) + 1 <= MAX_FRAME:
+        send_frame(sock, J, payload)
+        return
+    send_json(sock, {"ev": "large", "size": len(payload)})
+    view = memoryview(payload)
+    for i in range(0, len(payload), CHUNK):
+        send_frame(sock, DATA, view[i:i + CHUNK])
+    send_frame(sock, DATA)
+
+
+def acquire_cell_slot(ctx, sock):
+    """One cell at a time per context: waits up to BUSY_WAIT for the running one."""
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        if ctx.busy.acquire(timeout=1.0):
+            if ctx.deleted:
+                ctx.busy.release()
+                raise AgentError("not_found", "context %s was deleted while the cell waited" % ctx.id)
+            return
+        if ctx.deleted:
+            raise AgentError("not_found", "context %s was deleted while the cell waited" % ctx.id)
+        if sock is not None and peer_closed(sock):
+            raise ProtocolError("the client left while its cell waited")
+        if time.monotonic() >= deadline:
+            raise AgentError("resource_exhausted", "context %s is busy: another cell has kept it for over %d s;"
+                             " wait for it to end, restart the context, or use another one" % (ctx.id, BUSY_WAIT))
+
+
+def op_context_create(sock, req):
+    ctx = new_context(req)
+    try:
+        ctx.ensure_kernel()
+    except BaseException:
+        forget_context(ctx)
+        raise
+    send_json(sock, {"context": ctx.info()})
+
+
+def op_context_list(sock, req):
+    with CONTEXTS_LOCK:
+        items = [c.info() for c in CONTEXTS.values() if not c.deleted]
+    send_items(sock, items)
+
+
+def op_context_delete(sock, req):
+    forget_context(find_context(req.get("id")))
+    send_json(sock, {"ok": True})
+
+
+def op_context_restart(sock, req):
+    ctx = find_context(req.get("id"))
+    ctx.restart()
+    send_json(sock, {"context": ctx.info()})
+
+
+def op_context_warm(sock, req):
+    preload = req.get("preload") or ""
+    if not isinstance(preload, str):
+        raise AgentError("invalid_argument", "preload must be a string")
+    ctx = default_context()
+    acquire_cell_slot(ctx, sock)
+    try:
+        kernel = ctx.ensure_kernel()
+        if preload:
+            cell = Cell(0, PRELOAD_TIMEOUT_MS, 0, silent=True)
+            kernel.begin(cell, {"op": "execute", "code": preload, "n": 0, "silent": True})
+            while True:
+                item = cell.sub.take(IDLE_CHECK)
+                if item is not None and item[0] == "done":
+                    outcome, reason, _ = item[1]
+                    if outcome != "ok":
+                        log("preload of the default context: %s (%s)" % (outcome, reason))
+                    break
+    finally:
+        ctx.busy.release()
+    send_json(sock, {"context": ctx.info()})
+
+
+def op_execute(sock, req):
+    code = req.get("code")
+    if not isinstance(code, str):
+        raise AgentError("invalid_argument", "code must be a string")
+    envs = check_envs(req.get("envs"))
+    timeout_ms = req_int(req, "timeoutMillis", 0)
+    limit = req_int(req, "outputLimitBytes", 0)
+    cid = req.get("contextId")
+    ctx = default_context() if cid is None else find_context(cid)
+    sock.settimeout(STREAM_SEND_TIMEOUT)
+    send_json(sock, {"ev": "accepted", "contextId": ctx.id})
+    acquire_cell_slot(ctx, sock)
+    try:
+        kernel = ctx.ensure_kernel()
+        lost = ctx.pending_loss
+        ctx.pending_loss = None
+        ctx.count += 1
+        n = ctx.count
+        before = scan_files(ctx.home)
+        start_ns = time.time_ns()
+        cell = Cell(n, timeout_ms, limit)
+        kernel.begin(cell, {"op": "execute", "code": code, "envs": envs, "n": n})
+        alive = True
+        while True:
+            item = cell.sub.take(IDLE_CHECK)
+            if item is None:
+                if alive and peer_closed(sock):
+                    alive = False  # the cell runs on; its output is discarded
+                continue
+            kind, data = item
+            if kind == "done":
+                outcome, reason, state_lost = data
+                break
+            if not alive:
+                continue
+            try:
+                if kind == "json":
+                    send_cell_json(sock, data)
+                else:
+                    send_frame(sock, kind, data)
+            except OSError:
+                alive = False
+        files = file_changes(before, scan_files(ctx.home), start_ns)
+        if lost:
+            state_lost = True
+            reason += ("; before it ran, the context's interpreter had to be restarted, so the state of"
+                       " earlier cells was lost (%s)" % lost)
+        end = {"ev": "end", "executionCount": n, "outcome": outcome, "reason": reason,
+               "stateLost": state_lost, "files": files}
+        if alive:
+            send_cell_json(sock, json.dumps(end, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace"))
+    finally:
+        ctx.busy.release()
+
+
+def warm_default():
+    try:
+        default_context().ensure_kernel()
+    except AgentError as e:
+        log("cannot start the default context: %s" % e.message)
+
+
 HELLO_REQUEST = b'{"op":"hello"}'
 
 
@@ -1202,7 +2070,9 @@ def run_as(uid, gid, fn):
 
 OPS = {"hello": op_hello, "exec": op_exec, "attach": op_attach, "ps": op_ps, "input": op_input,
        "close_stdin": op_close_stdin, "signal": op_signal, "stat": op_stat, "list": op_list,
-       "mkdir": op_mkdir, "move": op_move, "remove": op_remove, "read": op_read, "write": op_write}
+       "mkdir": op_mkdir, "move": op_move, "remove": op_remove, "read": op_read, "write": op_write,
+       "context_create": op_context_create, "context_list": op_context_list, "context_delete": op_context_delete,
+       "context_restart": op_context_restart, "context_warm": op_context_warm, "execute": op_execute}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1258,10 +2128,12 @@ def warm_up():
         _libc()
     json.loads(json.dumps({"a": [1, "b"]}))
     start_process_threads()
+    if WARM_DEFAULT:
+        warm_default()
 
 
 def parse_args(argv):
-    global SWITCH_USER, OOM_COUNTER_FILES
+    global SWITCH_USER, OOM_COUNTER_FILES, KERNEL_PATH, WARM_DEFAULT
     socket_path = None
     i = 0
     while i < len(argv):
@@ -1282,10 +2154,16 @@ def parse_args(argv):
         elif arg == "--no-switch-user":
             SWITCH_USER = False
             i += 1
+        elif arg == "--kernel" and i + 1 < len(argv) and argv[i + 1].startswith("/"):
+            KERNEL_PATH = argv[i + 1]
+            i += 2
+        elif arg == "--warm-default":
+            WARM_DEFAULT = True
+            i += 1
         else:
             raise SystemExit("stockade-agent: unknown or incomplete argument %r\n"
                              "usage: agent.py --socket PATH [--home user=DIR]... [--no-switch-user]"
-                             " [--oom-counter FILE]" % arg)
+                             " [--oom-counter FILE] [--kernel PATH] [--warm-default]" % arg)
     if not socket_path:
         raise SystemExit("stockade-agent: --socket PATH is required")
     if SWITCH_USER and os.geteuid() != 0:
@@ -1378,8 +2256,11 @@ def main(argv):
         try:
             with LOCK:
                 procs = list(RUNNING.values())
+                kernels = list(KERNELS.values())
             for proc in procs:
                 proc.kill_group(9)
+            for kernel in kernels:
+                kernel.kill("delete")
         except BaseException:
             pass
         try:

@@ -124,4 +124,43 @@ public interface AgentClient {
      * The content stream is read without deadline; its IOException is thrown as UncheckedIOException.
      */
     EntryInfo writeFile(String path, InputStream content, String user);
+    // ---- code contexts (docs/agent-protocol.md, "Code contexts") ------------------------------
+
+    /**
+     * Starts a new interpreter context and returns once its interpreter is ready (this takes the
+     * interpreter's start-up, ~0.3-0.5 s with IPython). INVALID_ARGUMENT for an unknown language,
+     * user, a bad cwd or env name; RESOURCE_EXHAUSTED when the sandbox has 64 contexts already or its
+     * pids or memory limit refuses the interpreter; INTERNAL when the interpreter does not start (it
+     * exited, or was not ready within 60 s: the message quotes its stderr). Waits at least 75 s.
+     */
+    ContextInfo createContext(CreateContext req);
+
+    /** The sandbox's contexts, the default one included once it exists, oldest first. */
+    List<ContextInfo> listContexts();
+
+    /** Kills the context's interpreter and forgets the context; a running cell ends "killed". NOT_FOUND if unknown. */
+    void deleteContext(String id);
+
+    /**
+     * Kills the context's interpreter and starts a fresh one under the same id (all state lost);
+     * returns once it is ready. A running cell ends "killed" with stateLost. NOT_FOUND if unknown.
+     */
+    ContextInfo restartContext(String id);
+
+    /**
+     * Runs a cell. Returns once the agent has accepted it (NOT_FOUND for an unknown context,
+     * INVALID_ARGUMENT for bad fields); the cell may still wait for an earlier cell of the same
+     * context (one cell at a time per context, at most 60 s, see {@link CellStream#next}).
+     * Closing the stream does not stop the cell.
+     */
+    CellStream execute(ExecuteCell req);
+
+    /**
+     * Pre-warming hook: creates the default python context if it does not exist yet and runs
+     * {@code preloadCode} in it silently (e.g. "import numpy, pandas"; null or empty: nothing),
+     * so that a user's first cell finds the interpreter started and the imports done. Its output
+     * is discarded, it does not count as an execution and lists no files. Returns once done; an
+     * exception in the preload code is logged by the agent, not thrown.
+     */
+    ContextInfo warmDefaultContext(String preloadCode);
 }

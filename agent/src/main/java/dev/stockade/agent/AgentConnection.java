@@ -165,6 +165,11 @@ final class AgentConnection implements AutoCloseable {
      * end of the connection between frames.
      */
     Frame read(boolean idleUnbounded, Duration frameTimeout) {
+        return read(idleUnbounded, frameTimeout, AgentJson.MAPPER);
+    }
+
+    /** As {@link #read(boolean, Duration)}, parsing JSON frames with {@code mapper} (its own limits). */
+    Frame read(boolean idleUnbounded, Duration frameTimeout, com.fasterxml.jackson.databind.ObjectMapper mapper) {
         header.clear();
         if (idleUnbounded) {
             header.limit(1);
@@ -199,7 +204,7 @@ final class AgentConnection implements AutoCloseable {
             disarm();
         }
         return switch (type) {
-            case Frame.JSON -> new Frame.Json(parse(payload));
+            case Frame.JSON -> new Frame.Json(parse(payload, mapper));
             case Frame.STDOUT -> new Frame.Stdout(payload);
             case Frame.STDERR -> new Frame.Stderr(payload);
             default -> new Frame.Data(payload);
@@ -221,10 +226,10 @@ final class AgentConnection implements AutoCloseable {
         return body;
     }
 
-    private ObjectNode parse(byte[] json) {
+    ObjectNode parse(byte[] json, com.fasterxml.jackson.databind.ObjectMapper mapper) {
         JsonNode node;
         try {
-            node = AgentJson.MAPPER.readTree(json);
+            node = mapper.readTree(json);
         } catch (JacksonException e) {
             throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + socket
                     + " sent malformed or oversized JSON: " + e.getOriginalMessage(), e);

@@ -33,6 +33,28 @@ final class AgentJson {
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .build();
 
+    /**
+     * Cell events (results carry arbitrary JSON and large images): deeper nesting and, for events
+     * sent as "large", documents up to {@link #MAX_CELL_EVENT}; still bounded.
+     */
+    static final int MAX_CELL_EVENT = 64 << 20;
+    static final ObjectMapper CELL_MAPPER = JsonMapper.builder(JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder()
+                            .maxNestingDepth(64)
+                            .maxNumberLength(64)
+                            .maxStringLength(MAX_CELL_EVENT)
+                            .maxNameLength(4096)
+                            .maxDocumentLength(MAX_CELL_EVENT)
+                            .build())
+                    .build())
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .build();
+    static final Set<String> CELL_OUTCOMES = Set.of("ok", "error", "timeout", "output_truncated", "killed");
+    /** Most files one cell's end may list (the agent's scan stops at 10 000 entries). */
+    static final int MAX_FILES = 10_000;
+    /** Longest error value or traceback taken from the agent (the kernel cuts at 256 Ki characters). */
+    static final int MAX_ERROR_TEXT = 1 << 20;
+
     static final Set<String> OUTCOMES = Set.of("exited", "timeout", "oom_killed", "output_truncated", "signal", "killed");
     static final Set<String> ENTRY_TYPES = Set.of("file", "dir", "symlink", "other");
 
@@ -221,6 +243,96 @@ final class AgentJson {
             throw protocol("field '" + field + "' is not a boolean");
         }
         return value.booleanValue();
+    }
+
+    static ContextInfo contextInfo(JsonNode node) {
+        if (!(node instanceof ObjectNode object)) {
+            throw protocol("context is not an object");
+        }
+        String user = string(object, "user", 16, false);
+        if (!user.equals("user") && !user.equals("root")) {
+            throw protocol("context user '" + user + "' is neither user nor root");
+        }
+        return new ContextInfo(string(object, "id", 64, false), string(object, "language", 32, false),
+                path(object, "cwd", false), user);
+    }
+
+    /** A J frame of a cell stream (not "large", not the error answer): result, error or end. */
+    static CellEvent cellEvent(ObjectNode node) {
+        String ev = string(node, "ev", 16, false);
+        return switch (ev) {
+            case "result" -> {
+                JsonNode data = node.get("data");
+                if (!(data instanceof ObjectNode object)) {
+                    throw protocol("result data is not an object");
+                }
+                Map<String, Object> map = new LinkedHashMap<>();
+                for (Map.Entry<String, JsonNode> e : object.properties()) {
+                    map.put(e.getKey(), plain(e.getValue()));
+                }
+                yield new CellEvent.Result(Collections.unmodifiableMap(map), bool(node, "isMainResult"));
+            }
+            case "error" -> new CellEvent.Error(cut(string(node, "name", MAX_CELL_EVENT, false), 256),
+                    cut(string(node, "value", MAX_CELL_EVENT, false), MAX_ERROR_TEXT),
+                    cut(string(node, "traceback", MAX_CELL_EVENT, false), MAX_ERROR_TEXT));
+            case "end" -> {
+                String outcome = string(node, "outcome", 32, false);
+                if (!CELL_OUTCOMES.contains(outcome)) {
+                    throw protocol("cell outcome '" + outcome + "' is not one of " + CELL_OUTCOMES);
+                }
+                JsonNode filesNode = node.get("files");
+                if (filesNode == null || !filesNode.isArray()) {
+                    throw protocol("end files is not an array");
+                }
+                if (filesNode.size() > MAX_FILES) {
+                    throw protocol("more than " + MAX_FILES + " files in a cell's end");
+                }
+                List<FileChange> files = new ArrayList<>(filesNode.size());
+                for (JsonNode f : filesNode) {
+                    if (!(f instanceof ObjectNode file)) {
+                        throw protocol("a file change is not an object");
+                    }
+                    long size = longValue(file, "size");
+                    if (size < 0) {
+                        throw protocol("file size is negative");
+                    }
+                    files.add(new FileChange(path(file, "path", false), string(file, "name", MAX_PATH, false), size));
+                }
+                yield new CellEvent.End(integer(node, "executionCount", 0, Integer.MAX_VALUE), outcome,
+                        text(node, "reason"), bool(node, "stateLost"), Collections.unmodifiableList(files));
+            }
+            default -> throw protocol("unexpected event in a cell stream: " + ev);
+        };
+    }
+
+    /** A JSON value as plain Java: Map (insertion-ordered), List, String, Long/BigInteger, Double, Boolean, null. */
+    static Object plain(JsonNode node) {
+        return switch (node.getNodeType()) {
+            case OBJECT -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                for (Map.Entry<String, JsonNode> e : node.properties()) {
+                    map.put(e.getKey(), plain(e.getValue()));
+                }
+                yield Collections.unmodifiableMap(map);
+            }
+            case ARRAY -> {
+                List<Object> list = new ArrayList<>(node.size());
+                for (JsonNode item : node) {
+                    list.add(plain(item));
+                }
+                yield Collections.unmodifiableList(list);
+            }
+            case STRING -> node.textValue();
+            case NUMBER -> node.isIntegralNumber()
+                    ? (node.canConvertToLong() ? (Object) node.longValue() : node.bigIntegerValue())
+                    : (Object) node.doubleValue();
+            case BOOLEAN -> node.booleanValue();
+            default -> null;
+        };
+    }
+
+    private static String cut(String text, int max) {
+        return text.length() <= max ? text : text.substring(0, max) + "...";
     }
 
     static AgentException protocol(String what) {

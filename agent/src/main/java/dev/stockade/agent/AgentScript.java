@@ -16,6 +16,8 @@ import java.util.List;
 public final class AgentScript {
     /** Where the script lives on the classpath. */
     public static final String RESOURCE = "dev/stockade/agent/stockade_agent.py";
+    /** The interpreter kernel of code contexts, which the agent starts from "kernel" next to itself. */
+    public static final String KERNEL_RESOURCE = "dev/stockade/agent/stockade_kernel.py";
     /** Conventional location of the script inside a sandbox. */
     public static final String SANDBOX_PATH = "/opt/stockade/agent";
     /** Conventional location of the agent's socket inside a sandbox (its directory is bind-mounted). */
@@ -23,8 +25,9 @@ public final class AgentScript {
     /** The interpreter: Debian's, which the default template binds read-only from the host. */
     public static final String PYTHON = "/usr/bin/python3";
 
-    private static final byte[] BYTES = load();
-    private static final String SHA256 = HexFormat.of().formatHex(digest(BYTES));
+    private static final byte[] BYTES = load(RESOURCE);
+    private static final byte[] KERNEL_BYTES = load(KERNEL_RESOURCE);
+    private static final String SHA256 = HexFormat.of().formatHex(digest(BYTES, KERNEL_BYTES));
 
     private AgentScript() {}
 
@@ -34,7 +37,12 @@ public final class AgentScript {
      * to bytecode, and binds it read-only at /opt/stockade.
      */
     public static java.util.Map<String, byte[]> sandboxFiles() {
-        return java.util.Map.of("agent", bytes());
+        return java.util.Map.of("agent", bytes(), "kernel", kernelBytes());
+    }
+
+    /** The kernel's content (a fresh copy): installed as "kernel" beside the agent. */
+    public static byte[] kernelBytes() {
+        return KERNEL_BYTES.clone();
     }
 
     /** The script's content (a fresh copy). */
@@ -42,7 +50,11 @@ public final class AgentScript {
         return BYTES.clone();
     }
 
-    /** Lowercase hex SHA-256 of {@link #bytes()}. */
+    /**
+     * Lowercase hex SHA-256 over every file of {@link #sandboxFiles()} (each file's length, then its
+     * content, in a fixed order): it changes whenever any of them does, so an install directory
+     * named after it is never stale.
+     */
     public static String sha256() {
         return SHA256;
     }
@@ -55,21 +67,26 @@ public final class AgentScript {
         return List.of(PYTHON, "-I", "-S", scriptPath, "--socket", socketPath);
     }
 
-    private static byte[] load() {
-        try (InputStream in = AgentScript.class.getClassLoader().getResourceAsStream(RESOURCE)) {
+    private static byte[] load(String resource) {
+        try (InputStream in = AgentScript.class.getClassLoader().getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("the agent script " + RESOURCE
+                throw new IllegalStateException("the agent script " + resource
                         + " is missing from the classpath: the stockade-agent jar was built without its resources");
             }
             return in.readAllBytes();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the agent script " + RESOURCE, e);
+            throw new UncheckedIOException("cannot read the agent script " + resource, e);
         }
     }
 
-    private static byte[] digest(byte[] bytes) {
+    private static byte[] digest(byte[]... files) {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(bytes);
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            for (byte[] file : files) {
+                digest.update(java.nio.ByteBuffer.allocate(8).putLong(file.length).array());
+                digest.update(file);
+            }
+            return digest.digest();
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JDK", e);
         }

@@ -24,6 +24,8 @@ final class UnixAgentClient implements AgentClient {
     static final int LIST_LIMIT = 100_000;
     /** Most processes a process list may hold before the answer is treated as hostile. */
     static final int PROCESS_LIST_LIMIT = 100_000;
+    /** Most contexts a listing may hold (the agent allows 64). */
+    static final int CONTEXT_LIST_LIMIT = 1_000;
 
     private final Path socket;
     private final Duration callTimeout;
@@ -313,6 +315,92 @@ final class UnixAgentClient implements AgentClient {
             Thread.currentThread().interrupt();
             throw new AgentException(AgentException.Code.UNAVAILABLE, "interrupted while waiting for the agent", e);
         }
+    }
+
+    @Override
+    public ContextInfo createContext(CreateContext req) {
+        Objects.requireNonNull(req, "req");
+        ObjectNode request = AgentJson.request("context_create");
+        if (req.language() != null) {
+            request.put("language", req.language());
+        }
+        if (req.cwd() != null) {
+            request.put("cwd", req.cwd());
+        }
+        if (req.user() != null) {
+            request.put("user", req.user());
+        }
+        ObjectNode envs = request.putObject("envs");
+        req.envs().forEach(envs::put);
+        return AgentJson.contextInfo(unary(request, contextTimeout()).get("context"));
+    }
+
+    @Override
+    public List<ContextInfo> listContexts() {
+        return items(AgentJson.request("context_list"), CONTEXT_LIST_LIMIT, AgentJson::contextInfo);
+    }
+
+    @Override
+    public void deleteContext(String id) {
+        unary(AgentJson.request("context_delete").put("id", checkId(id)), callTimeout);
+    }
+
+    @Override
+    public ContextInfo restartContext(String id) {
+        ObjectNode request = AgentJson.request("context_restart").put("id", checkId(id));
+        return AgentJson.contextInfo(unary(request, contextTimeout()).get("context"));
+    }
+
+    @Override
+    public CellStream execute(ExecuteCell req) {
+        Objects.requireNonNull(req, "req");
+        ObjectNode request = AgentJson.request("execute");
+        if (req.contextId() != null) {
+            request.put("contextId", checkId(req.contextId()));
+        }
+        request.put("code", req.code());
+        ObjectNode envs = request.putObject("envs");
+        req.envs().forEach(envs::put);
+        request.put("timeoutMillis", req.timeoutMillis());
+        request.put("outputLimitBytes", req.outputLimitBytes());
+        AgentConnection connection = AgentConnection.open(socket, callTimeout, peerUid);
+        try {
+            connection.sendJson(request);
+            ObjectNode first = connection.readAnswer();
+            if (!"accepted".equals(AgentJson.string(first, "ev", 16, false))) {
+                throw AgentJson.protocol("a cell stream must begin with an accepted event");
+            }
+            String contextId = AgentJson.string(first, "contextId", 64, false);
+            connection.disarm();
+            return new UnixCellStream(connection, contextId, callTimeout);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public ContextInfo warmDefaultContext(String preloadCode) {
+        ObjectNode request = AgentJson.request("context_warm");
+        if (preloadCode != null && !preloadCode.isEmpty()) {
+            request.put("preload", preloadCode);
+        }
+        // The agent gives a preload 120 s, and a busy default context 60 s more.
+        Duration timeout = Duration.ofSeconds(200).compareTo(callTimeout) > 0 ? Duration.ofSeconds(200) : callTimeout;
+        return AgentJson.contextInfo(unary(request, timeout).get("context"));
+    }
+
+    /** Starting an interpreter (IPython's imports; slower under gVisor): the agent allows it 60 s. */
+    private Duration contextTimeout() {
+        Duration min = Duration.ofSeconds(75);
+        return callTimeout.compareTo(min) > 0 ? callTimeout : min;
+    }
+
+    private static String checkId(String id) {
+        if (id == null || id.isEmpty() || id.length() > 64 || id.indexOf('\0') >= 0) {
+            throw new AgentException(AgentException.Code.INVALID_ARGUMENT, "a context id must be 1..64 characters");
+        }
+        return id;
     }
 
     @Override

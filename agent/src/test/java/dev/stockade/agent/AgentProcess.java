@@ -59,6 +59,7 @@ final class AgentProcess implements AutoCloseable {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path script = dir.resolve("agent.py");
         Files.write(script, AgentScript.bytes());
+        Files.write(dir.resolve("kernel"), AgentScript.kernelBytes()); // where the agent looks for it
         Path userHome = Files.createDirectories(dir.resolve("home/user"));
         Path rootHome = Files.createDirectories(dir.resolve("root"));
         if (ROOT) {

@@ -20,7 +20,17 @@ class AgentScriptTest {
         if (Files.exists(source)) {
             assertArrayEquals(Files.readAllBytes(source), bytes);
         }
-        assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)), AgentScript.sha256());
+        Path kernelSource = Path.of("src/main/python/stockade_kernel.py");
+        if (Files.exists(kernelSource)) {
+            assertArrayEquals(Files.readAllBytes(kernelSource), AgentScript.kernelBytes());
+        }
+        assertEquals(java.util.Set.of("agent", "kernel"), AgentScript.sandboxFiles().keySet());
+        MessageDigest digest = MessageDigest.getInstance("SHA-256");
+        for (byte[] file : List.of(bytes, AgentScript.kernelBytes())) {
+            digest.update(java.nio.ByteBuffer.allocate(8).putLong(file.length).array());
+            digest.update(file);
+        }
+        assertEquals(HexFormat.of().formatHex(digest.digest()), AgentScript.sha256());
         assertTrue(new String(bytes, java.nio.charset.StandardCharsets.UTF_8).contains("def main("));
         assertEquals(List.of("/usr/bin/python3", "-I", "-S", "/opt/stockade/agent", "--socket", "/run/stockade/agent.sock"),
                 AgentScript.command(AgentScript.SANDBOX_PATH, AgentScript.SANDBOX_SOCKET));

@@ -226,6 +226,70 @@ class HostileAgentTest {
     }
 
     @Test
+    void hostileCellStreams() {
+        ExecuteCell cell = ExecuteCell.of("1+1");
+        String accepted = "{\"ev\": \"accepted\", \"contextId\": \"c1\"}";
+        String end = "{\"ev\": \"end\", \"executionCount\": 1, \"outcome\": \"ok\", \"reason\": \"r\","
+                + " \"stateLost\": false, \"files\": []}";
+        // A well-behaved stream, with a large event, for reference.
+        String big = "{\"ev\": \"result\", \"data\": {\"text\": \"" + "z".repeat(2 << 20) + "\"}, \"isMainResult\": true}";
+        behaviour = c -> {
+            send(c, frame('J', accepted));
+            byte[] bytes = big.getBytes(StandardCharsets.UTF_8);
+            send(c, frame('J', "{\"ev\": \"large\", \"size\": " + bytes.length + "}"));
+            for (int i = 0; i < bytes.length; i += Frame.MAX_PAYLOAD) {
+                send(c, frame('B', new String(bytes, i, Math.min(Frame.MAX_PAYLOAD, bytes.length - i), StandardCharsets.UTF_8)));
+            }
+            send(c, frame('B', ""));
+            send(c, frame('J', end));
+        };
+        try (CellStream stream = client().execute(cell)) {
+            CellEvent.Result result = (CellEvent.Result) stream.next(Duration.ofSeconds(2)).orElseThrow();
+            assertEquals(2 << 20, ((String) result.data().get("text")).length());
+            assertEquals("ok", ((CellEvent.End) stream.next(Duration.ofSeconds(1)).orElseThrow()).outcome());
+        }
+        for (byte[][] bad : List.of(
+                new byte[][] {frame('J', end.replace("\"ok\"", "\"party\""))},
+                new byte[][] {frame('J', end.replace("[]", "[{\"path\": \"relative\", \"name\": \"x\", \"size\": 1}]"))},
+                new byte[][] {frame('J', end.replace("[]", "[{\"path\": \"/x\", \"name\": \"x\", \"size\": -1}]"))},
+                new byte[][] {frame('J', "{\"ev\": \"result\", \"data\": \"flat\", \"isMainResult\": true}")},
+                new byte[][] {frame('J', "{\"ev\": \"surprise\"}")},
+                new byte[][] {frame('B', "data outside a large event")},
+                new byte[][] {frame('J', "{\"ev\": \"large\", \"size\": 999999999999}")},
+                new byte[][] {frame('J', "{\"ev\": \"large\", \"size\": 3}"), frame('B', "abcdef")},
+                new byte[][] {frame('J', "{\"ev\": \"large\", \"size\": 30}"), frame('B', "{}"), frame('B', "")},
+                new byte[][] {frame('J', "{\"ev\": \"large\", \"size\": 2}"), frame('J', "{}")},
+                new byte[][] {})) {
+            behaviour = c -> {
+                send(c, frame('J', accepted));
+                for (byte[] b : bad) {
+                    send(c, b);
+                }
+            };
+            try (CellStream stream = client().execute(cell)) {
+                AgentException e = assertThrows(AgentException.class, () -> stream.next(Duration.ofSeconds(2)));
+                assertTrue(e.code() == AgentException.Code.PROTOCOL || e.code() == AgentException.Code.UNAVAILABLE,
+                        e.code() + ": " + e.getMessage());
+            }
+        }
+        // A large event that stops half-way is a timeout, not a hang.
+        behaviour = c -> {
+            send(c, frame('J', accepted));
+            send(c, frame('J', "{\"ev\": \"large\", \"size\": 10}"));
+            send(c, frame('B', "abc"));
+            sleepForever();
+        };
+        try (CellStream stream = client().execute(cell)) {
+            assertFails(AgentException.Code.TIMEOUT, () -> stream.next(Duration.ofSeconds(3)));
+        }
+        behaviour = c -> send(c, frame('J', end));
+        assertFails(AgentException.Code.PROTOCOL, () -> client().execute(cell));
+        behaviour = c -> send(c, frame('J', "{\"context\": {\"id\": \"c\", \"language\": \"python\","
+                + " \"cwd\": \"relative\", \"user\": \"user\"}}"));
+        assertFails(AgentException.Code.PROTOCOL, () -> client().restartContext("c"));
+    }
+
+    @Test
     void fileReadLongerThanAnnouncedIsAProtocolError() {
         behaviour = c -> {
             send(c, frame('J', "{\"size\": 3}"));

@@ -15,7 +15,7 @@ import java.util.List;
 public final class Main {
     static final String VERSION = "0.1.0";
     static final List<Subcommand> COMMANDS = List.of(
-            new ServeCommand(), new RunCommand(), new ExecCommand(), new CreateCommand(), new LsCommand(),
+            new ServeCommand(), new RunCommand(), new ReplCommand(), new ExecCommand(), new CreateCommand(), new LsCommand(),
             new KillCommand(), new CpCommand());
 
     private Main() {}

@@ -14,7 +14,7 @@ import java.util.logging.Logger;
  * The server a client subcommand talks to, and whatever the CLI started to have one. Resolution,
  * first match wins: {@code --server}/{@code --api-key}; {@code STOCKADE_URL}/{@code STOCKADE_API_KEY}
  * (then {@code E2B_API_URL}/{@code E2B_API_KEY}); a {@code stockade serve} running on the default
- * data directory; and, for {@code run} only, an embedded server started for this one command.
+ * data directory; and, for {@code run} and {@code repl} only, an embedded server started for this one command.
  */
 final class Target implements AutoCloseable {
     /** Keeps the server's loggers quiet while embedded (JUL holds loggers weakly). */

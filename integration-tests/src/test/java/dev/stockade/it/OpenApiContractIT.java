@@ -109,6 +109,22 @@ class OpenApiContractIT {
                 var r = c.download(b, "/home/user/up.bin");
                 return new RawClient.Response(r.statusCode(), null, "", r.headers());
             }));
+            // The code interpreter (port 49999).
+            calls.put("codeExecute", new Call("post", "/execute", b -> {
+                RawClient.Cell cell = c.execute(b, "6 * 7");
+                assertEquals("42", cell.text());
+                return new RawClient.Response(cell.status(), null, "", null);
+            }));
+            calls.put("codeCreateContext", new Call("post", "/contexts", b -> c.codeCall(b, "POST", "/contexts", Map.of("cwd", "/tmp"))));
+            calls.put("codeListContexts", new Call("get", "/contexts", b -> c.codeCall(b, "GET", "/contexts", null)));
+            calls.put("codeRestartContext", new Call("post", "/contexts/{contextID}/restart", b -> {
+                String id = c.codeCall(b, "POST", "/contexts", Map.of()).json().get("id").asText();
+                return c.codeCall(b, "POST", "/contexts/" + id + "/restart", null);
+            }));
+            calls.put("codeRemoveContext", new Call("delete", "/contexts/{contextID}", b -> {
+                String id = c.codeCall(b, "POST", "/contexts", Map.of()).json().get("id").asText();
+                return c.codeCall(b, "DELETE", "/contexts/" + id, null);
+            }));
 
             TreeSet<String> documented = new TreeSet<>();
             spec.get("paths").fields().forEachRemaining(p -> p.getValue().fields().forEachRemaining(m -> {

@@ -361,4 +361,124 @@ final class RawClient {
     static ObjectNode obj() {
         return JSON.createObjectNode();
     }
+
+    // ---- Additions for the code interpreter suite (port 49999; additive only). ----
+
+    /** The headers of @e2b/code-interpreter's /execute: sandbox id, port 49999 and the sandbox's token. */
+    Map<String, String> code(Box b) {
+        return Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49999", "X-Access-Token", b.token());
+    }
+
+    /** A JSON call to a code interpreter route (/contexts...) with the sandbox's token. */
+    Response codeCall(Box b, String method, String path, Object body) {
+        return call(method, path, body, code(b));
+    }
+
+    /**
+     * One POST /execute as it went on the wire: status, content type, every NDJSON line parsed (with
+     * its arrival time) and the raw body bytes; for a non-200 answer, the JSON error body.
+     */
+    record Cell(int status, String contentType, List<JsonNode> lines, List<Long> arrivals, byte[] raw, JsonNode errorBody,
+                long sentNanos) {
+        List<JsonNode> ofType(String type) {
+            return lines.stream().filter(l -> type.equals(l.path("type").asText())).toList();
+        }
+
+        String stdout() {
+            return ofType("stdout").stream().map(l -> l.path("text").asText()).reduce("", String::concat);
+        }
+
+        String stderr() {
+            return ofType("stderr").stream().map(l -> l.path("text").asText()).reduce("", String::concat);
+        }
+
+        List<JsonNode> results() {
+            return ofType("result");
+        }
+
+        /** The text of the main result, or null. */
+        String text() {
+            return results().stream().filter(r -> r.path("is_main_result").asBoolean()).map(r -> r.path("text").asText(null))
+                    .findFirst().orElse(null);
+        }
+
+        JsonNode error() {
+            List<JsonNode> e = ofType("error");
+            return e.isEmpty() ? null : e.getFirst();
+        }
+
+        JsonNode end() {
+            List<JsonNode> e = ofType("end_of_execution");
+            return e.isEmpty() ? null : e.getLast();
+        }
+
+        String outcome() {
+            JsonNode e = end();
+            return e == null ? null : e.path("outcome").asText(null);
+        }
+
+        int executionCount() {
+            List<JsonNode> e = ofType("number_of_executions");
+            return e.isEmpty() ? -1 : e.getLast().path("execution_count").asInt();
+        }
+    }
+
+    Cell execute(Box b, String code) {
+        return execute(b, Map.of("code", code));
+    }
+
+    Cell execute(Box b, Object body) {
+        return execute(b, body, code(b), null);
+    }
+
+    /** POST /execute with exactly {@code headers}, calling {@code onLine} as each line arrives. */
+    Cell execute(Box b, Object body, Map<String, String> headers, java.util.function.Consumer<JsonNode> onLine) {
+        try {
+            byte[] bytes = body instanceof byte[] raw ? raw : body instanceof String s ? s.getBytes(StandardCharsets.UTF_8)
+                    : JSON.writeValueAsBytes(body);
+            HttpRequest.Builder rb = HttpRequest.newBuilder(base.resolve("/execute")).timeout(Duration.ofSeconds(300))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(bytes));
+            headers.forEach(rb::header);
+            long sent = System.nanoTime();
+            HttpResponse<InputStream> r = http.send(rb.build(), HttpResponse.BodyHandlers.ofInputStream());
+            String ct = r.headers().firstValue("Content-Type").orElse("");
+            List<JsonNode> lines = new ArrayList<>();
+            List<Long> arrivals = new ArrayList<>();
+            ByteArrayOutputStream raw = new ByteArrayOutputStream();
+            try (InputStream in = r.body()) {
+                if (r.statusCode() != 200) {
+                    byte[] all = in.readAllBytes();
+                    JsonNode err;
+                    try {
+                        err = all.length == 0 ? null : JSON.readTree(all);
+                    } catch (IOException notJson) {
+                        err = JSON.getNodeFactory().textNode(new String(all, StandardCharsets.UTF_8));
+                    }
+                    return new Cell(r.statusCode(), ct, lines, arrivals, all, err, sent);
+                }
+                ByteArrayOutputStream line = new ByteArrayOutputStream();
+                int c;
+                while ((c = in.read()) >= 0) {
+                    raw.write(c);
+                    if (c != '\n') {
+                        line.write(c);
+                        continue;
+                    }
+                    JsonNode n = JSON.readTree(line.toByteArray());
+                    line.reset();
+                    lines.add(n);
+                    arrivals.add(System.nanoTime());
+                    if (onLine != null) onLine.accept(n);
+                }
+                if (line.size() > 0) throw new IOException("the NDJSON body ended inside a line: " + line);
+            }
+            return new Cell(200, ct, lines, arrivals, raw.toByteArray(), null, sent);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.stockade.sdk;
 
+import dev.stockade.sdk.internal.CodeInterpreterClient;
 import dev.stockade.sdk.internal.CommandsImpl;
 import dev.stockade.sdk.internal.ControlPlane;
 import dev.stockade.sdk.internal.EnvdClient;
@@ -18,6 +19,8 @@ import java.util.Objects;
  *     sandbox.files().write("/home/user/hello.py", "print('hello')");
  *     CommandResult r = sandbox.commands().run("python3 hello.py");
  *     System.out.print(r.stdout());
+ *     Execution e = sandbox.runCode("x = 40\nx + 2");
+ *     System.out.println(e.text());   // 42
  * }
  * }</pre>
  */
@@ -26,6 +29,7 @@ public final class Sandbox implements AutoCloseable {
     private final String id;
     private final Commands commands;
     private final Filesystem files;
+    private final CodeInterpreterClient code;
 
     Sandbox(StockadeClient client, ControlPlane.Connection connection) {
         this.client = client;
@@ -33,6 +37,8 @@ public final class Sandbox implements AutoCloseable {
         EnvdClient envd = new EnvdClient(client.transport(), id, connection.accessToken());
         this.commands = new CommandsImpl(envd);
         this.files = new FilesystemImpl(envd);
+        this.code = new CodeInterpreterClient(client.transport(), id, connection.accessToken(),
+                connection.trafficAccessToken());
     }
 
     /** Creates a sandbox with the server's defaults; same as {@code client.create()}. */
@@ -65,6 +71,60 @@ public final class Sandbox implements AutoCloseable {
 
     public Filesystem files() {
         return files;
+    }
+
+    /**
+     * Runs a cell of Python in the sandbox's default context, like E2B's {@code runCode}: variables,
+     * imports and functions persist from cell to cell; the last expression's value, displays and
+     * matplotlib figures come back as {@link Result}s. A cell that raises returns normally, with
+     * {@link Execution#error()} set.
+     *
+     * @throws NotFoundException when the sandbox has ended, or the context does not exist
+     * @throws TimeoutException when the server did not end the cell well after its timeout
+     */
+    public Execution runCode(String code) {
+        return runCode(code, RunCodeOptions.defaults());
+    }
+
+    /** Runs a cell with options: its context, environment, timeout and streaming callbacks. */
+    public Execution runCode(String code, RunCodeOptions options) {
+        return this.code.run(code, options);
+    }
+
+    /** Creates a Python context (a separate interpreter process) whose working directory is /home/user. */
+    public CodeContext createCodeContext() {
+        return code.createContext(null);
+    }
+
+    /** Creates a Python context whose working directory is {@code cwd}. */
+    public CodeContext createCodeContext(String cwd) {
+        Objects.requireNonNull(cwd, "cwd");
+        return code.createContext(cwd);
+    }
+
+    /** The sandbox's code contexts, its default one among them. */
+    public List<CodeContext> listCodeContexts() {
+        return code.listContexts();
+    }
+
+    /** Restarts a context's interpreter: its variables and imports are gone afterwards. */
+    public void restartCodeContext(CodeContext context) {
+        restartCodeContext(Objects.requireNonNull(context, "context").id());
+    }
+
+    /** Restarts the context with this id. */
+    public void restartCodeContext(String contextId) {
+        code.restartContext(Objects.requireNonNull(contextId, "contextId"));
+    }
+
+    /** Removes a context and stops its interpreter. */
+    public void removeCodeContext(CodeContext context) {
+        removeCodeContext(Objects.requireNonNull(context, "context").id());
+    }
+
+    /** Removes the context with this id. */
+    public void removeCodeContext(String contextId) {
+        code.removeContext(Objects.requireNonNull(contextId, "contextId"));
     }
 
     /**

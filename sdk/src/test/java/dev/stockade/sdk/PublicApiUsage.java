@@ -84,6 +84,40 @@ final class PublicApiUsage {
             EntryInfo moved = files.rename("/a", "/b");
             files.remove("/b");
             FileType type = described.type();
+
+            Execution ex = sandbox.runCode("x = 1\nx + 1");
+            CodeContext ctx = sandbox.createCodeContext();
+            ctx = sandbox.createCodeContext("/tmp");
+            ex = sandbox.runCode("print(x)", RunCodeOptions.builder()
+                    .context(ctx).env("C", "3").envs(Map.of()).timeout(Duration.ofSeconds(30))
+                    .onStdout(System.out::print).onStderr(System.err::print)
+                    .onResult(res -> System.out.println(res.text())).onError(err -> System.err.println(err.name()))
+                    .build());
+            ex = sandbox.runCode("1", RunCodeOptions.defaults());
+            String value = ex.text();
+            for (Result res : ex.results()) {
+                byte[] png = res.pngBytes();
+                byte[] jpeg = res.jpegBytes();
+                byte[] pdf = res.pdfBytes();
+                String html = res.html() + res.markdown() + res.svg() + res.latex() + res.json() + res.javascript();
+                boolean main = res.isMainResult();
+                List<String> formats = res.formats();
+            }
+            String printed = ex.logs().stdoutText() + ex.logs().stderrText() + ex.logs().stdout() + ex.logs().stderr();
+            ExecutionError err = ex.error();
+            String where = err == null ? "" : err.name() + err.value() + err.traceback();
+            int count = ex.executionCount();
+            CellOutcome how = ex.outcome();
+            String why = ex.reason();
+            boolean lost = ex.stateLost();
+            for (CellFile f : ex.files()) {
+                byte[] content = files.readBytes(f.path() + f.name() + f.size());
+            }
+            List<CodeContext> contexts = sandbox.listCodeContexts();
+            sandbox.restartCodeContext(ctx);
+            sandbox.restartCodeContext(ctx.id());
+            sandbox.removeCodeContext(ctx);
+            sandbox.removeCodeContext(ctx.id() + ctx.language() + ctx.cwd());
         } catch (CommandExitException e) {
             CommandResult result = e.result();
         } catch (NotFoundException | AuthenticationException | InvalidArgumentException | TimeoutException

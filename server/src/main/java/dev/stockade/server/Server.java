@@ -74,6 +74,10 @@ final class Server {
             // Every command streams several small frames, each flushed at once: with Nagle's
             // algorithm on, a frame can wait ~40 ms for the client's delayed ACK.
             System.setProperty("sun.net.httpserver.nodelay", "true");
+            // A refused request (413, 401...) may be answered before its body was read; closing the
+            // exchange then drains up to this much, so the client reads the answer instead of a
+            // connection reset. Larger leftovers close the connection.
+            System.setProperty("sun.net.httpserver.drainAmount", Long.toString(64L * 1024 * 1024));
             HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);

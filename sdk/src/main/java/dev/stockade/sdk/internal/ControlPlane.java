@@ -22,9 +22,10 @@ public final class ControlPlane {
     }
 
     /** What the SDK needs to talk to a sandbox: {@code POST /sandboxes} and {@code /connect} answer it. */
-    public record Connection(String sandboxId, String envdVersion, String accessToken) {
+    public record Connection(String sandboxId, String envdVersion, String accessToken, String trafficAccessToken) {
         static Connection of(JsonNode n) {
-            return new Connection(Wire.requireId(n), Json.text(n, "envdVersion"), Json.text(n, "envdAccessToken"));
+            return new Connection(Wire.requireId(n), Json.text(n, "envdVersion"), Json.text(n, "envdAccessToken"),
+                    Json.text(n, "trafficAccessToken"));
         }
     }
 

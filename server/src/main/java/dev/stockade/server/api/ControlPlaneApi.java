@@ -209,6 +209,9 @@ final class ControlPlaneApi {
         n.put("clientID", "stockade");
         n.put("envdVersion", ENVD_VERSION);
         n.put("envdAccessToken", sb.accessToken());
+        // The code interpreter SDK sends this on every port-49999 call (its /contexts calls carry no
+        // X-Access-Token). Stockade has one token per sandbox, so both names carry the same value.
+        n.put("trafficAccessToken", sb.accessToken());
         n.putNull("domain");
         n.put("runtime", sb.runtime());
         return n;

@@ -11,12 +11,14 @@ import dev.stockade.server.core.StockadeError;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.List;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The single HTTP entry point. A request carrying {@code E2b-Sandbox-Id} is for a sandbox's envd
- * (process and filesystem RPCs, /files, /health); any other is for the control plane. Authenticates,
+ * The single HTTP entry point. A request carrying {@code E2b-Sandbox-Id} is for a sandbox: with
+ * {@code E2b-Sandbox-Port: 49999} for its code interpreter ({@link CodeInterpreterApi}), else for its
+ * envd (process and filesystem RPCs, /files, /health); any other is for the control plane. Authenticates,
  * dispatches, and turns every failure into the error shape its client expects: E2B's
  * {@code {code, message}} on the control plane and /files, Connect errors on RPCs. Nothing escapes
  * as a 500 unless it is a bug, and then the message says so. Runs on one virtual thread per request.
@@ -31,6 +33,7 @@ public final class Router implements HttpHandler {
     private final ProcessRpc process = new ProcessRpc();
     private final FilesystemRpc filesystem = new FilesystemRpc();
     private final FilesHttp files = new FilesHttp();
+    private final CodeInterpreterApi code = new CodeInterpreterApi();
 
     public Router(ObjectMapper json, SandboxManager manager, String apiKey) {
         this.json = json;
@@ -39,7 +42,10 @@ public final class Router implements HttpHandler {
         this.control = new ControlPlaneApi(manager);
     }
 
-    private enum Plane { CONTROL, CONNECT, FILES }
+    private enum Plane { CONTROL, CONNECT, FILES, CODE }
+
+    /** The port header the code interpreter SDKs send (Jupyter's port in E2B's template). */
+    static final String CODE_INTERPRETER_PORT = "49999";
 
     @Override
     public void handle(HttpExchange exchange) {
@@ -47,6 +53,7 @@ public final class Router implements HttpHandler {
         String sandboxId = r.header("E2b-Sandbox-Id");
         String path = r.path();
         Plane plane = sandboxId == null ? Plane.CONTROL
+                : CODE_INTERPRETER_PORT.equals(trimmed(r.header("E2b-Sandbox-Port"))) ? Plane.CODE
                 : path.startsWith("/process.") || path.startsWith("/filesystem.") ? Plane.CONNECT : Plane.FILES;
         try {
             if (path.equals("/health") && (r.method().equals("GET") || r.method().equals("HEAD"))) {
@@ -62,6 +69,11 @@ public final class Router implements HttpHandler {
             if (sandboxId == null) {
                 if (!validKey(r.header("X-API-Key"))) throw unauthenticated("a valid X-API-Key header is required");
                 if (!control.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
+                return;
+            }
+            if (plane == Plane.CODE) {
+                Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
+                if (!code.handle(r, sb)) throw StockadeError.notFound("no route " + r.method() + " " + path + " on the code interpreter");
                 return;
             }
             EnvdContext ctx = new EnvdContext(authorizeEnvd(r, sandboxId), EnvdContext.userFrom(
@@ -83,7 +95,7 @@ public final class Router implements HttpHandler {
                     files.handle(r, ctx);
                     yield true;
                 }
-                case CONTROL -> throw new IllegalStateException("unreachable");
+                case CONTROL, CODE -> throw new IllegalStateException("unreachable");
             };
             if (!handled) throw StockadeError.notFound("no route " + r.method() + " " + path);
         } catch (StockadeError e) {
@@ -106,9 +118,24 @@ public final class Router implements HttpHandler {
      * it) or the API key. Without either the answer is 401, whether or not the sandbox exists.
      */
     private Sandbox authorizeEnvd(Request r, String sandboxId) {
+        return authorize(r, sandboxId, ENVD_TOKENS);
+    }
+
+    /** Headers that may carry the sandbox's token, per plane. */
+    private static final List<String> ENVD_TOKENS = List.of("X-Access-Token");
+    /**
+     * The code interpreter SDK sends E2B-Traffic-Access-Token (the create response's
+     * trafficAccessToken, which is the sandbox's one token) on every call, X-Access-Token on /execute.
+     */
+    private static final List<String> CODE_TOKENS = List.of("X-Access-Token", "E2B-Traffic-Access-Token");
+
+    private Sandbox authorize(Request r, String sandboxId, List<String> tokenHeaders) {
         boolean keyOk = validKey(r.header("X-API-Key"));
-        String token = r.header("X-Access-Token");
-        SandboxManager.Access access = manager.access(sandboxId, token);
+        SandboxManager.Access access = new SandboxManager.Access.Denied();
+        for (String h : tokenHeaders) {
+            access = manager.access(sandboxId, r.header(h));
+            if (!(access instanceof SandboxManager.Access.Denied)) break;
+        }
         return switch (access) {
             case SandboxManager.Access.Granted g -> g.sandbox();
             case SandboxManager.Access.Gone gone -> throw gone(sandboxId);
@@ -116,10 +143,17 @@ public final class Router implements HttpHandler {
                 // Unknown or ended sandboxes answer like E2B's proxy (502), whoever asks; a live
                 // one without the right credentials answers 401.
                 if (!manager.isRunning(sandboxId)) throw gone(sandboxId);
-                if (!keyOk) throw unauthenticated("a valid X-Access-Token (the sandbox's envdAccessToken) or X-API-Key header is required");
+                if (!keyOk) {
+                    throw unauthenticated("a valid " + String.join(" or ", tokenHeaders)
+                            + " (the sandbox's envdAccessToken) or X-API-Key header is required");
+                }
                 yield manager.get(sandboxId);
             }
         };
+    }
+
+    private static String trimmed(String s) {
+        return s == null ? null : s.trim();
     }
 
     private static StockadeError gone(String sandboxId) {
@@ -140,8 +174,6 @@ public final class Router implements HttpHandler {
             LOG.log(Level.SEVERE, "internal error on " + r.method() + " " + r.path(), e);
         }
         try {
-            // Drain what is left of the body so a keep-alive connection stays usable (bounded).
-            r.exchange.getRequestBody().skipNBytes(0);
             ObjectNode body = json.createObjectNode();
             if (plane == Plane.CONNECT && e.code() != StockadeError.Code.SANDBOX_GONE) {
                 body.put("code", Errors.connectCode(e.code()));

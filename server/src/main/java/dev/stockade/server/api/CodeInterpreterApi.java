@@ -1,0 +1,419 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.agent.AgentException;
+import dev.stockade.agent.CellEvent;
+import dev.stockade.agent.CellStream;
+import dev.stockade.agent.ContextInfo;
+import dev.stockade.agent.CreateContext;
+import dev.stockade.agent.ExecuteCell;
+import dev.stockade.runtime.Limits;
+import dev.stockade.server.core.Sandbox;
+import dev.stockade.server.core.StockadeError;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The code interpreter (E2B's port 49999, what {@code @e2b/code-interpreter} talks to):
+ * {@code POST /execute} streams a cell's events as NDJSON; {@code /contexts} creates, lists,
+ * restarts and deletes interpreter contexts. The agent runs the kernels (one process per context);
+ * this class validates, translates and streams. Each call runs on its request's virtual thread.
+ *
+ * <p>Wire (docs/e2b-wire.md §12): one JSON object per {@code \n}-terminated line, each flushed at
+ * once; {@code stdout}/{@code stderr} {text, timestamp}, {@code result} {is_main_result, MIME
+ * fields}, {@code error} {name, value, traceback}, then {@code number_of_executions}
+ * {execution_count} and {@code end_of_execution} carrying Stockade's extensions (outcome, reason,
+ * state_lost, files); then the body ends. Lines are pure ASCII (non-ASCII is \\u-escaped), because
+ * the SDK decodes each network chunk on its own and would garble a character split between two.
+ */
+final class CodeInterpreterApi {
+    private static final Logger LOG = Logger.getLogger(CodeInterpreterApi.class.getName());
+    /** A cell travels to the agent in one 1 MiB frame: larger bodies could never run. */
+    private static final int MAX_EXECUTE_BODY = 1024 * 1024;
+    private static final int MAX_BODY = 64 * 1024;
+    private static final Pattern CONTEXT = Pattern.compile("/contexts/([^/]+)(/restart)?");
+    /** How long a chunk of stdout or stderr waits for the next chunk of the same stream to join it. */
+    private static final Duration COALESCE = Duration.ofMillis(2);
+    private static final int COALESCE_MAX_CHARS = 64 * 1024;
+    /** How long to wait for the next event before looking at the clock again. */
+    private static final Duration POLL = Duration.ofSeconds(5);
+    /**
+     * How much later than the agent the server itself ends a cell (the agent is not trusted): a cell
+     * may first wait up to 60 s for an earlier cell of its context, then run to its timeout, then be
+     * interrupted and, 2 s later, have its interpreter restarted.
+     */
+    private static final long BACKSTOP_GRACE_MILLIS = 60_000 + 20_000;
+    private static final long BACKSTOP_OUTPUT_SLACK = 1024 * 1024;
+
+    private final ObjectMapper json = new ObjectMapper();
+    private final ObjectWriter lines = json.writer().with(JsonWriteFeature.ESCAPE_NON_ASCII);
+
+    /** Returns false when no route matches (the router answers 404). */
+    boolean handle(Request r, Sandbox sb) throws IOException {
+        String path = r.path();
+        String method = r.method();
+        if (path.equals("/execute")) {
+            if (!method.equals("POST")) throw methodNotAllowed(method, path);
+            execute(r, sb);
+            return true;
+        }
+        if (path.equals("/contexts")) {
+            switch (method) {
+                case "POST" -> createContext(r, sb);
+                case "GET" -> listContexts(r, sb);
+                default -> throw methodNotAllowed(method, path);
+            }
+            return true;
+        }
+        Matcher m = CONTEXT.matcher(path);
+        if (!m.matches()) return false;
+        String id = ControlPlaneApi.percentDecode(m.group(1));
+        if (m.group(2) != null) {
+            if (!method.equals("POST")) throw methodNotAllowed(method, path);
+            r.body(MAX_BODY);
+            sb.agent().restartContext(id);
+            r.send(204, new byte[0]);
+        } else {
+            if (!method.equals("DELETE")) throw methodNotAllowed(method, path);
+            sb.agent().deleteContext(id);
+            r.send(204, new byte[0]);
+        }
+        return true;
+    }
+
+    private void createContext(Request r, Sandbox sb) throws IOException {
+        JsonNode b = r.jsonBody(MAX_BODY);
+        String language = language(b);
+        String cwd = ControlPlaneApi.textField(b, "cwd");
+        if (cwd != null && cwd.isEmpty()) cwd = null;
+        ContextInfo c = sb.agent().createContext(new CreateContext(language, cwd, sb.envVars(), EnvdContext.DEFAULT_USER));
+        r.sendJson(200, describe(c));
+    }
+
+    private void listContexts(Request r, Sandbox sb) throws IOException {
+        ArrayNode out = json.createArrayNode();
+        for (ContextInfo c : sb.agent().listContexts()) out.add(describe(c));
+        r.sendJson(200, out);
+    }
+
+    private ObjectNode describe(ContextInfo c) {
+        ObjectNode n = json.createObjectNode();
+        n.put("id", c.id());
+        n.put("language", c.language());
+        n.put("cwd", c.cwd());
+        return n;
+    }
+
+    /** Python is the only language: null (the default) or "python" in any case; anything else is a 400. */
+    private static String language(JsonNode b) {
+        String language = ControlPlaneApi.textField(b, "language");
+        if (language == null || language.isEmpty() || language.toLowerCase(Locale.ROOT).equals("python")) return "python";
+        throw StockadeError.invalid("language '" + language + "' is not available: this server's code interpreter"
+                + " runs Python only. Send language \"python\" or leave it out.");
+    }
+
+    private void execute(Request r, Sandbox sb) throws IOException {
+        JsonNode b = r.jsonBody(MAX_EXECUTE_BODY);
+        JsonNode codeNode = b.get("code");
+        if (codeNode == null || codeNode.isNull()) throw StockadeError.invalid("code is required");
+        if (!codeNode.isTextual()) throw StockadeError.invalid("code must be a string");
+        language(b);
+        String contextId = ControlPlaneApi.textField(b, "context_id");
+        if (contextId != null && contextId.isEmpty()) contextId = null;
+        Map<String, String> envs = ControlPlaneApi.stringMap(b, "env_vars");
+        if (contextId == null && !sb.envVars().isEmpty()) {
+            // The default context is the agent's own (created on first use, without the sandbox's
+            // environment): the sandbox's variables come with each of its cells, the cell's own on top.
+            Map<String, String> merged = new java.util.LinkedHashMap<>(sb.envVars());
+            merged.putAll(envs);
+            envs = merged;
+        }
+        Limits limits = sb.limits();
+        long timeoutMillis = cellTimeoutMillis(b, limits);
+        long outputLimit = limits.outputMB() * 1024L * 1024L;
+        ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit);
+        // Errors until here (bad body, unknown context) are plain HTTP errors; from here on the answer is a 200 stream.
+        CellStream stream = sb.agent().execute(cell);
+        try (stream) {
+            r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
+            r.exchange.getResponseHeaders().set("Cache-Control", "no-store");
+            r.exchange.sendResponseHeaders(200, 0);
+            try (OutputStream out = r.exchange.getResponseBody()) {
+                // Send the headers now: the SDK's request timeout runs until they arrive, and a cell
+                // may stay silent for longer than that.
+                out.flush();
+                relay(stream, out, sb, contextId, timeoutMillis, outputLimit);
+            }
+        }
+    }
+
+    /**
+     * The cell's wall clock: the sandbox's commandTimeoutSeconds, or Stockade's optional
+     * {@code timeout} field (seconds) when it is shorter.
+     */
+    static long cellTimeoutMillis(JsonNode b, Limits limits) {
+        long max = limits.commandTimeoutSeconds() * 1000L;
+        JsonNode t = b.get("timeout");
+        if (t == null || t.isNull()) return max;
+        if (!t.isNumber() || !(t.asDouble() > 0)) throw StockadeError.invalid("timeout must be a positive number of seconds");
+        return Math.min(max, Math.max(1, (long) Math.ceil(t.asDouble() * 1000)));
+    }
+
+    /**
+     * Copies the cell's events to the client as they come. A client that goes away only stops the
+     * copy (the cell runs to its end in its context). Behind the agent's own limits, the server ends
+     * a cell that outlives its deadline or floods past its output limit and restarts its context.
+     */
+    private void relay(CellStream stream, OutputStream out, Sandbox sb, String contextId, long timeoutMillis,
+            long outputLimit) throws IOException {
+        long deadline = System.nanoTime() + (timeoutMillis + BACKSTOP_GRACE_MILLIS) * 1_000_000L;
+        long outputCap = outputLimit + BACKSTOP_OUTPUT_SLACK;
+        long forwarded = 0;
+        boolean errorSent = false;
+        CellEvent pending = null;
+        while (true) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                backstop(out, sb, contextId, errorSent, "timeout", "the cell was stopped by the server after exceeding its "
+                        + timeoutMillis / 1000.0 + " s timeout (the interpreter did not stop it)");
+                return;
+            }
+            CellEvent ev = pending;
+            pending = null;
+            if (ev == null) {
+                Optional<CellEvent> next;
+                try {
+                    next = stream.next(Duration.ofNanos(Math.min(left, POLL.toNanos())));
+                } catch (AgentException e) {
+                    // The status is already 200: the failure goes into the stream as an error and an end.
+                    failed(out, e, errorSent);
+                    return;
+                }
+                if (next.isEmpty()) continue; // NDJSON has no keepalive the SDK understands: the connection just stays open
+                ev = next.get();
+            }
+            AgentException failure = null;
+            if (ev instanceof CellEvent.Stdout || ev instanceof CellEvent.Stderr) {
+                // print() writes its text and its newline separately: chunks of one stream that follow
+                // each other within a moment travel as one line, as Jupyter's kernels batch them.
+                StringBuilder text = new StringBuilder(ev instanceof CellEvent.Stdout o ? o.text() : ((CellEvent.Stderr) ev).text());
+                try {
+                    while (text.length() < COALESCE_MAX_CHARS) {
+                        Optional<CellEvent> more = stream.next(COALESCE);
+                        if (more.isEmpty()) break;
+                        if (more.get() instanceof CellEvent.Stdout o && ev instanceof CellEvent.Stdout) {
+                            text.append(o.text());
+                        } else if (more.get() instanceof CellEvent.Stderr o && ev instanceof CellEvent.Stderr) {
+                            text.append(o.text());
+                        } else {
+                            pending = more.get();
+                            break;
+                        }
+                    }
+                } catch (AgentException e) {
+                    failure = e;
+                }
+                ev = ev instanceof CellEvent.Stdout ? new CellEvent.Stdout(text.toString()) : new CellEvent.Stderr(text.toString());
+            }
+            forwarded += switch (ev) {
+                case CellEvent.Stdout o -> utf8Length(o.text());
+                case CellEvent.Stderr o -> utf8Length(o.text());
+                case CellEvent.Result res -> size(res.data());
+                default -> 0;
+            };
+            if (forwarded > outputCap) {
+                backstop(out, sb, contextId, errorSent, "output_truncated", "the cell was stopped by the server after"
+                        + " producing more than " + outputLimit + " bytes of output (the interpreter did not stop it)");
+                return;
+            }
+            switch (ev) {
+                case CellEvent.Stdout o -> write(out, output("stdout", o.text()));
+                case CellEvent.Stderr o -> write(out, output("stderr", o.text()));
+                case CellEvent.Result res -> write(out, result(res));
+                case CellEvent.Error e -> {
+                    // The SDKs keep one error per execution: a second one would replace the first.
+                    if (!errorSent) write(out, error(e.name(), e.value(), e.traceback()));
+                    errorSent = true;
+                }
+                case CellEvent.End e -> {
+                    if (!errorSent && !"ok".equals(e.outcome()) && !"error".equals(e.outcome())) {
+                        // The cell did not finish on its own: the SDK must see an error, not a quiet success.
+                        write(out, error(errorName(e.outcome()), e.reason() == null ? e.outcome() : e.reason(), ""));
+                    }
+                    write(out, end(e.executionCount(), e.outcome(), e.reason(), e.stateLost(), e.files()));
+                    return;
+                }
+            }
+            if (failure != null) {
+                failed(out, failure, errorSent);
+                return;
+            }
+        }
+    }
+
+    /**
+     * The server's own verdict on a cell the agent did not stop: restart the context (when the
+     * cell named one; the agent does not say which context is the default), end the stream.
+     */
+    private void backstop(OutputStream out, Sandbox sb, String contextId, boolean errorSent, String outcome, String reason)
+            throws IOException {
+        LOG.log(Level.WARNING, "sandbox " + sb.id() + ": " + reason);
+        String why = reason;
+        if (contextId != null) {
+            try {
+                sb.agent().restartContext(contextId);
+                why += "; its context was restarted";
+            } catch (AgentException | StockadeError e) {
+                LOG.log(Level.WARNING, "sandbox " + sb.id() + ": restarting context " + contextId + " failed", e);
+                why += "; restarting its context failed";
+            }
+        }
+        if (!errorSent) write(out, error(errorName(outcome), why, ""));
+        write(out, end(0, outcome, why, true, List.of()));
+    }
+
+    /** A cell whose stream failed after the 200: an error line and an end line that say what happened. */
+    private void failed(OutputStream out, AgentException e, boolean errorSent) throws IOException {
+        String name;
+        String outcome;
+        boolean lost;
+        String reason;
+        switch (e.code()) {
+            case RESOURCE_EXHAUSTED -> {
+                // The cell never ran: an earlier cell kept the context busy.
+                name = "ContextBusyError";
+                outcome = "error";
+                lost = false;
+                reason = "the cell did not run: " + e.getMessage();
+            }
+            case NOT_FOUND -> {
+                name = "ContextNotFoundError";
+                outcome = "killed";
+                lost = true;
+                reason = "the cell did not run: its context was deleted while it waited (" + e.getMessage() + ")";
+            }
+            default -> {
+                name = "SandboxError";
+                outcome = "killed";
+                lost = true;
+                reason = "the sandbox's agent failed during the cell: " + e.getMessage();
+            }
+        }
+        if (!errorSent) write(out, error(name, reason, ""));
+        write(out, end(0, outcome, reason, lost, List.of()));
+    }
+
+    /** Roughly the bytes a result carries (its strings' lengths), for the output backstop. */
+    private static long size(Map<String, Object> data) {
+        long n = 0;
+        for (var e : data.entrySet()) {
+            Object v = e.getValue();
+            n += e.getKey().length() + (v instanceof String str ? utf8Length(str) : String.valueOf(v).length());
+        }
+        return n;
+    }
+
+    /** The error name the SDK shows for a cell that did not end on its own. */
+    static String errorName(String outcome) {
+        return switch (outcome == null ? "" : outcome) {
+            case "timeout" -> "TimeoutError";
+            case "output_truncated" -> "OutputLimitExceeded";
+            case "killed" -> "ContextDied";
+            default -> "ExecutionError";
+        };
+    }
+
+    private ObjectNode output(String type, String text) {
+        ObjectNode n = json.createObjectNode();
+        n.put("type", type);
+        n.put("text", text);
+        n.put("timestamp", Instant.now().toString());
+        return n;
+    }
+
+    private ObjectNode result(CellEvent.Result res) {
+        ObjectNode n = json.createObjectNode();
+        n.put("type", "result");
+        n.put("is_main_result", res.isMainResult());
+        for (var e : res.data().entrySet()) {
+            if (e.getKey().equals("type") || e.getKey().equals("is_main_result")) continue;
+            n.set(e.getKey(), json.valueToTree(e.getValue()));
+        }
+        return n;
+    }
+
+    private ObjectNode error(String name, String value, String traceback) {
+        ObjectNode n = json.createObjectNode();
+        n.put("type", "error");
+        n.put("name", name == null ? "" : name);
+        n.put("value", value == null ? "" : value);
+        n.put("traceback", traceback == null ? "" : traceback);
+        return n;
+    }
+
+    /** The last two lines: the execution count, then the end with Stockade's extensions. */
+    private List<ObjectNode> end(int executionCount, String outcome, String reason, boolean stateLost,
+            List<dev.stockade.agent.FileChange> files) {
+        ObjectNode count = json.createObjectNode();
+        count.put("type", "number_of_executions");
+        count.put("execution_count", executionCount);
+        ObjectNode end = json.createObjectNode();
+        end.put("type", "end_of_execution");
+        end.put("outcome", outcome);
+        if (reason != null) end.put("reason", reason);
+        end.put("state_lost", stateLost);
+        ArrayNode f = end.putArray("files");
+        for (var c : files) {
+            ObjectNode o = f.addObject();
+            o.put("name", c.name());
+            o.put("path", c.path());
+            o.put("size", c.size());
+        }
+        return List.of(count, end);
+    }
+
+    private void write(OutputStream out, ObjectNode line) throws IOException {
+        write(out, List.of(line));
+    }
+
+    private void write(OutputStream out, List<ObjectNode> ls) throws IOException {
+        for (ObjectNode line : ls) {
+            out.write(lines.writeValueAsBytes(line));
+            out.write('\n');
+        }
+        out.flush();
+    }
+
+    static long utf8Length(String s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) n += 1;
+            else if (c < 0x800) n += 2;
+            else if (Character.isHighSurrogate(c)) {
+                n += 4;
+                i++;
+            } else n += 3;
+        }
+        return n;
+    }
+
+    private static StockadeError methodNotAllowed(String method, String path) {
+        return StockadeError.invalid(method + " is not allowed on " + path);
+    }
+}
