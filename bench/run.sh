@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Stockade benchmark harness: one invocation measures the baselines (bare /bin/true and python,
-# raw runc) and Stockade through the official E2B JS SDK (and Stockade's Java SDK when it builds),
-# so that ratios hold on a noisy machine. Writes bench/results/latest.json (+ latest-samples.json)
-# and prints a Markdown table on stdout; progress goes to stderr. See bench/README.md.
+# raw runc), Stockade through the official E2B JS SDK (and Stockade's Java SDK when it builds), and
+# its code interpreter through @e2b/code-interpreter next to a Jupyter kernel driven by
+# jupyter_client on the host (the peer), so that ratios hold on a noisy machine. Writes
+# bench/results/latest.json (+ latest-samples.json) and prints Markdown tables on stdout; progress
+# goes to stderr. See bench/README.md.
 #
-#   bench/run.sh [--quick] [--no-java-sdk] [--no-diagnostics]
+#   bench/run.sh [--quick] [--no-java-sdk] [--no-code-interpreter] [--diagnostics]
 #
 # Environment: JAVA_HOME (default Temurin 25), BENCH_SERVER=launcher|java (default: the ./stockade
 # launcher when it exists, else the fallback bench/lib/BenchServer.java), BENCH_SKIP_BUILD=1.
@@ -19,16 +21,19 @@ N_TRUE=50 N_PY=50 N_RUNC=30 N_EXEC=30
 N_CREATE=100 N_ECHO=200 N_SBX_PY=50 N_FILE=50 N_AGENT=100
 N_SDK_CREATE=50 N_SDK_ECHO=200
 N_DIAG_CREATE=30 N_DIAG_ECHO=100 N_DIAG_PY=30 N_DIAG_FILE=20
-JAVA_SDK=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
+N_CI_CELL=200 N_CI_IMPORT=10 N_CI_NOTEBOOK=10
+JAVA_SDK=1 CODE_INTERPRETER=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
 for a in "$@"; do
   case "$a" in
     --quick)
       N_TRUE=10 N_PY=10 N_RUNC=5 N_EXEC=5 N_CREATE=5 N_ECHO=20 N_SBX_PY=5 N_FILE=5 N_AGENT=20
-      N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5 ;;
+      N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5
+      N_CI_CELL=20 N_CI_IMPORT=2 N_CI_NOTEBOOK=1 ;;
     --no-java-sdk) JAVA_SDK=0 ;;
+    --no-code-interpreter) CODE_INTERPRETER=0 ;;
     --no-diagnostics) DIAG=0 ;;
     --diagnostics) DIAG=1 ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,9 +52,22 @@ if ! command -v hyperfine >/dev/null; then
   apt-get install -y hyperfine >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
 fi
 E2B_MODULES="$ROOT/tests/e2b-js/node_modules"
-if [ ! -f "$E2B_MODULES/e2b/package.json" ]; then
-  log "installing the e2b npm package (npm ci in tests/e2b-js)"
+if [ ! -f "$E2B_MODULES/e2b/package.json" ] || [ ! -f "$E2B_MODULES/@e2b/code-interpreter/package.json" ]; then
+  log "installing the e2b and @e2b/code-interpreter npm packages (npm ci in tests/e2b-js)"
   (cd "$ROOT/tests/e2b-js" && npm ci --no-audit --no-fund >/dev/null)
+fi
+if [ "$CODE_INTERPRETER" = 1 ]; then
+  # The peer: a Jupyter kernel from Debian's packages, driven by jupyter_client (bench/lib/jupyter_peer.py).
+  if ! /usr/bin/python3 -c 'import ipykernel, jupyter_client' 2>/dev/null; then
+    log "installing the Jupyter peer (apt-get install -y python3-ipykernel python3-jupyter-client)"
+    pkgs="python3-ipykernel python3-jupyter-client"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs >/dev/null; }
+  fi
+  # The sandboxes' default template is the host's Python: the notebook needs its data-science packages.
+  /usr/bin/python3 -c 'import IPython, numpy, pandas, matplotlib' 2>/dev/null \
+    || die "the code interpreter bench needs IPython, numpy, pandas and matplotlib in /usr/bin/python3 (scripts/install-deps.sh installs them), or pass --no-code-interpreter"
 fi
 
 WORK=$(mktemp -d /tmp/stockade-bench.XXXXXX)
@@ -234,9 +252,18 @@ if [ "$JAVA_SDK" = 1 ]; then
     log "Java SDK: no sdk jar (the module does not build yet) — skipped"
   fi
 fi
+
+# ---- 4. the code interpreter (issue 3), with the Jupyter peer in the same run ----------------
+if [ "$CODE_INTERPRETER" = 1 ]; then
+  log "code interpreter: 1+1 x$N_CI_CELL (SDK, raw HTTP, agent, Jupyter), first import pandas x$N_CI_IMPORT, notebook x$N_CI_NOTEBOOK"
+  mkdir -m 0700 "$WORK/ci"
+  BENCH_DATA_DIR="$SERVER_DATA" BENCH_WORK="$WORK/ci" BENCH_OUT="$RAW/ci.json" BENCH_E2B_MODULES="$E2B_MODULES" \
+    BENCH_N_CELL=$N_CI_CELL BENCH_N_IMPORT=$N_CI_IMPORT BENCH_N_NOTEBOOK=$N_CI_NOTEBOOK \
+    node bench/ci-bench.mjs
+fi
 stop_server
 
-# ---- 4. diagnostic: the same server with TCP_NODELAY on its HTTP sockets --------------------
+# ---- 5. diagnostic: the same server with TCP_NODELAY on its HTTP sockets --------------------
 if [ "$DIAG" = 1 ]; then
   start_server nodelay -Dsun.net.httpserver.nodelay=true
   export E2B_API_URL="$URL" E2B_SANDBOX_URL="$URL" E2B_API_KEY="$KEY"
