@@ -123,6 +123,19 @@ class ProtocolError(Exception):
     """The peer broke the framing; the connection is closed."""
 
 
+def signal_group(pid, signo):
+    """Signals the process group led by pid (every command leads its own), or the process alone."""
+    try:
+        os.killpg(pid, signo)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signo)
+        except ProcessLookupError:
+            pass
+    except PermissionError:
+        pass
+
+
 def os_error(err, what):
     code = _ERRNO_CODES.get(err.errno, "internal")
     reason = err.strerror or str(err)
@@ -438,15 +451,7 @@ class Proc:
                 "user": self.user, "tag": self.tag, "startedMillis": int(self.started * 1000)}
 
     def kill_group(self, signo):
-        try:
-            os.killpg(self.pid, signo)
-        except ProcessLookupError:
-            try:
-                os.kill(self.pid, signo)
-            except ProcessLookupError:
-                pass
-        except PermissionError:
-            pass
+        signal_group(self.pid, signo)
 
     def exited(self, status):
         """Called by the reaper, under LOCK, once the process has been reaped."""
@@ -1487,15 +1492,7 @@ class Kernel:
         with LOCK:
             if self.status is not None or not self.pid or self.gone:
                 return
-            try:
-                os.killpg(self.pid, signo)
-            except ProcessLookupError:
-                try:
-                    os.kill(self.pid, signo)
-                except ProcessLookupError:
-                    pass
-            except PermissionError:
-                pass
+            signal_group(self.pid, signo)
 
     def interrupt(self, cell):
         if cell.interrupted:

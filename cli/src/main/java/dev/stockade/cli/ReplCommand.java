@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code stockade repl}: a Python prompt whose cells run in a fresh sandbox's code interpreter.
@@ -72,39 +71,17 @@ final class ReplCommand implements Subcommand {
         if (timeout > 0) create.limits(Limits.builder().commandTimeoutSeconds(timeout).build());
 
         Target target = Target.resolve(name(), args, io, true);
-        AtomicBoolean cleaned = new AtomicBoolean();
-        Sandbox[] created = new Sandbox[1];
-        Runnable cleanup = () -> {
-            if (!cleaned.compareAndSet(false, true)) return;
-            try {
-                if (created[0] != null) created[0].kill();
-            } catch (StockadeException ignored) {
-                // already gone, or the server with it
-            } finally {
-                target.close();
-            }
-        };
-        Thread hook = new Thread(cleanup, "stockade-repl-cleanup");
-        Runtime.getRuntime().addShutdownHook(hook);
-        Thread lease = null;
+        LeasedSandbox leased = LeasedSandbox.create(target, create.build(), name());
         try {
-            Sandbox sandbox = target.client().create(create.build());
-            created[0] = sandbox;
-            lease = Thread.ofVirtual().name("stockade-repl-lease").start(() -> RunCommand.renew(sandbox));
+            Sandbox sandbox = leased.sandbox();
             io.err().println("Python in sandbox " + sandbox.id() + " (code interpreter). Ctrl-D to exit.");
             loop(sandbox, envs, io);
             return 0;
         } catch (StockadeException e) {
-            if (cleaned.get()) return 130;
+            if (leased.cleanedUp()) return 130;
             throw e;
         } finally {
-            if (lease != null) lease.interrupt();
-            cleanup.run();
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException ignored) {
-                // already shutting down: the hook runs (and finds the work done)
-            }
+            leased.close();
         }
     }
 

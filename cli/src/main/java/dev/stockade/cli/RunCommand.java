@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code stockade run script.py [args]}: a fresh sandbox, the script uploaded to /home/user, run
@@ -106,25 +105,9 @@ final class RunCommand implements Subcommand {
         if (timeout > 0) create.limits(Limits.builder().commandTimeoutSeconds(timeout).build());
 
         Target target = Target.resolve(name(), args, io, true);
-        AtomicBoolean cleaned = new AtomicBoolean();
-        Sandbox[] created = new Sandbox[1];
-        Runnable cleanup = () -> {
-            if (!cleaned.compareAndSet(false, true)) return;
-            try {
-                if (created[0] != null) created[0].kill();
-            } catch (StockadeException ignored) {
-                // already gone, or the server with it
-            } finally {
-                target.close();
-            }
-        };
-        Thread hook = new Thread(cleanup, "stockade-run-cleanup");
-        Runtime.getRuntime().addShutdownHook(hook);
-        Thread lease = null;
+        LeasedSandbox leased = LeasedSandbox.create(target, create.build(), name());
         try {
-            Sandbox sandbox = target.client().create(create.build());
-            created[0] = sandbox;
-            lease = Thread.ofVirtual().name("stockade-run-lease").start(() -> renew(sandbox));
+            Sandbox sandbox = leased.sandbox();
             if (cells) return runCells(sandbox, notebook, script, envs, io);
             String name = script.getFileName().toString();
             sandbox.files().write(HOME + "/" + name, script);
@@ -138,16 +121,10 @@ final class RunCommand implements Subcommand {
             return Streaming.run(sandbox, Shell.join(argv), options, args.flag("stdin"), io, name(), false);
         } catch (StockadeException e) {
             // Ctrl-C: the shutdown hook killed the sandbox under the running command; nothing to report
-            if (cleaned.get()) return 130;
+            if (leased.cleanedUp()) return 130;
             throw e;
         } finally {
-            if (lease != null) lease.interrupt();
-            cleanup.run();
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException ignored) {
-                // already shutting down: the hook runs (and finds the work done)
-            }
+            leased.close();
         }
     }
 
