@@ -123,6 +123,14 @@ class ProtocolError(Exception):
     """The peer broke the framing; the connection is closed."""
 
 
+def wake(fd):
+    """Wakes the thread waiting on eventfd fd (closed meanwhile: nobody waits any more)."""
+    try:
+        os.eventfd_write(fd, 1)
+    except OSError:
+        pass
+
+
 def signal_group(pid, signo):
     """Signals the process group led by pid (every command leads its own), or the process alone."""
     try:
@@ -456,10 +464,7 @@ class Proc:
     def exited(self, status):
         """Called by the reaper, under LOCK, once the process has been reaped."""
         self.status = status
-        try:
-            os.eventfd_write(self.wake, 1)
-        except OSError:
-            pass
+        wake(self.wake)
 
     # -- the pump thread --------------------------------------------------------------------
 
@@ -1512,10 +1517,7 @@ class Kernel:
     def exited(self, status):
         """Called by the reaper, under LOCK, once the kernel has been reaped."""
         self.status = status
-        try:
-            os.eventfd_write(self.wake, 1)
-        except OSError:
-            pass
+        wake(self.wake)
 
     def _kick(self):
         with self.lock:

@@ -440,6 +440,25 @@ class FilesIT {
     }
 
     @Test
+    void theFilesApiActsWithTheRequestedUsersPermissions() {
+        // A file only the sandbox's root may read, in root's 0700 home, made by a command as root.
+        RawClient.Run made = c.run(box, "echo root-only > /root/secret && chmod 600 /root/secret && echo ok", "root");
+        assertEquals("ok\n", made.stdout(), made.toString());
+        // As the default user (uid 1000), the files API is refused, as the user's own commands are.
+        HttpResponse<byte[]> asUser = c.download(box, "/root/secret");
+        assertTrue(asUser.statusCode() >= 400 && asUser.statusCode() < 500, asUser.statusCode() + " " + new String(asUser.body()));
+        assertFalse(new String(asUser.body()).contains("root-only"));
+        RawClient.Response writeAsUser = c.upload(box, "/root/planted", "x".getBytes());
+        assertTrue(writeAsUser.status() >= 400 && writeAsUser.status() < 500, writeAsUser.status() + " " + writeAsUser.body());
+        assertEquals("absent\n", c.run(box, "test -e /root/planted && echo present || echo absent", "root").stdout());
+        // As root (username=root, what the SDKs send for {user: 'root'}), it is allowed.
+        Map<String, String> h = Map.of("E2b-Sandbox-Id", box.id(), "X-Access-Token", box.token());
+        RawClient.Response asRoot = c.call("GET", "/files?path=" + q("/root/secret") + "&username=root", null, h);
+        assertEquals(200, asRoot.status(), asRoot.body());
+        assertEquals("root-only\n", asRoot.body());
+    }
+
+    @Test
     void overwritingIsAtomic() throws Exception {
         int size = 1024 * 1024;
         byte[] a = new byte[size], b = new byte[size];

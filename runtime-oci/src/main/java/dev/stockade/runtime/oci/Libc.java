@@ -20,7 +20,7 @@ final class Libc {
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout_path("errno"));
+    private static final VarHandle ERRNO = CAPTURE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
     private static final Linker.Option CCS = Linker.Option.captureCallState("errno");
     private static final MethodHandle MOUNT = LINKER.downcallHandle(
             LINKER.defaultLookup().find("mount").orElseThrow(),
@@ -36,10 +36,6 @@ final class Libc {
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
 
     private Libc() {}
-
-    private static java.lang.foreign.MemoryLayout.PathElement MemoryLayout_path(String name) {
-        return java.lang.foreign.MemoryLayout.PathElement.groupElement(name);
-    }
 
     /** mount(2); throws {@link LibcException} with errno on failure. */
     static void mount(String source, String target, String fsType, long flags, String data) {
