@@ -13,7 +13,7 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # The default template's data-science stack (the code interpreter): Debian's packages, bound
 # read-only into every sandbox with the host's /usr.
-for pkg in python3-numpy python3-pandas python3-matplotlib python3-scipy python3-ipython; do
+for pkg in python3-numpy python3-pandas python3-matplotlib python3-scipy python3-ipython python3-pip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -12,13 +12,18 @@ Runs as the container's init (PID 1) or as an ordinary process in tests:
         [--kernel PATH]        the interpreter kernel of code contexts (default: "kernel" next to
                                this program, which is how /opt/stockade is laid out)
         [--warm-default]       start the default code context right after start-up (pre-warming)
+        [--egress PATH]        the host's egress proxy socket: start the relay ("relay" next to this
+                               program) on loopback and point every process's HTTP(S)_PROXY at it
+        [--egress-port N]      the relay's loopback port (default 49990)
 
 Standard library only, and only builtin modules before the socket listens: json, subprocess and
 friends are imported by a warm-up thread afterwards, because start-up is on the create path.
+The egress relay, if any, is spawned by its own supervisor thread, so the socket never waits for it.
 
 Threads: the main thread accepts; one thread per connection runs one request; one pump thread
 per process reads its stdout/stderr and delivers the end event; one reaper thread waits for
-every child (as PID 1 it also reaps orphans); one deadline thread kills processes that time out.
+every child (as PID 1 it also reaps orphans); one deadline thread kills processes that time out;
+with --egress, one supervisor thread keeps the relay running.
 """
 
 import os
@@ -635,7 +640,7 @@ def reaper():
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 continue  # Popen reaped a child whose exec failed
-            proc = RUNNING.get(pid) or KERNELS.get(pid)
+            proc = RUNNING.get(pid) or KERNELS.get(pid) or RELAYS.get(pid)
             if proc is not None and proc.status is None:
                 proc.exited(status)
 
@@ -680,6 +685,7 @@ def build_env(req, user, home, cwd):
         raise AgentError("invalid_argument", "env must be an object of strings")
     env = {"PATH": BASE_PATH, "HOME": home, "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
            "LANG": "C.UTF-8", "PWD": cwd}
+    env.update(egress_env())
     for key, value in extra.items():
         if not key or "=" in key or "\0" in key:
             raise AgentError("invalid_argument", "environment variable name %r is not valid" % key)
@@ -1448,6 +1454,7 @@ class Kernel:
         ctx = self.ctx
         env = {"PATH": BASE_PATH, "HOME": ctx.home, "USER": ctx.user, "LOGNAME": ctx.user, "SHELL": "/bin/bash",
                "LANG": "C.UTF-8", "PWD": ctx.cwd, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1", "PAGER": "cat"}
+        env.update(egress_env())
         env.update(ctx.envs)
         start_process_threads()
         req_r, req_w = os.pipe()
@@ -2026,6 +2033,182 @@ def warm_default():
         log("cannot start the default context: %s" % e.message)
 
 
+# ---------------------------------------------------------------------------------------------
+# Egress. The sandbox's network namespace has loopback only; the server binds its egress proxy's
+# unix socket into the sandbox (root-only). The relay (stockade_relay.py, "relay" next to this
+# program) listens on 127.0.0.1:EGRESS_PORT and carries each connection to that socket, naming
+# the client's pid and uid first; every process gets HTTP(S)_PROXY pointing at it. The relay runs
+# as the agent's user in its own process group, outside RUNNING, so that ps and signal never see
+# it; the supervisor thread restarts it when it exits and the agent kills it when it stops.
+
+EGRESS_SOCKET = None             # --egress PATH; None: no relay, no proxy variables
+EGRESS_PORT = 49990              # --egress-port N
+CA_BUNDLE = "ca-bundle.pem"      # next to this program: trust for the egress proxy's TLS interception
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS")
+RELAY_BACKOFF_FIRST = 0.2        # a relay that exits is restarted after this, doubling up to
+RELAY_BACKOFF_MAX = 10.0
+RELAY_STABLE = 30.0              # a relay that ran this long was fine: the backoff starts over
+RELAY_START_WAIT = 0.1           # the relay starts once the first request is answered, or after this
+RELAYS = {}                      # pid -> Relay while it runs; guarded by LOCK (the reaper's table)
+RELAY_STOPPING = False           # set under LOCK at shutdown: no relay is started any more
+_EGRESS_ENV = {}
+_ANSWERED = _thread.allocate_lock()  # released once the first request is answered (readiness)
+_ANSWERED.acquire()
+
+
+def agent_dir():
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def egress_env():
+    """The variables that send a process's HTTP(S) traffic to the relay (empty without --egress).
+    A request's own variables are applied after these, so a user can still choose otherwise."""
+    if EGRESS_SOCKET is None:
+        return _EGRESS_ENV
+    env = dict(_EGRESS_ENV)
+    bundle = os.path.join(agent_dir(), CA_BUNDLE)
+    if os.path.isfile(bundle):  # one stat per spawn: the server may install it after we started
+        for name in CA_VARIABLES:
+            env[name] = bundle
+    return env
+
+
+def configure_egress(socket_path, port):
+    global EGRESS_SOCKET, EGRESS_PORT, _EGRESS_ENV
+    EGRESS_SOCKET = socket_path
+    EGRESS_PORT = port
+    proxy = "http://127.0.0.1:%d" % port
+    no_proxy = "localhost,127.0.0.1,::1"
+    _EGRESS_ENV = {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
+                   "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+
+
+class Relay:
+    """One run of the relay process; the reaper marks its end and wakes the supervisor."""
+
+    def __init__(self):
+        self.pid = 0
+        self.status = None
+        self.wake = os.eventfd(0, os.EFD_CLOEXEC)
+
+    def exited(self, status):
+        """Called by the reaper, under LOCK, once the relay has been reaped."""
+        self.status = status
+        wake(self.wake)
+
+
+def bind_relay_listeners():
+    """127.0.0.1:EGRESS_PORT and, where the namespace has it, [::1]:EGRESS_PORT. Bound here, once,
+    and inherited by every run of the relay: a client that connects while the relay starts or
+    restarts waits in the backlog rather than being refused, and no user program can take the
+    port meanwhile. Inheritable, which is harmless: subprocess closes them in user processes."""
+    listeners = []
+    for family, host in ((_socket.AF_INET, "127.0.0.1"), (_socket.AF_INET6, "::1")):
+        sock = None
+        try:
+            sock = _socket.socket(family, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if family == _socket.AF_INET6:
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+            sock.bind((host, EGRESS_PORT))
+            sock.listen(1024)
+        except OSError as e:
+            if sock is not None:
+                sock.close()
+            if family == _socket.AF_INET6:
+                continue  # no IPv6 loopback here: IPv4 only
+            for other in listeners:
+                other.close()
+            raise OSError(e.errno, "cannot listen on 127.0.0.1:%d: %s (is a program of the sandbox using the"
+                          " port? --egress-port chooses it)" % (EGRESS_PORT, e.strerror))
+        os.set_inheritable(sock.fileno(), True)
+        listeners.append(sock)
+    return listeners
+
+
+def spawn_relay(listeners):
+    """Starts the relay, or returns None when the agent is stopping. posix_spawn rather than
+    subprocess: it needs no import, so the relay starts while the warm-up is still importing."""
+    relay = Relay()
+    python = sys.executable or "/usr/bin/python3"
+    argv = [python, "-I", "-S", os.path.join(agent_dir(), "relay"), "--listen-port", str(EGRESS_PORT),
+            "--upstream", EGRESS_SOCKET]
+    for sock in listeners:
+        argv += ["--listen-fd", str(sock.fileno())]
+    env = {"PATH": BASE_PATH, "LANG": "C.UTF-8"}
+    actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, 2, 1)]
+    try:
+        with LOCK:  # registered before the reaper can see it end
+            if RELAY_STOPPING:
+                os.close(relay.wake)
+                return None
+            relay.pid = os.posix_spawn(python, argv, env, file_actions=actions, setsid=True)
+            RELAYS[relay.pid] = relay
+    except OSError:
+        os.close(relay.wake)
+        raise
+    return relay
+
+
+def supervise_relay(listeners):
+    """The supervisor thread: keeps one relay running until the agent stops. Its first start waits
+    for the first answered request (the host's readiness probe), so that the relay's own start-up
+    does not compete with the agent's for the CPU; connections made meanwhile wait in the backlog
+    of the listeners, which main() bound before the agent's socket answers (None if it could not)."""
+    backoff = RELAY_BACKOFF_FIRST
+    first = True
+    while True:
+        started = time.monotonic()
+        relay = False
+        try:
+            if listeners is None:
+                listeners = bind_relay_listeners()
+            if first:
+                first = False
+                _ANSWERED.acquire(timeout=RELAY_START_WAIT)  # left locked: handle() lets go of it
+            relay = spawn_relay(listeners)
+        except OSError as e:
+            log("cannot start the egress relay: %s; retrying in %.1f s" % (e.strerror, backoff))
+        if relay is None:
+            return
+        if relay:
+            start_process_threads()  # the reaper reports its end
+            CHILD_EVENT.set()
+            try:
+                os.eventfd_read(relay.wake)
+            finally:
+                os.close(relay.wake)
+            with LOCK:
+                RELAYS.pop(relay.pid, None)
+                if RELAY_STOPPING:
+                    return
+            if time.monotonic() - started >= RELAY_STABLE:
+                backoff = RELAY_BACKOFF_FIRST
+            status = relay.status
+            how = ("was killed by %s" % signal_name(os.WTERMSIG(status)) if os.WIFSIGNALED(status)
+                   else "exited with code %d" % os.WEXITSTATUS(status))
+            log("the egress relay (pid %d) %s; restarting it in %.1f s" % (relay.pid, how, backoff))
+        time.sleep(backoff)
+        backoff = min(backoff * 2, RELAY_BACKOFF_MAX)
+
+
+def stop_relays():
+    """At shutdown: no new relay, and the running one killed (it leads its own process group)."""
+    global RELAY_STOPPING
+    with LOCK:
+        RELAY_STOPPING = True
+        relays = list(RELAYS.values())
+        for relay in relays:
+            if relay.status is None:
+                signal_group(relay.pid, 9)
+    if relays:
+        start_process_threads()
+    # Let the reaper collect it, so that no zombie outlives an agent that is not init.
+    deadline = time.monotonic() + 1.0
+    while any(r.status is None for r in relays) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 HELLO_REQUEST = b'{"op":"hello"}'
 
 
@@ -2117,6 +2300,11 @@ def handle(fd):
             pass
     finally:
         sock.close()
+        if _ANSWERED.locked():
+            try:
+                _ANSWERED.release()
+            except RuntimeError:
+                pass  # another connection thread was first
 
 
 def warm_up():
@@ -2134,6 +2322,8 @@ def warm_up():
 def parse_args(argv):
     global SWITCH_USER, OOM_COUNTER_FILES, KERNEL_PATH, WARM_DEFAULT
     socket_path = None
+    egress = None
+    egress_port = EGRESS_PORT
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -2159,12 +2349,23 @@ def parse_args(argv):
         elif arg == "--warm-default":
             WARM_DEFAULT = True
             i += 1
+        elif arg == "--egress" and i + 1 < len(argv) and argv[i + 1].startswith("/") \
+                and len(argv[i + 1].encode()) <= 107:  # what a unix socket address holds
+            egress = argv[i + 1]
+            i += 2
+        elif arg == "--egress-port" and i + 1 < len(argv) and argv[i + 1].isdigit() \
+                and 1 <= int(argv[i + 1]) <= 65535:
+            egress_port = int(argv[i + 1])
+            i += 2
         else:
             raise SystemExit("stockade-agent: unknown or incomplete argument %r\n"
                              "usage: agent.py --socket PATH [--home user=DIR]... [--no-switch-user]"
-                             " [--oom-counter FILE] [--kernel PATH] [--warm-default]" % arg)
+                             " [--oom-counter FILE] [--kernel PATH] [--warm-default]"
+                             " [--egress SOCKET] [--egress-port N]" % arg)
     if not socket_path:
         raise SystemExit("stockade-agent: --socket PATH is required")
+    if egress is not None:
+        configure_egress(egress, egress_port)
     if SWITCH_USER and os.geteuid() != 0:
         raise SystemExit("stockade-agent: not running as root, so it cannot run processes as other users;"
                          " pass --no-switch-user to run them as uid %d" % os.geteuid())
@@ -2219,6 +2420,13 @@ def main(argv):
     _signal.signal(_signal.SIGTERM, _stop)
     _signal.signal(_signal.SIGINT, _stop)
     _thread.start_new_thread(warm_up, ())
+    if EGRESS_SOCKET is not None:
+        try:  # before the first answer: a client that the answer lets start finds the port open
+            listeners = bind_relay_listeners()
+        except OSError as e:
+            log("%s; the relay retries" % e.strerror)
+            listeners = None
+        _thread.start_new_thread(supervise_relay, (listeners,))
     start = _thread.start_new_thread
     poller = select.poll()
     poller.register(server.fileno(), select.POLLIN)
@@ -2260,6 +2468,7 @@ def main(argv):
                 proc.kill_group(9)
             for kernel in kernels:
                 kernel.kill("delete")
+            stop_relays()
         except BaseException:
             pass
         try:

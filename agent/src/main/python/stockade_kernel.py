@@ -527,6 +527,22 @@ def execute(runner, req):
     return "error" if STATE.errored else "ok"
 
 
+def _ensure_user_site():
+    """Puts the user's site-packages on the path even before it exists: Python adds it at start-up only
+    if it is there, so a package that `%pip install` (pip --user) puts there would otherwise not be
+    importable until the kernel restarts."""
+    try:
+        import site
+        if not site.ENABLE_USER_SITE:
+            return
+        user_site = site.getusersitepackages()
+        if user_site not in sys.path:
+            os.makedirs(user_site, exist_ok=True)
+            site.addsitedir(user_site)
+    except (OSError, ImportError, AttributeError):
+        pass
+
+
 def main(argv):
     global json, _signal, _thread, EVENTS
     import _signal as signal_module
@@ -542,6 +558,7 @@ def main(argv):
         sys.path[0] = ""
     elif "" not in sys.path:
         sys.path.insert(0, "")
+    _ensure_user_site()
     sys.meta_path.insert(0, PyplotHook())
     EVENTS = Channel(ev_fd)
     runner = None

@@ -18,6 +18,11 @@ public final class AgentScript {
     public static final String RESOURCE = "dev/stockade/agent/stockade_agent.py";
     /** The interpreter kernel of code contexts, which the agent starts from "kernel" next to itself. */
     public static final String KERNEL_RESOURCE = "dev/stockade/agent/stockade_kernel.py";
+    /**
+     * The egress relay, which the agent started with {@code --egress} runs from "relay" next to
+     * itself: it carries loopback TCP connections (HTTP_PROXY) to the host's egress proxy socket.
+     */
+    public static final String RELAY_RESOURCE = "dev/stockade/agent/stockade_relay.py";
     /** Conventional location of the script inside a sandbox. */
     public static final String SANDBOX_PATH = "/opt/stockade/agent";
     /** Conventional location of the agent's socket inside a sandbox (its directory is bind-mounted). */
@@ -27,7 +32,8 @@ public final class AgentScript {
 
     private static final byte[] BYTES = load(RESOURCE);
     private static final byte[] KERNEL_BYTES = load(KERNEL_RESOURCE);
-    private static final String SHA256 = HexFormat.of().formatHex(digest(BYTES, KERNEL_BYTES));
+    private static final byte[] RELAY_BYTES = load(RELAY_RESOURCE);
+    private static final String SHA256 = HexFormat.of().formatHex(digest(BYTES, KERNEL_BYTES, RELAY_BYTES));
 
     private AgentScript() {}
 
@@ -37,7 +43,12 @@ public final class AgentScript {
      * to bytecode, and binds it read-only at /opt/stockade.
      */
     public static java.util.Map<String, byte[]> sandboxFiles() {
-        return java.util.Map.of("agent", bytes(), "kernel", kernelBytes());
+        return java.util.Map.of("agent", bytes(), "kernel", kernelBytes(), "relay", relayBytes());
+    }
+
+    /** The egress relay's content (a fresh copy): installed as "relay" beside the agent. */
+    public static byte[] relayBytes() {
+        return RELAY_BYTES.clone();
     }
 
     /** The kernel's content (a fresh copy): installed as "kernel" beside the agent. */

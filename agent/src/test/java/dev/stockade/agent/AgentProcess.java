@@ -60,6 +60,7 @@ final class AgentProcess implements AutoCloseable {
         Path script = dir.resolve("agent.py");
         Files.write(script, AgentScript.bytes());
         Files.write(dir.resolve("kernel"), AgentScript.kernelBytes()); // where the agent looks for it
+        Files.write(dir.resolve("relay"), AgentScript.relayBytes());   // started with --egress
         Path userHome = Files.createDirectories(dir.resolve("home/user"));
         Path rootHome = Files.createDirectories(dir.resolve("root"));
         if (ROOT) {

@@ -24,9 +24,13 @@ class AgentScriptTest {
         if (Files.exists(kernelSource)) {
             assertArrayEquals(Files.readAllBytes(kernelSource), AgentScript.kernelBytes());
         }
-        assertEquals(java.util.Set.of("agent", "kernel"), AgentScript.sandboxFiles().keySet());
+        Path relaySource = Path.of("src/main/python/stockade_relay.py");
+        if (Files.exists(relaySource)) {
+            assertArrayEquals(Files.readAllBytes(relaySource), AgentScript.relayBytes());
+        }
+        assertEquals(java.util.Set.of("agent", "kernel", "relay"), AgentScript.sandboxFiles().keySet());
         MessageDigest digest = MessageDigest.getInstance("SHA-256");
-        for (byte[] file : List.of(bytes, AgentScript.kernelBytes())) {
+        for (byte[] file : List.of(bytes, AgentScript.kernelBytes(), AgentScript.relayBytes())) {
             digest.update(java.nio.ByteBuffer.allocate(8).putLong(file.length).array());
             digest.update(file);
         }

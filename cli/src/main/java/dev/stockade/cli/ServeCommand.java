@@ -2,10 +2,15 @@ package dev.stockade.cli;
 
 import dev.stockade.server.StockadeServer;
 import dev.stockade.server.config.ServerConfig;
+import dev.stockade.server.egress.EgressConfig;
+import dev.stockade.server.packages.PackageConfig;
+import java.net.URI;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -26,7 +31,7 @@ final class ServeCommand implements Subcommand {
     @Override
     public String usage() {
         return """
-                Usage: stockade serve [--port N] [--data-dir DIR] [--host ADDR]
+                Usage: stockade serve [--port N] [--data-dir DIR] [--host ADDR] [network and package options]
 
                 Runs a Stockade server in the foreground until Ctrl-C or SIGTERM, which stop it cleanly
                 (every sandbox it started ends with it).
@@ -37,6 +42,20 @@ final class ServeCommand implements Subcommand {
                                     else /var/lib/stockade when the home directory is closed to others)
                   --host ADDR       address to listen on (default 127.0.0.1)
 
+                Network (sandboxes have none unless they ask for an allow-list; docs/network.md):
+                  --allow-open-network       let sandboxes ask for open internet access (public
+                                             addresses only, through the egress proxy)
+                  --egress-private CIDR      a private range sandboxes may reach when their policy
+                                             lists it (repeatable; e.g. an internal API)
+                  --egress-host NAME=IP[,IP] resolve NAME to these addresses instead of DNS (repeatable)
+                  --egress-trust FILE        extra CA certificates (PEM) trusted for upstream TLS
+                Packages (pip in sandboxes installs only from the server's index):
+                  --wheelhouse DIR           approved wheels and sdists, all installable
+                  --package-index URL        an upstream simple index (a mirror), filtered by:
+                  --package-allowlist FILE   projects (name, name==version, --hash=sha256:...) allowed
+                                             from the upstream
+                  --package-cache DIR        keep verified upstream downloads here
+
                 The API key is $STOCKADE_API_KEY when set, else the one in DIR/api-key (generated on
                 first start). The other commands find this server through DIR/serve.json.
                 """;
@@ -44,7 +63,9 @@ final class ServeCommand implements Subcommand {
 
     @Override
     public Args.Spec spec() {
-        return new Args.Spec(name(), Set.of("port", "data-dir", "host"), Set.of(), Set.of(), Map.of(), -1);
+        return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
+                "wheelhouse", "package-index", "package-allowlist", "package-cache"),
+                Set.of("egress-private", "egress-host"), Set.of("allow-open-network"), Map.of(), -1);
     }
 
     @Override
@@ -70,7 +91,8 @@ final class ServeCommand implements Subcommand {
         String envKey = io.env("STOCKADE_API_KEY");
         StockadeServer server;
         try {
-            server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey));
+            server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey)
+                    .withEgress(egress(args)).withPackages(packages(args)));
         } catch (RuntimeException e) {
             claim.close();
             throw e;
@@ -102,5 +124,39 @@ final class ServeCommand implements Subcommand {
         io.out().flush();
         server.awaitClose();
         return 0;
+    }
+
+    private EgressConfig egress(Args args) throws UsageException {
+        EgressConfig d = EgressConfig.defaults();
+        Map<String, List<String>> hosts = new LinkedHashMap<>();
+        for (String h : args.values("egress-host")) {
+            int eq = h.indexOf('=');
+            if (eq <= 0 || eq == h.length() - 1) {
+                throw new UsageException(name(), "--egress-host wants NAME=IP[,IP...], got '" + h + "'");
+            }
+            hosts.put(h.substring(0, eq), List.of(h.substring(eq + 1).split(",")));
+        }
+        String trust = args.value("egress-trust");
+        try {
+            return new EgressConfig(args.flag("allow-open-network"), args.values("egress-private"), hosts,
+                    d.connectTimeout(), d.idleTimeout(), d.maxConnectionsPerSandbox(), d.logCapacity(),
+                    trust == null ? null : Path.of(trust).toAbsolutePath());
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(name(), e.getMessage());
+        }
+    }
+
+    private PackageConfig packages(Args args) throws UsageException {
+        try {
+            String upstream = args.value("package-index");
+            return new PackageConfig(path(args.value("wheelhouse")), upstream == null ? null : URI.create(upstream),
+                    path(args.value("package-allowlist")), path(args.value("package-cache")));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(name(), e.getMessage());
+        }
+    }
+
+    private static Path path(String p) {
+        return p == null ? null : Path.of(p).toAbsolutePath().normalize();
     }
 }

@@ -21,7 +21,8 @@ class E2bJsSdkIT {
 
     @BeforeAll
     static void up() {
-        ts = new TestServer();
+        // The network tests' site runs in the Node process on 127.0.0.1, reached as allowed.test.
+        ts = new TestServer(c -> c.withEgress(NetworkIT.egressConfig()));
     }
 
     @AfterAll
@@ -46,6 +47,7 @@ class E2bJsSdkIT {
         pb.environment().put("E2B_SANDBOX_URL", ts.url());
         pb.environment().put("E2B_API_KEY", TestServer.KEY);
         pb.environment().put("E2B_DEBUG", "false");
+        pb.environment().put("STOCKADE_TEST_SITE", "allowed.test");
         Process p = pb.start();
         StringBuilder out = new StringBuilder();
         Thread reader = Thread.ofVirtual().start(() -> {

@@ -186,6 +186,16 @@ class IsolationIT {
     // ---------------------------------------------------------------------------------------------
     // host environment
 
+    /** What the agent adds for the egress path (docs/network.md): the relay and the CA bundle, both inside. */
+    static final Map<String, String> EGRESS_VARIABLES = Map.ofEntries(
+            Map.entry("HTTP_PROXY", "http://127.0.0.1:49990"), Map.entry("HTTPS_PROXY", "http://127.0.0.1:49990"),
+            Map.entry("http_proxy", "http://127.0.0.1:49990"), Map.entry("https_proxy", "http://127.0.0.1:49990"),
+            Map.entry("NO_PROXY", "localhost,127.0.0.1,::1"), Map.entry("no_proxy", "localhost,127.0.0.1,::1"),
+            Map.entry("SSL_CERT_FILE", "/opt/stockade/ca-bundle.pem"),
+            Map.entry("REQUESTS_CA_BUNDLE", "/opt/stockade/ca-bundle.pem"),
+            Map.entry("CURL_CA_BUNDLE", "/opt/stockade/ca-bundle.pem"), Map.entry("PIP_CERT", "/opt/stockade/ca-bundle.pem"),
+            Map.entry("NODE_EXTRA_CA_CERTS", "/opt/stockade/ca-bundle.pem"));
+
     @Test
     void hostEnvironmentDoesNotLeak() {
         RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 120,
@@ -200,8 +210,12 @@ class IsolationIT {
             assertEquals(0, direct.exitCode(), describe(direct));
             Map<String, String> env = keyValues(direct.stdout(), "=");
             note("env of a command", env);
-            assertEquals(new TreeSet<>(Set.of("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "PWD",
-                    "STOCKADE_IT_CREATE", "STOCKADE_IT_CMD")), new TreeSet<>(env.keySet()), direct.stdout());
+            TreeSet<String> expected = new TreeSet<>(Set.of("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "PWD",
+                    "STOCKADE_IT_CREATE", "STOCKADE_IT_CMD"));
+            expected.addAll(EGRESS_VARIABLES.keySet());
+            assertEquals(expected, new TreeSet<>(env.keySet()), direct.stdout());
+            // The egress variables name only things inside the sandbox: its relay and the agent's CA bundle.
+            EGRESS_VARIABLES.forEach((k, v) -> assertEquals(v, env.get(k), k));
             assertEquals("from-create", env.get("STOCKADE_IT_CREATE"));
             assertEquals("from-command", env.get("STOCKADE_IT_CMD"));
             assertEquals("/home/user", env.get("HOME"));
@@ -213,8 +227,9 @@ class IsolationIT {
                     "envs", Map.of("STOCKADE_IT_CMD", "c2"))), null), "env");
             Map<String, String> env2 = keyValues(login.stdout(), "=");
             note("env in a login bash", env2);
-            Set<String> allowed = Set.of("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "PWD", "SHLVL", "_",
-                    "OLDPWD", "STOCKADE_IT_CREATE", "STOCKADE_IT_CMD");
+            Set<String> allowed = new java.util.HashSet<>(Set.of("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG",
+                    "PWD", "SHLVL", "_", "OLDPWD", "STOCKADE_IT_CREATE", "STOCKADE_IT_CMD"));
+            allowed.addAll(EGRESS_VARIABLES.keySet());
             TreeSet<String> extra = new TreeSet<>(env2.keySet());
             extra.removeAll(allowed);
             assertEquals(Set.of(), extra, "unexpected variables in a sandbox command: " + login.stdout());

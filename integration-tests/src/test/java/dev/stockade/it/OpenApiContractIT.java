@@ -26,17 +26,24 @@ import org.junit.jupiter.api.Test;
 class OpenApiContractIT {
     static TestServer ts;
     static JsonNode spec;
+    static Path wheelhouse;
 
     @BeforeAll
     static void up() throws Exception {
-        ts = new TestServer();
+        wheelhouse = java.nio.file.Files.createTempDirectory("stockade-contract-wheels");
+        dev.stockade.server.packages.TestWheels.write(wheelhouse, "contractpkg", "1.0", null);
+        ts = new TestServer(c -> c.withPackages(new dev.stockade.server.packages.PackageConfig(wheelhouse, null, null, null)));
         Path file = Path.of(System.getProperty("stockade.repo", "..")).resolve("api/openapi.yaml");
         spec = new ObjectMapper(new YAMLFactory()).readTree(file.toFile());
     }
 
     @AfterAll
     static void down() {
-        ts.close();
+        try {
+            ts.close();
+        } finally {
+            TestServer.deleteTree(wheelhouse);
+        }
     }
 
     record Call(String method, String path, Function<RawClient.Box, RawClient.Response> send) {}
@@ -109,6 +116,16 @@ class OpenApiContractIT {
                 var r = c.download(b, "/home/user/up.bin");
                 return new RawClient.Response(r.statusCode(), null, "", r.headers());
             }));
+            // Network and packages (Stockade extensions; the PUT is E2B's updateNetwork).
+            calls.put("updateSandboxNetwork", new Call("put", "/sandboxes/{sandboxID}/network",
+                    b -> c.call("PUT", "/sandboxes/" + b.id() + "/network", Map.of("allowOut", java.util.List.of("example.com")))));
+            calls.put("getSandboxNetwork", new Call("get", "/sandboxes/{sandboxID}/network",
+                    b -> c.call("GET", "/sandboxes/" + b.id() + "/network", null)));
+            calls.put("getSandboxNetworkLog", new Call("get", "/sandboxes/{sandboxID}/network/log",
+                    b -> c.call("GET", "/sandboxes/" + b.id() + "/network/log?limit=10", null)));
+            calls.put("installPackages", new Call("post", "/sandboxes/{sandboxID}/packages",
+                    b -> c.call("POST", "/sandboxes/" + b.id() + "/packages", Map.of("packages", java.util.List.of("contractpkg")))));
+            calls.put("getMetrics", new Call("get", "/metrics", b -> c.call("GET", "/metrics", null)));
             // The code interpreter (port 49999).
             calls.put("codeExecute", new Call("post", "/execute", b -> {
                 RawClient.Cell cell = c.execute(b, "6 * 7");
@@ -174,6 +191,7 @@ class OpenApiContractIT {
 
     private static void checkRequired(String op, JsonNode schema, JsonNode value, List<String> problems) {
         JsonNode s = resolve(schema);
+        for (JsonNode part : s.path("allOf")) checkRequired(op, part, value, problems);
         if (s.path("type").asText().equals("array")) {
             for (JsonNode item : value) checkRequired(op, s.get("items"), item, problems);
             return;

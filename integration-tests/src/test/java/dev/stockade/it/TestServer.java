@@ -77,6 +77,12 @@ final class TestServer implements AutoCloseable {
                     assertEquals(List.of(), s.toList(), "sandbox state directories left behind");
                 }
             }
+            Path egress = dataDir.resolve("egress");
+            if (Files.isDirectory(egress)) {
+                try (Stream<Path> s = Files.list(egress)) {
+                    assertEquals(List.of(), s.toList(), "egress sockets left behind");
+                }
+            }
             // Containers whose bundle lies under this server's data directory (other servers may run
             // on a developer's machine at the same time; CI runs one).
             List<String> containers = new ArrayList<>();

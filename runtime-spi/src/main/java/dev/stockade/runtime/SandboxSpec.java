@@ -16,8 +16,15 @@ import java.util.regex.Pattern;
  * @param agentDir host directory holding the agent program (and its helpers, such as the code
  *     interpreter's kernel), bind-mounted read-only at /opt/stockade in the sandbox
  * @param limits resource limits, already validated against the server's maxima
+ * @param egressSocket host path of a unix socket the server already listens on for this sandbox's
+ *     egress proxy, owned by the sandbox's root; the runtime makes it reachable inside the sandbox
+ *     at {@link #EGRESS_SOCKET_INSIDE} and tells the agent. Null: the sandbox has no egress path at all.
  */
-public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits) {
+public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits,
+                          Path egressSocket) {
+    /** Where the egress socket appears inside the sandbox (the agent's relay connects to it). */
+    public static final String EGRESS_SOCKET_INSIDE = "/run/stockade-egress.sock";
+
     private static final Pattern ID = Pattern.compile("[a-z0-9]{1,40}");
 
     public SandboxSpec {
@@ -28,5 +35,10 @@ public record SandboxSpec(String id, long uidBase, Path stateDir, Template templ
         Objects.requireNonNull(template, "template");
         Objects.requireNonNull(agentDir, "agentDir");
         Objects.requireNonNull(limits, "limits");
+    }
+
+    /** A spec without an egress path. */
+    public SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits) {
+        this(id, uidBase, stateDir, template, agentDir, limits, null);
     }
 }

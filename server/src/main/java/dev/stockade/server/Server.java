@@ -10,6 +10,10 @@ import dev.stockade.runtime.Template;
 import dev.stockade.server.api.Router;
 import dev.stockade.server.config.ServerConfig;
 import dev.stockade.server.core.SandboxManager;
+import dev.stockade.server.egress.EgressProxy;
+import dev.stockade.server.egress.InterceptingTls;
+import dev.stockade.server.egress.StockadeCa;
+import dev.stockade.server.packages.PackageIndex;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -43,10 +47,14 @@ final class Server {
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private final FileChannel lock;
+    private final EgressProxy egress;
+    private final PackageIndex index;
 
     private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey,
-                   FileChannel lock) {
+                   FileChannel lock, EgressProxy egress, PackageIndex index) {
         this.lock = lock;
+        this.egress = egress;
+        this.index = index;
         this.config = config;
         this.http = http;
         this.manager = manager;
@@ -57,6 +65,8 @@ final class Server {
     static Server start(ServerConfig config) {
         FileChannel lock = null;
         SandboxManager manager = null;
+        EgressProxy egress = null;
+        PackageIndex index = null;
         try {
             Path data = config.dataDir();
             Files.createDirectories(data);
@@ -64,10 +74,15 @@ final class Server {
             lock = lockDataDir(data);
             String key = apiKey(config);
             SandboxRuntime runtime = runtime(config.runtime(), data.resolve("runtime").resolve(config.runtime()));
-            Path agent = installAgent(data);
+            StockadeCa ca = StockadeCa.loadOrCreate(data.resolve("egress-ca"));
+            Path agent = installAgent(data, caBundle(ca));
             Template template = runtime.defaultTemplate();
+            Path sockets = egressSockets(data);
+            index = new PackageIndex(config.packages());
+            egress = new EgressProxy(config.egress(), List.of(index),
+                    new InterceptingTls(ca, config.egress().extraTrustPem()));
             manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
-                    template, agent);
+                    template, agent, egress, sockets);
             ObjectMapper json = new ObjectMapper();
             json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
                     .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());
@@ -81,12 +96,14 @@ final class Server {
             HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
-            http.createContext("/", new Router(json, manager, key));
+            http.createContext("/", new Router(json, manager, key, index.policy()));
             http.start();
-            return new Server(config, http, manager, executor, key, lock);
+            return new Server(config, http, manager, executor, key, lock, egress, index);
         } catch (IOException | RuntimeException e) {
             // Undo in reverse: sandboxes of this start, then the data directory's lock.
             if (manager != null) manager.close();
+            if (egress != null) egress.close();
+            if (index != null) index.close();
             if (lock != null) {
                 try {
                     lock.close();
@@ -156,11 +173,17 @@ final class Server {
      * by the same /usr/bin/python3 the sandboxes run: compiling the source costs ~14 ms on every
      * sandbox start otherwise. The pyc is unchecked-hash (no source beside it to compare with).
      */
-    private static Path installAgent(Path data) throws IOException {
+    private static Path installAgent(Path data, byte[] caBundle) throws IOException {
         Path root = data.resolve("agent");
         Files.createDirectories(root);
         Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Path target = root.resolve(AgentScript.sha256().substring(0, 16));
+        String bundleHash;
+        try {
+            bundleHash = HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(caBundle));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        Path target = root.resolve(AgentScript.sha256().substring(0, 16) + "-" + bundleHash.substring(0, 8));
         if (Files.isDirectory(target)) return target;
         Path tmp = Files.createTempDirectory(root, "install-");
         try {
@@ -168,6 +191,9 @@ final class Server {
             for (var file : AgentScript.sandboxFiles().entrySet()) {
                 compile(file.getKey(), file.getValue(), tmp);
             }
+            Path bundle = tmp.resolve(CA_BUNDLE);
+            Files.write(bundle, caBundle);
+            Files.setPosixFilePermissions(bundle, PosixFilePermissions.fromString("r--r--r--"));
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             return target;
         } catch (java.nio.file.FileAlreadyExistsException raced) {
@@ -180,6 +206,39 @@ final class Server {
                 Files.deleteIfExists(tmp);
             }
         }
+    }
+
+    /** The file of the agent's directory that sandbox processes trust for TLS (the agent points SSL_CERT_FILE and friends at it). */
+    static final String CA_BUNDLE = "ca-bundle.pem";
+    private static final Path HOST_CA_BUNDLE = Path.of("/etc/ssl/certs/ca-certificates.crt");
+
+    /**
+     * The public CAs sandboxes already trust (the host's bundle, which the template's /etc copies)
+     * plus Stockade's egress CA, which signs certificates only for the hosts whose requests the proxy
+     * rewrites (secrets, header rules) and whose key never leaves the host.
+     */
+    private static byte[] caBundle(StockadeCa ca) throws IOException {
+        String pub = Files.isRegularFile(HOST_CA_BUNDLE) ? Files.readString(HOST_CA_BUNDLE) : "";
+        if (!pub.isEmpty() && !pub.endsWith("\n")) pub += "\n";
+        return (pub + "# Stockade egress CA (this server's; its key stays on the host)\n" + ca.certificatePem())
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
+     * DATA/egress holds one proxy socket per running sandbox, bound by the server before the
+     * sandbox starts. Sockets there now are leftovers of a server that was killed: the sandboxes they
+     * served were reaped with the rest of that server's state.
+     */
+    private static Path egressSockets(Path data) throws IOException {
+        Path dir = data.resolve("egress");
+        Files.createDirectories(dir);
+        // Traversable (not listable) by others: runc binds each socket from inside the sandbox's user
+        // namespace, as an unprivileged host uid. Each socket is its sandbox root's, mode 0600.
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+        try (var old = Files.list(dir)) {
+            for (Path p : old.toList()) Files.deleteIfExists(p);
+        }
+        return dir;
     }
 
     /** Compiles one program into DIR/NAME as unchecked-hash bytecode, read-only. */
@@ -228,6 +287,8 @@ final class Server {
         try {
             http.stop(1);
             manager.close();
+            egress.close();
+            index.close();
             executor.shutdownNow();
             try {
                 lock.close();

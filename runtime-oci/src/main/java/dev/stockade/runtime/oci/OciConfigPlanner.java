@@ -58,6 +58,7 @@ final class OciConfigPlanner {
                 "--socket", BundleLayout.SOCKET_INSIDE)) {
             args.add(a);
         }
+        if (spec.egressSocket() != null) args.add("--egress").add(SandboxSpec.EGRESS_SOCKET_INSIDE);
         // The agent's own environment; user processes get one built from scratch by the agent.
         process.putArray("env").add("PATH=/usr/sbin:/usr/bin:/sbin:/bin").add("LANG=C.UTF-8");
         process.put("cwd", "/");
@@ -95,6 +96,12 @@ final class OciConfigPlanner {
                 "bind", "ro", "nosuid", "nodev");
         mount(mounts, BundleLayout.RUN_DIR_INSIDE, "none", new BundleLayout(spec.stateDir()).run().toString(),
                 "bind", "nosuid", "nodev", "noexec");
+        if (spec.egressSocket() != null) {
+            // The one way out of the sandbox's loopback-only network: the server's egress proxy,
+            // reached by the agent's relay (the socket is the sandbox root's, mode 0600).
+            mount(mounts, SandboxSpec.EGRESS_SOCKET_INSIDE, "none", spec.egressSocket().toString(),
+                    "bind", "ro", "nosuid", "nodev", "noexec");
+        }
 
         ObjectNode linux = c.putObject("linux");
         idMap(linux.putArray("uidMappings"), spec.uidBase());

@@ -2,6 +2,7 @@ package dev.stockade.runtime.oci;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stockade.runtime.SandboxSpec;
 import dev.stockade.runtime.Template;
 import java.io.IOException;
 import java.io.InputStream;
@@ -28,7 +29,7 @@ import java.util.UUID;
 final class TemplateBuilder {
     static final String NAME = "python";
     /** Bump when the template's content changes, so existing state roots rebuild it. */
-    static final String VERSION = "3";
+    static final String VERSION = "4";
     private static final String POLICY = "/dev/stockade/policy/template-etc.json";
     private static final String MARKER = ".stockade-template";
 
@@ -75,6 +76,9 @@ final class TemplateBuilder {
         for (String link : List.of("bin", "lib", "lib64", "sbin")) {
             Files.createSymbolicLink(root.resolve(link), Path.of("usr/" + link));
         }
+        // The mount point of the egress proxy's socket: runc, root only inside the sandbox's user
+        // namespace, cannot create it in the template's /run, which belongs to the host's root.
+        Files.createFile(root.resolve(SandboxSpec.EGRESS_SOCKET_INSIDE.substring(1)));
         Path etc = root.resolve("etc");
         JsonNode policy;
         try (InputStream in = TemplateBuilder.class.getResourceAsStream(POLICY)) {
@@ -119,11 +123,29 @@ final class TemplateBuilder {
                 export PATH=/home/user/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
                 umask 022
                 """);
+        write(etc, "pip.conf", PIP_CONF);
         Path zone = Path.of("/usr/share/zoneinfo/Etc/UTC");
         Files.deleteIfExists(etc.resolve("localtime"));
         Files.createSymbolicLink(etc.resolve("localtime"), zone);
         Files.writeString(root.resolve(MARKER), VERSION + "\n");
     }
+
+    /**
+     * pip's system-wide configuration: packages come from the egress proxy's own index (through
+     * HTTP_PROXY, which the agent sets), and installs go to the user's ~/.local because /usr is
+     * read-only; break-system-packages lets pip past Debian's EXTERNALLY-MANAGED marker, which
+     * would otherwise refuse every install.
+     */
+    static final String PIP_CONF = """
+            # Stockade sandbox: packages come through the egress proxy's index.
+            [global]
+            index-url = http://pypi.stockade/simple/
+            trusted-host = pypi.stockade
+            break-system-packages = true
+            disable-pip-version-check = true
+            no-input = true
+            timeout = 30
+            """;
 
     private static void write(Path dir, String name, String content) throws IOException {
         Path p = dir.resolve(name);

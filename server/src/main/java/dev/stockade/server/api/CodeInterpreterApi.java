@@ -101,7 +101,7 @@ final class CodeInterpreterApi {
         String language = language(b);
         String cwd = ControlPlaneApi.textField(b, "cwd");
         if (cwd != null && cwd.isEmpty()) cwd = null;
-        ContextInfo c = sb.agent().createContext(new CreateContext(language, cwd, sb.envVars(), EnvdContext.DEFAULT_USER));
+        ContextInfo c = sb.agent().createContext(new CreateContext(language, cwd, sb.processEnv(), EnvdContext.DEFAULT_USER));
         r.sendJson(200, describe(c));
     }
 
@@ -136,10 +136,10 @@ final class CodeInterpreterApi {
         String contextId = ControlPlaneApi.textField(b, "context_id");
         if (contextId != null && contextId.isEmpty()) contextId = null;
         Map<String, String> envs = ControlPlaneApi.stringMap(b, "env_vars");
-        if (contextId == null && !sb.envVars().isEmpty()) {
+        if (contextId == null && !sb.processEnv().isEmpty()) {
             // The default context is the agent's own (created on first use, without the sandbox's
             // environment): the sandbox's variables come with each of its cells, the cell's own on top.
-            Map<String, String> merged = new java.util.LinkedHashMap<>(sb.envVars());
+            Map<String, String> merged = new java.util.LinkedHashMap<>(sb.processEnv());
             merged.putAll(envs);
             envs = merged;
         }

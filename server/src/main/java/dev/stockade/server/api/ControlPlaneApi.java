@@ -95,22 +95,8 @@ final class ControlPlaneApi {
         String template = textField(b, "templateID");
         Integer timeout = b.hasNonNull("timeout") ? intField(b, "timeout", false) : null;
         CreateRequest req = new CreateRequest(template, timeout, stringMap(b, "metadata"), stringMap(b, "envVars"),
-                textField(b, "runtime"), limits(b.get("limits")));
-        if (b.hasNonNull("network")) {
-            JsonNode n = b.get("network");
-            if (!n.isObject()) throw StockadeError.invalid("network must be an object");
-            String mode = n.path("mode").asText("none");
-            boolean asksForNetwork = (n.has("allowOut") && n.get("allowOut").size() > 0) || mode.equals("allowlist");
-            if (asksForNetwork) {
-                throw StockadeError.invalid("network access is not available on this server yet: sandboxes have no network"
-                        + " (loopback only). Remove network.allowOut / mode.");
-            }
-        }
-        if (b.path("allow_internet_access").asBoolean(false)) {
-            // E2B's default is true; Stockade's is no network. The SDK sends this only when the user set it.
-            throw StockadeError.invalid("allow_internet_access=true is not available on this server: sandboxes have no"
-                    + " network (loopback only)");
-        }
+                textField(b, "runtime"), limits(b.get("limits")), NetworkBody.parse(b.get("network"),
+                b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")));
         Sandbox sb = manager.create(req);
         r.sendJson(201, summary(r, sb));
     }
@@ -230,7 +216,10 @@ final class ControlPlaneApi {
         n.put("memoryMB", sb.limits().memoryMB());
         n.put("diskSizeMB", sb.limits().diskMB());
         n.put("envdVersion", ENVD_VERSION);
-        n.put("allowInternetAccess", false);
+        var policy = sb.egress() == null ? dev.stockade.server.egress.NetworkPolicy.none() : sb.egress().policy();
+        n.put("allowInternetAccess", policy.mode() == dev.stockade.server.egress.NetworkPolicy.Mode.OPEN);
+        NetworkBody.describe(n.putObject("network"), policy);
+        if (!sb.secretNames().isEmpty()) sb.secretNames().forEach(n.putArray("secrets")::add);
         ObjectNode md = n.putObject("metadata");
         sb.metadata().forEach(md::put);
         n.put("runtime", sb.runtime());

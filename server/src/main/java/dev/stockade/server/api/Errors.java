@@ -26,6 +26,7 @@ final class Errors {
         return switch (code) {
             case INVALID_ARGUMENT -> 400;
             case UNAUTHENTICATED -> 401;
+            case FORBIDDEN -> 403;
             case NOT_FOUND -> 404;
             case SANDBOX_GONE -> 502;
             case CONFLICT -> 409;
@@ -43,6 +44,7 @@ final class Errors {
         return switch (code) {
             case INVALID_ARGUMENT -> "invalid_argument";
             case UNAUTHENTICATED -> "unauthenticated";
+            case FORBIDDEN -> "permission_denied";
             case NOT_FOUND -> "not_found";
             case SANDBOX_GONE -> "unavailable";
             case CONFLICT -> "already_exists";
@@ -59,6 +61,7 @@ final class Errors {
         return switch (code) {
             case INVALID_ARGUMENT -> 400;
             case UNAUTHENTICATED -> 401;
+            case FORBIDDEN -> 403;
             case NOT_FOUND -> 404;
             case SANDBOX_GONE -> 502;
             case CONFLICT -> 409;

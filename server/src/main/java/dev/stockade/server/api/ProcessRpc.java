@@ -61,7 +61,7 @@ final class ProcessRpc {
             if (!a.isTextual()) throw StockadeError.invalid("process.args must be strings");
             argv.add(a.asText());
         }
-        Map<String, String> env = new LinkedHashMap<>(ctx.sandbox().envVars());
+        Map<String, String> env = new LinkedHashMap<>(ctx.sandbox().processEnv());
         env.putAll(ControlPlaneApi.stringMap(p, "envs"));
         String cwd = p.hasNonNull("cwd") && !p.get("cwd").asText().isEmpty() ? p.get("cwd").asText() : null;
         boolean stdin = req.path("stdin").asBoolean(false);

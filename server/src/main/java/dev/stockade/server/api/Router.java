@@ -30,16 +30,21 @@ public final class Router implements HttpHandler {
     private final SandboxManager manager;
     private final byte[] apiKey;
     private final ControlPlaneApi control;
+    private final EgressApi egress;
+    private final PackagesApi packages;
     private final ProcessRpc process = new ProcessRpc();
     private final FilesystemRpc filesystem = new FilesystemRpc();
     private final FilesHttp files = new FilesHttp();
     private final CodeInterpreterApi code = new CodeInterpreterApi();
 
-    public Router(ObjectMapper json, SandboxManager manager, String apiKey) {
+    public Router(ObjectMapper json, SandboxManager manager, String apiKey,
+                  dev.stockade.server.packages.PackagePolicy packagePolicy) {
         this.json = json;
         this.manager = manager;
         this.apiKey = apiKey.getBytes(StandardCharsets.UTF_8);
         this.control = new ControlPlaneApi(manager);
+        this.egress = new EgressApi(manager);
+        this.packages = new PackagesApi(manager, packagePolicy);
     }
 
     private enum Plane { CONTROL, CONNECT, FILES, CODE }
@@ -68,7 +73,7 @@ public final class Router implements HttpHandler {
             }
             if (sandboxId == null) {
                 if (!validKey(r.header("X-API-Key"))) throw unauthenticated("a valid X-API-Key header is required");
-                if (!control.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
+                if (!control.handle(r) && !egress.handle(r) && !packages.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
                 return;
             }
             if (plane == Plane.CODE) {

@@ -1,6 +1,8 @@
 package dev.stockade.server.config;
 
 import dev.stockade.runtime.Limits;
+import dev.stockade.server.egress.EgressConfig;
+import dev.stockade.server.packages.PackageConfig;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -21,6 +23,10 @@ import java.util.Objects;
  * @param defaultTimeoutSeconds sandbox lifetime when the client gives none (E2B: 300)
  * @param maxTimeoutSeconds the longest lifetime a client may set
  * @param maxSandboxes sandboxes alive at once on this server
+ * @param egress the egress proxy's operator settings (open internet permitted?, private ranges
+ *     sandboxes may reach, static host names, upstream trust); sandboxes choose their own policy
+ *     within them
+ * @param packages the package index sandboxes install from (wheelhouse, upstream, allow-list)
  */
 public record ServerConfig(
         String host,
@@ -32,7 +38,9 @@ public record ServerConfig(
         Limits maxLimits,
         int defaultTimeoutSeconds,
         int maxTimeoutSeconds,
-        int maxSandboxes) {
+        int maxSandboxes,
+        EgressConfig egress,
+        PackageConfig packages) {
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -43,6 +51,8 @@ public record ServerConfig(
             throw new IllegalArgumentException("defaultTimeoutSeconds must be within 1.." + maxTimeoutSeconds);
         }
         if (maxSandboxes < 1) throw new IllegalArgumentException("maxSandboxes must be at least 1");
+        Objects.requireNonNull(egress, "egress");
+        Objects.requireNonNull(packages, "packages");
         dataDir = dataDir.toAbsolutePath().normalize();
     }
 
@@ -50,21 +60,31 @@ public record ServerConfig(
         return new ServerConfig("127.0.0.1", 0, dataDir, null, "runc",
                 new Limits(512, 1.0, 256, 1024, 16, 300),
                 new Limits(8192, 2.0, 4096, 16384, 1024, 86_400),
-                300, 86_400, 200);
+                300, 86_400, 200, EgressConfig.defaults(), PackageConfig.none());
     }
 
     public ServerConfig withPort(int p) {
         return new ServerConfig(host, p, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes);
+                maxTimeoutSeconds, maxSandboxes, egress, packages);
     }
 
     public ServerConfig withApiKey(String key) {
         return new ServerConfig(host, port, dataDir, key, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes);
+                maxTimeoutSeconds, maxSandboxes, egress, packages);
     }
 
     public ServerConfig withHost(String h) {
         return new ServerConfig(h, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes);
+                maxTimeoutSeconds, maxSandboxes, egress, packages);
+    }
+
+    public ServerConfig withEgress(EgressConfig e) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, e, packages);
+    }
+
+    public ServerConfig withPackages(PackageConfig p) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, egress, p);
     }
 }

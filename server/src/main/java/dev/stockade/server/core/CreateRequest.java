@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.egress.NetworkPolicy;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -12,10 +14,35 @@ public record CreateRequest(
         Map<String, String> metadata,
         Map<String, String> envVars,
         String runtime,
-        LimitsRequest limits) {
+        LimitsRequest limits,
+        NetworkPolicy network,
+        Map<String, SecretRequest> secrets) {
     public CreateRequest {
         metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
         envVars = envVars == null ? Map.of() : Map.copyOf(envVars);
+        secrets = secrets == null ? Map.of() : Map.copyOf(secrets);
+    }
+
+    /** Without network or secrets: no network (the default). */
+    public CreateRequest(String template, Integer timeoutSeconds, Map<String, String> metadata, Map<String, String> envVars,
+                         String runtime, LimitsRequest limits) {
+        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null);
+    }
+
+    /**
+     * A secret the sandbox may use but never see: its processes get an opaque placeholder in the
+     * environment variable of the secret's name, and the egress proxy substitutes {@code value} for it
+     * only in requests to {@code hosts}.
+     */
+    public record SecretRequest(String value, List<String> hosts) {
+        public SecretRequest {
+            hosts = List.copyOf(hosts);
+        }
+
+        @Override
+        public String toString() {
+            return "SecretRequest[value=<redacted>, hosts=" + hosts + "]";
+        }
     }
 
     /** Limits a client asked for; null fields take the server's defaults. */

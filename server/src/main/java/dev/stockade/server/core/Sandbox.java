@@ -2,6 +2,8 @@ package dev.stockade.server.core;
 
 import dev.stockade.agent.AgentClient;
 import dev.stockade.runtime.Limits;
+import dev.stockade.server.egress.SandboxEgress;
+import java.util.List;
 import java.time.Instant;
 import java.util.Map;
 
@@ -16,6 +18,9 @@ public final class Sandbox {
     private final String runtime;
     private final Map<String, String> metadata;
     private final Map<String, String> envVars;
+    private final Map<String, String> processEnv;
+    private final List<String> secretNames;
+    private volatile SandboxEgress egress;
     private final Limits limits;
     private final Instant startedAt;
     private final String accessToken;
@@ -25,13 +30,15 @@ public final class Sandbox {
     private volatile SandboxState state = new SandboxState.Starting();
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
-            Map<String, String> envVars, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
+            Map<String, String> envVars, Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
         this.id = id;
         this.templateId = templateId;
         this.alias = alias;
         this.runtime = runtime;
         this.metadata = Map.copyOf(metadata);
         this.envVars = Map.copyOf(envVars);
+        this.processEnv = Map.copyOf(processEnv);
+        this.secretNames = List.copyOf(secretNames);
         this.limits = limits;
         this.startedAt = startedAt;
         this.endAt = endAt;
@@ -44,8 +51,18 @@ public final class Sandbox {
     public String alias() { return alias; }
     public String runtime() { return runtime; }
     public Map<String, String> metadata() { return metadata; }
-    /** Environment variables given at create: every process of the sandbox gets them. */
+    /** Environment variables given at create (never shown in API responses). */
     public Map<String, String> envVars() { return envVars; }
+    /**
+     * What every process of the sandbox gets in its environment: {@link #envVars()} plus each secret's
+     * placeholder under the secret's name. Never shown in API responses.
+     */
+    public Map<String, String> processEnv() { return processEnv; }
+    /** Names of the sandbox's secrets (never their values or placeholders). */
+    public List<String> secretNames() { return secretNames; }
+    /** The sandbox's egress (policy, decision log); null when the server runs without a proxy. */
+    public SandboxEgress egress() { return egress; }
+    void egress(SandboxEgress e) { this.egress = e; }
     public Limits limits() { return limits; }
     public Instant startedAt() { return startedAt; }
     public Instant endAt() { return endAt; }

@@ -9,6 +9,11 @@ import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.SandboxSpec;
 import dev.stockade.runtime.Template;
 import dev.stockade.server.config.ServerConfig;
+import dev.stockade.server.egress.EgressProxy;
+import dev.stockade.server.egress.NetworkPolicy;
+import dev.stockade.server.egress.SandboxEgress;
+import dev.stockade.server.egress.SecretBinding;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -46,6 +51,8 @@ public final class SandboxManager implements AutoCloseable {
     private final Template template;
     private final Path agentDir;
     private final Path sandboxesRoot;
+    private final EgressProxy egress;
+    private final Path egressSockets;
     private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
     private final Set<Integer> slots = ConcurrentHashMap.newKeySet();
     /** Ended sandboxes' tokens, so calls with them get "not found" rather than "unauthenticated". */
@@ -59,8 +66,15 @@ public final class SandboxManager implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread reaper;
 
+    /**
+     * @param egress the egress proxy every sandbox's traffic leaves through; null: sandboxes get no
+     *     egress path at all (loopback only, whatever they ask for)
+     * @param egressSockets a directory owned by the server where each sandbox's proxy socket is bound
+     */
     public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
-                          Path agentDir) {
+                          Path agentDir, EgressProxy egress, Path egressSockets) {
+        this.egress = egress;
+        this.egressSockets = egressSockets;
         this.config = config;
         this.runtime = runtime;
         this.template = template;
@@ -94,6 +108,9 @@ public final class SandboxManager implements AutoCloseable {
         Limits limits = resolveLimits(req.limits() == null ? CreateRequest.LimitsRequest.NONE : req.limits());
         checkMap("metadata", req.metadata(), METADATA_KEY, 64, 1024);
         checkMap("envVars", req.envVars(), ENV_KEY, 256, 32 * 1024);
+        NetworkPolicy network = req.network() == null ? NetworkPolicy.none() : req.network();
+        checkNetwork(network);
+        List<SecretBinding> secrets = secrets(req);
         if (sandboxes.size() >= config.maxSandboxes()) {
             throw new StockadeError(StockadeError.Code.RESOURCE_EXHAUSTED, "this server already runs " + sandboxes.size()
                     + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
@@ -103,12 +120,25 @@ public final class SandboxManager implements AutoCloseable {
         int slot = claimSlot();
         // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
         Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+        Map<String, String> processEnv = new java.util.LinkedHashMap<>(req.envVars());
+        for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
         Sandbox sb = new Sandbox(id, req.template() == null ? "base" : req.template(), templateName, runtime.name(),
-                req.metadata(), req.envVars(), limits, now, now.plusSeconds(timeout), token(), (long) slot * 65536);
+                req.metadata(), req.envVars(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
+                now, now.plusSeconds(timeout), token(), (long) slot * 65536);
         sandboxes.put(id, sb);
         try {
+            Path egressSocket = null;
+            if (egress != null) {
+                egressSocket = egressSockets.resolve(id + ".sock");
+                try {
+                    sb.egress(egress.attach(id, egressSocket, sb.uidBase(), network, secrets));
+                } catch (IOException e) {
+                    throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR,
+                            "cannot open the sandbox's egress socket " + egressSocket + ": " + e.getMessage());
+                }
+            }
             RuntimeSandbox rs = runtime.start(new SandboxSpec(id, sb.uidBase(), sandboxesRoot.resolve(id), template,
-                    agentDir, limits));
+                    agentDir, limits, egressSocket));
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
             AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, sb.uidBase());
@@ -123,6 +153,7 @@ public final class SandboxManager implements AutoCloseable {
             } catch (RuntimeException cleanup) {
                 e.addSuppressed(cleanup);
             }
+            closeEgress(sb);
             slots.remove(slot);
             throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + e.getMessage(), e);
         }
@@ -198,11 +229,114 @@ public final class SandboxManager implements AutoCloseable {
         try {
             runtime.destroy(sb.id());
         } finally {
+            closeEgress(sb);
             synchronized (tombstones) {
                 tombstones.put(sb.id(), sb.accessToken());
             }
             sandboxes.remove(sb.id());
             slots.remove((int) (sb.uidBase() / 65536));
+        }
+    }
+
+    /** Replaces a running sandbox's network policy; open connections it now refuses are cut. */
+    public void setNetwork(String id, NetworkPolicy policy) {
+        Sandbox sb = get(id);
+        checkNetwork(policy);
+        SandboxEgress e = sb.egress();
+        if (e == null) {
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "this server runs without an egress proxy:"
+                    + " sandbox " + id + " has no network to configure");
+        }
+        e.setPolicy(policy);
+    }
+
+    /** Egress attempts allowed since the server started (all sandboxes). */
+    public long egressAllowedTotal() {
+        return egress == null ? 0 : egress.allowedTotal();
+    }
+
+    /** Egress attempts refused since the server started (all sandboxes). */
+    public long egressRefusedTotal() {
+        return egress == null ? 0 : egress.refusedTotal();
+    }
+
+    private void checkNetwork(NetworkPolicy p) {
+        if (p.mode() == NetworkPolicy.Mode.NONE) return;
+        if (egress == null) {
+            throw StockadeError.invalid("this server runs without an egress proxy: sandboxes have no network"
+                    + " (loopback only); ask for network mode none");
+        }
+        if (p.mode() == NetworkPolicy.Mode.OPEN && !config.egress().allowOpen()) {
+            throw StockadeError.invalid("open internet access is not permitted on this server (the operator's"
+                    + " egress.allowOpen is off): list the destinations instead (network.allowOut), and they"
+                    + " become an allow-list");
+        }
+        if (!config.egress().allowOpen()) {
+            for (String entry : p.allow()) {
+                if (tooBroad(entry)) {
+                    throw StockadeError.invalid("network.allowOut entry '" + entry + "' covers so much of the internet"
+                            + " that it amounts to open access, which the operator does not permit (egress.allowOpen"
+                            + " is off): list narrower ranges (IPv4 /8 or longer, IPv6 /16 or longer) or host names");
+                }
+            }
+        }
+    }
+
+    /** An address range wider than an IPv4 /8 or an IPv6 /16 (e.g. E2B's 0.0.0.0/0, "all traffic"). */
+    static boolean tooBroad(String entry) {
+        String s = entry.startsWith("[") && entry.indexOf(']') > 0 ? entry.substring(1, entry.indexOf(']')) : entry;
+        int slash = s.lastIndexOf('/');
+        if (slash < 0) return false;
+        String bits = s.substring(slash + 1);
+        int colon = bits.indexOf(':');
+        if (colon >= 0) bits = bits.substring(0, colon);
+        try {
+            int prefix = Integer.parseInt(bits);
+            return prefix < (s.substring(0, slash).contains(":") ? 16 : 8);
+        } catch (NumberFormatException e) {
+            return false; // the policy parser has already refused malformed entries
+        }
+    }
+
+    /** Secrets become placeholders bound to their hosts; their names must not clash with envVars. */
+    private List<SecretBinding> secrets(CreateRequest req) {
+        if (req.secrets().isEmpty()) return List.of();
+        if (egress == null) {
+            throw StockadeError.invalid("secrets need the egress proxy, which this server runs without");
+        }
+        List<SecretBinding> out = new ArrayList<>();
+        for (var e : req.secrets().entrySet()) {
+            String name = e.getKey();
+            if (!ENV_KEY.matcher(name).matches()) {
+                throw StockadeError.invalid("secret name '" + name + "' is invalid: it must match " + ENV_KEY.pattern());
+            }
+            if (req.envVars().containsKey(name)) {
+                throw StockadeError.invalid("secret " + name + " has the name of an envVars entry: give one of them another name");
+            }
+            String value = e.getValue().value();
+            if (value.isEmpty() || value.length() > 32 * 1024 || value.indexOf('\0') >= 0 || value.indexOf('\r') >= 0
+                    || value.indexOf('\n') >= 0) {
+                throw StockadeError.invalid("secret " + name + " must be 1 to 32768 characters without NUL or line breaks");
+            }
+            byte[] t = new byte[16];
+            random.nextBytes(t);
+            try {
+                out.add(new SecretBinding(name, SecretBinding.PREFIX + HexFormat.of().formatHex(t), value,
+                        e.getValue().hosts()));
+            } catch (IllegalArgumentException bad) {
+                throw StockadeError.invalid("secret " + name + ": " + bad.getMessage());
+            }
+        }
+        return out;
+    }
+
+    private void closeEgress(Sandbox sb) {
+        SandboxEgress e = sb.egress();
+        if (e == null) return;
+        try {
+            e.close();
+        } catch (RuntimeException ex) {
+            LOG.log(Level.WARNING, "closing the egress of sandbox " + sb.id() + " failed", ex);
         }
     }
 

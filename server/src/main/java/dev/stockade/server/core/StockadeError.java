@@ -8,6 +8,8 @@ public final class StockadeError extends RuntimeException {
     public enum Code {
         INVALID_ARGUMENT,
         UNAUTHENTICATED,
+        /** Understood, but a policy refuses it (a package not on the allow-list): HTTP 403. */
+        FORBIDDEN,
         NOT_FOUND,
         /** An in-sandbox call for a sandbox that does not exist (any more): E2B's proxy answers 502. */
         SANDBOX_GONE,

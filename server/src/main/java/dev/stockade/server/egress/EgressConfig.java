@@ -1,0 +1,105 @@
+package dev.stockade.server.egress;
+
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The operator's settings for the egress proxy (not the user's: those are {@link NetworkPolicy}).
+ *
+ * <p>To add a setting: add the component, give it a default in {@link #defaults()}, validate it
+ * here, and document it in docs/configuration.md.
+ *
+ * @param allowOpen whether sandboxes may use {@link NetworkPolicy.Mode#OPEN} at all
+ * @param privateAllow CIDRs of private/special addresses sandboxes may reach when their policy
+ *     admits them (e.g. a company proxy at 10.1.2.3/32); empty by default
+ * @param hosts static name → IP overrides used instead of DNS for those names (names lowercase,
+ *     IP literals only)
+ * @param connectTimeout limit for resolving a name and for connecting upstream (default 10 s)
+ * @param idleTimeout a tunnel or request with no bytes either way for this long is closed (default 5 min)
+ * @param maxConnectionsPerSandbox concurrent proxy connections per sandbox (default 256)
+ * @param logCapacity decisions kept per sandbox (default 1000)
+ * @param extraTrustPem extra CA certificates for verifying upstreams of intercepted TLS; null for
+ *     none (only handed to the TLS interception)
+ */
+public record EgressConfig(
+        boolean allowOpen,
+        List<String> privateAllow,
+        Map<String, List<String>> hosts,
+        Duration connectTimeout,
+        Duration idleTimeout,
+        int maxConnectionsPerSandbox,
+        int logCapacity,
+        Path extraTrustPem) {
+
+    public EgressConfig {
+        privateAllow = List.copyOf(privateAllow == null ? List.of() : privateAllow);
+        for (String cidr : privateAllow) {
+            try {
+                Cidr.parse(cidr);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("egress privateAllow: " + e.getMessage(), e);
+            }
+        }
+        Map<String, List<String>> normalized = new LinkedHashMap<>();
+        for (Map.Entry<String, List<String>> e : (hosts == null ? Map.<String, List<String>>of() : hosts).entrySet()) {
+            String name;
+            try {
+                name = EgressRule.hostName(e.getKey(), e.getKey());
+            } catch (IllegalArgumentException | NullPointerException ex) {
+                throw new IllegalArgumentException("egress hosts: '" + e.getKey() + "' is not a host name", ex);
+            }
+            if (e.getValue() == null || e.getValue().isEmpty()) {
+                throw new IllegalArgumentException("egress hosts: " + name + " maps to no address");
+            }
+            for (String ip : e.getValue()) {
+                if (ip == null || Cidr.parseAddress(ip) == null) {
+                    throw new IllegalArgumentException("egress hosts: " + name + " maps to '" + ip
+                            + "', which is not an IP address");
+                }
+            }
+            if (normalized.put(name, List.copyOf(e.getValue())) != null) {
+                throw new IllegalArgumentException("egress hosts: " + name + " appears twice");
+            }
+        }
+        hosts = Map.copyOf(normalized);
+        connectTimeout = connectTimeout == null ? Duration.ofSeconds(10) : connectTimeout;
+        idleTimeout = idleTimeout == null ? Duration.ofMinutes(5) : idleTimeout;
+        if (connectTimeout.isNegative() || connectTimeout.isZero() || connectTimeout.toSeconds() > 300) {
+            throw new IllegalArgumentException("egress connectTimeout must be between 1 ms and 5 minutes");
+        }
+        if (idleTimeout.isNegative() || idleTimeout.isZero() || idleTimeout.toHours() > 24) {
+            throw new IllegalArgumentException("egress idleTimeout must be between 1 ms and 24 hours");
+        }
+        if (maxConnectionsPerSandbox < 1 || maxConnectionsPerSandbox > 100_000) {
+            throw new IllegalArgumentException("egress maxConnectionsPerSandbox must be 1..100000");
+        }
+        if (logCapacity < 1 || logCapacity > 1_000_000) {
+            throw new IllegalArgumentException("egress logCapacity must be 1..1000000");
+        }
+    }
+
+    /** Open mode refused, no private addresses, DNS for every name, 10 s / 5 min / 256 / 1000. */
+    public static EgressConfig defaults() {
+        return new EgressConfig(false, List.of(), Map.of(), Duration.ofSeconds(10), Duration.ofMinutes(5), 256, 1000,
+                null);
+    }
+
+    List<Cidr> privateAllowCidrs() {
+        return privateAllow.stream().map(Cidr::parse).toList();
+    }
+
+    Map<String, List<InetAddress>> hostAddresses() {
+        Map<String, List<InetAddress>> out = new LinkedHashMap<>();
+        hosts.forEach((name, ips) -> {
+            List<InetAddress> list = new ArrayList<>();
+            ips.forEach(ip -> list.add(Cidr.parseAddress(ip)));
+            out.put(name, List.copyOf(list));
+        });
+        return Map.copyOf(out);
+    }
+}
