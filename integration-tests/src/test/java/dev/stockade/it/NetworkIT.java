@@ -164,6 +164,11 @@ class NetworkIT {
                     attempt("udp", udp)
                     attempt("raw", raw)
                     attempt("dns", dns)
+                    def egress_socket():  # the proxy's socket is the sandbox root's (0600), the relay's only
+                        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        try: s.connect("/run/stockade-egress.sock")
+                        finally: s.close()
+                    attempt("egress-socket", egress_socket)
                     """.formatted(allowed.port()));
             long ms = (System.nanoTime() - t0) / 1_000_000;
             String out = r.stdout();
@@ -175,6 +180,7 @@ class NetworkIT {
             assertTrue(out.contains("udp ENETUNREACH"), out);
             assertTrue(out.contains("raw EPERM"), out);
             assertTrue(out.lines().anyMatch(l -> l.startsWith("dns ") && !l.contains("OK")), out);
+            assertTrue(out.contains("egress-socket EACCES"), out);
             assertTrue(ms < 5000, "failures must be fast, took " + ms + " ms: " + out);
 
             // Through the proxy (HTTP_PROXY is set for every process): refused with the reason.
