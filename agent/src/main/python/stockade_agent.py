@@ -12,6 +12,8 @@ Runs as the container's init (PID 1) or as an ordinary process in tests:
         [--kernel PATH]        the interpreter kernel of code contexts (default: "kernel" next to
                                this program, which is how /opt/stockade is laid out)
         [--warm-default]       start the default code context right after start-up (pre-warming)
+        [--preload MODULES]    comma-separated modules the default context's kernel imports
+                               before its first cell (e.g. numpy,pandas,matplotlib.pyplot)
         [--egress PATH]        the host's egress proxy socket: start the relay ("relay" next to this
                                program) on loopback and point every process's HTTP(S)_PROXY at it
         [--egress-port N]      the relay's loopback port (default 49990)
@@ -695,6 +697,82 @@ def build_env(req, user, home, cwd):
     return env, extra
 
 
+# Spawning as another user. glibc's setuid() applies to every thread of a process, so CPython
+# forks (never vforks) a child that must switch users, and a fork of the agent copies its page
+# tables and makes every page copy-on-write: about 2 ms of the ≈ 3 ms an exec took. Linux keeps
+# credentials per thread, though: the spawning thread switches its own with raw syscalls (keeping
+# saved uid 0 so that it can switch back), vforks a child that inherits them, and switches back.
+# execve makes the child's saved ids its effective ones (the user's), and a non-root exec clears
+# its capabilities, exactly as after setgroups([])/setgid/setuid. Only when the agent is plain root
+# (all ids 0, no ambient capabilities, which such a thread would keep) on a known architecture;
+# otherwise Popen switches in the forked child as before.
+_CRED_SYSCALLS = {"x86_64": (116, 119, 117), "aarch64": (159, 149, 147)}  # setgroups, setresgid, setresuid
+_THREAD_CREDS = None             # (libc, syscall numbers, agent's groups) when usable; False when not
+
+
+def thread_creds():
+    global _THREAD_CREDS
+    if _THREAD_CREDS is None:
+        usable = False
+        numbers = _CRED_SYSCALLS.get(os.uname().machine)
+        if numbers and SWITCH_USER and os.getresuid() == (0, 0, 0) and os.getresgid() == (0, 0, 0):
+            try:
+                with open("/proc/self/status", "rb") as f:
+                    ambient = [line for line in f.read().split(b"\n") if line.startswith(b"CapAmb:")]
+                usable = len(ambient) == 1 and int(ambient[0].split()[1], 16) == 0
+            except (OSError, ValueError, IndexError):
+                usable = False
+        if usable:
+            groups = os.getgroups()
+            _THREAD_CREDS = (_libc(), numbers, len(groups), (ctypes.c_uint * max(1, len(groups)))(*groups))
+        else:
+            _THREAD_CREDS = False
+    return _THREAD_CREDS or None
+
+
+def popen_as(uid, gid, argv, **kwargs):
+    """subprocess.Popen(argv, user=uid, group=gid, extra_groups=[], **kwargs), through vfork when
+    the calling thread can take the user's credentials for the spawn (see above)."""
+    creds = thread_creds()
+    if creds is None:
+        return subprocess.Popen(argv, user=uid, group=gid, extra_groups=[], **kwargs)
+    libc, (nr_setgroups, nr_setresgid, nr_setresuid), ngroups, groups = creds
+    long = ctypes.c_long  # syscall() is variadic: every argument a full register
+    popen = None
+    try:
+        if (libc.syscall(long(nr_setgroups), long(0), None) != 0
+                or libc.syscall(long(nr_setresgid), long(gid), long(gid), long(0)) != 0
+                or libc.syscall(long(nr_setresuid), long(uid), long(uid), long(0)) != 0):
+            err = ctypes.get_errno()
+            raise OSError(err, "cannot take uid %d gid %d for the spawn: %s" % (uid, gid, os.strerror(err)))
+        popen = subprocess.Popen(argv, **kwargs)
+        return popen
+    finally:
+        if (libc.syscall(long(nr_setresuid), long(0), long(0), long(0)) != 0
+                or libc.syscall(long(nr_setresgid), long(0), long(0), long(0)) != 0
+                or libc.syscall(long(nr_setgroups), long(ngroups), groups) != 0):
+            # Never observed; this thread stays unprivileged until its request ends (threads
+            # are per connection), and the child, if any, does not run unaccounted.
+            if popen is not None:
+                signal_group(popen.pid, 9)
+            raise AgentError("internal", "could not switch the spawning thread back to root (errno %d)"
+                             % ctypes.get_errno())
+
+
+def set_oom_score_adj(pid):
+    """The kernel's OOM killer should pick user code, not the agent."""
+    try:
+        fd = os.open("/proc/%d/oom_score_adj" % pid, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"1000")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def spawn(req, subscriber):
     argv = req.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -729,22 +807,29 @@ def spawn(req, subscriber):
     proc.subscribers.append(subscriber)
     proc.oom_before = oom_kills()
     proc.wake = os.eventfd(0, os.EFD_CLOEXEC)
-    ids = {"user": uid, "group": gid, "extra_groups": []} if SWITCH_USER else {}
+    options = dict(bufsize=0, cwd=cwd, env=env, close_fds=True, start_new_session=True,
+                   stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         with LOCK:
-            proc.popen = subprocess.Popen(
-                argv, bufsize=0, cwd=cwd, env=env, close_fds=True, start_new_session=True,
-                stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **ids)
+            if SWITCH_USER:
+                proc.popen = popen_as(uid, gid, argv, **options)
+            else:
+                proc.popen = subprocess.Popen(argv, **options)
             proc.pid = proc.popen.pid
             RUNNING[proc.pid] = proc
     except OSError as e:
         os.close(proc.wake)
         what = e.filename if e.filename is not None else argv[0]
+        if what == cwd and e.errno in (1, 13):
+            raise AgentError("permission_denied", "cannot run %s: user %s may not enter cwd '%s'" % (argv[0], user, cwd))
         if e.errno == 2:
             raise AgentError("not_found", "cannot run %s: no such file or directory (PATH=%s)"
                              % (what, env.get("PATH", "")))
         raise os_error(e, "cannot run %s" % what)
+    except AgentError:
+        os.close(proc.wake)
+        raise
     except (ValueError, subprocess.SubprocessError) as e:
         os.close(proc.wake)
         raise AgentError("invalid_argument", "cannot run %s: %s" % (argv[0], e))
@@ -752,14 +837,10 @@ def spawn(req, subscriber):
     if want_stdin:
         proc.stdin_fd = proc.popen.stdin.fileno()
         os.set_blocking(proc.stdin_fd, False)
-    try:  # the kernel's OOM killer should pick user code, not the agent
-        with open("/proc/%d/oom_score_adj" % proc.pid, "w") as f:
-            f.write("1000")
-    except OSError:
-        pass
+    set_oom_score_adj(proc.pid)
     if timeout_ms > 0:
         DEADLINES.add(time.monotonic() + timeout_ms / 1000.0, proc)
-    threading.Thread(target=proc.pump, name="pump-%d" % proc.pid, daemon=True).start()
+    _thread.start_new_thread(proc.pump, ())  # no threading.Thread: its start waits for a handshake
     return proc
 
 
@@ -1198,6 +1279,10 @@ SCAN_MAX_ENTRIES = 10_000        # file scan of the user's home around each cell
 SCAN_MAX_SECONDS = 1.0
 PRELOAD_TIMEOUT_MS = 120_000
 WARM_DEFAULT = False             # --warm-default: start the default context at start-up
+PRELOAD = ()                     # --preload: modules the default context's kernel imports when it starts
+PRELOAD_MAX_MODULES = 64         # bounds of --preload (the kernel checks the same)
+PRELOAD_MAX_NAME = 200
+_PRELOAD_LOGGED = set()          # modules whose failed preload was logged already
 CELL_OUTCOMES = ("ok", "error", "timeout", "output_truncated", "killed")
 
 CONTEXTS = {}                    # id -> Context, oldest first; guarded by CONTEXTS_LOCK
@@ -1228,7 +1313,7 @@ def check_envs(envs, key="envs"):
 class Context:
     """A named interpreter: its settings, its current kernel, and the one-cell-at-a-time lock."""
 
-    def __init__(self, user, uid, gid, home, cwd, envs):
+    def __init__(self, user, uid, gid, home, cwd, envs, preload=()):
         self.id = str(_uuid4())
         self.user, self.uid, self.gid, self.home = user, uid, gid, home
         self.cwd = cwd
@@ -1240,6 +1325,7 @@ class Context:
         self.count = 0                       # cells run by the current kernel
         self.pending_loss = None             # why the state was lost since the last cell
         self.deleted = False
+        self.preload = preload               # modules each new kernel imports before it is ready
 
     def info(self):
         return {"id": self.id, "language": "python", "cwd": self.cwd, "user": self.user}
@@ -1258,10 +1344,21 @@ class Context:
                 kernel.start()
             try:
                 kernel.wait_ready()
-            except AgentError:
+            except AgentError as e:
                 if self.deleted:
                     raise AgentError("not_found", "context %s was deleted while its interpreter started" % self.id)
-                raise
+                if not kernel.preload:
+                    raise
+                # A module whose import crashes or hangs the kernel must not keep the context
+                # from working: from now on its kernels start without the preload.
+                log("context %s: its interpreter did not start with the preload of %s (%s); starting it without"
+                    % (self.id, ",".join(kernel.preload), e.message[:300]))
+                self.preload = ()
+                kernel.kill("start", "it did not start with its preload")
+                kernel = self.kernel = Kernel(self)
+                self.count = 0
+                kernel.start()
+                kernel.wait_ready()
             return kernel
 
     def restart(self):
@@ -1318,7 +1415,7 @@ def new_context(req, default=False):
     if not stat.S_ISDIR(st.st_mode):
         raise AgentError("invalid_argument", "cwd '%s' is not a directory" % cwd)
     envs = check_envs(req.get("envs"))
-    ctx = Context(user, uid, gid, home, cwd, envs)
+    ctx = Context(user, uid, gid, home, cwd, envs, PRELOAD if default else ())
     with CONTEXTS_LOCK:
         if default and DEFAULT_CONTEXT is not None and not DEFAULT_CONTEXT.deleted:
             return DEFAULT_CONTEXT
@@ -1447,6 +1544,7 @@ class Kernel:
         self.stderr_tail = b""
         self.oom_before = None
         self.ev_closed_at = None
+        self.preload = ctx.preload
 
     # -- start ------------------------------------------------------------------------------
 
@@ -1462,6 +1560,8 @@ class Kernel:
         self.req_fd, self.ev_fd = req_w, ev_r
         self.wake = os.eventfd(0, os.EFD_CLOEXEC)
         argv = [sys.executable or "/usr/bin/python3", kernel_path(), "--requests", str(req_r), "--events", str(ev_w)]
+        if self.preload:
+            argv += ["--preload", ",".join(self.preload)]
         ids = {"user": ctx.uid, "group": ctx.gid, "extra_groups": []} if SWITCH_USER else {}
         self.oom_before = oom_kills()
         try:
@@ -1708,6 +1808,7 @@ class Kernel:
             self.ready.set()
             if event.get("warning"):
                 log("context %s: %s" % (self.ctx.id, str(event["warning"])[:500]))
+            self._log_preload_failures(event.get("preloadFailed"))
             return
         with self.lock:
             cell = self.cell
@@ -1726,6 +1827,22 @@ class Kernel:
         elif ev == "error":
             cell.deliver_event({"ev": "error", "name": str(event.get("name", "Error"))[:256],
                                 "value": str(event.get("value", "")), "traceback": str(event.get("traceback", ""))})
+
+    def _log_preload_failures(self, failed):
+        """One line per agent for each module that could not be preloaded (not once per kernel)."""
+        if not isinstance(failed, list) or not self.preload:
+            return
+        lines = []
+        for item in failed[:PRELOAD_MAX_MODULES]:
+            if not (isinstance(item, list) and len(item) == 2 and item[0] in self.preload):
+                continue
+            with LOCK:
+                if item[0] in _PRELOAD_LOGGED:
+                    continue
+                _PRELOAD_LOGGED.add(item[0])
+            lines.append("%s (%s)" % (item[0], str(item[1])[:200].replace("\n", " ")))
+        if lines:
+            log("context %s: could not preload %s; ignored" % (self.ctx.id, "; ".join(lines)))
 
     def _timers(self, ready_deadline):
         """Fires due deadlines; returns the poll timeout in ms until the next one (-1: none)."""
@@ -2313,14 +2430,29 @@ def warm_up():
         getattr(module, "__name__")
     if SWITCH_USER:
         _libc()
+        thread_creds()
     json.loads(json.dumps({"a": [1, "b"]}))
     start_process_threads()
     if WARM_DEFAULT:
         warm_default()
 
 
+def module_names(value):
+    """--preload's comma-separated module names as a tuple, or None unless each is a dotted
+    identifier (ASCII) and they are within bounds."""
+    names = value.split(",")
+    if len(names) > PRELOAD_MAX_MODULES:
+        return None
+    for name in names:
+        if not 0 < len(name) <= PRELOAD_MAX_NAME:
+            return None
+        if not all(part.isascii() and part.isidentifier() for part in name.split(".")):
+            return None
+    return tuple(dict.fromkeys(names))
+
+
 def parse_args(argv):
-    global SWITCH_USER, OOM_COUNTER_FILES, KERNEL_PATH, WARM_DEFAULT
+    global SWITCH_USER, OOM_COUNTER_FILES, KERNEL_PATH, WARM_DEFAULT, PRELOAD
     socket_path = None
     egress = None
     egress_port = EGRESS_PORT
@@ -2349,6 +2481,15 @@ def parse_args(argv):
         elif arg == "--warm-default":
             WARM_DEFAULT = True
             i += 1
+        elif arg == "--preload" and i + 1 < len(argv):
+            names = module_names(argv[i + 1])
+            if names is None:
+                raise SystemExit("stockade-agent: --preload wants comma-separated module names (letters, digits,"
+                                 " _ and dots, e.g. numpy,pandas,matplotlib.pyplot; at most %d names of at most"
+                                 " %d characters), not %r" % (PRELOAD_MAX_MODULES, PRELOAD_MAX_NAME,
+                                                              argv[i + 1][:100]))
+            PRELOAD = names
+            i += 2
         elif arg == "--egress" and i + 1 < len(argv) and argv[i + 1].startswith("/") \
                 and len(argv[i + 1].encode()) <= 107:  # what a unix socket address holds
             egress = argv[i + 1]
@@ -2360,7 +2501,7 @@ def parse_args(argv):
         else:
             raise SystemExit("stockade-agent: unknown or incomplete argument %r\n"
                              "usage: agent.py --socket PATH [--home user=DIR]... [--no-switch-user]"
-                             " [--oom-counter FILE] [--kernel PATH] [--warm-default]"
+                             " [--oom-counter FILE] [--kernel PATH] [--warm-default] [--preload MODULES]"
                              " [--egress SOCKET] [--egress-port N]" % arg)
     if not socket_path:
         raise SystemExit("stockade-agent: --socket PATH is required")

@@ -1,6 +1,6 @@
 """Stockade's interpreter kernel: one per code context, started by the agent as the context's user.
 
-    /usr/bin/python3 /opt/stockade/kernel --requests FD --events FD
+    /usr/bin/python3 /opt/stockade/kernel --requests FD --events FD [--preload MODULES]
 
 It runs cells with Jupyter's semantics: state persists between cells, the last expression's value
 is a result with its MIME bundle, display() adds more, open matplotlib figures come back as PNG,
@@ -26,6 +26,8 @@ import sys
 EVENT_BUDGET = 16 << 20      # most bytes of JSON one result may take; bigger entries are dropped
 TEXT_LIMIT = 256 << 10       # characters of an error's value or traceback, or of an oversized text result
 HIGH_FD = 200                # where the channel descriptors are moved, out of user code's way
+PRELOAD_MAX_MODULES = 64     # --preload: at most this many names,
+PRELOAD_MAX_NAME = 200       # each at most this long (characters)
 
 MIME_KEYS = {
     "text/plain": "text", "text/html": "html", "text/markdown": "markdown", "image/svg+xml": "svg",
@@ -481,18 +483,38 @@ def _move_fd(fd):
     return high
 
 
+USAGE = "stockade-kernel: usage: kernel --requests FD --events FD [--preload MODULE[,MODULE]...]"
+
+
+def module_names(value):
+    """--preload's comma-separated module names, or None when one is not a dotted identifier."""
+    names = value.split(",")
+    if len(names) > PRELOAD_MAX_MODULES:
+        return None
+    for name in names:
+        if not 0 < len(name) <= PRELOAD_MAX_NAME:
+            return None
+        if not all(part.isascii() and part.isidentifier() for part in name.split(".")):
+            return None
+    return names
+
+
 def parse_args(argv):
     fds = {}
+    preload = []
     i = 0
     while i < len(argv):
-        if argv[i] in ("--requests", "--events") and i + 1 < len(argv):
+        if argv[i] in ("--requests", "--events") and i + 1 < len(argv) and argv[i + 1].isdigit():
             fds[argv[i][2:]] = int(argv[i + 1])
             i += 2
+        elif argv[i] == "--preload" and i + 1 < len(argv) and module_names(argv[i + 1]) is not None:
+            preload = module_names(argv[i + 1])
+            i += 2
         else:
-            raise SystemExit("stockade-kernel: usage: kernel --requests FD --events FD")
+            raise SystemExit(USAGE)
     if len(fds) != 2:
-        raise SystemExit("stockade-kernel: usage: kernel --requests FD --events FD")
-    return fds["requests"], fds["events"]
+        raise SystemExit(USAGE)
+    return fds["requests"], fds["events"], preload
 
 
 def execute(runner, req):
@@ -543,12 +565,56 @@ def _ensure_user_site():
         pass
 
 
+def preload(names):
+    """Imports the modules named by --preload into sys.modules, before any cell: the user's namespace,
+    the execution count and every cell's output are untouched (the output of the imports goes to
+    /dev/null). Returns [[name, "Error: message"], ...] for those that failed; the agent logs them.
+    matplotlib.pyplot goes through PyplotHook like a user's import (so plt.show() is patched), and
+    one tiny figure is drawn outside pyplot's figure list, so that the font cache, the Agg backend
+    and the PNG writer are loaded before the user's first figure."""
+    if not names:
+        return []
+    import importlib
+    failed = []
+    _flush_std()
+    saved = (os.dup(1), os.dup(2))
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        for name in names:
+            try:
+                importlib.import_module(name)
+                if name == "matplotlib.pyplot":
+                    _draw_hidden_figure()
+            except BaseException as e:  # noqa: whatever a module raises (SystemExit too) only skips it
+                failed.append([name, ("%s: %s" % (type(e).__name__, _safe_str(e)))[:300]])
+    finally:
+        _flush_std()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + (null,):
+            os.close(fd)
+    return failed
+
+
+def _draw_hidden_figure():
+    import io
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = Figure(figsize=(1, 1), dpi=10)
+    axes = fig.add_subplot()
+    axes.plot([0, 1])
+    axes.set_title("x")
+    FigureCanvasAgg(fig).print_png(io.BytesIO())
+
+
 def main(argv):
     global json, _signal, _thread, EVENTS
     import _signal as signal_module
     import _thread as thread_module
     _signal, _thread = signal_module, thread_module
-    req_fd, ev_fd = parse_args(argv)
+    req_fd, ev_fd, modules = parse_args(argv)
     req_fd, ev_fd = _move_fd(req_fd), _move_fd(ev_fd)
     _signal.signal(_signal.SIGINT, _on_sigint)
     import json as json_module
@@ -573,8 +639,11 @@ def main(argv):
             runner = None
     if runner is None:
         runner = PlainRunner()
+    # The preload runs before the ready event, so a cell cannot start before it is over (cells
+    # wait for ready); SIGINT is still ignored here, as outside any cell.
+    failed = preload(modules)
     EVENTS.send({"ev": "ready", "ipython": runner.ipython, "pid": os.getpid(),
-                 "python": sys.version.split()[0], "warning": failure})
+                 "python": sys.version.split()[0], "warning": failure, "preloadFailed": failed})
     while True:
         try:
             n = int.from_bytes(read_exact(req_fd, 4), "big")

@@ -176,8 +176,22 @@ class RelayTest {
 
         long got = 0;
         byte[] buf = new byte[1 << 16];
-        for (int n; (n = up.in().read(buf)) >= 0; ) {
-            got += n;
+        // A unix channel's stream has no read timeout: a watchdog closes it, so a stuck relay fails
+        // the test instead of hanging it.
+        Thread watchdog = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(MAX.multipliedBy(2));
+                up.close();
+            } catch (InterruptedException | IOException done) {
+                // finished in time
+            }
+        });
+        try {
+            for (int n; (n = up.in().read(buf)) >= 0; ) {
+                got += n;
+            }
+        } finally {
+            watchdog.interrupt();
         }
         writer.join(MAX.toMillis());
         assertEquals(total, got);

@@ -1,6 +1,7 @@
 package dev.stockade.cli;
 
 import dev.stockade.server.StockadeServer;
+import dev.stockade.server.config.PoolConfig;
 import dev.stockade.server.config.ServerConfig;
 import dev.stockade.server.egress.EgressConfig;
 import dev.stockade.server.packages.PackageConfig;
@@ -49,6 +50,12 @@ final class ServeCommand implements Subcommand {
                                              lists it (repeatable; e.g. an internal API)
                   --egress-host NAME=IP[,IP] resolve NAME to these addresses instead of DNS (repeatable)
                   --egress-trust FILE        extra CA certificates (PEM) trusted for upstream TLS
+                Warm pools (ready sandboxes, so a create is a hand-over, not a container start):
+                  --pool-size N              ready sandboxes to keep (default 2; 0 turns pools off)
+                  --pool-min N               refill even while creates run when fewer are ready (default 1)
+                  --pool-preload MODULES     modules their interpreter imports ahead (comma list;
+                                             default numpy,pandas,matplotlib.pyplot; none: no interpreter)
+                  --max-sandboxes N          sandboxes alive at once, not counting the pool (default 200)
                 Packages (pip in sandboxes installs only from the server's index):
                   --wheelhouse DIR           approved wheels and sdists, all installable
                   --package-index URL        an upstream simple index (a mirror), filtered by:
@@ -64,7 +71,8 @@ final class ServeCommand implements Subcommand {
     @Override
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
-                "wheelhouse", "package-index", "package-allowlist", "package-cache"),
+                "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
+                "pool-preload", "max-sandboxes"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network"), Map.of(), -1);
     }
 
@@ -92,7 +100,8 @@ final class ServeCommand implements Subcommand {
         StockadeServer server;
         try {
             server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey)
-                    .withEgress(egress(args)).withPackages(packages(args)));
+                    .withEgress(egress(args)).withPackages(packages(args)).withPool(pool(args))
+                    .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000)));
         } catch (RuntimeException e) {
             claim.close();
             throw e;
@@ -143,6 +152,21 @@ final class ServeCommand implements Subcommand {
                     trust == null ? null : Path.of(trust).toAbsolutePath());
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), e.getMessage());
+        }
+    }
+
+    private PoolConfig pool(Args args) throws UsageException {
+        PoolConfig d = PoolConfig.defaults();
+        int size = args.intValue(name(), "pool-size", d.size(), 0, 1000);
+        int min = args.intValue(name(), "pool-min", Math.min(d.min(), size), 0, size);
+        String preload = args.value("pool-preload");
+        List<String> modules = preload == null ? d.preload()
+                : preload.isBlank() || preload.equals("none") ? List.of() : List.of(preload.split(","));
+        try {
+            dev.stockade.runtime.SandboxSpec.Warmup check = new dev.stockade.runtime.SandboxSpec.Warmup(!modules.isEmpty(), modules);
+            return new PoolConfig(size, min, check.preload());
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(name(), "--pool-preload: " + e.getMessage());
         }
     }
 

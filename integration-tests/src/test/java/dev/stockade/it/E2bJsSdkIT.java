@@ -22,7 +22,9 @@ class E2bJsSdkIT {
     @BeforeAll
     static void up() {
         // The network tests' site runs in the Node process on 127.0.0.1, reached as allowed.test.
-        ts = new TestServer(c -> c.withEgress(NetworkIT.egressConfig()));
+        // With a warm pool, as `serve` runs: the SDK must not tell pooled sandboxes from fresh ones.
+        ts = new TestServer(c -> c.withEgress(NetworkIT.egressConfig())
+                .withPool(dev.stockade.server.config.PoolConfig.defaults()));
     }
 
     @AfterAll

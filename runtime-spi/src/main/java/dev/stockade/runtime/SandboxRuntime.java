@@ -30,6 +30,13 @@ public interface SandboxRuntime {
     /** Starts the sandbox; on failure nothing of it is left behind. Blocks until the agent socket path is known. */
     RuntimeSandbox start(SandboxSpec spec);
 
+    /**
+     * Changes a running sandbox's resource limits (a pooled sandbox taken by a create that asked
+     * for other limits than the pool's). Memory, pids and CPU take effect at once; a smaller disk
+     * than what the sandbox already uses fails. On failure the caller destroys the sandbox.
+     */
+    void update(String id, Limits limits);
+
     /** True while the sandbox's container is running. */
     boolean isAlive(String id);
 

@@ -19,9 +19,27 @@ import java.util.regex.Pattern;
  * @param egressSocket host path of a unix socket the server already listens on for this sandbox's
  *     egress proxy, owned by the sandbox's root; the runtime makes it reachable inside the sandbox
  *     at {@link #EGRESS_SOCKET_INSIDE} and tells the agent. Null: the sandbox has no egress path at all.
+ * @param warmup what the agent prepares right after it starts, off the create path (pooled sandboxes)
  */
 public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits,
-                          Path egressSocket) {
+                          Path egressSocket, Warmup warmup) {
+    /**
+     * Work a pooled sandbox does before anyone asks: start the default code context's interpreter
+     * and import these modules into it (sys.modules only; the user's namespace stays empty).
+     */
+    public record Warmup(boolean defaultContext, java.util.List<String> preload) {
+        public static final Warmup NONE = new Warmup(false, java.util.List.of());
+        private static final Pattern MODULE = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
+
+        public Warmup {
+            preload = java.util.List.copyOf(preload);
+            if (!defaultContext && !preload.isEmpty()) throw new IllegalArgumentException("preloading needs the default context");
+            for (String m : preload) {
+                if (m.length() > 100 || !MODULE.matcher(m).matches()) throw new IllegalArgumentException("invalid module name: " + m);
+            }
+        }
+    }
+
     /** Where the egress socket appears inside the sandbox (the agent's relay connects to it). */
     public static final String EGRESS_SOCKET_INSIDE = "/run/stockade-egress.sock";
 
@@ -35,10 +53,11 @@ public record SandboxSpec(String id, long uidBase, Path stateDir, Template templ
         Objects.requireNonNull(template, "template");
         Objects.requireNonNull(agentDir, "agentDir");
         Objects.requireNonNull(limits, "limits");
+        if (warmup == null) warmup = Warmup.NONE;
     }
 
-    /** A spec without an egress path. */
+    /** A spec without an egress path or warm-up. */
     public SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits) {
-        this(id, uidBase, stateDir, template, agentDir, limits, null);
+        this(id, uidBase, stateDir, template, agentDir, limits, null, Warmup.NONE);
     }
 }

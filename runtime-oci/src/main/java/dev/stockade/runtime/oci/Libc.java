@@ -15,7 +15,7 @@ import java.lang.invoke.VarHandle;
  * the create path. Errors carry errno's text.
  */
 final class Libc {
-    static final long MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8;
+    static final long MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_REMOUNT = 32;
     static final int MNT_DETACH = 2;
 
     private static final Linker LINKER = Linker.nativeLinker();

@@ -59,6 +59,8 @@ final class OciConfigPlanner {
             args.add(a);
         }
         if (spec.egressSocket() != null) args.add("--egress").add(SandboxSpec.EGRESS_SOCKET_INSIDE);
+        if (spec.warmup().defaultContext()) args.add("--warm-default");
+        if (!spec.warmup().preload().isEmpty()) args.add("--preload").add(String.join(",", spec.warmup().preload()));
         // The agent's own environment; user processes get one built from scratch by the agent.
         process.putArray("env").add("PATH=/usr/sbin:/usr/bin:/sbin:/bin").add("LANG=C.UTF-8");
         process.put("cwd", "/");

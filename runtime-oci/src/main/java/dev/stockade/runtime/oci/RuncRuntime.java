@@ -42,6 +42,7 @@ public final class RuncRuntime implements SandboxRuntime {
     private final ObjectMapper json;
     private final ConcurrentHashMap<String, Object> locks = new ConcurrentHashMap<>();
     private final Path templatesRoot;
+    private final boolean swapAccounting;
     private volatile Template template;
 
     RuncRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
@@ -54,6 +55,7 @@ public final class RuncRuntime implements SandboxRuntime {
         this.json = json;
         JsonNode policy = SeccompPolicy.loadPolicy(json);
         this.planner = new OciConfigPlanner(json, policy, swapAccounting);
+        this.swapAccounting = swapAccounting;
         try {
             Files.createDirectories(sandboxesRoot);
             // Sandbox roots map onto unprivileged host uids, which must be able to traverse (not
@@ -181,6 +183,32 @@ public final class RuncRuntime implements SandboxRuntime {
                     throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED,
                             "preparing sandbox " + spec.id() + " failed: " + e.getMessage(), e);
                 }
+            }
+        }
+    }
+
+    @Override
+    public void update(String id, dev.stockade.runtime.Limits limits) {
+        synchronized (lock(id)) {
+            long memory = (long) limits.memoryMB() * 1024 * 1024;
+            List<String> args = new ArrayList<>(List.of("update", "--memory", Long.toString(memory)));
+            if (swapAccounting) args.addAll(List.of("--memory-swap", Long.toString(memory)));
+            args.addAll(List.of("--pids-limit", Integer.toString(limits.pids()),
+                    "--cpu-period", "100000", "--cpu-quota", Long.toString(Math.max(1000, Math.round(limits.cpus() * 100_000))),
+                    OciConfigPlanner.containerId(id)));
+            HostCommand.Result r = HostCommand.run(command(args.toArray(String[]::new)), RUNC_TIMEOUT);
+            if (!r.ok()) {
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the limits of sandbox " + id
+                        + " failed (exit " + r.exitCode() + "): " + r.output().strip());
+            }
+            BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
+            try {
+                // The disk quota is the tmpfs size; shrinking below what is used fails (EBUSY... or ENOSPC).
+                Libc.mount("stockade-" + id, layout.disk().toString(), "tmpfs",
+                        Libc.MS_REMOUNT | Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + limits.diskMB() + "m");
+            } catch (RuntimeException e) {
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the disk quota of sandbox " + id
+                        + " failed: " + e.getMessage());
             }
         }
     }

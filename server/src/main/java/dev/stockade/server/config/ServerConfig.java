@@ -27,6 +27,8 @@ import java.util.Objects;
  *     sandboxes may reach, static host names, upstream trust); sandboxes choose their own policy
  *     within them
  * @param packages the package index sandboxes install from (wheelhouse, upstream, allow-list)
+ * @param pool warm pools of ready sandboxes ({@link PoolConfig#off()} in {@link #defaults}: an
+ *     embedded server for one run must not start sandboxes nobody asked for; `serve` turns them on)
  */
 public record ServerConfig(
         String host,
@@ -40,7 +42,8 @@ public record ServerConfig(
         int maxTimeoutSeconds,
         int maxSandboxes,
         EgressConfig egress,
-        PackageConfig packages) {
+        PackageConfig packages,
+        PoolConfig pool) {
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -53,6 +56,7 @@ public record ServerConfig(
         if (maxSandboxes < 1) throw new IllegalArgumentException("maxSandboxes must be at least 1");
         Objects.requireNonNull(egress, "egress");
         Objects.requireNonNull(packages, "packages");
+        Objects.requireNonNull(pool, "pool");
         dataDir = dataDir.toAbsolutePath().normalize();
     }
 
@@ -60,31 +64,42 @@ public record ServerConfig(
         return new ServerConfig("127.0.0.1", 0, dataDir, null, "runc",
                 new Limits(512, 1.0, 256, 1024, 16, 300),
                 new Limits(8192, 2.0, 4096, 16384, 1024, 86_400),
-                300, 86_400, 200, EgressConfig.defaults(), PackageConfig.none());
+                300, 86_400, 200, EgressConfig.defaults(), PackageConfig.none(),
+                PoolConfig.off());
     }
 
     public ServerConfig withPort(int p) {
         return new ServerConfig(host, p, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
     }
 
     public ServerConfig withApiKey(String key) {
         return new ServerConfig(host, port, dataDir, key, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
     }
 
     public ServerConfig withHost(String h) {
         return new ServerConfig(h, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
     }
 
     public ServerConfig withEgress(EgressConfig e) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, e, packages);
+                maxTimeoutSeconds, maxSandboxes, e, packages, pool);
     }
 
     public ServerConfig withPackages(PackageConfig p) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, p);
+                maxTimeoutSeconds, maxSandboxes, egress, p, pool);
+    }
+
+    public ServerConfig withPool(PoolConfig p) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, egress, packages, p);
+    }
+
+    public ServerConfig withMaxSandboxes(int n) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, n, egress, packages, pool);
     }
 }

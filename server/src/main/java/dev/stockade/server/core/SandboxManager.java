@@ -65,6 +65,9 @@ public final class SandboxManager implements AutoCloseable {
     private final SecureRandom random = new SecureRandom();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread reaper;
+    /** Creates in flight: the pool refills only while there are none (or when it runs low). */
+    private final java.util.concurrent.atomic.AtomicInteger live = new java.util.concurrent.atomic.AtomicInteger();
+    private final SandboxPool pool;
 
     /**
      * @param egress the egress proxy every sandbox's traffic leaves through; null: sandboxes get no
@@ -85,6 +88,20 @@ public final class SandboxManager implements AutoCloseable {
             LOG.info("removed " + reaped.size() + " sandbox(es) left behind by an earlier run: " + reaped);
         }
         this.reaper = Thread.ofVirtual().name("stockade-reaper").start(this::reapLoop);
+        this.pool = config.pool().size() > 0 ? new SandboxPool(this, config.pool(), live) : null;
+    }
+
+    /** Ready sandboxes in the pool now (0 without a pool). */
+    public int poolReady() {
+        return pool == null ? 0 : pool.ready();
+    }
+
+    boolean isClosed() {
+        return closed.get();
+    }
+
+    Limits defaultLimits() {
+        return config.defaultLimits();
     }
 
     public Sandbox create(CreateRequest req) {
@@ -116,46 +133,100 @@ public final class SandboxManager implements AutoCloseable {
                     + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
         }
 
+        // Every default template name is the same template on this runtime: any of them can take a pooled one.
+        boolean poolable = pool != null && DEFAULT_TEMPLATE_NAMES.contains(templateName);
+        live.incrementAndGet();
+        try {
+            Prepared p = poolable ? pool.take() : null;
+            if (p != null) {
+                try {
+                    if (!p.limits().equals(limits)) runtime.update(p.id(), limits);
+                    if (p.egress() != null) p.egress().handOver(network, secrets);
+                    return activate(p, req, templateName, limits, secrets, timeout);
+                } catch (RuntimeFailure | StockadeError e) {
+                    LOG.log(Level.INFO, "a pooled sandbox could not be handed over; starting a fresh one", e);
+                    discard(p);
+                }
+            }
+            return activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE), req, templateName, limits,
+                    secrets, timeout);
+        } finally {
+            live.decrementAndGet();
+            if (pool != null) pool.wake();
+        }
+    }
+
+    /**
+     * A started sandbox nobody has yet: its id, uid range, agent and egress. Fresh creates make one
+     * and activate it at once; the pool makes them ahead of time.
+     */
+    record Prepared(String id, int slot, long uidBase, AgentClient agent, SandboxEgress egress, Limits limits) {}
+
+    /** Starts a sandbox; on failure nothing of it is left and StockadeError(UNAVAILABLE) says why. */
+    Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup) {
         String id = newId();
         int slot = claimSlot();
-        // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
-        Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
-        Map<String, String> processEnv = new java.util.LinkedHashMap<>(req.envVars());
-        for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
-        Sandbox sb = new Sandbox(id, req.template() == null ? "base" : req.template(), templateName, runtime.name(),
-                req.metadata(), req.envVars(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
-                now, now.plusSeconds(timeout), token(), (long) slot * 65536);
-        sandboxes.put(id, sb);
+        long uidBase = (long) slot * 65536;
+        SandboxEgress e = null;
         try {
             Path egressSocket = null;
             if (egress != null) {
                 egressSocket = egressSockets.resolve(id + ".sock");
                 try {
-                    sb.egress(egress.attach(id, egressSocket, sb.uidBase(), network, secrets));
-                } catch (IOException e) {
+                    e = egress.attach(id, egressSocket, uidBase, network, secrets);
+                } catch (IOException io) {
                     throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR,
-                            "cannot open the sandbox's egress socket " + egressSocket + ": " + e.getMessage());
+                            "cannot open the sandbox's egress socket " + egressSocket + ": " + io.getMessage());
                 }
             }
-            RuntimeSandbox rs = runtime.start(new SandboxSpec(id, sb.uidBase(), sandboxesRoot.resolve(id), template,
-                    agentDir, limits, egressSocket));
+            RuntimeSandbox rs = runtime.start(new SandboxSpec(id, uidBase, sandboxesRoot.resolve(id), template,
+                    agentDir, limits, egressSocket, warmup));
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
-            AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, sb.uidBase());
+            AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, uidBase);
             agent.hello(AGENT_START_TIMEOUT);
-            sb.running(agent);
-            return sb;
-        } catch (RuntimeFailure | AgentException e) {
-            sb.ended("failed to start: " + e.getMessage());
-            sandboxes.remove(id);
+            return new Prepared(id, slot, uidBase, agent, e, limits);
+        } catch (RuntimeFailure | AgentException ex) {
             try {
                 runtime.destroy(id);
             } catch (RuntimeException cleanup) {
-                e.addSuppressed(cleanup);
+                ex.addSuppressed(cleanup);
             }
-            closeEgress(sb);
+            if (e != null) e.close();
             slots.remove(slot);
-            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + e.getMessage(), e);
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + ex.getMessage(), ex);
+        }
+    }
+
+    /** Gives a prepared sandbox its user's identity: a new token, metadata, environment, deadline. */
+    private Sandbox activate(Prepared p, CreateRequest req, String templateName, Limits limits,
+                             List<SecretBinding> secrets, int timeout) {
+        // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
+        Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+        Map<String, String> processEnv = new java.util.LinkedHashMap<>(req.envVars());
+        for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
+        Sandbox sb = new Sandbox(p.id(), req.template() == null ? "base" : req.template(), templateName, runtime.name(),
+                req.metadata(), req.envVars(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
+                now, now.plusSeconds(timeout), token(), p.uidBase());
+        sb.egress(p.egress());
+        sb.running(p.agent());
+        sandboxes.put(p.id(), sb);
+        if (closed.get()) {
+            end(sb, "the server stopped");
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
+        }
+        return sb;
+    }
+
+    /** Removes a prepared sandbox nobody will use. */
+    void discard(Prepared p) {
+        try {
+            runtime.destroy(p.id());
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "removing pooled sandbox " + p.id() + " failed", e);
+        } finally {
+            if (p.egress() != null) p.egress().close();
+            slots.remove(p.slot());
         }
     }
 
@@ -430,6 +501,7 @@ public final class SandboxManager implements AutoCloseable {
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
         reaper.interrupt();
+        if (pool != null) pool.close();
         List<Thread> enders = new ArrayList<>();
         for (Sandbox sb : sandboxes.values()) {
             enders.add(Thread.ofVirtual().start(() -> {

@@ -12,6 +12,11 @@ final class DecisionLog {
         ring = new Decision[capacity];
     }
 
+    synchronized void clear() {
+        java.util.Arrays.fill(ring, null);
+        written = 0;
+    }
+
     synchronized void add(Decision d) {
         ring[(int) (written++ % ring.length)] = d;
     }

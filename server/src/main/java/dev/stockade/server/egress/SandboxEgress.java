@@ -27,7 +27,7 @@ public final class SandboxEgress implements AutoCloseable {
     private final EgressProxy proxy;
     private final String sandboxId;
     private final Path socketPath;
-    private final Secrets secrets;
+    private volatile Secrets secrets;
     private final ServerSocketChannel server;
     private final DecisionLog log;
     private final Set<ProxyConnection> connections = ConcurrentHashMap.newKeySet();
@@ -118,6 +118,19 @@ public final class SandboxEgress implements AutoCloseable {
     }
 
     /** Up to {@code limit} most recent decisions, newest last. */
+    /**
+     * Hands the sandbox to its user (a pooled sandbox taken by a create): the user's policy and
+     * secrets, an empty log and zeroed counters, and no connection left from before.
+     */
+    public void handOver(NetworkPolicy p, List<SecretBinding> bindings) {
+        this.secrets = new Secrets(bindings);
+        for (ProxyConnection c : connections) c.close();
+        log.clear();
+        allowed.set(0);
+        refused.set(0);
+        this.policy = p;
+    }
+
     public List<Decision> log(int limit) {
         return log.last(limit);
     }

@@ -1,0 +1,118 @@
+package dev.stockade.server.core;
+
+import dev.stockade.runtime.SandboxSpec;
+import dev.stockade.server.config.PoolConfig;
+import dev.stockade.server.egress.NetworkPolicy;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Ready sandboxes of the default template, started ahead of the creates that will take them. One
+ * refill thread starts them one at a time with the server's default limits, no network, no
+ * secrets, and (when configured) an interpreter that has already imported the preload modules.
+ * While creates are in flight the refill waits, unless fewer than {@code min} are ready, so the
+ * pool never competes with live traffic for the host's two cores more than it must.
+ *
+ * <p>A pooled sandbox is invisible (not listed, not reachable by id) until a create takes it; it
+ * serves exactly one create.
+ */
+final class SandboxPool implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
+
+    private final SandboxManager manager;
+    private final PoolConfig config;
+    private final AtomicInteger live;
+    private final ConcurrentLinkedDeque<SandboxManager.Prepared> ready = new ConcurrentLinkedDeque<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final Thread refill;
+    private volatile boolean closed;
+
+    SandboxPool(SandboxManager manager, PoolConfig config, AtomicInteger live) {
+        this.manager = manager;
+        this.config = config;
+        this.live = live;
+        this.refill = Thread.ofVirtual().name("stockade-pool-refill").start(this::refillLoop);
+    }
+
+    int ready() {
+        return ready.size();
+    }
+
+    /** A ready sandbox, or null when none is ready (the create then starts a fresh one). */
+    SandboxManager.Prepared take() {
+        SandboxManager.Prepared p = ready.pollFirst();
+        wake();
+        return p;
+    }
+
+    void wake() {
+        lock.lock();
+        try {
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private boolean shouldStart() {
+        int n = ready.size();
+        if (n >= config.size()) return false;
+        return n < config.min() || live.get() == 0;
+    }
+
+    private void refillLoop() {
+        SandboxSpec.Warmup warmup = config.preload().isEmpty() ? SandboxSpec.Warmup.NONE
+                : new SandboxSpec.Warmup(true, config.preload());
+        long backoffMs = 0;
+        while (!closed) {
+            lock.lock();
+            try {
+                while (!closed && !shouldStart()) changed.await(java.time.Duration.ofMillis(200).toNanos(),
+                        java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                return;
+            } finally {
+                lock.unlock();
+            }
+            if (closed) return;
+            try {
+                SandboxManager.Prepared p = manager.prepare(manager.defaultLimits(), NetworkPolicy.none(), List.of(), warmup);
+                if (closed) {
+                    manager.discard(p);
+                    return;
+                }
+                ready.addLast(p);
+                backoffMs = 0;
+            } catch (RuntimeException e) {
+                // The host is out of something (memory, uid ranges) or the runtime fails: try again later,
+                // creates still work without the pool.
+                backoffMs = Math.min(30_000, Math.max(500, backoffMs * 2));
+                LOG.log(Level.WARNING, "the pool could not start a sandbox; retrying in " + backoffMs + " ms", e);
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Stops refilling and removes every ready sandbox (and the one being started, when it is done). */
+    @Override
+    public void close() {
+        closed = true;
+        wake(); // not an interrupt: a sandbox being started finishes starting, then the loop removes it
+        try {
+            refill.join(java.time.Duration.ofSeconds(60));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (SandboxManager.Prepared p; (p = ready.pollFirst()) != null; ) manager.discard(p);
+    }
+}
