@@ -37,6 +37,13 @@ public interface SandboxRuntime {
      */
     void update(String id, Limits limits);
 
+    /**
+     * Moves a sandbox between background (CPU only when nobody else wants it: a pooled sandbox
+     * doing its warm-up) and foreground (a normal share). Sandboxes started with a
+     * {@link SandboxSpec.Warmup} start in the background. Cheap: no process is started.
+     */
+    void setBackground(String id, boolean background);
+
     /** True while the sandbox's container is running. */
     boolean isAlive(String id);
 

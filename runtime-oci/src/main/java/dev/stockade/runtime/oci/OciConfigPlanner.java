@@ -123,6 +123,9 @@ final class OciConfigPlanner {
         long period = 100_000;
         cpu.put("quota", Math.max(1000, Math.round(limits.cpus() * period)));
         cpu.put("period", period);
+        // A pooled sandbox warms up in the background: its imports get the CPU only when no other
+        // sandbox wants it. The hand-over raises it to the normal share (RuncRuntime.setBackground).
+        if (spec.warmup().defaultContext()) cpu.put("shares", RuncRuntime.BACKGROUND_SHARES);
         ArrayNode devices = resources.putArray("devices");
         devices.addObject().put("allow", false).put("access", "rwm");
         ArrayNode masked = linux.putArray("maskedPaths");

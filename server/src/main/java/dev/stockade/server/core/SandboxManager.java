@@ -69,6 +69,7 @@ public final class SandboxManager implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicInteger live = new java.util.concurrent.atomic.AtomicInteger();
     private final SandboxPool pool;
 
+
     /**
      * @param egress the egress proxy every sandbox's traffic leaves through; null: sandboxes get no
      *     egress path at all (loopback only, whatever they ask for)
@@ -140,6 +141,7 @@ public final class SandboxManager implements AutoCloseable {
             Prepared p = poolable ? pool.take() : null;
             if (p != null) {
                 try {
+                    runtime.setBackground(p.id(), false);
                     if (!p.limits().equals(limits)) runtime.update(p.id(), limits);
                     if (p.egress() != null) p.egress().handOver(network, secrets);
                     return activate(p, req, templateName, limits, secrets, timeout);
@@ -185,6 +187,9 @@ public final class SandboxManager implements AutoCloseable {
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
             AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, uidBase);
             agent.hello(AGENT_START_TIMEOUT);
+            // A pooled sandbox is ready when its interpreter is: the preload happens here, off any
+            // create's path, not in the first cell of whoever takes it.
+            if (warmup.defaultContext()) agent.warmDefaultContext(null);
             return new Prepared(id, slot, uidBase, agent, e, limits);
         } catch (RuntimeFailure | AgentException ex) {
             try {

@@ -15,8 +15,10 @@ import java.util.logging.Logger;
  * Ready sandboxes of the default template, started ahead of the creates that will take them. One
  * refill thread starts them one at a time with the server's default limits, no network, no
  * secrets, and (when configured) an interpreter that has already imported the preload modules.
- * While creates are in flight the refill waits, unless fewer than {@code min} are ready, so the
- * pool never competes with live traffic for the host's two cores more than it must.
+ * While creates are in flight the refill waits to start the next container, unless fewer than
+ * {@code min} are ready; a pooled sandbox then warms up in the background (the lowest CPU share,
+ * raised at the hand-over), so its interpreter's imports take only CPU that live sandboxes leave.
+ * A sandbox counts as ready once its interpreter has done its preload.
  *
  * <p>A pooled sandbox is invisible (not listed, not reachable by id) until a create takes it; it
  * serves exactly one create.
@@ -73,8 +75,7 @@ final class SandboxPool implements AutoCloseable {
         while (!closed) {
             lock.lock();
             try {
-                while (!closed && !shouldStart()) changed.await(java.time.Duration.ofMillis(200).toNanos(),
-                        java.util.concurrent.TimeUnit.NANOSECONDS);
+                while (!closed && !shouldStart()) changed.await(50, java.util.concurrent.TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 return;
             } finally {
