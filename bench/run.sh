@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Stockade benchmark harness: one invocation measures the baselines (bare /bin/true and python,
-# raw runc), Stockade through the official E2B JS SDK (and Stockade's Java SDK when it builds), and
-# its code interpreter through @e2b/code-interpreter next to a Jupyter kernel driven by
-# jupyter_client on the host (the peer), so that ratios hold on a noisy machine. Writes
-# bench/results/latest.json (+ latest-samples.json) and prints Markdown tables on stdout; progress
-# goes to stderr. See bench/README.md.
+# raw runc, gVisor's runsc, bubblewrap), Stockade through the official E2B JS SDK (and Stockade's
+# Java SDK when it builds), and its code interpreter through @e2b/code-interpreter next to a Jupyter
+# kernel driven by jupyter_client on the host (the peer), so that ratios hold on a noisy machine;
+# then warm pools (issue 5): create → first echo with and without a pool, sequential and
+# concurrent, both SDKs; the pooled code interpreter's preloaded first cell; sustained creates per
+# second; density (idle sandboxes this host holds). Writes bench/results/latest.json
+# (+ latest-samples.json) and a plot, and prints Markdown tables on stdout; progress goes to
+# stderr. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--no-java-sdk] [--no-code-interpreter] [--diagnostics]
+#                [--no-pool] [--no-density] [--no-sustained]
 #
 # Environment: JAVA_HOME (default Temurin 25), BENCH_SERVER=launcher|java (default: the ./stockade
 # launcher when it exists, else the fallback bench/lib/BenchServer.java), BENCH_SKIP_BUILD=1.
@@ -22,18 +26,32 @@ N_CREATE=100 N_ECHO=200 N_SBX_PY=50 N_FILE=50 N_AGENT=100
 N_SDK_CREATE=50 N_SDK_ECHO=200
 N_DIAG_CREATE=30 N_DIAG_ECHO=100 N_DIAG_PY=30 N_DIAG_FILE=20
 N_CI_CELL=200 N_CI_IMPORT=10 N_CI_NOTEBOOK=10
+# Issue 5. Pool sizes: POOL_SEQ for the sequential and sustained runs, POOL_CONC for the concurrent
+# bursts (as many as the bursts, so a burst can be served entirely from the pool).
+N_P_SEQ=100 N_P_CONC=50 N_P_BURSTS=2 N_P_CI=10 POOL_SEQ=8 POOL_CONC=50 SUSTAIN_S=60
+DENSITY_STEP=25 DENSITY_MAX=400 DENSITY_PROBES=20
+POOL_PRELOAD=${BENCH_POOL_PRELOAD:-numpy,pandas,matplotlib.pyplot}      # the pool server of the sequential runs
+POOL_CONC_PRELOAD=${BENCH_POOL_CONC_PRELOAD:-none}                      # the 50-sandbox pool of the bursts
+POOLS=1 DENSITY=1 SUSTAINED=1
+PLOT_OUT=docs/bench-create.png
 JAVA_SDK=1 CODE_INTERPRETER=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
 for a in "$@"; do
   case "$a" in
     --quick)
       N_TRUE=10 N_PY=10 N_RUNC=5 N_EXEC=5 N_CREATE=5 N_ECHO=20 N_SBX_PY=5 N_FILE=5 N_AGENT=20
       N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5
-      N_CI_CELL=20 N_CI_IMPORT=2 N_CI_NOTEBOOK=1 ;;
+      N_CI_CELL=20 N_CI_IMPORT=2 N_CI_NOTEBOOK=1
+      N_P_SEQ=5 N_P_CONC=4 N_P_BURSTS=1 N_P_CI=1 POOL_SEQ=2 POOL_CONC=4 SUSTAIN_S=4
+      DENSITY_STEP=3 DENSITY_MAX=6 DENSITY_PROBES=5
+      PLOT_OUT=bench/results/bench-create-quick.png ;;   # a smoke run never replaces the published plot
+    --no-pool) POOLS=0 ;;
+    --no-density) DENSITY=0 ;;
+    --no-sustained) SUSTAINED=0 ;;
     --no-java-sdk) JAVA_SDK=0 ;;
     --no-code-interpreter) CODE_INTERPRETER=0 ;;
     --no-diagnostics) DIAG=0 ;;
     --diagnostics) DIAG=1 ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +69,16 @@ if ! command -v hyperfine >/dev/null; then
   log "installing hyperfine (apt-get install -y hyperfine)"
   apt-get install -y hyperfine >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
 fi
+# The other sandboxes of the baselines: gVisor (Debian's runsc) and bubblewrap.
+for pkg in runsc:runsc bwrap:bubblewrap; do
+  if ! command -v "${pkg%%:*}" >/dev/null; then
+    log "installing ${pkg#*:} (apt-get install -y ${pkg#*:})"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkg#*:}" >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkg#*:}" >/dev/null; } \
+      || log "WARNING: could not install ${pkg#*:}; its baseline will record the error"
+  fi
+done
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || log "WARNING: no matplotlib in /usr/bin/python3: no plot"
 E2B_MODULES="$ROOT/tests/e2b-js/node_modules"
 if [ ! -f "$E2B_MODULES/e2b/package.json" ] || [ ! -f "$E2B_MODULES/@e2b/code-interpreter/package.json" ]; then
   log "installing the e2b and @e2b/code-interpreter npm packages (npm ci in tests/e2b-js)"
@@ -116,27 +144,42 @@ copy_jars() {
     [ -n "$j" ] && cp "$j" "$WORK/jars/$mod.jar"
   done
   SERVER_CP="$WORK/jars/agent.jar:$WORK/jars/runtime-spi.jar:$WORK/jars/runtime-oci.jar:$WORK/jars/server.jar:$JACKSON_CP"
-  cp bench/lib/BenchServer.java bench/lib/SdkBench.java "$WORK/"
+  # The launcher's build keeps every runtime dependency in cli/target/lib (BouncyCastle too): when
+  # it exists, BenchServer runs against a private copy of it.
+  if ls cli/target/lib/stockade-server-*.jar >/dev/null 2>&1; then
+    mkdir -p "$WORK/lib"
+    cp cli/target/lib/*.jar "$WORK/lib/"
+    SERVER_CP="$WORK/lib/*"
+  fi
+  cp bench/lib/BenchServer.java bench/lib/SdkBench.java bench/lib/SdkCreateBench.java "$WORK/"
 }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# start_server NAME [JVM_OPTION...]: sets URL, KEY, SERVER_DATA, SERVER_PGID
+# start_server NAME [JVM_OPTION...]: sets URL, KEY, SERVER_DATA, SERVER_PGID. Server flags come from
+# the array SERVE_FLAGS (launcher mode; the pool flags); SERVER_VIA=java forces BenchServer, with
+# BENCH_MAX_SANDBOXES as its sandbox cap.
+SERVE_FLAGS=()
+SERVER_VIA=""
 start_server() {
   local name=$1; shift
+  local mode=${SERVER_VIA:-$MODE}
   local port; port=$(free_port)
   SERVER_DATA="$WORK/$name-data"
   mkdir -m 0711 "$SERVER_DATA"
   KEY="e2b_$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')"
   URL="http://127.0.0.1:$port"
   local logf="$WORK/$name-server.log"
-  if [ "$MODE" = launcher ]; then
+  if [ "$mode" = launcher ]; then
     local jopts="$*"
+    echo "./stockade serve --port $port --data-dir $SERVER_DATA ${SERVE_FLAGS[*]}" >"$RAW/server-$name.command"
     STOCKADE_API_KEY="$KEY" STOCKADE_JAVA_OPTS="$jopts" setsid "$ROOT/stockade" serve --port "$port" \
-      --data-dir "$SERVER_DATA" >"$logf" 2>&1 </dev/null &
+      --data-dir "$SERVER_DATA" "${SERVE_FLAGS[@]}" >"$logf" 2>&1 </dev/null &
   else
+    echo "java bench/lib/BenchServer.java $SERVER_DATA $port KEY ${BENCH_MAX_SANDBOXES:-}" >"$RAW/server-$name.command"
+    # shellcheck disable=SC2086
     setsid "$JAVA" "$@" --enable-native-access=ALL-UNNAMED -cp "$SERVER_CP" "$WORK/BenchServer.java" \
-      "$SERVER_DATA" "$port" "$KEY" >"$logf" 2>&1 </dev/null &
+      "$SERVER_DATA" "$port" "$KEY" ${BENCH_MAX_SANDBOXES:-} >"$logf" 2>&1 </dev/null &
   fi
   SERVER_PGID=$!
   sleep 0.1
@@ -145,7 +188,8 @@ start_server() {
   [ "$(ps -o pgid= -p "$SERVER_PGID" 2>/dev/null | tr -d ' ')" = "$SERVER_PGID" ] \
     || log "WARNING: server $SERVER_PGID is not a process-group leader"
   for _ in $(seq 1 600); do
-    curl -fsS -o /dev/null "$URL/health" 2>/dev/null && { log "server $name up at $URL ($MODE, pid $SERVER_PGID)"; return; }
+    curl -fsS -o /dev/null "$URL/health" 2>/dev/null && { export E2B_API_URL="$URL" E2B_SANDBOX_URL="$URL" E2B_API_KEY="$KEY"
+      log "server $name up at $URL ($mode, pid $SERVER_PGID): $(cat "$RAW/server-$name.command")"; return; }
     kill -0 "$SERVER_PGID" 2>/dev/null || { cat "$logf" >&2; die "the server exited before answering"; }
     sleep 0.2
   done
@@ -194,6 +238,14 @@ trap 'exit 130' INT TERM
 BUILD_NOTE=""
 build
 copy_jars
+# What this build's `serve` offers: warm pools (--pool-size) and a sandbox cap (--max-sandboxes).
+HAS_POOL=0 HAS_MAX_SANDBOXES=0
+if [ "$MODE" = launcher ]; then
+  serve_help=$("$ROOT/stockade" serve --help 2>&1 || true)
+  grep -q -- '--pool-size' <<<"$serve_help" && HAS_POOL=1
+  grep -q -- '--max-sandboxes' <<<"$serve_help" && HAS_MAX_SANDBOXES=1
+fi
+[ "$HAS_POOL" = 1 ] || log "this server has no --pool-size flag: the pooled runs are skipped (no-pool figures only)"
 java_v=$("$JAVA" -version 2>&1 | head -1 | sed 's/"//g')
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --arg commit "$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
@@ -203,9 +255,14 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --arg python "$(/usr/bin/python3 --version 2>&1)" --arg hyperfine "$(hyperfine --version | awk '{print $2}')" \
   --arg server "$MODE" --arg loadavg "$(cut -d' ' -f1-3 /proc/loadavg)" --arg build "$BUILD_NOTE" \
   --arg cmd "bench/run.sh $*" \
-  '{date: $date, git_commit: $commit, git_dirty: $dirty, nproc: $nproc, kernel: $kernel, runc: $runc,
+  --arg runsc "$( { runsc --version 2>/dev/null || true; } | head -1)" --arg bwrap "$(bwrap --version 2>/dev/null || echo none)" \
+  --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)" \
+  --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+  --argjson pools "$HAS_POOL" \
+  '{date: $date, git_commit: $commit, git_dirty: $dirty, nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel, runc: $runc,
+    runsc: $runsc, bwrap: $bwrap,
     node: $node, java: $java, python: $python, hyperfine: $hyperfine, server: $server, loadavg: $loadavg,
-    build_note: $build, command: $cmd}' >"$RAW/machine.json"
+    build_note: $build, command: $cmd, serve_has_pool_flags: ($pools == 1)}' >"$RAW/machine.json"
 START=$(date +%s)
 
 # ---- 1. baselines ----------------------------------------------------------------------------
@@ -214,6 +271,8 @@ hyperfine -N --style none --warmup 5 --runs "$N_TRUE" --export-json "$RAW/bare-t
 hyperfine -N --style none --warmup 5 --runs "$N_PY" --export-json "$RAW/bare-python.json" '/usr/bin/python3 -c pass' >/dev/null
 log "baselines: runc run python3 x$N_RUNC (without and with a user namespace), runc exec /bin/true x$N_EXEC"
 bash bench/lib/runc-baseline.sh "$WORK/runc" "$RAW" "$N_RUNC" "$N_EXEC"
+log "baselines: runsc (gVisor) run python3 x$N_RUNC, bubblewrap python3 x$N_RUNC"
+bash bench/lib/sandbox-baselines.sh "$WORK/runc/bundle" "$RAW" "$N_RUNC"
 
 # What the agent's start-up costs in Python alone: interpreter start in the agent's mode (-I -S),
 # and the same plus compiling the agent script, which the sandbox runs as a script (no cached
@@ -226,6 +285,8 @@ hyperfine -N --style none --warmup 3 --runs "$N_PY" --export-json "$RAW/python-I
   "/usr/bin/python3 -I -S -c \"compile(open('$AGENT_PY').read(),'agent','exec')\"" >/dev/null
 
 # ---- 2. Stockade through the E2B JS SDK ------------------------------------------------------
+# No pool on this server: once `serve` has pools (2 by default), say so explicitly.
+[ "$HAS_POOL" = 1 ] && SERVE_FLAGS=(--pool-size 0)
 start_server main
 export E2B_API_URL="$URL" E2B_SANDBOX_URL="$URL" E2B_API_KEY="$KEY"
 log "E2B JS SDK: create→first echo x$N_CREATE, echo x$N_ECHO, python x$N_SBX_PY, 1 MiB file x$N_FILE"
@@ -261,7 +322,98 @@ if [ "$CODE_INTERPRETER" = 1 ]; then
     BENCH_N_CELL=$N_CI_CELL BENCH_N_IMPORT=$N_CI_IMPORT BENCH_N_NOTEBOOK=$N_CI_NOTEBOOK \
     node bench/ci-bench.mjs
 fi
+
+# ---- 6. issue 5: warm pools, sustained creates, density -------------------------------------
+# pool_js MODE NAME [VAR=VALUE...]: bench/pool-bench.mjs against the current server -> $RAW/NAME.json.
+# A failure is recorded in $RAW/NAME.error and the run goes on (the other figures stay valid).
+pool_js() {
+  local mode=$1 name=$2; shift 2
+  if env "$@" BENCH_MODE="$mode" BENCH_DATA_DIR="$SERVER_DATA" BENCH_OUT="$RAW/$name.json" BENCH_E2B_MODULES="$E2B_MODULES" \
+       BENCH_SERVER_PID="$SERVER_PGID" node bench/pool-bench.mjs 2>"$WORK/$name.log"; then
+    grep '^\[pool-bench' "$WORK/$name.log" | tail -3 >&2 || true
+  else
+    failed "$name"
+  fi
+}
+# failed NAME: the first error line of $WORK/NAME.log goes to stderr and into $RAW/NAME.error.
+failed() {
+  { grep -m1 -E 'Error|Exception|error:' "$WORK/$1.log" || tail -3 "$WORK/$1.log"; } >"$RAW/$1.error"
+  log "WARNING: $1 failed: $(cat "$RAW/$1.error") (full log: kept in the raw directory as $1.log)"
+  cp "$WORK/$1.log" "$RAW/$1.log"
+  rm -f "$RAW/$1.json"
+}
+# pool_java seq|conc NAME N BURSTS POOL: bench/lib/SdkCreateBench.java (Stockade's Java SDK).
+pool_java() {
+  [ "$JAVA_SDK" = 1 ] && [ -f "$WORK/jars/sdk.jar" ] || return 0
+  local cp="$WORK/jars/sdk.jar:$JACKSON_CP"
+  [ -d "$WORK/lib" ] && cp="$WORK/lib/*"
+  STOCKADE_URL="$URL" STOCKADE_API_KEY="$KEY" "$JAVA" -cp "$cp" "$WORK/SdkCreateBench.java" "$1" "$3" "$4" "$5" \
+    "$SERVER_DATA/runtime/runc/sandboxes" "$RAW/$2.json" >"$WORK/$2.log" 2>&1 || failed "$2"
+}
+# ci_pool NAME CASES POOL: bench/ci-pool-bench.mjs (first cell import pandas + describe()).
+ci_pool() {
+  [ "$CODE_INTERPRETER" = 1 ] || return 0
+  BENCH_CASES=$2 BENCH_N=$N_P_CI BENCH_POOL=$3 BENCH_DATA_DIR="$SERVER_DATA" BENCH_OUT="$RAW/$1.json" \
+    BENCH_E2B_MODULES="$E2B_MODULES" node bench/ci-pool-bench.mjs 2>"$WORK/$1.log" || failed "$1"
+}
+
+if [ "$POOLS" = 1 ]; then
+  log "no pool: create→first echo x$N_P_SEQ sequential, $N_P_BURSTS burst(s) of $N_P_CONC concurrent (E2B JS SDK, Java SDK)"
+  pool_js seq nopool-seq-js BENCH_N=$N_P_SEQ BENCH_POOL=0
+  pool_java seq nopool-seq-java "$N_P_SEQ" 1 0
+  pool_js conc nopool-conc-js BENCH_N=$N_P_CONC BENCH_BURSTS=$N_P_BURSTS BENCH_POOL=0
+  pool_java conc nopool-conc-java "$N_P_CONC" "$N_P_BURSTS" 0
+  log "no pool: first cell import pandas + describe() x$N_P_CI, in a new context and in a new sandbox's default context"
+  ci_pool nopool-ci ctx,dflt 0
+fi
 stop_server
+
+if [ "$POOLS" = 1 ] && [ "$HAS_POOL" = 1 ]; then
+  SERVE_FLAGS=(--pool-size "$POOL_SEQ" --pool-preload "$POOL_PRELOAD")
+  start_server pool
+  log "pool of $POOL_SEQ (preload $POOL_PRELOAD): create→first echo x$N_P_SEQ sequential (E2B JS SDK, Java SDK)"
+  pool_js seq pool-seq-js BENCH_N=$N_P_SEQ BENCH_POOL=$POOL_SEQ
+  pool_java seq pool-seq-java "$N_P_SEQ" 1 "$POOL_SEQ"
+  log "pool of $POOL_SEQ: first cell import pandas + describe() in a pooled sandbox's preloaded default context x$N_P_CI"
+  ci_pool pool-ci dflt "$POOL_SEQ"
+  if [ "$SUSTAINED" = 1 ]; then
+    for c in 1 4; do
+      log "pool of $POOL_SEQ: sustained create+echo+kill for $SUSTAIN_S s, $c client(s)"
+      pool_js sustained "sustained-$c" BENCH_CLIENTS=$c BENCH_SECONDS=$SUSTAIN_S BENCH_POOL=$POOL_SEQ
+    done
+  fi
+  stop_server
+  SERVE_FLAGS=(--pool-size "$POOL_CONC" --pool-preload "$POOL_CONC_PRELOAD")
+  start_server poolconc
+  # The same sequential series as on `pool`, here with a pool that preloads nothing: how much of the
+  # pooled figure is the refill's preload (an interpreter importing pandas) competing for the CPU.
+  log "pool of $POOL_CONC (preload $POOL_CONC_PRELOAD): create→first echo x$N_P_SEQ sequential (E2B JS SDK, Java SDK)"
+  pool_js seq poolnp-seq-js BENCH_N=$N_P_SEQ BENCH_POOL=$POOL_CONC
+  pool_java seq poolnp-seq-java "$N_P_SEQ" 1 "$POOL_CONC"
+  log "pool of $POOL_CONC (preload $POOL_CONC_PRELOAD): $N_P_BURSTS burst(s) of $N_P_CONC concurrent create→first echo (E2B JS SDK, Java SDK)"
+  pool_js conc pool-conc-js BENCH_N=$N_P_CONC BENCH_BURSTS=$N_P_BURSTS BENCH_POOL=$POOL_CONC
+  pool_java conc pool-conc-java "$N_P_CONC" "$N_P_BURSTS" "$POOL_CONC"
+  stop_server
+fi
+
+if [ "$DENSITY" = 1 ]; then
+  # No pool, and a cap above the bench's own bound. `serve --max-sandboxes` when the build has it,
+  # else BenchServer with that cap set in its ServerConfig.
+  cap=$(( DENSITY_MAX + 50 ))
+  if [ "$HAS_MAX_SANDBOXES" = 1 ]; then
+    SERVE_FLAGS=(--max-sandboxes "$cap")
+    [ "$HAS_POOL" = 1 ] && SERVE_FLAGS+=(--pool-size 0)
+  else
+    SERVER_VIA=java
+    export BENCH_MAX_SANDBOXES=$cap
+  fi
+  start_server density
+  log "density: $DENSITY_STEP idle sandboxes at a time until echo p99 > 50 ms, host memory > 80 % or $DENSITY_MAX sandboxes"
+  pool_js density density BENCH_STEP=$DENSITY_STEP BENCH_MAX=$DENSITY_MAX BENCH_PROBES=$DENSITY_PROBES
+  stop_server
+  SERVER_VIA=""
+  unset BENCH_MAX_SANDBOXES
+fi
 
 # ---- 5. diagnostic: the same server with TCP_NODELAY on its HTTP sockets --------------------
 if [ "$DIAG" = 1 ]; then
@@ -289,4 +441,10 @@ for (const f of fs.readdirSync(dir)) {
 }
 fs.writeFileSync(process.argv[2], JSON.stringify(out) + "\n");
 ' "$RAW" bench/results/latest-samples.json
-log "done in $(( $(date +%s) - START )) s; wrote bench/results/latest.json and latest-samples.json"
+# The raw files too (every sample, the server commands, errors), so a plot or a table can be redone.
+rm -rf bench/results/raw && cp -r "$RAW" bench/results/raw
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  MPLCONFIGDIR="$WORK/mpl" /usr/bin/python3 bench/lib/plot.py "$RAW" "$PLOT_OUT" >&2 \
+    || log "WARNING: the plot failed"
+fi
+log "done in $(( $(date +%s) - START )) s; wrote bench/results/latest.json, latest-samples.json and $PLOT_OUT"

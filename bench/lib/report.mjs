@@ -48,6 +48,8 @@ add('python_IS', '`python3 -I -S -c pass` (the agent\'s interpreter mode, bare)'
 add('python_IS_compile_agent', '… plus compiling the agent script (bare)', hyper('python-IS-compile-agent.json'), 'hyperfine -N; compile(open(agent).read())')
 add('runc_run_python', '`runc run` python3 -c pass (no userns)', hyper('runc-run-python.json'), 'hyperfine -N, minimal bundle')
 add('runc_run_python_userns', '`runc run` python3 -c pass (with userns)', hyper('runc-run-python-userns.json'), 'hyperfine -N, minimal bundle + user namespace')
+add('runsc_run_python', '`runsc run` (gVisor) python3 -c pass, same bundle', hyper('runsc-run-python.json'), 'hyperfine -N, runsc --network=none, default platform')
+add('bwrap_python', 'bubblewrap python3 -c pass (--unshare-all, /usr ro)', hyper('bwrap-python.json'), 'hyperfine -N')
 add('runc_state', '`runc state` of a running container', hyper('runc-state.json'), 'hyperfine -N')
 add('runc_exec_true', '`runc exec` /bin/true into a running container', hyper('runc-exec-true.json'), 'hyperfine -N')
 
@@ -148,6 +150,101 @@ if (ci) {
     { issue: 3, through_sdk_ms: m.ci_cell_sdk?.median_ms ?? null, jupyter_peer_ms: m.ci_cell_sdk_jupyter?.median_ms ?? null })
 }
 
+// 6. Issue 5: warm pools, sustained creates, density. Keys p5_*; sections shown in their own tables.
+const readText = (name) => {
+  const p = path.join(rawDir, name)
+  return fs.existsSync(p) ? fs.readFileSync(p, 'utf8').trim() : null
+}
+const errors = {}
+for (const f of fs.readdirSync(rawDir)) if (f.endsWith('.error')) errors[f.replace(/\.error$/, '')] = readText(f)
+const commands = {}
+for (const f of fs.readdirSync(rawDir)) if (f.endsWith('.command')) commands[f.replace(/^server-|\.command$/g, '')] = readText(f)
+const P5 = 'issue5'
+const poolRows = [] // [label, js key, java key, extra]
+const frac = (xs) => (xs && xs.length ? `${xs.filter((v) => v === true).length}/${xs.length}` : '—')
+const createCases = [
+  ['seq', 'nopool', 'sequential, no pool'],
+  ['seq', 'pool', 'sequential, pool (preload numpy, pandas, pyplot)'],
+  ['seq', 'poolnp', 'sequential, pool without preload'],
+  ['conc', 'nopool', 'concurrent, no pool'],
+  ['conc', 'pool', 'concurrent, pool without preload'],
+]
+for (const [mode, pool, label] of createCases) {
+  const js = read(`${pool}-${mode}-js.json`)
+  const java = read(`${pool}-${mode}-java.json`)
+  if (!js && !java) continue
+  const k = `p5_${pool}_${mode}`
+  add(`${k}_js`, `create → first \`echo\`, ${label} (E2B JS SDK)`, js?.total, 'Sandbox.create() + commands.run("echo hi")', P5)
+  add(`${k}_js_create`, `  … of which create(), ${label} (E2B JS SDK)`, js?.create, 'Sandbox.create()', P5)
+  add(`${k}_js_echo`, `  … of which the first echo, ${label} (E2B JS SDK)`, js?.echo, 'commands.run', P5)
+  add(`${k}_java`, `create → first \`echo\`, ${label} (Java SDK)`, java?.total, 'client.create() + commands().run("echo hi")', P5)
+  add(`${k}_java_create`, `  … of which create(), ${label} (Java SDK)`, java?.create, 'client.create()', P5)
+  add(`${k}_java_echo`, `  … of which the first echo, ${label} (Java SDK)`, java?.echo, 'commands().run', P5)
+  const notes = []
+  if (js?.pooled) notes.push(`served from the pool (JS): ${frac(js.pooled)}`)
+  if (js?.ready_before?.length) {
+    const rb = [...js.ready_before].sort((a, b) => a - b)
+    notes.push(`ready in the pool before each create (stockade_pool_ready; agent up, preload possibly still running): min ${rb[0]}, median ${rb[Math.floor(rb.length / 2)]}, max ${rb.at(-1)}`)
+  }
+  if (js?.pool_wait_ms?.length) notes.push(`pool refill before each burst: ${js.pool_wait_ms.map((v) => (v / 1000).toFixed(1) + ' s').join(', ')}`)
+  if (js?.burst_wall_ms?.length) notes.push(`burst wall time (JS): ${js.burst_wall_ms.map((v) => (v / 1000).toFixed(2) + ' s').join(', ')}`)
+  if (java?.burst_wall_ms?.length) notes.push(`burst wall time (Java): ${java.burst_wall_ms.map((v) => (v / 1000).toFixed(2) + ' s').join(', ')}`)
+  if (js?.refill_after_ms != null) notes.push(`pool full again ${(js.refill_after_ms / 1000).toFixed(1)} s after the series`)
+  poolRows.push({ label, js: `${k}_js`, java: `${k}_java`, jsCreate: `${k}_js_create`, jsEcho: `${k}_js_echo`, notes })
+}
+const ciRows5 = []
+for (const [file, key, label] of [['nopool-ci.json', 'ctx', 'new context in a running sandbox (no pool)'],
+  ['nopool-ci.json', 'dflt', 'default context of a new sandbox, no pool'],
+  ['pool-ci.json', 'dflt', 'default context of a pooled sandbox, preloaded']]) {
+  const d = read(file)?.[key]
+  if (!d) continue
+  const k = `p5_ci_${file.startsWith('pool') ? 'pool' : 'nopool'}_${key}`
+  add(k, `first cell import pandas + describe(): ${label}`, d.total, key === 'ctx' ? 'createCodeContext() + runCode' : 'Sandbox.create() + runCode', P5)
+  add(`${k}_create`, `  … of which ${key === 'ctx' ? 'createCodeContext()' : 'Sandbox.create()'}`, d.create, '', P5)
+  add(`${k}_first`, '  … of which the cell', d.first, 'runCode', P5)
+  ciRows5.push({ label, key: k, preloaded: frac(d.preloaded), pooled: d.pooled ? frac(d.pooled) : '—' })
+}
+const sustained = []
+for (const c of [1, 4]) {
+  const d = read(`sustained-${c}.json`)
+  if (!d) continue
+  const k = `p5_sustained_${c}`
+  add(`${k}_create`, `sustained, ${c} client(s): create()`, d.samples.map((x) => x[1]), 'Sandbox.create() in a create+echo+kill loop', P5)
+  add(`${k}_total`, `sustained, ${c} client(s): create → first echo`, d.samples.map((x) => x[2]), 'Sandbox.create() + echo', P5)
+  const buckets = []
+  const width = d.seconds >= 30 ? 10 : Math.max(1, Math.ceil(d.seconds / 4))
+  for (let t = 0; t < d.seconds; t += width) {
+    // A loop that began in the last instant of the run counts in the last window.
+    const last = t + width >= d.seconds
+    const xs = d.samples.filter((x) => x[0] >= t && (x[0] < t + width || last))
+    if (xs.length) buckets.push({ from_s: t, to_s: t + width, creates: xs.length, create: stats(xs.map((x) => x[1])), pooled: frac(xs.map((x) => x[3])) })
+  }
+  sustained.push({ clients: c, key: k, creates_per_s: Math.round(d.creates_per_s * 100) / 100, n: d.samples.length,
+    wall_s: Math.round(d.wall_s * 10) / 10, pooled: frac(d.samples.map((x) => x[3])), buckets })
+}
+let density = null
+const dd = read('density.json')
+if (dd) {
+  const base = dd.base
+  const MiB = 2 ** 20
+  const rows = dd.steps.map((s) => ({
+    sandboxes: s.sandboxes,
+    echo_median_ms: Math.round(s.echo_median_ms * 100) / 100,
+    echo_p99_ms: Math.round(s.echo_p99_ms * 100) / 100,
+    mem_used_pct: Math.round(s.mem_used_pct * 10) / 10,
+    host_mib_per_sandbox: Math.round(((base.mem_available - s.mem_available) / s.sandboxes / MiB) * 10) / 10,
+    cgroup_usage_mib_per_sandbox: Math.round((s.cgroup.usage / s.sandboxes / MiB) * 10) / 10,
+    cgroup_rss_mib_per_sandbox: Math.round((s.cgroup.rss / s.sandboxes / MiB) * 10) / 10,
+    cgroup_cache_mib_per_sandbox: Math.round((s.cgroup.cache / s.sandboxes / MiB) * 10) / 10,
+    server_rss_mib: s.server_rss == null ? null : Math.round(s.server_rss / MiB),
+    step_create_s: Math.round(s.step_create_s * 10) / 10,
+    loadavg: s.loadavg,
+  }))
+  density = { stopped_because: dd.stopped_because, step: dd.step, max: dd.max, probes: dd.probes,
+    p99_limit_ms: dd.p99_limit_ms, mem_limit_pct: dd.mem_limit_pct,
+    mem_total_gib: Math.round((base.mem_total / 2 ** 30) * 10) / 10, rows }
+}
+
 const result = {
   schema: 'stockade-bench/1',
   machine,
@@ -162,6 +259,8 @@ const result = {
   },
   metrics: m,
   targets,
+  issue5: { server_commands: commands, errors, pools: poolRows, code_interpreter: ciRows5, sustained, density,
+    runsc: read('runsc-info.json'), bwrap: read('bwrap-info.json') },
 }
 fs.mkdirSync(path.dirname(outJson), { recursive: true })
 fs.writeFileSync(outJson, JSON.stringify(result, null, 2) + '\n')
@@ -207,5 +306,54 @@ if (ci) {
   for (const t of targets.filter((x) => x.issue === 3)) {
     lines.push(`| ${t.target} | ${show(t.measured, t.unit)} | ${met(t)} | ${show(t.through_sdk_ms, 'ms')} | ${show(t.jupyter_peer_ms, 'ms')} |`)
   }
+}
+if (poolRows.length || ciRows5.length || sustained.length || density) {
+  const g = (k) => m[k]
+  lines.push('')
+  lines.push('Warm pools (issue 5). Servers: ' + Object.entries(commands).map(([k, v]) => `${k}: \`${v.replace(/--data-dir \S+/, '--data-dir DIR').replace(/--port \d+/, '--port N')}\``).join('; '))
+  lines.push('')
+  lines.push('| create → first `echo` | n | E2B JS SDK median (ms) | p99 (ms) | … create() median | … first echo median | Java SDK median (ms) | p99 (ms) |')
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of poolRows) {
+    lines.push(`| ${r.label} | ${(g(r.js) ?? g(r.java))?.n ?? '—'} | ${f(g(r.js)?.median_ms)} | ${f(g(r.js)?.p99_ms)} | ${f(g(r.jsCreate)?.median_ms)} | ${f(g(r.jsEcho)?.median_ms)} | ${f(g(r.java)?.median_ms)} | ${f(g(r.java)?.p99_ms)} |`)
+  }
+  lines.push('')
+  for (const r of poolRows) if (r.notes.length) lines.push(`- ${r.label}: ${r.notes.join('; ')}`)
+  if (ciRows5.length) {
+    lines.push('')
+    lines.push('| first cell `import pandas` + `df.describe()` (@e2b/code-interpreter) | n | median (ms) | p99 (ms) | … create median | … cell median | pandas already loaded | served from the pool |')
+    lines.push('|---|---:|---:|---:|---:|---:|:---:|:---:|')
+    for (const r of ciRows5) {
+      lines.push(`| ${r.label} | ${g(r.key)?.n} | ${f(g(r.key)?.median_ms)} | ${f(g(r.key)?.p99_ms)} | ${f(g(r.key + '_create')?.median_ms)} | ${f(g(r.key + '_first')?.median_ms)} | ${r.preloaded} | ${r.pooled} |`)
+    }
+  }
+  if (sustained.length) {
+    lines.push('')
+    lines.push('| sustained create + echo + kill, pool on | creates | seconds | creates/s | create() median (ms) | p99 (ms) | create → echo median (ms) | p99 (ms) | served from the pool |')
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|:---:|')
+    for (const r of sustained) {
+      lines.push(`| ${r.clients} client(s) | ${r.n} | ${r.wall_s} | ${r.creates_per_s} | ${f(g(r.key + '_create')?.median_ms)} | ${f(g(r.key + '_create')?.p99_ms)} | ${f(g(r.key + '_total')?.median_ms)} | ${f(g(r.key + '_total')?.p99_ms)} | ${r.pooled} |`)
+    }
+    lines.push('')
+    lines.push('| sustained: create() over time | window (s) | creates | median (ms) | p99 (ms) | from the pool |')
+    lines.push('|---|---|---:|---:|---:|:---:|')
+    for (const r of sustained) for (const b of r.buckets) {
+      lines.push(`| ${r.clients} client(s) | ${b.from_s}–${b.to_s} | ${b.creates} | ${f(b.create.median_ms)} | ${f(b.create.p99_ms)} | ${b.pooled} |`)
+    }
+  }
+  if (density) {
+    lines.push('')
+    lines.push(`Density (no pool; ${density.step} idle sandboxes per step; ${density.probes} echos into random live sandboxes per step; host ${density.mem_total_gib} GiB): stopped because ${density.stopped_because}`)
+    lines.push('')
+    lines.push('| idle sandboxes | echo median (ms) | echo p99 (ms) | host memory used | MemAvailable drop / sandbox (MiB) | cgroup usage / sandbox (MiB) | … rss | … cache | server RSS (MiB) | load average |')
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for (const r of density.rows) {
+      lines.push(`| ${r.sandboxes} | ${f(r.echo_median_ms)} | ${f(r.echo_p99_ms)} | ${r.mem_used_pct} % | ${r.host_mib_per_sandbox} | ${r.cgroup_usage_mib_per_sandbox} | ${r.cgroup_rss_mib_per_sandbox} | ${r.cgroup_cache_mib_per_sandbox} | ${r.server_rss_mib ?? '—'} | ${r.loadavg} |`)
+    }
+  }
+}
+if (Object.keys(errors).length) {
+  lines.push('')
+  for (const [k, v] of Object.entries(errors)) lines.push(`- **${k} did not run**: ${v.replace(/\n/g, ' ')}`)
 }
 console.log(lines.join('\n'))
