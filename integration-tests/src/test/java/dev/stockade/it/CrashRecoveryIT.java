@@ -35,7 +35,9 @@ class CrashRecoveryIT {
         }
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "dev.stockade.cli.Main", "serve", "--port", Integer.toString(port), "--data-dir", data.toString())
+                "dev.stockade.cli.Main", "serve", "--port", Integer.toString(port), "--data-dir", data.toString(),
+                // No pool: the premise counts exactly the sandboxes this test created.
+                "--pool-size", "0")
                 .redirectErrorStream(true).redirectOutput(data.resolve("serve.log").toFile());
         pb.environment().put("STOCKADE_API_KEY", TestServer.KEY);
         Process server = pb.start();
