@@ -2165,12 +2165,9 @@ CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CE
 RELAY_BACKOFF_FIRST = 0.2        # a relay that exits is restarted after this, doubling up to
 RELAY_BACKOFF_MAX = 10.0
 RELAY_STABLE = 30.0              # a relay that ran this long was fine: the backoff starts over
-RELAY_START_WAIT = 0.1           # the relay starts once the first request is answered, or after this
 RELAYS = {}                      # pid -> Relay while it runs; guarded by LOCK (the reaper's table)
 RELAY_STOPPING = False           # set under LOCK at shutdown: no relay is started any more
 _EGRESS_ENV = {}
-_ANSWERED = _thread.allocate_lock()  # released once the first request is answered (readiness)
-_ANSWERED.acquire()
 
 
 def agent_dir():
@@ -2275,16 +2272,12 @@ def supervise_relay(listeners):
     competes with the agent's. The first connection waits in the backlog while the relay starts
     (≈ 30 ms); a relay that exits is restarted the same way, after its backoff."""
     backoff = RELAY_BACKOFF_FIRST
-    first = True
     while True:
         started = time.monotonic()
         relay = False
         try:
             if listeners is None:
                 listeners = bind_relay_listeners()
-            if first:
-                first = False
-                _ANSWERED.acquire(timeout=RELAY_START_WAIT)  # left locked: handle() lets go of it
             wait_for_a_client(listeners)
             relay = spawn_relay(listeners)
         except OSError as e:
@@ -2429,11 +2422,6 @@ def handle(fd):
             pass
     finally:
         sock.close()
-        if _ANSWERED.locked():
-            try:
-                _ANSWERED.release()
-            except RuntimeError:
-                pass  # another connection thread was first
 
 
 def warm_up():

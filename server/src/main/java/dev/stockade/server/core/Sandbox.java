@@ -17,7 +17,6 @@ public final class Sandbox {
     private final String alias;
     private final String runtime;
     private final Map<String, String> metadata;
-    private final Map<String, String> envVars;
     private final Map<String, String> processEnv;
     private final List<String> secretNames;
     private volatile SandboxEgress egress;
@@ -30,13 +29,12 @@ public final class Sandbox {
     private volatile SandboxState state = new SandboxState.Starting();
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
-            Map<String, String> envVars, Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
+            Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
         this.id = id;
         this.templateId = templateId;
         this.alias = alias;
         this.runtime = runtime;
         this.metadata = Map.copyOf(metadata);
-        this.envVars = Map.copyOf(envVars);
         this.processEnv = Map.copyOf(processEnv);
         this.secretNames = List.copyOf(secretNames);
         this.limits = limits;
@@ -51,10 +49,8 @@ public final class Sandbox {
     public String alias() { return alias; }
     public String runtime() { return runtime; }
     public Map<String, String> metadata() { return metadata; }
-    /** Environment variables given at create (never shown in API responses). */
-    public Map<String, String> envVars() { return envVars; }
     /**
-     * What every process of the sandbox gets in its environment: {@link #envVars()} plus each secret's
+     * What every process of the sandbox gets in its environment: the envVars given at create plus each secret's
      * placeholder under the secret's name. Never shown in API responses.
      */
     public Map<String, String> processEnv() { return processEnv; }

@@ -97,10 +97,6 @@ public final class SandboxManager implements AutoCloseable {
         return pool == null ? 0 : pool.ready();
     }
 
-    boolean isClosed() {
-        return closed.get();
-    }
-
     Limits defaultLimits() {
         return config.defaultLimits();
     }
@@ -211,7 +207,7 @@ public final class SandboxManager implements AutoCloseable {
         Map<String, String> processEnv = new java.util.LinkedHashMap<>(req.envVars());
         for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
         Sandbox sb = new Sandbox(p.id(), req.template() == null ? "base" : req.template(), templateName, runtime.name(),
-                req.metadata(), req.envVars(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
+                req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
                 now, now.plusSeconds(timeout), token(), p.uidBase());
         sb.egress(p.egress());
         sb.running(p.agent());

@@ -171,16 +171,6 @@ public final class NetworkPolicy {
         return Collections.unmodifiableMap(out);
     }
 
-    /** The whole policy as plain maps and lists, ready for JSON: {@code mode} (lowercase), allow, deny, headerRules. */
-    public Map<String, Object> toMap() {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("mode", mode.name().toLowerCase(Locale.ROOT));
-        out.put("allow", allow());
-        out.put("deny", deny());
-        out.put("headerRules", headerRules());
-        return Collections.unmodifiableMap(out);
-    }
-
     /** Whether any allow entry is an IP/CIDR (then a name's resolved addresses can be admitted by address). */
     boolean hasAddressAllows() {
         return allow.stream().anyMatch(r -> r.kind() == EgressRule.Kind.ADDRESS);

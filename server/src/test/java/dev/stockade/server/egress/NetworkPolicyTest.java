@@ -36,7 +36,7 @@ class NetworkPolicyTest {
                 "xn--bcher-kva.example"), p.allow());
         assertEquals(List.of("192.168.0.0/16", "[fd00::/8]:22"), p.deny());
         assertEquals(Map.of("*.example.org", Map.of("X-Team", "blue")), p.headerRules());
-        assertEquals("allowlist", p.toMap().get("mode"));
+        assertEquals(NetworkPolicy.Mode.ALLOWLIST, p.mode());
     }
 
     @Test
