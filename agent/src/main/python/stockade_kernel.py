@@ -28,6 +28,7 @@ TEXT_LIMIT = 256 << 10       # characters of an error's value or traceback, or o
 HIGH_FD = 200                # where the channel descriptors are moved, out of user code's way
 PRELOAD_MAX_MODULES = 64     # --preload: at most this many names,
 PRELOAD_MAX_NAME = 200       # each at most this long (characters)
+ORDER_WAIT = 1.0             # seconds a display waits for the agent to take it before output goes on
 
 MIME_KEYS = {
     "text/plain": "text", "text/html": "html", "text/markdown": "markdown", "image/svg+xml": "svg",
@@ -85,12 +86,35 @@ class Channel:
                 while view:
                     n = os.write(self.fd, view)
                     view = view[n:]
+                if obj.get("ev") == "result" and not obj.get("isMainResult"):
+                    self._wait_taken()
         finally:
             STATE.emitting -= 1
         if STATE.pending and not STATE.emitting:
             STATE.pending = False
             if STATE.in_cell:
                 raise KeyboardInterrupt
+
+    def _wait_taken(self):
+        """Waits (at most ORDER_WAIT) until the agent has read everything from the event pipe.
+        Output and events travel on different pipes; the agent takes what is on the output pipes
+        before each event it reads, so output written after this returns cannot overtake the
+        display (plt.show() then print()). FIONREAD works on a pipe's write end too."""
+        import fcntl
+        import termios
+        import time
+        count = bytearray(4)
+        deadline = time.monotonic() + ORDER_WAIT
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.ioctl(self.fd, termios.FIONREAD, count)
+            except OSError:
+                return
+            if int.from_bytes(count, sys.byteorder) == 0 or time.monotonic() >= deadline:
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
 
 def _json_default(value):
