@@ -8,6 +8,10 @@ import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.Template;
 import dev.stockade.server.api.Router;
+import dev.stockade.server.audit.AuditLog;
+import dev.stockade.server.store.Store;
+import dev.stockade.server.tenancy.QuotaGate;
+import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.config.ServerConfig;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.egress.EgressProxy;
@@ -50,8 +54,11 @@ final class Server {
     private final EgressProxy egress;
     private final PackageIndex index;
 
+    private final Store store;
+
     private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey,
-                   FileChannel lock, EgressProxy egress, PackageIndex index) {
+                   FileChannel lock, EgressProxy egress, PackageIndex index, Store store) {
+        this.store = store;
         this.lock = lock;
         this.egress = egress;
         this.index = index;
@@ -67,12 +74,18 @@ final class Server {
         SandboxManager manager = null;
         EgressProxy egress = null;
         PackageIndex index = null;
+        Store store = null;
         try {
             Path data = config.dataDir();
             Files.createDirectories(data);
             Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
             lock = lockDataDir(data);
-            String key = apiKey(config);
+            store = Store.open(data);
+            Tenancy tenancy = new Tenancy(store, new ObjectMapper());
+            String key = tenancy.bootstrap(config.apiKey() == null || config.apiKey().isBlank() ? null : config.apiKey(),
+                    data.resolve(ADMIN_KEY_FILE));
+            QuotaGate quotas = new QuotaGate(t -> tenancy.tenant(t).quota(), System::currentTimeMillis);
+            AuditLog audit = new AuditLog(store);
             SandboxRuntime runtime = runtime(config.runtime(), data.resolve("runtime").resolve(config.runtime()));
             StockadeCa ca = StockadeCa.loadOrCreate(data.resolve("egress-ca"));
             Path agent = installAgent(data, caBundle(ca));
@@ -96,14 +109,15 @@ final class Server {
             HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
-            http.createContext("/", new Router(json, manager, key, index.policy()));
+            http.createContext("/", new Router(json, manager, tenancy, quotas, audit, index.policy()));
             http.start();
-            return new Server(config, http, manager, executor, key, lock, egress, index);
+            return new Server(config, http, manager, executor, key, lock, egress, index, store);
         } catch (IOException | RuntimeException e) {
             // Undo in reverse: sandboxes of this start, then the data directory's lock.
             if (manager != null) manager.close();
             if (egress != null) egress.close();
             if (index != null) index.close();
+            if (store != null) store.close();
             if (lock != null) {
                 try {
                     lock.close();
@@ -135,24 +149,8 @@ final class Server {
         return ch;
     }
 
-    /** STOCKADE_API_KEY (via config), else the key in DATA/api-key, else a new one written there (0600). */
-    private static String apiKey(ServerConfig config) throws IOException {
-        if (config.apiKey() != null && !config.apiKey().isBlank()) return config.apiKey().trim();
-        Path file = config.dataDir().resolve("api-key");
-        if (Files.isRegularFile(file)) {
-            String k = Files.readString(file).trim();
-            if (!k.isEmpty()) return k;
-        }
-        byte[] b = new byte[20];
-        new SecureRandom().nextBytes(b);
-        // The E2B Python SDK refuses keys that are not e2b_ + hex before sending a request.
-        String key = "e2b_" + HexFormat.of().formatHex(b);
-        Path tmp = Files.createTempFile(config.dataDir(), "api-key", ".tmp",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        Files.writeString(tmp, key + "\n");
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        return key;
-    }
+    /** Where the first start writes the admin key it makes (0600), for the operator to read. */
+    static final String ADMIN_KEY_FILE = "api-key";
 
     private static SandboxRuntime runtime(String name, Path stateRoot) {
         List<String> reasons = new ArrayList<>();
@@ -290,6 +288,7 @@ final class Server {
             egress.close();
             index.close();
             executor.shutdownNow();
+            store.close();
             try {
                 lock.close();
             } catch (IOException ignored) {

@@ -135,6 +135,7 @@ final class CodeInterpreterApi {
         language(b);
         String contextId = ControlPlaneApi.textField(b, "context_id");
         if (contextId != null && contextId.isEmpty()) contextId = null;
+        r.audit(contextId == null ? "default context" : "context " + contextId, "code " + Request.digest(codeNode.asText()));
         Map<String, String> envs = ControlPlaneApi.stringMap(b, "env_vars");
         if (contextId == null && !sb.processEnv().isEmpty()) {
             // The default context is the agent's own (created on first use, without the sandbox's

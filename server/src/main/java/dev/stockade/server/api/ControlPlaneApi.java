@@ -28,9 +28,11 @@ final class ControlPlaneApi {
     private static final Pattern V2_CONNECT = Pattern.compile("/v2/sandboxes/([^/]+)/connect");
 
     private final SandboxManager manager;
+    private final dev.stockade.server.core.Admission admission;
 
-    ControlPlaneApi(SandboxManager manager) {
+    ControlPlaneApi(SandboxManager manager, dev.stockade.server.core.Admission admission) {
         this.manager = manager;
+        this.admission = admission;
     }
 
     /** Returns false when no route matches (the router answers 404). */
@@ -97,7 +99,8 @@ final class ControlPlaneApi {
         CreateRequest req = new CreateRequest(template, timeout, stringMap(b, "metadata"), stringMap(b, "envVars"),
                 textField(b, "runtime"), limits(b.get("limits")), NetworkBody.parse(b.get("network"),
                 b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")));
-        Sandbox sb = manager.create(req);
+        Sandbox sb = manager.create(req, r.principal.tenant(), admission);
+        r.auditSandbox = sb.id();
         r.sendJson(201, summary(r, sb));
     }
 
@@ -149,7 +152,9 @@ final class ControlPlaneApi {
             }
         }
         String after = q.get("nextToken");
+        String tenant = r.principal.tenant();
         List<Sandbox> page = manager.list().stream()
+                .filter(sb -> sb.tenant().equals(tenant))
                 .filter(sb -> after == null || cursor(sb).compareTo(after) > 0)
                 .filter(sb -> metadataFilter.entrySet().stream()
                         .allMatch(e -> e.getValue().equals(sb.metadata().get(e.getKey()))))

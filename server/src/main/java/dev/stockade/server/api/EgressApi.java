@@ -35,6 +35,9 @@ final class EgressApi {
         String method = r.method();
         if (r.path().equals("/metrics")) {
             if (!method.equals("GET")) throw invalidMethod(r);
+            if (!r.principal.admin()) {
+                throw new StockadeError(StockadeError.Code.FORBIDDEN, "/metrics covers every tenant: it needs an admin key");
+            }
             metrics(r);
             return true;
         }

@@ -88,6 +88,7 @@ final class FilesHttp {
         String p = r.query().get("path");
         if (p == null || p.isEmpty()) return null;
         checkPath(p);
+        r.audit(p, null);
         return p;
     }
 

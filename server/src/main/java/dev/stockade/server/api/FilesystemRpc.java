@@ -40,6 +40,7 @@ final class FilesystemRpc {
             }
             case "MakeDir" -> {
                 String path = path(r.jsonBody(MAX_BODY), "path");
+                r.audit(path, null);
                 if (!ctx.sandbox().agent().makeDir(path, ctx.user())) {
                     throw new StockadeError(StockadeError.Code.CONFLICT, "directory " + path + " already exists");
                 }
@@ -49,14 +50,19 @@ final class FilesystemRpc {
             }
             case "Move" -> {
                 JsonNode b = r.jsonBody(MAX_BODY);
-                EntryInfo moved = ctx.sandbox().agent().move(path(b, "source"), path(b, "destination"), ctx.user());
+                String source = path(b, "source");
+                String destination = path(b, "destination");
+                r.audit(source, "to " + destination);
+                EntryInfo moved = ctx.sandbox().agent().move(source, destination, ctx.user());
                 ObjectNode out = r.json.createObjectNode();
                 out.set("entry", entry(r.json, moved));
                 r.sendJson(200, out);
             }
             case "Remove" -> {
+                String path = path(r.jsonBody(MAX_BODY), "path");
+                r.audit(path, null);
                 try {
-                    ctx.sandbox().agent().remove(path(r.jsonBody(MAX_BODY), "path"), ctx.user());
+                    ctx.sandbox().agent().remove(path, ctx.user());
                 } catch (AgentException e) {
                     // envd answers success for a path that is already gone; the SDKs rely on it.
                     if (e.code() != AgentException.Code.NOT_FOUND) throw e;

@@ -46,6 +46,10 @@ final class ProcessRpc {
         return true;
     }
 
+    private static String tagOf(JsonNode req) {
+        return req.hasNonNull("tag") ? "tag " + req.get("tag").asText() : null;
+    }
+
     private void start(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
         JsonNode p = req.path("process");
@@ -61,6 +65,7 @@ final class ProcessRpc {
             if (!a.isTextual()) throw StockadeError.invalid("process.args must be strings");
             argv.add(a.asText());
         }
+        r.audit(tagOf(req), "command " + Request.digest(String.join("\0", argv)));
         Map<String, String> env = new LinkedHashMap<>(ctx.sandbox().processEnv());
         env.putAll(ControlPlaneApi.stringMap(p, "envs"));
         String cwd = p.hasNonNull("cwd") && !p.get("cwd").asText().isEmpty() ? p.get("cwd").asText() : null;

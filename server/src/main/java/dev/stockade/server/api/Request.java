@@ -23,10 +23,34 @@ final class Request {
     final HttpExchange exchange;
     final ObjectMapper json;
     private Map<String, String> query;
+    /** What the audit log records of this request beyond its route: a target (a path, an id) and a detail. */
+    String auditTarget;
+    String auditDetail;
+    /** The sandbox the request concerns (from the route, the header, or what a create made). */
+    String auditSandbox;
+    /** Who makes the request, once authenticated. */
+    dev.stockade.server.tenancy.Principal principal;
 
     Request(HttpExchange exchange, ObjectMapper json) {
         this.exchange = exchange;
         this.json = json;
+    }
+
+    /** Notes what the audit log should say of this request (never secrets, code or file contents). */
+    void audit(String target, String detail) {
+        this.auditTarget = target;
+        this.auditDetail = detail;
+    }
+
+    /** "sha256:<16 hex> <n> bytes": names code or a command line in the audit log without holding it. */
+    static String digest(String text) {
+        byte[] b = text.getBytes(StandardCharsets.UTF_8);
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(b);
+            return "sha256:" + java.util.HexFormat.of().formatHex(d, 0, 8) + " " + b.length + " bytes";
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     String method() {

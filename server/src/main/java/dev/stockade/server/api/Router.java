@@ -8,10 +8,17 @@ import dev.stockade.agent.AgentException;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.audit.AuditEntry;
+import dev.stockade.server.audit.AuditLog;
+import dev.stockade.server.tenancy.ApiKey;
+import dev.stockade.server.tenancy.Principal;
+import dev.stockade.server.tenancy.QuotaGate;
+import dev.stockade.server.tenancy.Tenancy;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
+import java.time.Instant;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -25,26 +32,32 @@ import java.util.logging.Logger;
  */
 public final class Router implements HttpHandler {
     private static final Logger LOG = Logger.getLogger(Router.class.getName());
+    /** Control-plane routes that name a sandbox: /sandboxes/{id}..., /v2/sandboxes/{id}/... */
+    private static final Pattern SANDBOX_ROUTE = Pattern.compile("/(?:v2/)?sandboxes/([^/]+)(/.*)?");
 
     private final ObjectMapper json;
     private final SandboxManager manager;
-    private final byte[] apiKey;
+    private final Tenancy tenancy;
+    private final AuditLog audit;
     private final ControlPlaneApi control;
     private final EgressApi egress;
     private final PackagesApi packages;
+    private final AdminApi admin;
     private final ProcessRpc process = new ProcessRpc();
     private final FilesystemRpc filesystem = new FilesystemRpc();
     private final FilesHttp files = new FilesHttp();
     private final CodeInterpreterApi code = new CodeInterpreterApi();
 
-    public Router(ObjectMapper json, SandboxManager manager, String apiKey,
+    public Router(ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
                   dev.stockade.server.packages.PackagePolicy packagePolicy) {
         this.json = json;
         this.manager = manager;
-        this.apiKey = apiKey.getBytes(StandardCharsets.UTF_8);
-        this.control = new ControlPlaneApi(manager);
+        this.tenancy = tenancy;
+        this.audit = audit;
+        this.control = new ControlPlaneApi(manager, quotas);
         this.egress = new EgressApi(manager);
         this.packages = new PackagesApi(manager, packagePolicy);
+        this.admin = new AdminApi(tenancy, quotas, audit);
     }
 
     private enum Plane { CONTROL, CONNECT, FILES, CODE }
@@ -54,12 +67,15 @@ public final class Router implements HttpHandler {
 
     @Override
     public void handle(HttpExchange exchange) {
+        long started = System.nanoTime();
         Request r = new Request(exchange, json);
         String sandboxId = r.header("E2b-Sandbox-Id");
         String path = r.path();
         Plane plane = sandboxId == null ? Plane.CONTROL
                 : CODE_INTERPRETER_PORT.equals(trimmed(r.header("E2b-Sandbox-Port"))) ? Plane.CODE
                 : path.startsWith("/process.") || path.startsWith("/filesystem.") ? Plane.CONNECT : Plane.FILES;
+        boolean audited = false;
+        StockadeError failure = null;
         try {
             if (path.equals("/health") && (r.method().equals("GET") || r.method().equals("HEAD"))) {
                 if (sandboxId == null) {
@@ -71,11 +87,29 @@ public final class Router implements HttpHandler {
                 }
                 return;
             }
+            audited = true;
             if (sandboxId == null) {
-                if (!validKey(r.header("X-API-Key"))) throw unauthenticated("a valid X-API-Key header is required");
+                ApiKey key = tenancy.authenticate(r.header("X-API-Key"));
+                if (key == null) throw unauthenticated("a valid X-API-Key header is required");
+                r.principal = Principal.key(key);
+                audited = !r.method().equals("GET");
+                if (path.equals("/admin") || path.startsWith("/admin/")) {
+                    if (!key.admin()) {
+                        throw new StockadeError(StockadeError.Code.FORBIDDEN, "the admin API needs an admin key; key "
+                                + key.id() + " of tenant " + key.tenant() + " is not one");
+                    }
+                    if (!admin.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
+                    return;
+                }
+                Matcher m = SANDBOX_ROUTE.matcher(path);
+                if (m.matches()) {
+                    r.auditSandbox = m.group(1);
+                    ownedBy(key.tenant(), m.group(1));
+                }
                 if (!control.handle(r) && !egress.handle(r) && !packages.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
                 return;
             }
+            r.auditSandbox = sandboxId;
             if (plane == Plane.CODE) {
                 Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
                 if (!code.handle(r, sb)) throw StockadeError.notFound("no route " + r.method() + " " + path + " on the code interpreter");
@@ -104,18 +138,105 @@ public final class Router implements HttpHandler {
             };
             if (!handled) throw StockadeError.notFound("no route " + r.method() + " " + path);
         } catch (StockadeError e) {
+            failure = e;
             fail(r, plane, e);
         } catch (AgentException e) {
-            fail(r, plane, Errors.fromAgent(e));
+            failure = Errors.fromAgent(e);
+            fail(r, plane, failure);
         } catch (IOException e) {
             // The client went away mid-response: nothing left to tell it.
             LOG.log(Level.FINE, "client connection failed", e);
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "bug: unhandled failure on " + r.method() + " " + path, e);
-            fail(r, plane, new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e));
+            failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
+            fail(r, plane, failure);
         } finally {
             exchange.close();
+            if (audited || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
+                record(r, plane, failure, started);
+            }
         }
+    }
+
+    /**
+     * A sandbox of another tenant answers exactly as one that does not exist: the same error, from
+     * the same check, before any handler has looked at it.
+     */
+    private void ownedBy(String tenant, String sandboxId) {
+        Sandbox sb = manager.find(sandboxId);
+        if (sb != null && !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
+    }
+
+    /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */
+    private void record(Request r, Plane plane, StockadeError failure, long started) {
+        int status = r.exchange.getResponseCode();
+        if (status <= 0) status = failure == null ? 499 : Errors.status(failure.code());
+        Principal p = r.principal;
+        String outcome = failure != null ? failure.code().name().toLowerCase(java.util.Locale.ROOT) : status >= 400 ? "error" : "ok";
+        String remote = r.exchange.getRemoteAddress() == null ? null
+                : r.exchange.getRemoteAddress().getAddress().getHostAddress();
+        audit.append(new AuditEntry(0, Instant.now(), p == null ? null : p.tenant(), p == null ? null : p.keyId(),
+                p == null ? "none" : p.via(), remote, action(r, plane), r.auditSandbox, r.auditTarget, status, outcome,
+                r.auditDetail, (System.nanoTime() - started) / 1_000_000));
+    }
+
+    /** The audit log's name for a route: sandbox.create, process.Start, file.write, code.execute... */
+    static String action(Request r, Plane plane) {
+        String path = r.path();
+        String method = r.method();
+        return switch (plane) {
+            case CONNECT -> {
+                String p = path.substring(1);
+                int slash = p.indexOf('/');
+                String service = slash < 0 ? p : p.substring(0, slash);
+                String rpc = slash < 0 ? "" : p.substring(slash + 1);
+                int dot = service.lastIndexOf('.');
+                yield (dot < 0 ? service : service.substring(0, dot)) + "." + clip(rpc);
+            }
+            case FILES -> method.equals("GET") ? "file.read" : method.equals("POST") ? "file.write" : "file." + clip(method);
+            case CODE -> {
+                if (path.equals("/execute")) yield "code.execute";
+                if (path.startsWith("/contexts")) {
+                    yield path.endsWith("/restart") ? "context.restart" : method.equals("POST") ? "context.create"
+                            : method.equals("DELETE") ? "context.delete" : "context.list";
+                }
+                yield "code." + clip(method);
+            }
+            case CONTROL -> {
+                if (path.equals("/sandboxes") || path.equals("/v2/sandboxes")) yield method.equals("POST") ? "sandbox.create" : "sandbox.list";
+                if (path.startsWith("/admin/")) {
+                    String[] parts = path.split("/");
+                    String what = parts.length > 2 ? parts[2] : "";
+                    String verb = switch (method) {
+                        case "POST" -> "create";
+                        case "PUT" -> "update";
+                        case "DELETE" -> "revoke";
+                        default -> "read";
+                    };
+                    yield "admin." + clip(what) + "." + verb;
+                }
+                Matcher m = SANDBOX_ROUTE.matcher(path);
+                if (m.matches()) {
+                    String rest = m.group(2) == null ? "" : m.group(2);
+                    yield switch (rest) {
+                        case "" -> method.equals("DELETE") ? "sandbox.kill" : "sandbox.read";
+                        case "/timeout" -> "sandbox.timeout";
+                        case "/refreshes" -> "sandbox.refresh";
+                        case "/connect" -> "sandbox.connect";
+                        case "/network" -> method.equals("PUT") ? "network.policy" : "network.read";
+                        case "/network/log" -> "network.log";
+                        case "/packages" -> "packages.install";
+                        default -> "sandbox." + clip(method);
+                    };
+                }
+                yield "api." + clip(method);
+            }
+        };
+    }
+
+    private static String clip(String s) {
+        String t = s.length() > 40 ? s.substring(0, 40) : s;
+        return t.replaceAll("[^A-Za-z0-9_.-]", "_");
     }
 
     /**
@@ -135,24 +256,35 @@ public final class Router implements HttpHandler {
     private static final List<String> CODE_TOKENS = List.of("X-Access-Token", "E2B-Traffic-Access-Token");
 
     private Sandbox authorize(Request r, String sandboxId, List<String> tokenHeaders) {
-        boolean keyOk = validKey(r.header("X-API-Key"));
+        ApiKey key = r.header("X-API-Key") == null ? null : tenancy.authenticate(r.header("X-API-Key"));
+        if (key != null) r.principal = Principal.key(key);
         SandboxManager.Access access = new SandboxManager.Access.Denied();
         for (String h : tokenHeaders) {
             access = manager.access(sandboxId, r.header(h));
             if (!(access instanceof SandboxManager.Access.Denied)) break;
         }
         return switch (access) {
-            case SandboxManager.Access.Granted g -> g.sandbox();
+            case SandboxManager.Access.Granted g -> {
+                // The token is the sandbox's own: it acts for the sandbox's tenant (a key of another
+                // tenant sent alongside adds nothing).
+                if (key == null || !key.tenant().equals(g.sandbox().tenant())) {
+                    r.principal = Principal.sandboxToken(g.sandbox().tenant());
+                }
+                yield g.sandbox();
+            }
             case SandboxManager.Access.Gone gone -> throw gone(sandboxId);
             case SandboxManager.Access.Denied d -> {
                 // Unknown or ended sandboxes answer like E2B's proxy (502), whoever asks; a live
-                // one without the right credentials answers 401.
-                if (!manager.isRunning(sandboxId)) throw gone(sandboxId);
-                if (!keyOk) {
+                // one without the right credentials answers 401; a live one of another tenant
+                // answers as an unknown one.
+                Sandbox sb = manager.find(sandboxId);
+                if (sb == null || !sb.isRunning()) throw gone(sandboxId);
+                if (key == null) {
                     throw unauthenticated("a valid " + String.join(" or ", tokenHeaders)
                             + " (the sandbox's envdAccessToken) or X-API-Key header is required");
                 }
-                yield manager.get(sandboxId);
+                if (!key.tenant().equals(sb.tenant())) throw gone(sandboxId);
+                yield sb;
             }
         };
     }
@@ -166,10 +298,6 @@ public final class Router implements HttpHandler {
                 + " does not exist or has ended");
     }
 
-    private boolean validKey(String given) {
-        return given != null && MessageDigest.isEqual(given.trim().getBytes(StandardCharsets.UTF_8), apiKey);
-    }
-
     private static StockadeError unauthenticated(String message) {
         return new StockadeError(StockadeError.Code.UNAUTHENTICATED, message);
     }
@@ -180,6 +308,9 @@ public final class Router implements HttpHandler {
         }
         try {
             ObjectNode body = json.createObjectNode();
+            if (e.retryAfterSeconds() > 0) {
+                r.exchange.getResponseHeaders().set("Retry-After", Long.toString(e.retryAfterSeconds()));
+            }
             if (plane == Plane.CONNECT && e.code() != StockadeError.Code.SANDBOX_GONE) {
                 body.put("code", Errors.connectCode(e.code()));
                 body.put("message", e.getMessage());

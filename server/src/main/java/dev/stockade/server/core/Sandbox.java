@@ -24,12 +24,14 @@ public final class Sandbox {
     private final Instant startedAt;
     private final String accessToken;
     private final long uidBase;
+    private final SandboxManager.Owner owner;
     private volatile AgentClient agent;
     private volatile Instant endAt;
     private volatile SandboxState state = new SandboxState.Starting();
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
-            Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase) {
+            Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
+            SandboxManager.Owner owner) {
         this.id = id;
         this.templateId = templateId;
         this.alias = alias;
@@ -42,6 +44,7 @@ public final class Sandbox {
         this.endAt = endAt;
         this.accessToken = accessToken;
         this.uidBase = uidBase;
+        this.owner = owner;
     }
 
     public String id() { return id; }
@@ -66,6 +69,9 @@ public final class Sandbox {
     /** The per-sandbox token (E2B's envdAccessToken) that authorises in-sandbox calls. */
     public String accessToken() { return accessToken; }
     long uidBase() { return uidBase; }
+    /** The tenant that owns the sandbox: no other tenant can see or reach it. */
+    public String tenant() { return owner.tenant(); }
+    SandboxManager.Owner owner() { return owner; }
 
     /** The agent link; throws NOT_FOUND unless the sandbox is running. */
     public AgentClient agent() {

@@ -101,7 +101,16 @@ public final class SandboxManager implements AutoCloseable {
         return config.defaultLimits();
     }
 
+    /** Creates a sandbox of the default tenant, without quotas (tests, the CLI's embedded uses). */
     public Sandbox create(CreateRequest req) {
+        return create(req, dev.stockade.server.tenancy.Tenancy.DEFAULT_TENANT, Admission.OPEN);
+    }
+
+    /**
+     * Creates a sandbox owned by {@code owner}. Once the request's limits are resolved, the admission
+     * decides whether the owner may have it; its lease is held until the sandbox ends.
+     */
+    public Sandbox create(CreateRequest req, String owner, Admission admission) {
         if (closed.get()) throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
         String templateName = req.template() == null || req.template().isBlank() ? "base" : req.template();
         String runtimeName = req.runtime() == null ? config.runtime() : req.runtime();
@@ -130,9 +139,12 @@ public final class SandboxManager implements AutoCloseable {
                     + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
         }
 
+        Admission.Lease lease = admission.admit(owner, limits);
+        Owner who = new Owner(owner, lease);
         // Every default template name is the same template on this runtime: any of them can take a pooled one.
         boolean poolable = pool != null && DEFAULT_TEMPLATE_NAMES.contains(templateName);
         live.incrementAndGet();
+        boolean created = false;
         try {
             Prepared p = poolable ? pool.take() : null;
             if (p != null) {
@@ -140,19 +152,27 @@ public final class SandboxManager implements AutoCloseable {
                     runtime.setBackground(p.id(), false);
                     if (!p.limits().equals(limits)) runtime.update(p.id(), limits);
                     if (p.egress() != null) p.egress().handOver(network, secrets);
-                    return activate(p, req, templateName, limits, secrets, timeout);
+                    Sandbox sb = activate(p, req, who, templateName, limits, secrets, timeout);
+                    created = true;
+                    return sb;
                 } catch (RuntimeFailure | StockadeError e) {
                     LOG.log(Level.INFO, "a pooled sandbox could not be handed over; starting a fresh one", e);
                     discard(p);
                 }
             }
-            return activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE), req, templateName, limits,
-                    secrets, timeout);
+            Sandbox sb = activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE), req, who, templateName,
+                    limits, secrets, timeout);
+            created = true;
+            return sb;
         } finally {
+            if (!created) lease.close();
             live.decrementAndGet();
             if (pool != null) pool.wake();
         }
     }
+
+    /** Who owns a sandbox, and the share of its quota the sandbox holds until it ends. */
+    record Owner(String tenant, Admission.Lease lease) {}
 
     /**
      * A started sandbox nobody has yet: its id, uid range, agent and egress. Fresh creates make one
@@ -200,7 +220,7 @@ public final class SandboxManager implements AutoCloseable {
     }
 
     /** Gives a prepared sandbox its user's identity: a new token, metadata, environment, deadline. */
-    private Sandbox activate(Prepared p, CreateRequest req, String templateName, Limits limits,
+    private Sandbox activate(Prepared p, CreateRequest req, Owner owner, String templateName, Limits limits,
                              List<SecretBinding> secrets, int timeout) {
         // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
         Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
@@ -208,7 +228,7 @@ public final class SandboxManager implements AutoCloseable {
         for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
         Sandbox sb = new Sandbox(p.id(), req.template() == null ? "base" : req.template(), templateName, runtime.name(),
                 req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
-                now, now.plusSeconds(timeout), token(), p.uidBase());
+                now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
         sb.running(p.agent());
         sandboxes.put(p.id(), sb);
@@ -271,8 +291,18 @@ public final class SandboxManager implements AutoCloseable {
     /** A running sandbox, or NOT_FOUND (the same answer for never-existed, ended and starting). */
     public Sandbox get(String id) {
         Sandbox sb = id == null ? null : sandboxes.get(id);
-        if (sb == null || !sb.isRunning()) throw StockadeError.notFound("sandbox " + id + " not found");
+        if (sb == null || !sb.isRunning()) throw notFound(id);
         return sb;
+    }
+
+    /** The one answer for a sandbox a caller may not see: never existed, ended, starting, or another tenant's. */
+    public static StockadeError notFound(String id) {
+        return StockadeError.notFound("sandbox " + id + " not found");
+    }
+
+    /** The sandbox with this id whatever its state, or null: for ownership checks, never for use. */
+    public Sandbox find(String id) {
+        return id == null ? null : sandboxes.get(id);
     }
 
     public List<Sandbox> list() {
@@ -302,6 +332,7 @@ public final class SandboxManager implements AutoCloseable {
             runtime.destroy(sb.id());
         } finally {
             closeEgress(sb);
+            sb.owner().lease().close();
             synchronized (tombstones) {
                 tombstones.put(sb.id(), sb.accessToken());
             }

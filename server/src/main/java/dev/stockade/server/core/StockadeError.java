@@ -23,15 +23,34 @@ public final class StockadeError extends RuntimeException {
     }
 
     private final Code code;
+    private final long retryAfterSeconds;
 
     public StockadeError(Code code, String message) {
         super(message);
         this.code = code;
+        this.retryAfterSeconds = 0;
+    }
+
+    private StockadeError(Code code, String message, long retryAfterSeconds) {
+        super(message);
+        this.code = code;
+        this.retryAfterSeconds = retryAfterSeconds;
     }
 
     public StockadeError(Code code, String message, Throwable cause) {
         super(message, cause);
         this.code = code;
+        this.retryAfterSeconds = 0;
+    }
+
+    /** A quota is full: HTTP 429 with {@code Retry-After: retryAfterSeconds}. */
+    public static StockadeError exhausted(String message, long retryAfterSeconds) {
+        return new StockadeError(Code.RESOURCE_EXHAUSTED, message, Math.max(1, retryAfterSeconds));
+    }
+
+    /** Seconds after which a retry may succeed (a Retry-After header), or 0 when there is no such hint. */
+    public long retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     public Code code() {
