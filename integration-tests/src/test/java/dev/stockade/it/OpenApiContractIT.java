@@ -126,6 +126,22 @@ class OpenApiContractIT {
             calls.put("installPackages", new Call("post", "/sandboxes/{sandboxID}/packages",
                     b -> c.call("POST", "/sandboxes/" + b.id() + "/packages", Map.of("packages", java.util.List.of("contractpkg")))));
             calls.put("getMetrics", new Call("get", "/metrics", b -> c.call("GET", "/metrics", null)));
+            // The admin API (the test server's key is the default tenant's admin key).
+            String tenant = "contract" + Long.toString(System.nanoTime() % 1_000_000, 36);
+            calls.put("createTenant", new Call("post", "/admin/tenants",
+                    b -> c.call("POST", "/admin/tenants", Map.of("name", tenant, "quota", Map.of("sandboxes", 3)))));
+            calls.put("listTenants", new Call("get", "/admin/tenants", b -> c.call("GET", "/admin/tenants", null)));
+            calls.put("getTenant", new Call("get", "/admin/tenants/{tenant}", b -> c.call("GET", "/admin/tenants/" + tenant, null)));
+            calls.put("setTenantQuota", new Call("put", "/admin/tenants/{tenant}/quota",
+                    b -> c.call("PUT", "/admin/tenants/" + tenant + "/quota", Map.of("createsPerMinute", 60))));
+            calls.put("createKey", new Call("post", "/admin/keys",
+                    b -> c.call("POST", "/admin/keys", Map.of("tenant", tenant, "label", "contract"))));
+            calls.put("listKeys", new Call("get", "/admin/keys", b -> c.call("GET", "/admin/keys?tenant=" + tenant, null)));
+            calls.put("revokeKey", new Call("delete", "/admin/keys/{keyID}", b -> {
+                String id = c.call("POST", "/admin/keys", Map.of("tenant", tenant)).json().get("id").asText();
+                return c.call("DELETE", "/admin/keys/" + id, null);
+            }));
+            calls.put("readAudit", new Call("get", "/admin/audit", b -> c.call("GET", "/admin/audit?limit=5", null)));
             // The code interpreter (port 49999).
             calls.put("codeExecute", new Call("post", "/execute", b -> {
                 RawClient.Cell cell = c.execute(b, "6 * 7");
