@@ -106,6 +106,16 @@ final class Server {
             // exchange then drains up to this much, so the client reads the answer instead of a
             // connection reset. Larger leftovers close the connection.
             System.setProperty("sun.net.httpserver.drainAmount", Long.toString(64L * 1024 * 1024));
+            // Slow clients: a request (headers and body) must arrive within REQUEST_SECONDS, and a
+            // connection that sends nothing is closed after the JDK's idle interval (30 s). Responses
+            // have no such bound (commands stream for as long as they run). The operator's own
+            // -D settings win.
+            if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+                System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(REQUEST_SECONDS));
+            }
+            if (System.getProperty("jdk.httpserver.maxConnections") == null) {
+                System.setProperty("jdk.httpserver.maxConnections", Integer.toString(MAX_CONNECTIONS));
+            }
             HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
@@ -148,6 +158,11 @@ final class Server {
         }
         return ch;
     }
+
+    /** Seconds a client has to send a whole request, headers and body (slow-client bound). */
+    static final long REQUEST_SECONDS = 300;
+    /** Connections open at once; more wait in the accept queue. */
+    static final int MAX_CONNECTIONS = 4096;
 
     /** Where the first start writes the admin key it makes (0600), for the operator to read. */
     static final String ADMIN_KEY_FILE = "api-key";
