@@ -16,7 +16,7 @@ public final class Main {
     static final String VERSION = "0.1.0";
     static final List<Subcommand> COMMANDS = List.of(
             new ServeCommand(), new RunCommand(), new ReplCommand(), new ExecCommand(), new CreateCommand(), new LsCommand(),
-            new KillCommand(), new CpCommand());
+            new KillCommand(), new CpCommand(), new KeysCommand(), new TenantsCommand());
 
     private Main() {}
 
