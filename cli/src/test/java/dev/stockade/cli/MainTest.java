@@ -29,7 +29,7 @@ class MainTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"serve", "run", "exec", "create", "ls", "kill", "cp"})
+    @ValueSource(strings = {"serve", "run", "exec", "create", "ls", "kill", "cp", "keys", "tenants"})
     void everyCommandHasHelp(String name) {
         TestIo t = run(name, "--help");
         assertEquals(0, t.exit, t.err());
