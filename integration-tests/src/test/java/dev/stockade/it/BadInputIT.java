@@ -324,8 +324,10 @@ class BadInputIT {
             }
             // Nothing of it happened.
             assertEquals("none\n", c.run(box, "ls /home/user/intruder.txt /tmp/pwned 2>/dev/null || echo none").stdout());
-            // /health is the one unauthenticated envd route, as in E2B.
-            assertEquals(204, c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", box.id(), "E2b-Sandbox-Port", "49983")).status());
+            // /health needs the token too (the SDKs send it): without it, it would tell anyone whether an id exists.
+            err(c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", box.id(), "E2b-Sandbox-Port", "49983")), 401);
+            assertEquals(204, c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", box.id(), "E2b-Sandbox-Port", "49983",
+                    "X-Access-Token", box.token())).status());
             // A user that does not exist in the sandbox: unauthenticated, as in envd.
             connectErr(c.rpc(box, "filesystem.Filesystem/Stat", body("path", "/"),
                     Map.of("Authorization", "Basic " + Base64.getEncoder().encodeToString("nobody:".getBytes()))), 401, "unauthenticated");
@@ -487,11 +489,16 @@ class BadInputIT {
             err(c.call("POST", "/sandboxes/" + id + "/timeout", body("timeout", 10)), 404);
             err(c.call("POST", "/sandboxes/" + id + "/connect", body()), 404);
             err(c.call("POST", "/v2/sandboxes/" + id + "/connect", body()), 404);
-            // In-sandbox routes for an unknown sandbox answer as E2B's proxy: 502 {code: 502}.
-            Map<String, String> h = Map.of("E2b-Sandbox-Id", id, "E2b-Sandbox-Port", "49983", "X-Access-Token", box.token(),
+            // In-sandbox routes for an unknown sandbox answer as E2B's proxy, 502 {code: 502}, to a
+            // valid key; another sandbox's token is no credential for this id: 401, as for a live one.
+            Map<String, String> h = Map.of("E2b-Sandbox-Id", id, "E2b-Sandbox-Port", "49983", "X-API-Key", TestServer.KEY,
                     "Content-Type", "application/json");
             err(c.call("POST", "/filesystem.Filesystem/Stat", body("path", "/"), h), 502);
             err(c.call("GET", "/files?path=/etc/hostname", null, h), 502);
+            Map<String, String> t = Map.of("E2b-Sandbox-Id", id, "E2b-Sandbox-Port", "49983", "X-Access-Token", box.token(),
+                    "Content-Type", "application/json");
+            connectErr(c.call("POST", "/filesystem.Filesystem/Stat", body("path", "/"), t), 401, "unauthenticated");
+            err(c.call("GET", "/files?path=/etc/hostname", null, t), 401);
         }
     }
 
@@ -533,11 +540,13 @@ class BadInputIT {
             RawClient.Response r = c.call("POST", "/filesystem.Filesystem/Stat", body("path", "/"),
                     Map.of("E2b-Sandbox-Id", id, "X-Access-Token", box.token(), "Content-Type", "application/json"));
             assertTrue(r.status() == 502 || r.status() == 401 || r.status() == 404 || r.status() == 400, id + " → " + r.body());
-            err(r, r.status());
+            // Another sandbox's token opens nothing here: 401 in Connect's shape, as any missing credential.
+            if (r.status() == 401) connectErr(r, 401, "unauthenticated");
+            else err(r, r.status());
         }
         RawResp uni = raw(request("POST", "/filesystem.Filesystem/Stat", Map.of("E2b-Sandbox-Id", "☃" + box.id(),
-                "X-Access-Token", box.token(), "Content-Type", "application/json"), "{\"path\":\"/\"}".getBytes()), Duration.ofSeconds(20));
-        rawErr(uni, true, 502, 401, 400, 404);
+                "X-API-Key", TestServer.KEY, "Content-Type", "application/json"), "{\"path\":\"/\"}".getBytes()), Duration.ofSeconds(20));
+        rawErr(uni, true, 502, 400, 404);
     }
 
     @Test

@@ -284,7 +284,9 @@ class LifecycleIT {
         HttpResponse<byte[]> dl = c.download(b, "/home/user/x");
         assertEquals(502, dl.statusCode());
         assertError(c.upload(b, "/home/user/x", new byte[] {1}), 502);
-        RawClient.Response health = c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49983"));
+        // The SDK's isRunning() sends the token it holds: an ended sandbox's token answers 502 (gone).
+        RawClient.Response health = c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49983",
+                "X-Access-Token", b.token()));
         assertError(health, 502);
     }
 
@@ -296,7 +298,8 @@ class LifecycleIT {
         long t0 = System.nanoTime();
         try {
             assertEquals("running", c.call("GET", "/sandboxes/" + b.id(), null).json().path("state").asText());
-            RawClient.Response alive = c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49983"));
+            RawClient.Response alive = c.call("GET", "/health", null, Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49983",
+                    "X-Access-Token", b.token()));
             assertEquals(204, alive.status());
             long remaining = 4000 - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
             if (remaining > 0) Thread.sleep(remaining);

@@ -81,8 +81,10 @@ public final class Router implements HttpHandler {
                 if (sandboxId == null) {
                     r.sendJson(200, json.createObjectNode().put("status", "ok"));
                 } else {
-                    // envd's health, unauthenticated as in E2B: 204 alive, 502 gone (the SDK's isRunning()).
-                    if (!manager.isRunning(sandboxId)) throw gone(sandboxId);
+                    // envd's health (the SDK's isRunning(), which sends the sandbox's token): 204 alive,
+                    // 502 gone. Unlike E2B it needs the token or a key of the sandbox's tenant, so that
+                    // it tells nobody else whether an id exists.
+                    authorize(r, sandboxId, ENVD_TOKENS);
                     r.send(204, new byte[0]);
                 }
                 return;
@@ -151,20 +153,26 @@ public final class Router implements HttpHandler {
             failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
             fail(r, plane, failure);
         } finally {
-            exchange.close();
-            if (audited || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
-                record(r, plane, failure, started);
+            // Recorded before the exchange is closed: a client waiting for the end of its response
+            // (a stream, a chunked body) sees it only once the entry is committed.
+            try {
+                if (audited || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
+                    record(r, plane, failure, started);
+                }
+            } finally {
+                exchange.close();
             }
         }
     }
 
     /**
-     * A sandbox of another tenant answers exactly as one that does not exist: the same error, from
-     * the same check, before any handler has looked at it.
+     * A route naming a sandbox the caller may not see — never existed, ended, starting, or another
+     * tenant's — answers with one error, from this one check, before any handler has looked at the
+     * request: a malformed body or an unknown sub-route cannot tell them apart.
      */
     private void ownedBy(String tenant, String sandboxId) {
         Sandbox sb = manager.find(sandboxId);
-        if (sb != null && !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
+        if (sb == null || !sb.isRunning() || !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
     }
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */
@@ -274,16 +282,16 @@ public final class Router implements HttpHandler {
             }
             case SandboxManager.Access.Gone gone -> throw gone(sandboxId);
             case SandboxManager.Access.Denied d -> {
-                // Unknown or ended sandboxes answer like E2B's proxy (502), whoever asks; a live
-                // one without the right credentials answers 401; a live one of another tenant
-                // answers as an unknown one.
-                Sandbox sb = manager.find(sandboxId);
-                if (sb == null || !sb.isRunning()) throw gone(sandboxId);
+                // Without a valid credential the answer is 401 whether or not the id exists; with a
+                // valid key, a sandbox that is not the key's tenant's (or not running, or unknown)
+                // answers like E2B's proxy for a gone sandbox (502). Neither answer says whether a
+                // sandbox the caller may not reach exists.
                 if (key == null) {
                     throw unauthenticated("a valid " + String.join(" or ", tokenHeaders)
                             + " (the sandbox's envdAccessToken) or X-API-Key header is required");
                 }
-                if (!key.tenant().equals(sb.tenant())) throw gone(sandboxId);
+                Sandbox sb = manager.find(sandboxId);
+                if (sb == null || !sb.isRunning() || !key.tenant().equals(sb.tenant())) throw gone(sandboxId);
                 yield sb;
             }
         };
