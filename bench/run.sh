@@ -5,12 +5,14 @@
 # kernel driven by jupyter_client on the host (the peer), so that ratios hold on a noisy machine;
 # then warm pools (issue 5): create → first echo with and without a pool, sequential and
 # concurrent, both SDKs; the pooled code interpreter's preloaded first cell; sustained creates per
-# second; density (idle sandboxes this host holds). Writes bench/results/latest.json
+# second; density (idle sandboxes this host holds); then the load benchmark of issue 7 (bench/load.sh:
+# an open-loop mix of API calls from two tenants at 500 requests/s, its own server; tables printed
+# after the others, kept in bench/results/raw/load.md). Writes bench/results/latest.json
 # (+ latest-samples.json) and a plot, and prints Markdown tables on stdout; progress goes to
 # stderr. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--no-java-sdk] [--no-code-interpreter] [--diagnostics]
-#                [--no-pool] [--no-density] [--no-sustained]
+#                [--no-pool] [--no-density] [--no-sustained] [--no-load]
 #
 # Environment: JAVA_HOME (default Temurin 25), BENCH_SERVER=launcher|java (default: the ./stockade
 # launcher when it exists, else the fallback bench/lib/BenchServer.java), BENCH_SKIP_BUILD=1.
@@ -18,6 +20,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+source "$ROOT/bench/lib/leftovers.sh"
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 JAVA="$JAVA_HOME/bin/java"
 
@@ -32,7 +35,7 @@ N_P_SEQ=100 N_P_CONC=50 N_P_BURSTS=2 N_P_CI=10 POOL_SEQ=8 POOL_CONC=50 SUSTAIN_S
 DENSITY_STEP=25 DENSITY_MAX=400 DENSITY_PROBES=20
 POOL_PRELOAD=${BENCH_POOL_PRELOAD:-numpy,pandas,matplotlib.pyplot}      # the pool server of the sequential runs
 POOL_CONC_PRELOAD=${BENCH_POOL_CONC_PRELOAD:-none}                      # the 50-sandbox pool of the bursts
-POOLS=1 DENSITY=1 SUSTAINED=1
+POOLS=1 DENSITY=1 SUSTAINED=1 LOAD=1 LOAD_ARGS=()
 PLOT_OUT=docs/bench-create.png
 JAVA_SDK=1 CODE_INTERPRETER=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
 for a in "$@"; do
@@ -43,10 +46,12 @@ for a in "$@"; do
       N_CI_CELL=20 N_CI_IMPORT=2 N_CI_NOTEBOOK=1
       N_P_SEQ=5 N_P_CONC=4 N_P_BURSTS=1 N_P_CI=1 POOL_SEQ=2 POOL_CONC=4 SUSTAIN_S=4
       DENSITY_STEP=3 DENSITY_MAX=6 DENSITY_PROBES=5
+      LOAD_ARGS=(--quick)
       PLOT_OUT=bench/results/bench-create-quick.png ;;   # a smoke run never replaces the published plot
     --no-pool) POOLS=0 ;;
     --no-density) DENSITY=0 ;;
     --no-sustained) SUSTAINED=0 ;;
+    --no-load) LOAD=0 ;;
     --no-java-sdk) JAVA_SDK=0 ;;
     --no-code-interpreter) CODE_INTERPRETER=0 ;;
     --no-diagnostics) DIAG=0 ;;
@@ -208,17 +213,7 @@ stop_server() {
     sleep 1
   fi
   SERVER_PGID=""
-  # Leftovers would be a product bug: report them, then remove what is ours (bundles under $WORK).
-  local left
-  left=$(runc list --format json 2>/dev/null | jq -r --arg w "$SERVER_DATA" '.[]? | select(.bundle | startswith($w)) | .id' || true)
-  if [ -n "$left" ]; then
-    log "WARNING: the server left containers behind: $left (removing them)"
-    for c in $left; do runc delete --force "$c" >/dev/null 2>&1 || true; done
-  fi
-  { grep -F " $SERVER_DATA/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r mnt; do
-    log "WARNING: the server left a mount behind: $mnt (unmounting)"
-    umount -l "$mnt" 2>/dev/null || true
-  done
+  remove_leftovers "${SERVER_DATA%/}"
 }
 
 cleanup() {
@@ -415,6 +410,19 @@ if [ "$DENSITY" = 1 ]; then
   unset BENCH_MAX_SANDBOXES
 fi
 
+# ---- 7. issue 7: load, two tenants, mixed API (bench/load.sh starts and stops its own server) --
+if [ "$LOAD" = 1 ]; then
+  if [ "$MODE" = launcher ]; then
+    log "load: bench/load.sh ${LOAD_ARGS[*]} (open loop, two tenants, mixed API calls)"
+    # Built above; its tables are printed after the report. A failure is recorded and the run goes on.
+    if ! LOAD_SKIP_BUILD=1 bash bench/load.sh "${LOAD_ARGS[@]}" >"$RAW/load.md" 2>"$WORK/load.log"; then
+      failed load
+    fi
+  else
+    log "load: skipped (bench/load.sh runs the launcher's build, and this run has none)"
+  fi
+fi
+
 # ---- 5. diagnostic: the same server with TCP_NODELAY on its HTTP sockets --------------------
 if [ "$DIAG" = 1 ]; then
   start_server nodelay -Dsun.net.httpserver.nodelay=true
@@ -446,5 +454,11 @@ rm -rf bench/results/raw && cp -r "$RAW" bench/results/raw
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   MPLCONFIGDIR="$WORK/mpl" /usr/bin/python3 bench/lib/plot.py "$RAW" "$PLOT_OUT" >&2 \
     || log "WARNING: the plot failed"
+fi
+if [ -s "$RAW/load.md" ]; then
+  echo
+  echo "## Load: two tenants, mixed API (bench/load.sh ${LOAD_ARGS[*]})"
+  echo
+  cat "$RAW/load.md"
 fi
 log "done in $(( $(date +%s) - START )) s; wrote bench/results/latest.json, latest-samples.json and $PLOT_OUT"

@@ -116,6 +116,12 @@ final class Server {
             if (System.getProperty("jdk.httpserver.maxConnections") == null) {
                 System.setProperty("jdk.httpserver.maxConnections", Integer.toString(MAX_CONNECTIONS));
             }
+            // Beyond this many idle keep-alive connections the JDK server closes a connection right
+            // after its response without saying so (no Connection: close), and a client's next
+            // request on it fails: let idle connections live until the idle timer ends them instead.
+            if (System.getProperty("sun.net.httpserver.maxIdleConnections") == null) {
+                System.setProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_CONNECTIONS));
+            }
             HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
