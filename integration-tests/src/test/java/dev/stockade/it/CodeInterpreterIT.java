@@ -359,8 +359,9 @@ class CodeInterpreterIT {
         assertEquals(502, ended.status());
         assertEquals(502, ended.errorBody().get("code").asInt());
         assertEquals(502, c.codeCall(b, "GET", "/contexts", null).status());
+        // An unknown id with another sandbox's token: no credential for it, 401 as for any id.
         RawClient.Box unknown = new RawClient.Box("nosuchsandbox0000000", token);
-        assertEquals(502, c.codeCall(unknown, "POST", "/contexts", Map.of()).status());
+        assertEquals(401, c.codeCall(unknown, "POST", "/contexts", Map.of()).status());
     }
 
     @Test
