@@ -147,6 +147,30 @@ test('Sandbox.connect returns a working handle to a running sandbox', opts, asyn
   })
 })
 
+test('pause freezes the sandbox and Sandbox.connect resumes it where it was', opts, async () => {
+  await withSandbox(async (sandbox) => {
+    await sandbox.files.write('/home/user/paused.txt', 'before-pause')
+    // A background process that holds state in memory: it must go on from there, not restart.
+    await sandbox.commands.run(
+      'python3 -c "import time\nn = 0\nwhile True:\n    n += 1\n    open(\'/tmp/n\', \'w\').write(str(n)); time.sleep(0.02)"',
+      { background: true },
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(await sandbox.pause(), true)
+    assert.equal(await sandbox.isRunning(), false, 'a paused sandbox does not answer')
+    assert.equal(await Sandbox.pause(sandbox.sandboxId), false, 'pausing a paused sandbox says it already was')
+    const paused = await Sandbox.list({ query: { state: ['paused'] } }).nextItems()
+    assert.ok(paused.some((s) => s.sandboxId === sandbox.sandboxId && s.state === 'paused'))
+    const again = await Sandbox.connect(sandbox.sandboxId, { requestTimeoutMs: REQUEST_TIMEOUT_MS })
+    assert.equal(await again.isRunning(), true)
+    assert.equal(await again.files.read('/home/user/paused.txt'), 'before-pause')
+    const n1 = Number((await again.commands.run('cat /tmp/n')).stdout)
+    await new Promise((r) => setTimeout(r, 200))
+    const n2 = Number((await again.commands.run('cat /tmp/n')).stdout)
+    assert.ok(n1 > 5 && n2 > n1, `the counter goes on from where it was: ${n1} then ${n2}`)
+  })
+})
+
 test('code-interpreter-v1 template runs Python', opts, async () => {
   await withSandbox({ template: 'code-interpreter-v1' }, async (sandbox) => {
     const info = await sandbox.getInfo()

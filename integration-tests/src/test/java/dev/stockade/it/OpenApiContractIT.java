@@ -77,6 +77,10 @@ class OpenApiContractIT {
                     b -> c.call("POST", "/sandboxes/" + b.id() + "/connect", Map.of("timeout", 120))));
             calls.put("connectSandbox", new Call("post", "/v2/sandboxes/{sandboxID}/connect",
                     b -> c.call("POST", "/v2/sandboxes/" + b.id() + "/connect", Map.of())));
+            calls.put("pauseSandbox", new Call("post", "/sandboxes/{sandboxID}/pause", b -> {
+                RawClient.Response r = c.call("POST", "/sandboxes/" + victim.id() + "/pause", Map.of());
+                return r;
+            }));
             calls.put("killSandbox", new Call("delete", "/sandboxes/{sandboxID}",
                     b -> c.call("DELETE", "/sandboxes/" + victim.id(), null)));
             calls.put("processStart", new Call("post", "/process.Process/Start", b -> {

@@ -44,8 +44,21 @@ public interface SandboxRuntime {
      */
     void setBackground(String id, boolean background);
 
-    /** True while the sandbox's container is running. */
+    /** True while the sandbox's container is running (or paused). */
     boolean isAlive(String id);
+
+    /**
+     * Freezes every process of the sandbox where it is (the cgroup freezer): no CPU from then on,
+     * memory, files and open descriptors kept. Only for runtimes with the "pause" capability.
+     */
+    default void pause(String id) {
+        throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");
+    }
+
+    /** Thaws a paused sandbox: its processes go on where they were. */
+    default void resume(String id) {
+        throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");
+    }
 
     /**
      * Ends every process of the sandbox and removes its container, mounts, cgroups and state.

@@ -114,7 +114,7 @@ public final class RuncRuntime implements SandboxRuntime {
 
     @Override
     public Set<String> capabilities() {
-        return Set.of();
+        return Set.of("pause");
     }
 
     private Object lock(String id) {
@@ -247,9 +247,32 @@ public final class RuncRuntime implements SandboxRuntime {
         HostCommand.Result r = HostCommand.run(command("state", OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);
         if (!r.ok()) return false;
         try {
-            return "running".equals(json.readTree(r.output()).path("status").asText());
+            String status = json.readTree(r.output()).path("status").asText();
+            return "running".equals(status) || "paused".equals(status);
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    @Override
+    public void pause(String id) {
+        freezer(id, "pause");
+    }
+
+    @Override
+    public void resume(String id) {
+        freezer(id, "resume");
+    }
+
+    /** runc pause|resume: the container's cgroup freezer (v1 freezer.state, v2 cgroup.freeze). */
+    private void freezer(String id, String verb) {
+        synchronized (lock(id)) {
+            HostCommand.Result r = HostCommand.run(command(verb, OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);
+            if (!r.ok()) {
+                throw new RuntimeFailure(r.output().contains("not exist") ? RuntimeFailure.Code.NOT_FOUND
+                        : RuntimeFailure.Code.HOST_ERROR, binary + " " + verb + " of sandbox " + id + " failed (exit "
+                        + r.exitCode() + "): " + r.output().strip());
+            }
         }
     }
 

@@ -60,7 +60,7 @@ final class ControlPlaneApi {
         switch (action) {
             case "" -> {
                 switch (method) {
-                    case "GET" -> r.sendJson(200, detail(r, manager.get(id)));
+                    case "GET" -> r.sendJson(200, detail(r, manager.live(id)));
                     case "DELETE" -> {
                         manager.kill(id);
                         r.send(204, new byte[0]);
@@ -78,10 +78,26 @@ final class ControlPlaneApi {
                 if (!method.equals("POST")) throw methodNotAllowed(method, path);
                 connect(r, id);
             }
+            case "/pause" -> {
+                if (!method.equals("POST")) throw methodNotAllowed(method, path);
+                JsonNode body = r.jsonBody(MAX_BODY);
+                JsonNode memory = body.get("memory");
+                if (memory != null && !memory.isNull() && !memory.isBoolean()) throw StockadeError.invalid("memory must be true or false");
+                long t = System.nanoTime();
+                manager.pause(id);
+                r.audit(null, String.format("paused in %.1f ms", (System.nanoTime() - t) / 1e6));
+                // E2B answers 204; Stockade says what survives (a frozen sandbox keeps everything),
+                // also when the client asked for its filesystem only (memory: false).
+                ObjectNode out = r.json.createObjectNode();
+                out.put("sandboxID", id);
+                out.put("state", "paused");
+                preserved(out.putObject("preserved"));
+                r.sendJson(200, out);
+            }
             case "/refreshes" -> {
                 if (!method.equals("POST")) throw methodNotAllowed(method, path);
                 JsonNode body = r.jsonBody(MAX_BODY);
-                manager.get(id);
+                manager.live(id);
                 if (body.hasNonNull("duration")) manager.setTimeout(id, intField(body, "duration", false));
                 r.send(204, new byte[0]);
             }
@@ -98,17 +114,32 @@ final class ControlPlaneApi {
         Integer timeout = b.hasNonNull("timeout") ? intField(b, "timeout", false) : null;
         CreateRequest req = new CreateRequest(template, timeout, stringMap(b, "metadata"), stringMap(b, "envVars"),
                 textField(b, "runtime"), limits(b.get("limits")), NetworkBody.parse(b.get("network"),
-                b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")));
+                b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")), autoPause(b));
         Sandbox sb = manager.create(req, r.principal.tenant(), admission);
         r.auditSandbox = sb.id();
         r.sendJson(201, summary(r, sb));
     }
 
+    /** E2B's connect: a paused sandbox is resumed where it was; the timeout, when given, is reset. */
     private void connect(Request r, String id) throws IOException {
         JsonNode b = r.jsonBody(MAX_BODY);
-        Sandbox sb = manager.get(id);
-        if (b.hasNonNull("timeout")) manager.setTimeout(id, intField(b, "timeout", false));
-        r.sendJson(200, summary(r, sb));
+        Integer timeout = b.hasNonNull("timeout") ? intField(b, "timeout", false) : null;
+        boolean wasPaused = manager.live(id).isPaused();
+        long t = System.nanoTime();
+        Sandbox sb = manager.resume(id, timeout);
+        if (wasPaused) r.audit(null, String.format("resumed in %.1f ms", (System.nanoTime() - t) / 1e6));
+        ObjectNode out = summary(r, sb);
+        if (wasPaused) preserved(out.putObject("resumed"));
+        r.sendJson(200, out);
+    }
+
+    /** What a pause keeps: everything, because the sandbox is frozen in place, not saved and rebuilt. */
+    private static void preserved(ObjectNode n) {
+        n.put("filesystem", true);
+        n.put("memory", true);
+        n.put("processes", true);
+        n.put("how", "frozen in place (cgroup freezer): processes, memory, open files and interpreter contexts stay"
+                + " as they were; no CPU while paused");
     }
 
     private void list(Request r) throws IOException {
@@ -123,15 +154,14 @@ final class ControlPlaneApi {
             if (limit < 1 || limit > 1000) throw StockadeError.invalid("limit must be between 1 and 1000");
         }
         String state = q.get("state");
+        java.util.Set<String> states = new java.util.HashSet<>(List.of("running", "paused"));
         if (state != null) {
+            states.clear();
             for (String s : state.split(",")) {
                 if (!s.equals("running") && !s.equals("paused")) {
                     throw StockadeError.invalid("state must be running or paused, got '" + s + "'");
                 }
-            }
-            if (!state.contains("running")) {
-                r.sendJson(200, r.json.createArrayNode());
-                return;
+                states.add(s);
             }
         }
         Map<String, String> metadataFilter = new LinkedHashMap<>();
@@ -155,6 +185,7 @@ final class ControlPlaneApi {
         String tenant = r.principal.tenant();
         List<Sandbox> page = manager.list().stream()
                 .filter(sb -> sb.tenant().equals(tenant))
+                .filter(sb -> states.contains(SandboxState.e2bName(sb.state())))
                 .filter(sb -> after == null || cursor(sb).compareTo(after) > 0)
                 .filter(sb -> metadataFilter.entrySet().stream()
                         .allMatch(e -> e.getValue().equals(sb.metadata().get(e.getKey()))))
@@ -217,6 +248,11 @@ final class ControlPlaneApi {
         n.put("startedAt", DateTimeFormatter.ISO_INSTANT.format(sb.startedAt()));
         n.put("endAt", DateTimeFormatter.ISO_INSTANT.format(sb.endAt()));
         n.put("state", SandboxState.e2bName(sb.state()));
+        if (sb.state() instanceof SandboxState.Paused p) {
+            n.put("pausedAt", DateTimeFormatter.ISO_INSTANT.format(p.at()));
+            n.put("timeoutLeftSeconds", p.remaining().toSeconds());
+        }
+        n.put("autoPause", sb.autoPause());
         n.put("cpuCount", Math.max(1, (int) Math.ceil(sb.limits().cpus())));
         n.put("memoryMB", sb.limits().memoryMB());
         n.put("diskSizeMB", sb.limits().diskMB());
@@ -236,6 +272,16 @@ final class ControlPlaneApi {
         l.put("outputMB", sb.limits().outputMB());
         l.put("commandTimeoutSeconds", sb.limits().commandTimeoutSeconds());
         return n;
+    }
+
+    /** E2B's lifecycle: {@code autoPause: true} pauses the sandbox at its timeout instead of ending it. */
+    private static boolean autoPause(JsonNode b) {
+        JsonNode v = b.get("autoPause");
+        if (v == null || v.isNull()) return false;
+        if (!v.isBoolean()) throw StockadeError.invalid("autoPause must be true or false");
+        JsonNode memory = b.get("autoPauseMemory");
+        if (memory != null && !memory.isNull() && !memory.isBoolean()) throw StockadeError.invalid("autoPauseMemory must be true or false");
+        return v.asBoolean();
     }
 
     private static CreateRequest.LimitsRequest limits(JsonNode l) {

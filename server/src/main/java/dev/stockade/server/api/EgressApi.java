@@ -46,7 +46,7 @@ final class EgressApi {
         String id = m.group(1);
         if (m.group(2) != null) {
             if (!method.equals("GET")) throw invalidMethod(r);
-            log(r, manager.get(id));
+            log(r, manager.live(id));
             return true;
         }
         switch (method) {
@@ -59,7 +59,7 @@ final class EgressApi {
                 r.send(204, new byte[0]);
             }
             case "GET" -> {
-                SandboxEgress e = egress(manager.get(id));
+                SandboxEgress e = egress(manager.live(id));
                 ObjectNode n = NetworkBody.describe(r.json.createObjectNode(), e.policy());
                 n.put("allowed", e.allowed());
                 n.put("refused", e.refused());
@@ -115,7 +115,7 @@ final class EgressApi {
     /** Prometheus text format: a few counters an operator graphs and alerts on. */
     private void metrics(Request r) throws IOException {
         long open = 0;
-        var running = manager.list();
+        var running = manager.list().stream().filter(Sandbox::isRunning).toList();
         for (Sandbox sb : running) {
             SandboxEgress e = sb.egress();
             if (e == null) continue;

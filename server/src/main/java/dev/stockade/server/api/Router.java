@@ -172,7 +172,7 @@ public final class Router implements HttpHandler {
      */
     private void ownedBy(String tenant, String sandboxId) {
         Sandbox sb = manager.find(sandboxId);
-        if (sb == null || !sb.isRunning() || !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
+        if (sb == null || !sb.isLive() || !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
     }
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */
@@ -231,6 +231,7 @@ public final class Router implements HttpHandler {
                         case "/timeout" -> "sandbox.timeout";
                         case "/refreshes" -> "sandbox.refresh";
                         case "/connect" -> "sandbox.connect";
+                        case "/pause" -> "sandbox.pause";
                         case "/network" -> method.equals("PUT") ? "network.policy" : "network.read";
                         case "/network/log" -> "network.log";
                         case "/packages" -> "packages.install";
@@ -280,7 +281,15 @@ public final class Router implements HttpHandler {
                 }
                 yield g.sandbox();
             }
-            case SandboxManager.Access.Gone gone -> throw gone(sandboxId);
+            case SandboxManager.Access.Gone gone -> {
+                // The caller holds this sandbox's own token: it may learn that it is only paused.
+                Sandbox sb = manager.find(sandboxId);
+                if (sb != null && sb.isPaused()) {
+                    throw new StockadeError(StockadeError.Code.SANDBOX_GONE, "The sandbox " + sandboxId
+                            + " is paused: connect to it to resume it");
+                }
+                throw gone(sandboxId);
+            }
             case SandboxManager.Access.Denied d -> {
                 // Without a valid credential the answer is 401 whether or not the id exists; with a
                 // valid key, a sandbox that is not the key's tenant's (or not running, or unknown)

@@ -7,6 +7,7 @@ import java.util.Map;
 /**
  * What a client asked for at create, already parsed but not yet checked against policy.
  * Null means "not given". {@link SandboxManager} resolves defaults and refuses what policy forbids.
+ * {@code autoPause}: the timeout pauses the sandbox instead of ending it (E2B's lifecycle onTimeout "pause").
  */
 public record CreateRequest(
         String template,
@@ -16,7 +17,8 @@ public record CreateRequest(
         String runtime,
         LimitsRequest limits,
         NetworkPolicy network,
-        Map<String, SecretRequest> secrets) {
+        Map<String, SecretRequest> secrets,
+        boolean autoPause) {
     public CreateRequest {
         metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
         envVars = envVars == null ? Map.of() : Map.copyOf(envVars);
@@ -26,7 +28,7 @@ public record CreateRequest(
     /** Without network or secrets: no network (the default). */
     public CreateRequest(String template, Integer timeoutSeconds, Map<String, String> metadata, Map<String, String> envVars,
                          String runtime, LimitsRequest limits) {
-        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null);
+        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null, false);
     }
 
     /**

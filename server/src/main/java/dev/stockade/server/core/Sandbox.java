@@ -28,6 +28,7 @@ public final class Sandbox {
     private volatile AgentClient agent;
     private volatile Instant endAt;
     private volatile SandboxState state = new SandboxState.Starting();
+    private volatile boolean autoPause;
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
             Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
@@ -97,5 +98,31 @@ public final class Sandbox {
 
     public boolean isRunning() {
         return state instanceof SandboxState.Running;
+    }
+
+    public boolean isPaused() {
+        return state instanceof SandboxState.Paused;
+    }
+
+    /** Running or paused: it exists for its owner (listed, shown, can be killed or resumed). */
+    public boolean isLive() {
+        return isRunning() || isPaused();
+    }
+
+    void paused(java.time.Duration remaining) {
+        this.state = new SandboxState.Paused(Instant.now(), remaining);
+    }
+
+    void resumed() {
+        this.state = new SandboxState.Running();
+    }
+
+    /** Whether its timeout pauses it instead of ending it (E2B's autoPause). */
+    public boolean autoPause() {
+        return autoPause;
+    }
+
+    void autoPause(boolean on) {
+        this.autoPause = on;
     }
 }

@@ -230,6 +230,7 @@ public final class SandboxManager implements AutoCloseable {
                 req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
                 now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
+        sb.autoPause(req.autoPause());
         sb.running(p.agent());
         sandboxes.put(p.id(), sb);
         if (closed.get()) {
@@ -291,13 +292,72 @@ public final class SandboxManager implements AutoCloseable {
     /** A running sandbox, or NOT_FOUND (the same answer for never-existed, ended and starting). */
     public Sandbox get(String id) {
         Sandbox sb = id == null ? null : sandboxes.get(id);
+        if (sb != null && sb.isPaused()) throw paused(id);
         if (sb == null || !sb.isRunning()) throw notFound(id);
         return sb;
+    }
+
+    /** What a call that needs a running sandbox gets while its owner has paused it. */
+    public static StockadeError paused(String id) {
+        return new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is paused: resume it first (connect)");
     }
 
     /** The one answer for a sandbox a caller may not see: never existed, ended, starting, or another tenant's. */
     public static StockadeError notFound(String id) {
         return StockadeError.notFound("sandbox " + id + " not found");
+    }
+
+    /** A running or paused sandbox (its owner may see, kill, resume it), or NOT_FOUND. */
+    public Sandbox live(String id) {
+        Sandbox sb = id == null ? null : sandboxes.get(id);
+        if (sb == null || !sb.isLive()) throw notFound(id);
+        return sb;
+    }
+
+    /**
+     * Freezes a running sandbox (the runtime's cgroup freezer): no CPU; memory, processes, files and
+     * interpreter contexts kept. Its timeout stops while it is paused. CONFLICT if already paused.
+     */
+    public void pause(String id) {
+        Sandbox sb = live(id);
+        synchronized (sb) {
+            if (sb.isPaused()) throw new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is already paused");
+            if (!sb.isRunning()) throw notFound(id);
+            if (!runtime.capabilities().contains("pause")) {
+                throw StockadeError.invalid("runtime " + runtime.name() + " cannot pause sandboxes");
+            }
+            try {
+                runtime.pause(id);
+            } catch (RuntimeFailure e) {
+                throw new StockadeError(StockadeError.Code.UNAVAILABLE, "pausing sandbox " + id + " failed: " + e.getMessage(), e);
+            }
+            Duration left = Duration.between(Instant.now(), sb.endAt());
+            sb.paused(left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left);
+        }
+    }
+
+    /**
+     * Resumes a paused sandbox where it was (E2B's connect); its timeout runs again from what was left
+     * at the pause, or {@code timeoutSeconds} when given. A running sandbox only gets the new timeout.
+     */
+    public Sandbox resume(String id, Integer timeoutSeconds) {
+        if (timeoutSeconds != null) checkTimeout(timeoutSeconds);
+        Sandbox sb = live(id);
+        synchronized (sb) {
+            if (sb.state() instanceof SandboxState.Paused p) {
+                try {
+                    runtime.resume(id);
+                } catch (RuntimeFailure e) {
+                    throw new StockadeError(StockadeError.Code.UNAVAILABLE, "resuming sandbox " + id + " failed: " + e.getMessage(), e);
+                }
+                sb.endAt(Instant.now().plus(timeoutSeconds == null ? p.remaining() : Duration.ofSeconds(timeoutSeconds)));
+                sb.resumed();
+            } else if (timeoutSeconds != null) {
+                sb.endAt(Instant.now().plusSeconds(timeoutSeconds));
+            }
+            if (!sb.isRunning()) throw notFound(id);
+        }
+        return sb;
     }
 
     /** The sandbox with this id whatever its state, or null: for ownership checks, never for use. */
@@ -307,28 +367,45 @@ public final class SandboxManager implements AutoCloseable {
 
     public List<Sandbox> list() {
         List<Sandbox> out = new ArrayList<>();
-        for (Sandbox sb : sandboxes.values()) if (sb.isRunning()) out.add(sb);
+        for (Sandbox sb : sandboxes.values()) if (sb.isLive()) out.add(sb);
         out.sort(Comparator.comparing(Sandbox::startedAt).thenComparing(Sandbox::id));
         return out;
     }
 
     public void setTimeout(String id, int seconds) {
         checkTimeout(seconds);
-        get(id).endAt(Instant.now().plusSeconds(seconds));
+        Sandbox sb = live(id);
+        synchronized (sb) {
+            if (sb.state() instanceof SandboxState.Paused p) {
+                sb.paused(Duration.ofSeconds(seconds)); // counts from the resume
+            } else {
+                sb.endAt(Instant.now().plusSeconds(seconds));
+            }
+        }
     }
 
     /** Ends the sandbox and removes everything of it; NOT_FOUND if it is not running. */
     public void kill(String id) {
-        Sandbox sb = get(id);
+        Sandbox sb = live(id);
         end(sb, "killed by a client");
     }
 
     private void end(Sandbox sb, String why) {
+        boolean wasPaused;
         synchronized (sb) {
-            if (!sb.isRunning()) return;
+            if (!sb.isLive()) return;
+            wasPaused = sb.isPaused();
             sb.ended(why);
         }
         try {
+            if (wasPaused) {
+                // Thawed first, so that its processes take their SIGKILL at once.
+                try {
+                    runtime.resume(sb.id());
+                } catch (RuntimeFailure e) {
+                    LOG.log(Level.FINE, "resuming paused sandbox " + sb.id() + " before its end failed", e);
+                }
+            }
             runtime.destroy(sb.id());
         } finally {
             closeEgress(sb);
@@ -343,7 +420,7 @@ public final class SandboxManager implements AutoCloseable {
 
     /** Replaces a running sandbox's network policy; open connections it now refuses are cut. */
     public void setNetwork(String id, NetworkPolicy policy) {
-        Sandbox sb = get(id);
+        Sandbox sb = live(id);
         checkNetwork(policy);
         SandboxEgress e = sb.egress();
         if (e == null) {
@@ -451,6 +528,14 @@ public final class SandboxManager implements AutoCloseable {
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.endAt().isAfter(now)) {
                         try {
+                            if (sb.autoPause() && runtime.capabilities().contains("pause")) {
+                                try {
+                                    pause(sb.id());
+                                    continue;
+                                } catch (StockadeError e) {
+                                    LOG.log(Level.WARNING, "pausing expired sandbox " + sb.id() + " failed; ending it", e);
+                                }
+                            }
                             end(sb, "expired: its timeout passed");
                         } catch (RuntimeException e) {
                             LOG.log(Level.WARNING, "ending expired sandbox " + sb.id() + " failed", e);
