@@ -3,7 +3,7 @@
 The sandbox's network namespace has loopback only. User programs reach the outside through the
 HTTP proxy that the agent advertises in HTTP_PROXY (http://127.0.0.1:PORT): this relay listens
 there and hands every TCP connection, byte for byte, to the host's egress proxy behind the unix
-socket that the server binds into the sandbox (/run/stockade-egress.sock, root-only, so uid 1000
+socket that the server binds into the sandbox (/run/stockade-egress/proxy.sock, root-only, so uid 1000
 cannot reach it without us). Before the client's bytes, the host gets one line naming the client:
 
     STOCKADE-RELAY 1 pid=<pid or -> uid=<uid or ->\\n

@@ -166,7 +166,7 @@ class NetworkIT {
                     attempt("dns", dns)
                     def egress_socket():  # the proxy's socket is the sandbox root's (0600), the relay's only
                         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                        try: s.connect("/run/stockade-egress.sock")
+                        try: s.connect("/run/stockade-egress/proxy.sock")
                         finally: s.close()
                     attempt("egress-socket", egress_socket)
                     """.formatted(allowed.port()));

@@ -17,8 +17,10 @@ import java.util.regex.Pattern;
  *     interpreter's kernel), bind-mounted read-only at /opt/stockade in the sandbox
  * @param limits resource limits, already validated against the server's maxima
  * @param egressSocket host path of a unix socket the server already listens on for this sandbox's
- *     egress proxy, owned by the sandbox's root; the runtime makes it reachable inside the sandbox
- *     at {@link #EGRESS_SOCKET_INSIDE} and tells the agent. Null: the sandbox has no egress path at all.
+ *     egress proxy, owned by the sandbox's root, named {@link #EGRESS_SOCKET_NAME} in a directory of
+ *     its own; the runtime binds that directory at {@link #EGRESS_DIR_INSIDE} (so a socket the server
+ *     binds again there after a restart is the one the sandbox sees) and tells the agent. Null: the
+ *     sandbox has no egress path at all.
  * @param warmup what the agent prepares right after it starts, off the create path (pooled sandboxes)
  */
 public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits,
@@ -40,8 +42,12 @@ public record SandboxSpec(String id, long uidBase, Path stateDir, Template templ
         }
     }
 
+    /** The egress socket's file name, in its host directory and inside the sandbox. */
+    public static final String EGRESS_SOCKET_NAME = "proxy.sock";
+    /** Where the egress socket's directory appears inside the sandbox. */
+    public static final String EGRESS_DIR_INSIDE = "/run/stockade-egress";
     /** Where the egress socket appears inside the sandbox (the agent's relay connects to it). */
-    public static final String EGRESS_SOCKET_INSIDE = "/run/stockade-egress.sock";
+    public static final String EGRESS_SOCKET_INSIDE = EGRESS_DIR_INSIDE + "/" + EGRESS_SOCKET_NAME;
 
     private static final Pattern ID = Pattern.compile("[a-z0-9]{1,40}");
 

@@ -244,9 +244,8 @@ final class Server {
     }
 
     /**
-     * DATA/egress holds one proxy socket per running sandbox, bound by the server before the
-     * sandbox starts. Sockets there now are leftovers of a server that was killed: the sandboxes they
-     * served were reaped with the rest of that server's state.
+     * DATA/egress holds one directory per running sandbox with its proxy socket, bound by the server
+     * before the sandbox starts.
      */
     private static Path egressSockets(Path data) throws IOException {
         Path dir = data.resolve("egress");
@@ -254,9 +253,8 @@ final class Server {
         // Traversable (not listable) by others: runc binds each socket from inside the sandbox's user
         // namespace, as an unprivileged host uid. Each socket is its sandbox root's, mode 0600.
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
-        try (var old = Files.list(dir)) {
-            for (Path p : old.toList()) Files.deleteIfExists(p);
-        }
+        // What an earlier server left here is the SandboxManager's to sort out (it knows which
+        // sandboxes it keeps).
         return dir;
     }
 

@@ -101,7 +101,7 @@ final class OciConfigPlanner {
         if (spec.egressSocket() != null) {
             // The one way out of the sandbox's loopback-only network: the server's egress proxy,
             // reached by the agent's relay (the socket is the sandbox root's, mode 0600).
-            mount(mounts, SandboxSpec.EGRESS_SOCKET_INSIDE, "none", spec.egressSocket().toString(),
+            mount(mounts, SandboxSpec.EGRESS_DIR_INSIDE, "none", spec.egressSocket().getParent().toString(),
                     "bind", "ro", "nosuid", "nodev", "noexec");
         }
 

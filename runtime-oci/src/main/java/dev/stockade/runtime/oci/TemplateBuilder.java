@@ -29,7 +29,7 @@ import java.util.UUID;
 final class TemplateBuilder {
     static final String NAME = "python";
     /** Bump when the template's content changes, so existing state roots rebuild it. */
-    static final String VERSION = "4";
+    static final String VERSION = "5";
     private static final String POLICY = "/dev/stockade/policy/template-etc.json";
     private static final String MARKER = ".stockade-template";
 
@@ -76,9 +76,9 @@ final class TemplateBuilder {
         for (String link : List.of("bin", "lib", "lib64", "sbin")) {
             Files.createSymbolicLink(root.resolve(link), Path.of("usr/" + link));
         }
-        // The mount point of the egress proxy's socket: runc, root only inside the sandbox's user
+        // The mount point of the egress proxy's socket directory: runc, root only inside the sandbox's user
         // namespace, cannot create it in the template's /run, which belongs to the host's root.
-        Files.createFile(root.resolve(SandboxSpec.EGRESS_SOCKET_INSIDE.substring(1)));
+        Files.createDirectories(root.resolve(SandboxSpec.EGRESS_DIR_INSIDE.substring(1)));
         Path etc = root.resolve("etc");
         JsonNode policy;
         try (InputStream in = TemplateBuilder.class.getResourceAsStream(POLICY)) {

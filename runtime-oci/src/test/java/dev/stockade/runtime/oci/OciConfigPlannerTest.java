@@ -29,7 +29,7 @@ class OciConfigPlannerTest {
         Template t = new Template("python", Path.of("/data/templates/python"), List.of(Path.of("/usr")));
         return planner.plan(new SandboxSpec("abc123", 2_097_152L, Path.of("/data/runtime/runc/sandboxes/abc123"), t,
                 Path.of("/data/agent/0123456789abcdef"), new Limits(512, 1.5, 256, 1024, 16, 300),
-                Path.of("/data/egress/abc123.sock"), new SandboxSpec.Warmup(true, List.of("numpy", "matplotlib.pyplot"))));
+                Path.of("/data/egress/abc123/proxy.sock"), new SandboxSpec.Warmup(true, List.of("numpy", "matplotlib.pyplot"))));
     }
 
     @Test

@@ -14,7 +14,9 @@ import dev.stockade.server.egress.NetworkPolicy;
 import dev.stockade.server.egress.SandboxEgress;
 import dev.stockade.server.egress.SecretBinding;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
@@ -88,6 +90,7 @@ public final class SandboxManager implements AutoCloseable {
         if (!reaped.isEmpty()) {
             LOG.info("removed " + reaped.size() + " sandbox(es) left behind by an earlier run: " + reaped);
         }
+        removeEgressDirsExcept(Set.of());
         this.reaper = Thread.ofVirtual().name("stockade-reaper").start(this::reapLoop);
         this.pool = config.pool().size() > 0 ? new SandboxPool(this, config.pool(), live) : null;
     }
@@ -189,8 +192,10 @@ public final class SandboxManager implements AutoCloseable {
         try {
             Path egressSocket = null;
             if (egress != null) {
-                egressSocket = egressSockets.resolve(id + ".sock");
+                egressSocket = egressSocketOf(id);
                 try {
+                    Files.createDirectories(egressSocket.getParent());
+                    Files.setPosixFilePermissions(egressSocket.getParent(), PosixFilePermissions.fromString("rwx--x--x"));
                     e = egress.attach(id, egressSocket, uidBase, network, secrets);
                 } catch (IOException io) {
                     throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR,
@@ -214,6 +219,7 @@ public final class SandboxManager implements AutoCloseable {
                 ex.addSuppressed(cleanup);
             }
             if (e != null) e.close();
+            removeEgressDir(id);
             slots.remove(slot);
             throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + ex.getMessage(), ex);
         }
@@ -248,6 +254,7 @@ public final class SandboxManager implements AutoCloseable {
             LOG.log(Level.WARNING, "removing pooled sandbox " + p.id() + " failed", e);
         } finally {
             if (p.egress() != null) p.egress().close();
+            removeEgressDir(p.id());
             slots.remove(p.slot());
         }
     }
@@ -517,6 +524,41 @@ public final class SandboxManager implements AutoCloseable {
             e.close();
         } catch (RuntimeException ex) {
             LOG.log(Level.WARNING, "closing the egress of sandbox " + sb.id() + " failed", ex);
+        }
+        removeEgressDir(sb.id());
+    }
+
+    /**
+     * DATA/egress/ID/proxy.sock: the sandbox sees the directory (SandboxSpec.EGRESS_DIR_INSIDE), so a
+     * socket bound there again by a later server is the one its relay reaches.
+     */
+    private Path egressSocketOf(String id) {
+        return egressSockets.resolve(id).resolve(SandboxSpec.EGRESS_SOCKET_NAME);
+    }
+
+    /** Egress directories of sandboxes this server does not keep (an earlier server's). */
+    private void removeEgressDirsExcept(Set<String> keep) {
+        if (egressSockets == null || !Files.isDirectory(egressSockets)) return;
+        try (var entries = Files.list(egressSockets)) {
+            for (Path p : entries.toList()) {
+                String name = p.getFileName().toString();
+                if (keep.contains(name)) continue;
+                if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) removeEgressDir(name);
+                else Files.deleteIfExists(p);
+            }
+        } catch (IOException ex) {
+            LOG.log(Level.WARNING, "cleaning " + egressSockets + " failed", ex);
+        }
+    }
+
+    private void removeEgressDir(String id) {
+        if (egressSockets == null) return;
+        Path dir = egressSockets.resolve(id);
+        try {
+            Files.deleteIfExists(dir.resolve(SandboxSpec.EGRESS_SOCKET_NAME));
+            Files.deleteIfExists(dir);
+        } catch (IOException ex) {
+            LOG.log(Level.WARNING, "removing the egress directory " + dir + " failed", ex);
         }
     }
 
