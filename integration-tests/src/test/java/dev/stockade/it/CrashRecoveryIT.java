@@ -1,7 +1,6 @@
 package dev.stockade.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.server.StockadeServer;
@@ -11,19 +10,30 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * A server killed with SIGKILL leaves its sandboxes running; the next server on the same data
- * directory removes every one of them (containers, mounts, cgroups, processes, state) at start.
- * (Keeping them alive across restarts is issue 6; leaving orphans behind is never allowed.)
+ * A server killed with SIGKILL while its sandboxes write files and run background processes: the
+ * next server on the same data directory takes every sandbox over — the same id and token, its
+ * files (checked by SHA-256 against what the killed server acknowledged), its still-running
+ * processes, its interpreter's state, its pause — and reports one whose container vanished
+ * meanwhile as lost, with the reason, instead of recreating it. What belonged to no recorded
+ * sandbox (a pooled one) is removed, and the end leaves nothing behind.
  */
 class CrashRecoveryIT {
+    private static final int SANDBOXES = 20;
+    private static final String WRITER = "nohup sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n.tmp; mv /tmp/n.tmp /tmp/n;"
+            + " echo $i >> /home/user/log.txt; sleep 0.05; done' > /dev/null 2>&1 &";
 
     @Test
-    void aRestartedServerReapsWhatAKilledOneLeftBehind() throws Exception {
+    void aRestartedServerTakesOverWhatAKilledOneLeftRunning() throws Exception {
         Path base = Path.of("/tmp/stockade-it");
         Files.createDirectories(base);
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx--x--x"));
@@ -36,14 +46,17 @@ class CrashRecoveryIT {
         ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "dev.stockade.cli.Main", "serve", "--port", Integer.toString(port), "--data-dir", data.toString(),
-                // No pool: the premise counts exactly the sandboxes this test created.
-                "--pool-size", "0")
+                // One pooled sandbox: recorded by nobody, it must be removed by the next server.
+                "--pool-size", "1", "--pool-min", "1", "--pool-preload", "none")
                 .redirectErrorStream(true).redirectOutput(data.resolve("serve.log").toFile());
         pb.environment().put("STOCKADE_API_KEY", TestServer.KEY);
         Process server = pb.start();
         RawClient c = new RawClient(URI.create("http://127.0.0.1:" + port), TestServer.KEY);
+        List<RawClient.Box> boxes = new ArrayList<>();
+        List<String> digests = new ArrayList<>();
+        Random random = new Random(7);
         try {
-            for (int i = 0; i < 300; i++) {
+            for (int i = 0; i < 600; i++) {
                 try {
                     if (c.call("GET", "/health", null).status() == 200) break;
                 } catch (RuntimeException notYet) {
@@ -52,30 +65,78 @@ class CrashRecoveryIT {
                 assertTrue(server.isAlive(), () -> "serve exited: " + read(data.resolve("serve.log")));
                 Thread.sleep(100);
             }
-            RawClient.Box a = c.create();
-            RawClient.Box b = c.create();
-            assertEquals("up\n", c.run(a, "sleep 300 > /dev/null 2>&1 & echo up").stdout());
-            assertEquals("up\n", c.run(b, "echo up").stdout());
+            for (int i = 0; i < SANDBOXES; i++) {
+                RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 600, "metadata", Map.of("n", Integer.toString(i))));
+                byte[] content = new byte[64 * 1024 + i];
+                random.nextBytes(content);
+                assertEquals(200, c.upload(b, "/home/user/data.bin", content).status());
+                digests.add(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(content)));
+                c.run(b, WRITER);
+                boxes.add(b);
+            }
+            assertEquals("41", c.execute(boxes.get(3), "x = 41\nx").text());
+            assertEquals(200, c.call("POST", "/sandboxes/" + boxes.get(1).id() + "/pause", Map.of()).status());
+            Thread.sleep(300); // the writers write while the server dies
         } finally {
             server.destroyForcibly(); // SIGKILL: no shutdown hook runs
             server.waitFor(30, TimeUnit.SECONDS);
         }
-        Path sandboxes = data.resolve("runtime/runc/sandboxes");
-        try (var s = Files.list(sandboxes)) {
-            assertEquals(2, s.count(), "the killed server's sandboxes are still there (the premise)");
-        }
-        assertFalse(TestServer.sandboxProcesses(List.of()).isEmpty(), "their processes still run (the premise)");
+        // Meanwhile, sandbox 2's container is killed behind everyone's back.
+        RawClient.Box gone = boxes.get(2);
+        run("runc", "kill", "stockade-" + gone.id(), "KILL");
+        Thread.sleep(300);
+        run("runc", "delete", "--force", "stockade-" + gone.id());
 
-        // The next server on the same directory cleans up at start, before serving.
+        long t0 = System.nanoTime();
         try (StockadeServer next = StockadeServer.start(ServerConfig.defaults(data).withApiKey(TestServer.KEY))) {
-            try (var s = Files.list(sandboxes)) {
-                assertEquals(List.of(), s.toList(), "state directories reaped at start");
-            }
             RawClient c2 = new RawClient(next.url(), TestServer.KEY);
-            assertEquals("[]", c2.call("GET", "/v2/sandboxes", null).body().strip());
+            for (int i = 0; i < SANDBOXES; i++) {
+                if (i == 2 || i == 1) continue;
+                assertEquals("ok\n", c2.run(boxes.get(i), "echo ok").stdout());
+            }
+            double recoverMs = (System.nanoTime() - t0) / 1e6;
+            System.out.printf("[CrashRecoveryIT] %d sandboxes answering %.0f ms after the new server's start began%n",
+                    SANDBOXES - 2, recoverMs);
+
+            // Exactly the recorded, surviving sandboxes: not the lost one, not the pooled one.
+            Path sandboxes = data.resolve("runtime/runc/sandboxes");
+            try (var s = Files.list(sandboxes)) {
+                assertEquals(SANDBOXES - 1, s.count(), "state directories after the take-over");
+            }
+            assertEquals(SANDBOXES - 1, c2.call("GET", "/v2/sandboxes?limit=100", null).json().size());
+
+            for (int i = 0; i < SANDBOXES; i++) {
+                if (i == 2) continue;
+                RawClient.Box b = boxes.get(i);
+                if (i == 1) {
+                    assertEquals("paused", c2.call("GET", "/sandboxes/" + b.id(), null).json().path("state").asText());
+                    assertEquals(200, c2.call("POST", "/sandboxes/" + b.id() + "/connect", Map.of()).status());
+                }
+                assertEquals(Integer.toString(i), c2.call("GET", "/sandboxes/" + b.id(), null).json().path("metadata").path("n").asText());
+                // The same token still opens it (the E2B SDKs keep theirs).
+                RawClient.Run sum = c2.run(b, "sha256sum /home/user/data.bin | cut -d' ' -f1");
+                assertEquals(digests.get(i) + "\n", sum.stdout(), "sandbox " + i + "'s acknowledged file");
+                // Its background writer never stopped: the counter moves on.
+                long n1 = Long.parseLong(c2.run(b, "cat /tmp/n").stdout().strip());
+                Thread.sleep(150);
+                long n2 = Long.parseLong(c2.run(b, "cat /tmp/n").stdout().strip());
+                assertTrue(n2 > n1 && n1 > 3, "sandbox " + i + ": counter " + n1 + " then " + n2);
+            }
+            assertEquals("42", c2.execute(boxes.get(3), "x + 1").text(), "the interpreter's state survived");
+
+            RawClient.Response lost = c2.call("GET", "/sandboxes/" + gone.id(), null);
+            assertEquals(404, lost.status());
+            assertTrue(lost.body().contains("was lost") && lost.body().contains("container was gone"), lost.body());
+            assertEquals(502, c2.rpc(gone, "filesystem.Filesystem/Stat", Map.of("path", "/")).status());
         }
         TestServer.assertNoLeaks(data);
         TestServer.deleteTree(data);
+    }
+
+    private static void run(String... argv) throws Exception {
+        Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        p.waitFor(30, TimeUnit.SECONDS);
     }
 
     private static String read(Path p) {

@@ -55,6 +55,19 @@ public interface SandboxRuntime {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");
     }
 
+    /**
+     * Finds a sandbox this runtime started earlier (before the server restarted) and is still
+     * running or paused; null when its container is gone. Changes nothing.
+     */
+    default RuntimeSandbox attach(String id) {
+        return null;
+    }
+
+    /** Whether the sandbox is paused (frozen) right now, as the runtime sees it. */
+    default boolean isPaused(String id) {
+        return false;
+    }
+
     /** Thaws a paused sandbox: its processes go on where they were. */
     default void resume(String id) {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");

@@ -244,13 +244,38 @@ public final class RuncRuntime implements SandboxRuntime {
 
     @Override
     public boolean isAlive(String id) {
-        HostCommand.Result r = HostCommand.run(command("state", OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);
-        if (!r.ok()) return false;
+        String status = status(id);
+        return "running".equals(status) || "paused".equals(status);
+    }
+
+    @Override
+    public RuntimeSandbox attach(String id) {
+        String status = status(id);
+        if (!"running".equals(status) && !"paused".equals(status)) return null;
+        BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
+        if (!Files.exists(layout.agentSocket(), java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null;
+        long pid;
         try {
-            String status = json.readTree(r.output()).path("status").asText();
-            return "running".equals(status) || "paused".equals(status);
+            pid = initPid(layout, OciConfigPlanner.containerId(id));
+        } catch (RuntimeFailure e) {
+            return null;
+        }
+        return new RuntimeSandbox(id, layout.agentSocket(), pid);
+    }
+
+    @Override
+    public boolean isPaused(String id) {
+        return "paused".equals(status(id));
+    }
+
+    /** runc's status of the sandbox's container (running, paused, stopped...), or "" when it has none. */
+    private String status(String id) {
+        HostCommand.Result r = HostCommand.run(command("state", OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);
+        if (!r.ok()) return "";
+        try {
+            return json.readTree(r.output()).path("status").asText("");
         } catch (IOException e) {
-            return false;
+            return "";
         }
     }
 

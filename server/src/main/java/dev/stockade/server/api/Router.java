@@ -172,7 +172,7 @@ public final class Router implements HttpHandler {
      */
     private void ownedBy(String tenant, String sandboxId) {
         Sandbox sb = manager.find(sandboxId);
-        if (sb == null || !sb.isLive() || !sb.tenant().equals(tenant)) throw SandboxManager.notFound(sandboxId);
+        if (sb == null || !sb.isLive() || !sb.tenant().equals(tenant)) throw manager.notFoundFor(tenant, sandboxId);
     }
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */

@@ -12,6 +12,14 @@ import dev.stockade.runtime.Limits;
 public interface Admission {
     Lease admit(String owner, Limits limits);
 
+    /**
+     * Counts a sandbox that already exists (taken over after a restart) against its owner's quota,
+     * without refusing it: what was admitted once is not taken back because a quota changed since.
+     */
+    default Lease restore(String owner, Limits limits) {
+        return admit(owner, limits);
+    }
+
     /** Releases what an admission holds; closing twice releases once. */
     interface Lease {
         void close();

@@ -3,6 +3,7 @@ package dev.stockade.server.core;
 import dev.stockade.agent.AgentClient;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.egress.SandboxEgress;
+import dev.stockade.server.egress.SecretBinding;
 import java.util.List;
 import java.time.Instant;
 import java.util.Map;
@@ -29,6 +30,7 @@ public final class Sandbox {
     private volatile Instant endAt;
     private volatile SandboxState state = new SandboxState.Starting();
     private volatile boolean autoPause;
+    private volatile List<SecretBinding> secretBindings = List.of();
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
             Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
@@ -115,6 +117,15 @@ public final class Sandbox {
 
     void resumed() {
         this.state = new SandboxState.Running();
+    }
+
+    /** The secrets' bindings, values included: for the store only (a restarted server needs them). */
+    List<SecretBinding> secretBindings() {
+        return secretBindings;
+    }
+
+    void secretBindings(List<SecretBinding> bindings) {
+        this.secretBindings = List.copyOf(bindings);
     }
 
     /** Whether its timeout pauses it instead of ending it (E2B's autoPause). */

@@ -45,6 +45,8 @@ public final class SandboxManager implements AutoCloseable {
     private static final Pattern ENV_KEY = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,255}");
     private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration AGENT_CALL_TIMEOUT = Duration.ofSeconds(30);
+    /** How long a restarted server waits for the agent of a sandbox it takes over. */
+    private static final Duration AGENT_TAKE_OVER_TIMEOUT = Duration.ofSeconds(5);
     private static final int FIRST_SLOT = 32;
     private static final int LAST_SLOT = 65000;
 
@@ -57,6 +59,14 @@ public final class SandboxManager implements AutoCloseable {
     private final Path egressSockets;
     private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
     private final Set<Integer> slots = ConcurrentHashMap.newKeySet();
+    private final SandboxRegistry registry;
+    /** Sandboxes of an earlier run that could not be taken over, and why (bounded, oldest dropped). */
+    private final Map<String, Lost> lostSandboxes = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Lost> eldest) {
+            return size() > 10_000;
+        }
+    };
     /** Ended sandboxes' tokens, so calls with them get "not found" rather than "unauthenticated". */
     private final Map<String, String> tombstones = new java.util.LinkedHashMap<>(16, 0.75f, false) {
         @Override
@@ -79,6 +89,17 @@ public final class SandboxManager implements AutoCloseable {
      */
     public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
                           Path agentDir, EgressProxy egress, Path egressSockets) {
+        this(config, runtime, runtimeStateRoot, template, agentDir, egress, egressSockets, null, Admission.OPEN);
+    }
+
+    /**
+     * @param store where the sandboxes are recorded, so that a server started after a crash takes
+     *     them over (null: nothing is recorded, and a start removes whatever an earlier server left)
+     * @param quotas gives each sandbox taken over its share of its owner's quota again
+     */
+    public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
+                          Path agentDir, EgressProxy egress, Path egressSockets, dev.stockade.server.store.Store store,
+                          Admission quotas) {
         this.egress = egress;
         this.egressSockets = egressSockets;
         this.config = config;
@@ -86,13 +107,110 @@ public final class SandboxManager implements AutoCloseable {
         this.template = template;
         this.agentDir = agentDir;
         this.sandboxesRoot = runtimeStateRoot.resolve("sandboxes");
-        Set<String> reaped = runtime.reapExcept(Set.of());
+        this.registry = new SandboxRegistry(store);
+        long t = System.nanoTime();
+        Set<String> keep = takeOver(quotas);
+        if (!keep.isEmpty()) {
+            LOG.info(String.format("took over %d sandbox(es) of an earlier run in %.0f ms", keep.size(), (System.nanoTime() - t) / 1e6));
+        }
+        Set<String> reaped = runtime.reapExcept(keep);
         if (!reaped.isEmpty()) {
             LOG.info("removed " + reaped.size() + " sandbox(es) left behind by an earlier run: " + reaped);
         }
-        removeEgressDirsExcept(Set.of());
+        removeEgressDirsExcept(keep);
         this.reaper = Thread.ofVirtual().name("stockade-reaper").start(this::reapLoop);
         this.pool = config.pool().size() > 0 ? new SandboxPool(this, config.pool(), live) : null;
+    }
+
+    /**
+     * Serves again the sandboxes an earlier server recorded and left running (it crashed or was
+     * killed): the same ids, tokens, owners, limits, deadlines, environment, network policy and
+     * secrets; their files, processes and interpreter contexts never stopped. A sandbox whose
+     * container is gone is reported as lost to its owner (never silently recreated) and its record
+     * removed. Returns the ids taken over.
+     */
+    private Set<String> takeOver(Admission quotas) {
+        List<String> unreadable = new ArrayList<>();
+        List<SandboxRegistry.Row> rows = registry.load(unreadable);
+        for (String id : unreadable) {
+            LOG.warning("the record of sandbox " + id + " cannot be read; the sandbox is removed");
+            registry.remove(id);
+        }
+        Set<String> kept = new java.util.HashSet<>();
+        for (SandboxRegistry.Row row : rows) {
+            String id = row.id();
+            SandboxEgress e = null;
+            Admission.Lease lease = null;
+            try {
+                RuntimeSandbox rs = runtime.attach(id);
+                if (rs == null) {
+                    lost(row, "its container was gone when the server restarted (killed or the host rebooted)"
+                            + " — nothing of it could be kept");
+                    continue;
+                }
+                boolean paused = runtime.isPaused(id);
+                AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, row.uidBase());
+                if (!paused) agent.hello(AGENT_TAKE_OVER_TIMEOUT);
+                if (egress != null) {
+                    Path socket = egressSocketOf(id);
+                    Files.createDirectories(socket.getParent());
+                    Files.setPosixFilePermissions(socket.getParent(), PosixFilePermissions.fromString("rwx--x--x"));
+                    Files.deleteIfExists(socket); // the earlier server's listener died with it
+                    e = egress.attach(id, socket, row.uidBase(), row.network(), row.secrets());
+                }
+                lease = quotas.restore(row.tenant(), row.limits());
+                Sandbox sb = new Sandbox(id, row.templateId(), row.alias(), row.runtime(), row.metadata(), row.processEnv(),
+                        row.secrets().stream().map(SecretBinding::name).toList(), row.limits(), row.startedAt(), row.endAt(),
+                        row.token(), row.uidBase(), new Owner(row.tenant(), lease));
+                sb.egress(e);
+                sb.secretBindings(row.secrets());
+                sb.autoPause(row.autoPause());
+                sb.running(agent);
+                if (paused) {
+                    Duration left = row.pausedLeft() != null ? row.pausedLeft() : Duration.between(Instant.now(), row.endAt());
+                    sb.paused(left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left);
+                }
+                slots.add(row.slot());
+                sandboxes.put(id, sb);
+                if (paused != (row.pausedLeft() != null)) registry.update(sb);
+                kept.add(id);
+            } catch (IOException | RuntimeException ex) {
+                if (e != null) e.close();
+                if (lease != null) lease.close();
+                LOG.log(Level.WARNING, "sandbox " + id + " of an earlier run could not be taken over; it is removed", ex);
+                lost(row, "the restarted server could not take it over: " + ex.getMessage());
+            }
+        }
+        return kept;
+    }
+
+    /** Records that a sandbox of an earlier run is lost: its owner is told so, and its token answers "gone". */
+    private void lost(SandboxRegistry.Row row, String why) {
+        registry.remove(row.id());
+        synchronized (tombstones) {
+            tombstones.put(row.id(), row.token());
+        }
+        synchronized (lostSandboxes) {
+            lostSandboxes.put(row.id(), new Lost(row.tenant(), why));
+        }
+        LOG.warning("sandbox " + row.id() + " of tenant " + row.tenant() + " is lost: " + why);
+    }
+
+    private record Lost(String tenant, String why) {}
+
+    /**
+     * The answer for a sandbox {@code tenant} may not see: for its own sandbox that was lost at a
+     * restart, why; for everything else the one not-found answer.
+     */
+    public StockadeError notFoundFor(String tenant, String id) {
+        Lost l;
+        synchronized (lostSandboxes) {
+            l = id == null ? null : lostSandboxes.get(id);
+        }
+        if (l != null && l.tenant().equals(tenant)) {
+            return StockadeError.notFound("sandbox " + id + " was lost: " + l.why());
+        }
+        return notFound(id);
     }
 
     /** Ready sandboxes in the pool now (0 without a pool). */
@@ -236,12 +354,21 @@ public final class SandboxManager implements AutoCloseable {
                 req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
                 now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
+        sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
         sb.running(p.agent());
         sandboxes.put(p.id(), sb);
         if (closed.get()) {
             end(sb, "the server stopped");
             throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
+        }
+        try {
+            // Recorded before the create answers: an acknowledged sandbox survives a crash of the server.
+            registry.put(sb);
+        } catch (RuntimeException e) {
+            end(sb, "it could not be recorded");
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the sandbox could not be recorded in the store ("
+                    + e.getMessage() + "); it was removed. Check the data directory's disk.", e);
         }
         return sb;
     }
@@ -340,6 +467,16 @@ public final class SandboxManager implements AutoCloseable {
             }
             Duration left = Duration.between(Instant.now(), sb.endAt());
             sb.paused(left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left);
+            record(sb);
+        }
+    }
+
+    /** Records a changed deadline, pause state or policy; a failure is logged (the state in memory holds). */
+    private void record(Sandbox sb) {
+        try {
+            registry.update(sb);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "recording sandbox " + sb.id() + " failed: a restart would find it as it was", e);
         }
     }
 
@@ -363,6 +500,7 @@ public final class SandboxManager implements AutoCloseable {
                 sb.endAt(Instant.now().plusSeconds(timeoutSeconds));
             }
             if (!sb.isRunning()) throw notFound(id);
+            record(sb);
         }
         return sb;
     }
@@ -388,6 +526,7 @@ public final class SandboxManager implements AutoCloseable {
             } else {
                 sb.endAt(Instant.now().plusSeconds(seconds));
             }
+            record(sb);
         }
     }
 
@@ -417,6 +556,11 @@ public final class SandboxManager implements AutoCloseable {
         } finally {
             closeEgress(sb);
             sb.owner().lease().close();
+            try {
+                registry.remove(sb.id());
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "removing the record of sandbox " + sb.id() + " failed; the next start removes it", e);
+            }
             synchronized (tombstones) {
                 tombstones.put(sb.id(), sb.accessToken());
             }
@@ -435,6 +579,7 @@ public final class SandboxManager implements AutoCloseable {
                     + " sandbox " + id + " has no network to configure");
         }
         e.setPolicy(policy);
+        record(sb);
     }
 
     /** Egress attempts allowed since the server started (all sandboxes). */

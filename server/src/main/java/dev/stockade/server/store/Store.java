@@ -26,7 +26,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Store implements AutoCloseable {
     /** The file name inside the data directory. */
     public static final String FILE = "stockade.db";
-    private static final int SCHEMA_VERSION = 1;
+    private static final int SCHEMA_VERSION = 2;
 
     private final Path file;
     private final Connection critical;
@@ -34,10 +34,18 @@ public final class Store implements AutoCloseable {
     private final ReentrantLock criticalLock = new ReentrantLock();
     private final ReentrantLock logLock = new ReentrantLock();
 
-    private Store(Path file, Connection critical, Connection log) {
+    private final Sealer sealer;
+
+    private Store(Path file, Connection critical, Connection log, Sealer sealer) {
         this.file = file;
         this.critical = critical;
         this.log = log;
+        this.sealer = sealer;
+    }
+
+    /** Seals values no copy of the database may reveal (the key is DATA/store.key, not in the database). */
+    public Sealer sealer() {
+        return sealer;
     }
 
     /** Opens (creating if needed) the store of a data directory and brings its schema up to date. */
@@ -52,6 +60,7 @@ public final class Store implements AutoCloseable {
             if (!Files.exists(file)) {
                 Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             }
+            Sealer sealer = Sealer.loadOrCreate(dataDir);
             Connection critical = connect(file, "FULL");
             Connection log;
             try {
@@ -61,7 +70,7 @@ public final class Store implements AutoCloseable {
                 critical.close();
                 throw e;
             }
-            return new Store(file, critical, log);
+            return new Store(file, critical, log, sealer);
         } catch (IOException e) {
             throw new UncheckedIOException("opening the store in " + dataDir + " failed: " + e.getMessage(), e);
         } catch (SQLException e) {
@@ -96,40 +105,20 @@ public final class Store implements AutoCloseable {
             if (version == SCHEMA_VERSION) return;
             c.setAutoCommit(false);
             try {
-                s.execute("""
-                        CREATE TABLE tenants (
-                          name TEXT PRIMARY KEY,
-                          created_ms INTEGER NOT NULL,
-                          quota TEXT NOT NULL)""");
-                s.execute("""
-                        CREATE TABLE api_keys (
-                          id TEXT PRIMARY KEY,
-                          tenant TEXT NOT NULL REFERENCES tenants(name),
-                          hash TEXT NOT NULL UNIQUE,
-                          admin INTEGER NOT NULL,
-                          label TEXT NOT NULL,
-                          created_ms INTEGER NOT NULL,
-                          revoked_ms INTEGER)""");
-                s.execute("""
-                        CREATE TABLE audit (
-                          seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                          time_ms INTEGER NOT NULL,
-                          tenant TEXT,
-                          key_id TEXT,
-                          via TEXT NOT NULL,
-                          remote TEXT,
-                          action TEXT NOT NULL,
-                          sandbox TEXT,
-                          target TEXT,
-                          status INTEGER NOT NULL,
-                          outcome TEXT NOT NULL,
-                          detail TEXT,
-                          duration_ms INTEGER NOT NULL)""");
-                s.execute("CREATE INDEX audit_tenant ON audit(tenant, seq)");
-                s.execute("CREATE INDEX audit_sandbox ON audit(sandbox, seq)");
-                // Append-only, whoever holds the file open through SQLite: rows are never changed or removed.
-                s.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END");
-                s.execute("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END");
+                if (version < 1) createVersion1(s);
+                if (version < 2) {
+                    // The sandboxes a server runs, so that the next one takes them over (issue 6).
+                    s.execute("""
+                            CREATE TABLE sandboxes (
+                              id TEXT PRIMARY KEY,
+                              tenant TEXT NOT NULL,
+                              spec TEXT NOT NULL,
+                              token TEXT NOT NULL,
+                              slot INTEGER NOT NULL,
+                              started_ms INTEGER NOT NULL,
+                              end_ms INTEGER NOT NULL,
+                              paused_left_ms INTEGER)""");
+                }
                 s.execute("PRAGMA user_version=" + SCHEMA_VERSION);
                 c.commit();
             } catch (SQLException | RuntimeException e) {
@@ -139,6 +128,43 @@ public final class Store implements AutoCloseable {
                 c.setAutoCommit(true);
             }
         }
+    }
+
+    private static void createVersion1(Statement s) throws SQLException {
+        s.execute("""
+                CREATE TABLE tenants (
+                  name TEXT PRIMARY KEY,
+                  created_ms INTEGER NOT NULL,
+                  quota TEXT NOT NULL)""");
+        s.execute("""
+                CREATE TABLE api_keys (
+                  id TEXT PRIMARY KEY,
+                  tenant TEXT NOT NULL REFERENCES tenants(name),
+                  hash TEXT NOT NULL UNIQUE,
+                  admin INTEGER NOT NULL,
+                  label TEXT NOT NULL,
+                  created_ms INTEGER NOT NULL,
+                  revoked_ms INTEGER)""");
+        s.execute("""
+                CREATE TABLE audit (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  time_ms INTEGER NOT NULL,
+                  tenant TEXT,
+                  key_id TEXT,
+                  via TEXT NOT NULL,
+                  remote TEXT,
+                  action TEXT NOT NULL,
+                  sandbox TEXT,
+                  target TEXT,
+                  status INTEGER NOT NULL,
+                  outcome TEXT NOT NULL,
+                  detail TEXT,
+                  duration_ms INTEGER NOT NULL)""");
+        s.execute("CREATE INDEX audit_tenant ON audit(tenant, seq)");
+        s.execute("CREATE INDEX audit_sandbox ON audit(sandbox, seq)");
+        // Append-only, whoever holds the file open through SQLite: rows are never changed or removed.
+        s.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END");
+        s.execute("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END");
     }
 
     /** Work on a connection, under its lock; SQL failures become {@link StoreException}. */

@@ -84,6 +84,18 @@ public final class QuotaGate implements Admission {
                         + " more would pass its quota (cpus " + fmt(q.cpus()) + "): kill a sandbox or ask for less", 1);
             }
             u.creates.addLast(now);
+        }
+        return hold(u, limits);
+    }
+
+    /** A sandbox taken over after a restart: counted, never refused (it was admitted before). */
+    @Override
+    public Lease restore(String tenant, Limits limits) {
+        return hold(usage.computeIfAbsent(tenant, t -> new Usage()), limits);
+    }
+
+    private static Lease hold(Usage u, Limits limits) {
+        synchronized (u) {
             u.sandboxes++;
             u.memoryMB += limits.memoryMB();
             u.cpus += limits.cpus();
