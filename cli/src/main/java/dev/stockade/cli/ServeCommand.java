@@ -42,6 +42,11 @@ final class ServeCommand implements Subcommand {
                   --data-dir DIR    state directory (default $STOCKADE_DATA_DIR, else ~/.local/share/stockade,
                                     else /var/lib/stockade when the home directory is closed to others)
                   --host ADDR       address to listen on (default 127.0.0.1)
+                  --end-sandboxes-on-stop
+                                    end every sandbox when the server stops (default: on SIGTERM or
+                                    Ctrl-C, running requests get 10 s to finish and the sandboxes keep
+                                    running for the next `stockade serve` on DIR, which takes them over;
+                                    so does a server that crashed)
 
                 Network (sandboxes have none unless they ask for an allow-list; docs/network.md):
                   --allow-open-network       let sandboxes ask for open internet access (public
@@ -68,12 +73,15 @@ final class ServeCommand implements Subcommand {
                 """;
     }
 
+    /** Seconds running requests get to finish when the server stops. */
+    static final int STOP_GRACE_SECONDS = 10;
+
     @Override
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
                 "pool-preload", "max-sandboxes"),
-                Set.of("egress-private", "egress-host"), Set.of("allow-open-network"), Map.of(), -1);
+                Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
 
     @Override
@@ -106,8 +114,18 @@ final class ServeCommand implements Subcommand {
             claim.close();
             throw e;
         }
+        boolean endOnStop = args.flag("end-sandboxes-on-stop");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
+            if (endOnStop) {
+                server.close();
+            } else {
+                int left = server.stopLeavingSandboxes(STOP_GRACE_SECONDS);
+                if (left > 0) {
+                    io.err().println("stockade serve: " + left + " sandbox(es) left running in " + dir + ": the next"
+                            + " `stockade serve --data-dir " + dir + "` takes them over (--end-sandboxes-on-stop ends them)");
+                    io.err().flush();
+                }
+            }
             claim.close();
         }, "stockade-serve-shutdown"));
         claim.advertise(server.url(), server.apiKey());
@@ -122,10 +140,11 @@ final class ServeCommand implements Subcommand {
                 The Stockade CLI and Java SDK:
                   export STOCKADE_URL=%s STOCKADE_API_KEY=%s
                 %s
-                Press Ctrl-C to stop; every sandbox ends with the server.
+                Press Ctrl-C to stop; %s
                 """, url, dir, key, envKey != null ? "from STOCKADE_API_KEY" : "kept in " + dir.resolve("api-key"),
                 url, url, key, url, key,
-                dir.equals(DataDir.defaultDir(io)) ? "  (the CLI on this machine finds it without them)\n" : "");
+                dir.equals(DataDir.defaultDir(io)) ? "  (the CLI on this machine finds it without them)\n" : "",
+                endOnStop ? "every sandbox ends with the server." : "sandboxes keep running for the next start on this directory.");
         if (!loopback) {
             io.err().println("warning: listening on " + host + ", which is not a loopback address: the API key and all"
                     + " traffic travel in clear text over plain HTTP.");

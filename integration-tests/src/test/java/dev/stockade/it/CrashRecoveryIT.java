@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
  * files (checked by SHA-256 against what the killed server acknowledged), its still-running
  * processes, its interpreter's state, its pause — and reports one whose container vanished
  * meanwhile as lost, with the reason, instead of recreating it. What belonged to no recorded
- * sandbox (a pooled one) is removed, and the end leaves nothing behind.
+ * sandbox (a pooled one) is removed, and the end leaves nothing behind. An orderly stop (SIGTERM)
+ * leaves the sandboxes to the next server the same way, unless serve was told to end them.
  */
 class CrashRecoveryIT {
     private static final int SANDBOXES = 20;
@@ -34,37 +35,15 @@ class CrashRecoveryIT {
 
     @Test
     void aRestartedServerTakesOverWhatAKilledOneLeftRunning() throws Exception {
-        Path base = Path.of("/tmp/stockade-it");
-        Files.createDirectories(base);
-        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx--x--x"));
-        Path data = Files.createTempDirectory(base, "c");
-        Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "dev.stockade.cli.Main", "serve", "--port", Integer.toString(port), "--data-dir", data.toString(),
-                // One pooled sandbox: recorded by nobody, it must be removed by the next server.
-                "--pool-size", "1", "--pool-min", "1", "--pool-preload", "none")
-                .redirectErrorStream(true).redirectOutput(data.resolve("serve.log").toFile());
-        pb.environment().put("STOCKADE_API_KEY", TestServer.KEY);
-        Process server = pb.start();
-        RawClient c = new RawClient(URI.create("http://127.0.0.1:" + port), TestServer.KEY);
+        Path data = dataDir();
+        // One pooled sandbox: recorded by nobody, it must be removed by the next server.
+        Serve serve = serve(data, "--pool-size", "1", "--pool-min", "1", "--pool-preload", "none");
+        Process server = serve.process();
+        RawClient c = serve.client();
         List<RawClient.Box> boxes = new ArrayList<>();
         List<String> digests = new ArrayList<>();
         Random random = new Random(7);
         try {
-            for (int i = 0; i < 600; i++) {
-                try {
-                    if (c.call("GET", "/health", null).status() == 200) break;
-                } catch (RuntimeException notYet) {
-                    // not listening yet
-                }
-                assertTrue(server.isAlive(), () -> "serve exited: " + read(data.resolve("serve.log")));
-                Thread.sleep(100);
-            }
             for (int i = 0; i < SANDBOXES; i++) {
                 RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 600, "metadata", Map.of("n", Integer.toString(i))));
                 byte[] content = new byte[64 * 1024 + i];
@@ -131,6 +110,88 @@ class CrashRecoveryIT {
         }
         TestServer.assertNoLeaks(data);
         TestServer.deleteTree(data);
+    }
+
+    @Test
+    void anOrderlyStopLeavesTheSandboxesToTheNextServerUnlessToldOtherwise() throws Exception {
+        Path data = dataDir();
+        Serve serve = serve(data, "--pool-size", "1", "--pool-min", "1", "--pool-preload", "none");
+        List<RawClient.Box> boxes = new ArrayList<>();
+        try {
+            for (int i = 0; i < 2; i++) {
+                RawClient.Box b = serve.client().create();
+                serve.client().run(b, WRITER);
+                serve.client().run(b, "echo kept > /home/user/f.txt");
+                boxes.add(b);
+            }
+        } finally {
+            serve.process().destroy(); // SIGTERM: an orderly stop
+            assertTrue(serve.process().waitFor(60, TimeUnit.SECONDS), "serve stops on SIGTERM");
+        }
+        assertEquals(143, serve.process().exitValue());
+        assertTrue(read(data.resolve("serve.log")).contains("2 sandbox(es) left running"), read(data.resolve("serve.log")));
+        try (StockadeServer next = StockadeServer.start(ServerConfig.defaults(data).withApiKey(TestServer.KEY))) {
+            RawClient c2 = new RawClient(next.url(), TestServer.KEY);
+            try (var s = Files.list(data.resolve("runtime/runc/sandboxes"))) {
+                assertEquals(2, s.count(), "the two sandboxes, not the pooled one");
+            }
+            for (RawClient.Box b : boxes) {
+                assertEquals("kept\n", c2.run(b, "cat /home/user/f.txt").stdout());
+                long n1 = Long.parseLong(c2.run(b, "cat /tmp/n").stdout().strip());
+                Thread.sleep(150);
+                assertTrue(Long.parseLong(c2.run(b, "cat /tmp/n").stdout().strip()) > n1, "its writer kept running");
+            }
+        }
+        TestServer.assertNoLeaks(data);
+
+        // --end-sandboxes-on-stop: nothing is left once serve has stopped.
+        Serve ending = serve(data, "--pool-size", "1", "--pool-min", "1", "--pool-preload", "none", "--end-sandboxes-on-stop");
+        try {
+            ending.client().run(ending.client().create(), WRITER);
+        } finally {
+            ending.process().destroy();
+            assertTrue(ending.process().waitFor(60, TimeUnit.SECONDS), "serve stops on SIGTERM");
+        }
+        TestServer.assertNoLeaks(data);
+        TestServer.deleteTree(data);
+    }
+
+    record Serve(Process process, RawClient client) {}
+
+    /** `stockade serve` in a JVM of its own on DATA (killed with SIGKILL or stopped with SIGTERM by the test). */
+    private static Serve serve(Path data, String... extra) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        List<String> argv = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                "dev.stockade.cli.Main", "serve", "--port", Integer.toString(port), "--data-dir", data.toString()));
+        argv.addAll(List.of(extra));
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(data.resolve("serve.log").toFile());
+        pb.environment().put("STOCKADE_API_KEY", TestServer.KEY);
+        Process server = pb.start();
+        RawClient c = new RawClient(URI.create("http://127.0.0.1:" + port), TestServer.KEY);
+        for (int i = 0; i < 600; i++) {
+            try {
+                if (c.call("GET", "/health", null).status() == 200) return new Serve(server, c);
+            } catch (RuntimeException notYet) {
+                // not listening yet
+            }
+            assertTrue(server.isAlive(), () -> "serve exited: " + read(data.resolve("serve.log")));
+            Thread.sleep(100);
+        }
+        server.destroyForcibly();
+        throw new AssertionError("serve did not answer within 60 s: " + read(data.resolve("serve.log")));
+    }
+
+    private static Path dataDir() throws Exception {
+        Path base = Path.of("/tmp/stockade-it");
+        Files.createDirectories(base);
+        Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwx--x--x"));
+        Path data = Files.createTempDirectory(base, "c");
+        Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
+        return data;
     }
 
     private static void run(String... argv) throws Exception {

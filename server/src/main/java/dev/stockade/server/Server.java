@@ -300,10 +300,21 @@ final class Server {
     }
 
     void close() {
-        if (!closed.compareAndSet(false, true)) return;
+        stop(true, 1);
+    }
+
+    /**
+     * Stops accepting requests, lets those running finish for up to {@code graceSeconds}, then either
+     * ends every sandbox or leaves them running for the next server on this data directory. Returns
+     * how many sandboxes were left running.
+     */
+    int stop(boolean endSandboxes, int graceSeconds) {
+        if (!closed.compareAndSet(false, true)) return 0;
+        int left = 0;
         try {
-            http.stop(1);
-            manager.close();
+            http.stop(graceSeconds);
+            if (endSandboxes) manager.close();
+            else left = manager.detach();
             egress.close();
             index.close();
             executor.shutdownNow();
@@ -316,5 +327,6 @@ final class Server {
         } finally {
             closedLatch.countDown();
         }
+        return left;
     }
 }

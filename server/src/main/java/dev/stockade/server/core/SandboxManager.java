@@ -826,4 +826,30 @@ public final class SandboxManager implements AutoCloseable {
         // Whatever is still there (a create that raced with close) goes too.
         runtime.reapExcept(Set.of());
     }
+
+    /**
+     * Stops without ending the sandboxes (an orderly stop of `serve`): they keep running, recorded,
+     * for the next server on this data directory to take over. The pool's sandboxes (recorded by
+     * nobody) are removed; each sandbox's egress listener is closed, its directory kept (the sandbox
+     * sees that directory: the next server binds its socket there again). Returns how many were left.
+     */
+    public int detach() {
+        if (!closed.compareAndSet(false, true)) return 0;
+        reaper.interrupt();
+        if (pool != null) pool.close();
+        int left = 0;
+        for (Sandbox sb : sandboxes.values()) {
+            if (!sb.isLive()) continue;
+            SandboxEgress e = sb.egress();
+            if (e != null) {
+                try {
+                    e.close();
+                } catch (RuntimeException ex) {
+                    LOG.log(Level.WARNING, "closing the egress of sandbox " + sb.id() + " failed", ex);
+                }
+            }
+            left++;
+        }
+        return left;
+    }
 }
