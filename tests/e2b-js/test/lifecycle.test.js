@@ -171,6 +171,28 @@ test('pause freezes the sandbox and Sandbox.connect resumes it where it was', op
   })
 })
 
+test('createSnapshot keeps the files; Sandbox.create(snapshotId) forks them; deleteSnapshot removes it', opts, async () => {
+  let snapshotId
+  await withSandbox(async (sandbox) => {
+    await sandbox.files.write('/home/user/snap.txt', 'in-the-snapshot')
+    const snap = await Sandbox.createSnapshot(sandbox.sandboxId, { name: `snap-${uid()}`, requestTimeoutMs: REQUEST_TIMEOUT_MS })
+    snapshotId = snap.snapshotId
+    assert.ok(snapshotId.startsWith('snap-'), snapshotId)
+    assert.equal(snap.names.length, 1)
+    const listed = await Sandbox.listSnapshots({ sandboxId: sandbox.sandboxId }).nextItems()
+    assert.deepEqual(listed.map((s) => s.snapshotId), [snapshotId])
+    await sandbox.files.write('/home/user/snap.txt', 'changed-after')
+  })
+  const fork = await Sandbox.create(snapshotId, { requestTimeoutMs: REQUEST_TIMEOUT_MS })
+  try {
+    assert.equal(await fork.files.read('/home/user/snap.txt'), 'in-the-snapshot')
+  } finally {
+    await fork.kill()
+  }
+  assert.equal(await Sandbox.deleteSnapshot(snapshotId), true)
+  assert.equal(await Sandbox.deleteSnapshot(snapshotId), false)
+})
+
 test('code-interpreter-v1 template runs Python', opts, async () => {
   await withSandbox({ template: 'code-interpreter-v1' }, async (sandbox) => {
     const info = await sandbox.getInfo()

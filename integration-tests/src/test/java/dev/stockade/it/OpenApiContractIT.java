@@ -77,6 +77,15 @@ class OpenApiContractIT {
                     b -> c.call("POST", "/sandboxes/" + b.id() + "/connect", Map.of("timeout", 120))));
             calls.put("connectSandbox", new Call("post", "/v2/sandboxes/{sandboxID}/connect",
                     b -> c.call("POST", "/v2/sandboxes/" + b.id() + "/connect", Map.of())));
+            String[] snapshot = new String[1];
+            calls.put("createSnapshot", new Call("post", "/sandboxes/{sandboxID}/snapshots", b -> {
+                RawClient.Response r = c.call("POST", "/sandboxes/" + b.id() + "/snapshots", Map.of("name", "contract-snap"));
+                if (r.status() == 201) snapshot[0] = r.json().get("snapshotID").asText();
+                return r;
+            }));
+            calls.put("listSnapshots", new Call("get", "/snapshots", b -> c.call("GET", "/snapshots?limit=5", null)));
+            calls.put("deleteSnapshot", new Call("delete", "/templates/{templateID}",
+                    b -> c.call("DELETE", "/templates/" + snapshot[0], null)));
             calls.put("pauseSandbox", new Call("post", "/sandboxes/{sandboxID}/pause", b -> {
                 RawClient.Response r = c.call("POST", "/sandboxes/" + victim.id() + "/pause", Map.of());
                 return r;

@@ -1,5 +1,6 @@
 package dev.stockade.runtime;
 
+import java.nio.file.Path;
 import java.util.Set;
 
 /**
@@ -66,6 +67,16 @@ public interface SandboxRuntime {
     /** Whether the sandbox is paused (frozen) right now, as the runtime sees it. */
     default boolean isPaused(String id) {
         return false;
+    }
+
+    /**
+     * Copies the sandbox's own files (what it changed on top of its template, deletions included)
+     * into {@code target}, a new directory, with ownership mapped to canonical ids (0..65535), so that
+     * {@link SandboxSpec#seed} can start other sandboxes with them. The caller pauses the sandbox
+     * around it for a consistent copy. Returns the bytes copied. Only with the "snapshot" capability.
+     */
+    default long snapshot(String id, Path target) {
+        throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot snapshot sandboxes");
     }
 
     /** Thaws a paused sandbox: its processes go on where they were. */

@@ -22,9 +22,12 @@ import java.util.regex.Pattern;
  *     binds again there after a restart is the one the sandbox sees) and tells the agent. Null: the
  *     sandbox has no egress path at all.
  * @param warmup what the agent prepares right after it starts, off the create path (pooled sandboxes)
+ * @param seed a snapshot's files ({@link SandboxRuntime#snapshot}) the sandbox starts with on top of
+ *     its template, owned by canonical ids (0..65535) that the runtime maps into this sandbox's
+ *     range; null: the template alone
  */
 public record SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits,
-                          Path egressSocket, Warmup warmup) {
+                          Path egressSocket, Warmup warmup, Path seed) {
     /**
      * Work a pooled sandbox does before anyone asks: start the default code context's interpreter
      * and import these modules into it (sys.modules only; the user's namespace stays empty).
@@ -64,6 +67,12 @@ public record SandboxSpec(String id, long uidBase, Path stateDir, Template templ
 
     /** A spec without an egress path or warm-up. */
     public SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits) {
-        this(id, uidBase, stateDir, template, agentDir, limits, null, Warmup.NONE);
+        this(id, uidBase, stateDir, template, agentDir, limits, null, Warmup.NONE, null);
+    }
+
+    /** A spec on the template alone (no snapshot's files). */
+    public SandboxSpec(String id, long uidBase, Path stateDir, Template template, Path agentDir, Limits limits,
+                       Path egressSocket, Warmup warmup) {
+        this(id, uidBase, stateDir, template, agentDir, limits, egressSocket, warmup, null);
     }
 }

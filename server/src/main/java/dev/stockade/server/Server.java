@@ -95,7 +95,7 @@ final class Server {
             egress = new EgressProxy(config.egress(), List.of(index),
                     new InterceptingTls(ca, config.egress().extraTrustPem()));
             manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
-                    template, agent, egress, sockets, store, quotas);
+                    template, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
             ObjectMapper json = new ObjectMapper();
             json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
                     .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());

@@ -114,7 +114,7 @@ public final class RuncRuntime implements SandboxRuntime {
 
     @Override
     public Set<String> capabilities() {
-        return Set.of("pause");
+        return Set.of("pause", "snapshot");
     }
 
     private Object lock(String id) {
@@ -152,6 +152,7 @@ public final class RuncRuntime implements SandboxRuntime {
                     mkdirOwned(layout.upper().resolve("tmp"), root, "rwxrwxrwx");
                     setSticky(layout.upper().resolve("tmp"));
                     mkdirOwned(layout.upper().resolve("root"), root, "rwx------");
+                    if (spec.seed() != null) seed(spec.seed(), layout.upper(), spec.uidBase());
                     Files.writeString(layout.agentLog(), "");
                     Files.createDirectory(layout.run());
 
@@ -276,6 +277,83 @@ public final class RuncRuntime implements SandboxRuntime {
             return json.readTree(r.output()).path("status").asText("");
         } catch (IOException e) {
             return "";
+        }
+    }
+
+    @Override
+    public long snapshot(String id, Path target) {
+        synchronized (lock(id)) {
+            BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
+            if (!Files.isDirectory(layout.upper())) {
+                throw new RuntimeFailure(RuntimeFailure.Code.NOT_FOUND, "sandbox " + id + " has no files to snapshot");
+            }
+            long uidBase = ownerOf(layout.upper());
+            try {
+                Files.createDirectory(target);
+                copyTree(layout.upper(), target);
+                return shiftOwners(target, -uidBase);
+            } catch (IOException | RuntimeFailure e) {
+                try {
+                    TemplateBuilder.deleteTree(target);
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e instanceof RuntimeFailure rf ? rf : new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR,
+                        "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** A snapshot's files into a new sandbox's upper directory, owned within its id range. */
+    private static void seed(Path seed, Path upper, long uidBase) throws IOException {
+        copyTree(seed, upper);
+        shiftOwners(upper, uidBase);
+    }
+
+    /**
+     * {@code cp -a}: contents, modes, times, ownership, xattrs (overlay's opaque-directory marks) and
+     * device nodes (overlay's whiteouts, which record deletions), without following links.
+     */
+    private static void copyTree(Path from, Path to) throws IOException {
+        HostCommand.Result r = HostCommand.run(List.of("cp", "-a", "--", from + "/.", to + "/"), Duration.ofMinutes(10));
+        if (!r.ok()) {
+            throw new IOException("copying " + from + " to " + to + " failed: " + r.output().strip()
+                    + (r.output().contains("No space") ? " (the files do not fit the disk limit)" : ""));
+        }
+    }
+
+    /**
+     * Moves every entry's owner and group by {@code delta} within 0..65535 of a sandbox range (ids
+     * outside a range, such as overflow ids, stay). Returns the bytes of the regular files seen.
+     */
+    private static long shiftOwners(Path dir, long delta) throws IOException {
+        long[] bytes = {0};
+        try (var all = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) all::iterator) {
+                var attrs = Files.readAttributes(p, "unix:uid,gid,size,mode", LinkOption.NOFOLLOW_LINKS);
+                long uid = Integer.toUnsignedLong((Integer) attrs.get("uid"));
+                long gid = Integer.toUnsignedLong((Integer) attrs.get("gid"));
+                if (((Integer) attrs.get("mode") & 0170000) == 0100000) bytes[0] += (Long) attrs.get("size");
+                long nu = shifted(uid, delta);
+                long ng = shifted(gid, delta);
+                if (nu != uid) Files.setAttribute(p, "unix:uid", (int) nu, LinkOption.NOFOLLOW_LINKS);
+                if (ng != gid) Files.setAttribute(p, "unix:gid", (int) ng, LinkOption.NOFOLLOW_LINKS);
+            }
+        }
+        return bytes[0];
+    }
+
+    private static long shifted(long id, long delta) {
+        if (delta < 0) return id >= -delta && id < -delta + 65536 ? id + delta : id;
+        return id < 65536 ? id + delta : id;
+    }
+
+    /** The host uid that owns a sandbox's upper directory: its root, the base of its range. */
+    private static long ownerOf(Path upper) {
+        try {
+            return Integer.toUnsignedLong((Integer) Files.getAttribute(upper, "unix:uid", LinkOption.NOFOLLOW_LINKS));
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "reading the owner of " + upper + " failed: " + e.getMessage());
         }
     }
 

@@ -7,6 +7,7 @@ import dev.stockade.server.core.CreateRequest;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.SandboxState;
+import dev.stockade.server.core.Snapshots;
 import dev.stockade.server.core.StockadeError;
 import java.io.IOException;
 import java.time.format.DateTimeFormatter;
@@ -26,6 +27,7 @@ final class ControlPlaneApi {
     private static final int MAX_BODY = 1024 * 1024;
     private static final Pattern SANDBOX = Pattern.compile("/sandboxes/([^/]+)(/[a-z]+)?");
     private static final Pattern V2_CONNECT = Pattern.compile("/v2/sandboxes/([^/]+)/connect");
+    private static final Pattern TEMPLATE = Pattern.compile("/templates/([^/]+)");
 
     private final SandboxManager manager;
     private final dev.stockade.server.core.Admission admission;
@@ -45,6 +47,22 @@ final class ControlPlaneApi {
                 case "GET" -> list(r);
                 default -> throw methodNotAllowed(method, path);
             }
+            return true;
+        }
+        if (path.equals("/snapshots")) {
+            if (!method.equals("GET")) throw methodNotAllowed(method, path);
+            listSnapshots(r);
+            return true;
+        }
+        Matcher template = TEMPLATE.matcher(path);
+        if (template.matches()) {
+            // E2B's deleteSnapshot: a snapshot is a template of its tenant.
+            if (!method.equals("DELETE")) throw methodNotAllowed(method, path);
+            r.audit(template.group(1), null);
+            if (!manager.snapshots().delete(r.principal.tenant(), template.group(1))) {
+                throw StockadeError.notFound("snapshot " + template.group(1) + " not found");
+            }
+            r.send(204, new byte[0]);
             return true;
         }
         Matcher v2 = V2_CONNECT.matcher(path);
@@ -77,6 +95,18 @@ final class ControlPlaneApi {
             case "/connect" -> {
                 if (!method.equals("POST")) throw methodNotAllowed(method, path);
                 connect(r, id);
+            }
+            case "/snapshots" -> {
+                if (!method.equals("POST")) throw methodNotAllowed(method, path);
+                JsonNode body = r.jsonBody(MAX_BODY);
+                String name = textField(body, "name");
+                long t = System.nanoTime();
+                Snapshots.Snapshot snap = manager.snapshot(id, r.principal.tenant(), name);
+                long ms = (System.nanoTime() - t) / 1_000_000;
+                r.audit(snap.id(), snap.bytes() + " bytes in " + ms + " ms");
+                ObjectNode out = snapshot(r, snap);
+                out.put("durationMs", ms);
+                r.sendJson(201, out);
             }
             case "/pause" -> {
                 if (!method.equals("POST")) throw methodNotAllowed(method, path);
@@ -117,7 +147,9 @@ final class ControlPlaneApi {
                 b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")), autoPause(b));
         Sandbox sb = manager.create(req, r.principal.tenant(), admission);
         r.auditSandbox = sb.id();
-        r.sendJson(201, summary(r, sb));
+        ObjectNode out = summary(r, sb);
+        if (sb.seededFrom() != null) restoredFrom(out.putObject("restoredFrom"), sb.seededFrom());
+        r.sendJson(201, out);
     }
 
     /** E2B's connect: a paused sandbox is resumed where it was; the timeout, when given, is reset. */
@@ -133,6 +165,55 @@ final class ControlPlaneApi {
         r.sendJson(200, out);
     }
 
+    private void listSnapshots(Request r) throws IOException {
+        Map<String, String> q = r.query();
+        int limit = pageLimit(q);
+        String after = q.get("nextToken");
+        // Pages in id order (ids are random, so the order is arbitrary but stable while snapshots come and go).
+        List<Snapshots.Snapshot> all = manager.snapshots().list(r.principal.tenant(), blank(q.get("sandboxID")), blank(q.get("name")))
+                .stream().sorted(java.util.Comparator.comparing(Snapshots.Snapshot::id))
+                .filter(s -> after == null || s.id().compareTo(after) > 0).toList();
+        ArrayNode out = r.json.createArrayNode();
+        for (Snapshots.Snapshot s : all.subList(0, Math.min(limit, all.size()))) out.add(snapshot(r, s));
+        if (all.size() > limit) r.exchange.getResponseHeaders().set("X-Next-Token", all.get(limit - 1).id());
+        r.sendJson(200, out);
+    }
+
+    /** A list's page size: the query's {@code limit} (1..1000), 100 by default. */
+    private static int pageLimit(Map<String, String> q) {
+        if (!q.containsKey("limit")) return 100;
+        int limit;
+        try {
+            limit = Integer.parseInt(q.get("limit"));
+        } catch (NumberFormatException e) {
+            throw StockadeError.invalid("limit must be a whole number");
+        }
+        if (limit < 1 || limit > 1000) throw StockadeError.invalid("limit must be between 1 and 1000");
+        return limit;
+    }
+
+    private static String blank(String s) {
+        return s == null || s.isEmpty() ? null : s;
+    }
+
+    /** A snapshot as E2B's SDK reads it (snapshotID, names) plus what it holds: the filesystem only. */
+    private static ObjectNode snapshot(Request r, Snapshots.Snapshot s) {
+        ObjectNode n = r.json.createObjectNode();
+        n.put("snapshotID", s.id());
+        ArrayNode names = n.putArray("names");
+        if (s.name() != null) names.add(s.name());
+        n.put("sandboxID", s.source());
+        n.put("createdAt", DateTimeFormatter.ISO_INSTANT.format(s.created()));
+        n.put("bytes", s.bytes());
+        ObjectNode kept = n.putObject("preserved");
+        kept.put("filesystem", true);
+        kept.put("memory", false);
+        kept.put("processes", false);
+        kept.put("how", "the sandbox's files (changes on top of its template, deletions included), copied while it was"
+                + " frozen; processes, memory and interpreter state are not in a snapshot");
+        return n;
+    }
+
     /** What a pause keeps: everything, because the sandbox is frozen in place, not saved and rebuilt. */
     private static void preserved(ObjectNode n) {
         n.put("filesystem", true);
@@ -144,15 +225,7 @@ final class ControlPlaneApi {
 
     private void list(Request r) throws IOException {
         Map<String, String> q = r.query();
-        int limit = 100;
-        if (q.containsKey("limit")) {
-            try {
-                limit = Integer.parseInt(q.get("limit"));
-            } catch (NumberFormatException e) {
-                throw StockadeError.invalid("limit must be a whole number");
-            }
-            if (limit < 1 || limit > 1000) throw StockadeError.invalid("limit must be between 1 and 1000");
-        }
+        int limit = pageLimit(q);
         String state = q.get("state");
         java.util.Set<String> states = new java.util.HashSet<>(List.of("running", "paused"));
         if (state != null) {
@@ -239,6 +312,14 @@ final class ControlPlaneApi {
         return n;
     }
 
+    /** A sandbox started from a snapshot says so, and what it got: files, not processes or memory. */
+    private static void restoredFrom(ObjectNode n, String snapshotId) {
+        n.put("snapshotID", snapshotId);
+        n.put("filesystem", true);
+        n.put("memory", false);
+        n.put("processes", false);
+    }
+
     private ObjectNode detail(Request r, Sandbox sb) {
         ObjectNode n = r.json.createObjectNode();
         n.put("sandboxID", sb.id());
@@ -253,6 +334,7 @@ final class ControlPlaneApi {
             n.put("timeoutLeftSeconds", p.remaining().toSeconds());
         }
         n.put("autoPause", sb.autoPause());
+        if (sb.seededFrom() != null) restoredFrom(n.putObject("restoredFrom"), sb.seededFrom());
         n.put("cpuCount", Math.max(1, (int) Math.ceil(sb.limits().cpus())));
         n.put("memoryMB", sb.limits().memoryMB());
         n.put("diskSizeMB", sb.limits().diskMB());

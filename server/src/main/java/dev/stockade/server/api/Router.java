@@ -212,6 +212,8 @@ public final class Router implements HttpHandler {
             }
             case CONTROL -> {
                 if (path.equals("/sandboxes") || path.equals("/v2/sandboxes")) yield method.equals("POST") ? "sandbox.create" : "sandbox.list";
+                if (path.startsWith("/templates/")) yield method.equals("DELETE") ? "snapshot.delete" : "template." + clip(method);
+                if (path.equals("/snapshots")) yield "snapshot.list";
                 if (path.startsWith("/admin/")) {
                     String[] parts = path.split("/");
                     String what = parts.length > 2 ? parts[2] : "";
@@ -232,6 +234,7 @@ public final class Router implements HttpHandler {
                         case "/refreshes" -> "sandbox.refresh";
                         case "/connect" -> "sandbox.connect";
                         case "/pause" -> "sandbox.pause";
+                        case "/snapshots" -> "snapshot.create";
                         case "/network" -> method.equals("PUT") ? "network.policy" : "network.read";
                         case "/network/log" -> "network.log";
                         case "/packages" -> "packages.install";

@@ -31,6 +31,7 @@ public final class Sandbox {
     private volatile SandboxState state = new SandboxState.Starting();
     private volatile boolean autoPause;
     private volatile List<SecretBinding> secretBindings = List.of();
+    private volatile String seededFrom;
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
             Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
@@ -126,6 +127,15 @@ public final class Sandbox {
 
     void secretBindings(List<SecretBinding> bindings) {
         this.secretBindings = List.copyOf(bindings);
+    }
+
+    /** The snapshot it started from (its files only), or null. */
+    public String seededFrom() {
+        return seededFrom;
+    }
+
+    void seededFrom(String snapshotId) {
+        this.seededFrom = snapshotId;
     }
 
     /** Whether its timeout pauses it instead of ending it (E2B's autoPause). */

@@ -60,6 +60,7 @@ public final class SandboxManager implements AutoCloseable {
     private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
     private final Set<Integer> slots = ConcurrentHashMap.newKeySet();
     private final SandboxRegistry registry;
+    private final Snapshots snapshots;
     /** Sandboxes of an earlier run that could not be taken over, and why (bounded, oldest dropped). */
     private final Map<String, Lost> lostSandboxes = new java.util.LinkedHashMap<>(16, 0.75f, false) {
         @Override
@@ -89,17 +90,18 @@ public final class SandboxManager implements AutoCloseable {
      */
     public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
                           Path agentDir, EgressProxy egress, Path egressSockets) {
-        this(config, runtime, runtimeStateRoot, template, agentDir, egress, egressSockets, null, Admission.OPEN);
+        this(config, runtime, runtimeStateRoot, template, agentDir, egress, egressSockets, null, null, Admission.OPEN);
     }
 
     /**
      * @param store where the sandboxes are recorded, so that a server started after a crash takes
      *     them over (null: nothing is recorded, and a start removes whatever an earlier server left)
+     * @param snapshotsDir where snapshots' files are kept (with a store; null: no snapshots)
      * @param quotas gives each sandbox taken over its share of its owner's quota again
      */
     public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
                           Path agentDir, EgressProxy egress, Path egressSockets, dev.stockade.server.store.Store store,
-                          Admission quotas) {
+                          Path snapshotsDir, Admission quotas) {
         this.egress = egress;
         this.egressSockets = egressSockets;
         this.config = config;
@@ -108,6 +110,7 @@ public final class SandboxManager implements AutoCloseable {
         this.agentDir = agentDir;
         this.sandboxesRoot = runtimeStateRoot.resolve("sandboxes");
         this.registry = new SandboxRegistry(store);
+        this.snapshots = store == null || snapshotsDir == null ? null : new Snapshots(store, snapshotsDir);
         long t = System.nanoTime();
         Set<String> keep = takeOver(quotas);
         if (!keep.isEmpty()) {
@@ -165,6 +168,7 @@ public final class SandboxManager implements AutoCloseable {
                 sb.egress(e);
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
+                if (row.seededFrom() != null) sb.seededFrom(row.seededFrom());
                 sb.running(agent);
                 if (paused) {
                     Duration left = row.pausedLeft() != null ? row.pausedLeft() : Duration.between(Instant.now(), row.endAt());
@@ -239,9 +243,14 @@ public final class SandboxManager implements AutoCloseable {
             templateName = templateName.substring(0, templateName.length() - "-hardened".length());
             runtimeName = "runsc";
         }
+        Snapshots.Snapshot seed = null;
         if (!DEFAULT_TEMPLATE_NAMES.contains(templateName)) {
-            throw StockadeError.invalid("template '" + req.template() + "' does not exist on this server: the templates are "
-                    + String.join(", ", DEFAULT_TEMPLATE_NAMES.stream().sorted().toList()) + " (each may carry -hardened).");
+            seed = snapshots == null ? null : snapshots.find(owner, templateName);
+            if (seed == null) {
+                throw StockadeError.invalid("template '" + req.template() + "' does not exist on this server: the templates are "
+                        + String.join(", ", DEFAULT_TEMPLATE_NAMES.stream().sorted().toList())
+                        + " (each may carry -hardened), or the id or name of one of your snapshots.");
+            }
         }
         if (!runtimeName.equals(runtime.name())) {
             throw StockadeError.invalid("runtime '" + runtimeName + "' is not available on this server: it runs '"
@@ -260,10 +269,14 @@ public final class SandboxManager implements AutoCloseable {
                     + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
         }
 
+        if (seed != null && seed.bytes() > (long) limits.diskMB() * 1024 * 1024 * 9 / 10) {
+            throw StockadeError.invalid("snapshot " + seed.id() + " holds " + (seed.bytes() >> 20) + " MiB of files, more"
+                    + " than 90% of limits.diskMB " + limits.diskMB() + ": ask for a larger disk");
+        }
         Admission.Lease lease = admission.admit(owner, limits);
         Owner who = new Owner(owner, lease);
         // Every default template name is the same template on this runtime: any of them can take a pooled one.
-        boolean poolable = pool != null && DEFAULT_TEMPLATE_NAMES.contains(templateName);
+        boolean poolable = pool != null && seed == null && DEFAULT_TEMPLATE_NAMES.contains(templateName);
         live.incrementAndGet();
         boolean created = false;
         try {
@@ -281,8 +294,13 @@ public final class SandboxManager implements AutoCloseable {
                     discard(p);
                 }
             }
-            Sandbox sb = activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE), req, who, templateName,
-                    limits, secrets, timeout);
+            Path seedFiles = seed == null ? null : snapshots.filesOf(seed.id());
+            Sandbox sb = activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE, seedFiles), req, who,
+                    seed == null ? templateName : (seed.name() != null ? seed.name() : seed.id()), limits, secrets, timeout);
+            if (seed != null) {
+                sb.seededFrom(seed.id());
+                record(sb);
+            }
             created = true;
             return sb;
         } finally {
@@ -303,6 +321,11 @@ public final class SandboxManager implements AutoCloseable {
 
     /** Starts a sandbox; on failure nothing of it is left and StockadeError(UNAVAILABLE) says why. */
     Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup) {
+        return prepare(limits, network, secrets, warmup, null);
+    }
+
+    /** With {@code seed}: the sandbox starts with a snapshot's files on top of its template. */
+    Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup, Path seed) {
         String id = newId();
         int slot = claimSlot();
         long uidBase = (long) slot * 65536;
@@ -321,7 +344,7 @@ public final class SandboxManager implements AutoCloseable {
                 }
             }
             RuntimeSandbox rs = runtime.start(new SandboxSpec(id, uidBase, sandboxesRoot.resolve(id), template,
-                    agentDir, limits, egressSocket, warmup));
+                    agentDir, limits, egressSocket, warmup, seed));
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
             AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, uidBase);
@@ -503,6 +526,47 @@ public final class SandboxManager implements AutoCloseable {
             record(sb);
         }
         return sb;
+    }
+
+    /**
+     * Snapshots a sandbox's files (E2B's createSnapshot): the sandbox is frozen for the copy and goes
+     * on afterwards (a paused one stays paused). The filesystem only: memory and processes are not kept.
+     */
+    public Snapshots.Snapshot snapshot(String id, String tenant, String name) {
+        if (snapshots == null || !runtime.capabilities().contains("snapshot")) {
+            throw StockadeError.invalid("this server cannot snapshot sandboxes (runtime " + runtime.name()
+                    + (snapshots == null ? ", no store" : "") + ")");
+        }
+        snapshots.checkName(tenant, name);
+        Sandbox sb = live(id);
+        String snapId = snapshots.newId();
+        long bytes;
+        synchronized (sb) {
+            if (!sb.isLive()) throw notFound(id);
+            boolean freeze = sb.isRunning();
+            try {
+                if (freeze) runtime.pause(id);
+                try {
+                    bytes = runtime.snapshot(id, snapshots.filesOf(snapId));
+                } finally {
+                    if (freeze) runtime.resume(id);
+                }
+            } catch (RuntimeFailure e) {
+                throw new StockadeError(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+            }
+        }
+        try {
+            return snapshots.record(snapId, tenant, name, id, bytes);
+        } catch (RuntimeException e) {
+            snapshots.deleteFiles(snapId);
+            throw e;
+        }
+    }
+
+    /** The tenant's snapshots (none without a store). */
+    public Snapshots snapshots() {
+        if (snapshots == null) throw StockadeError.invalid("this server keeps no snapshots (it runs without a store)");
+        return snapshots;
     }
 
     /** The sandbox with this id whatever its state, or null: for ownership checks, never for use. */

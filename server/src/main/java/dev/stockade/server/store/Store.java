@@ -26,7 +26,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Store implements AutoCloseable {
     /** The file name inside the data directory. */
     public static final String FILE = "stockade.db";
-    private static final int SCHEMA_VERSION = 2;
+    private static final int SCHEMA_VERSION = 3;
 
     private final Path file;
     private final Connection critical;
@@ -118,6 +118,18 @@ public final class Store implements AutoCloseable {
                               started_ms INTEGER NOT NULL,
                               end_ms INTEGER NOT NULL,
                               paused_left_ms INTEGER)""");
+                }
+                if (version < 3) {
+                    // Snapshots: a sandbox's files, kept under DATA/snapshots/ID for new sandboxes (issue 6).
+                    s.execute("""
+                            CREATE TABLE snapshots (
+                              id TEXT PRIMARY KEY,
+                              tenant TEXT NOT NULL,
+                              name TEXT,
+                              source TEXT NOT NULL,
+                              created_ms INTEGER NOT NULL,
+                              bytes INTEGER NOT NULL,
+                              UNIQUE (tenant, name))""");
                 }
                 s.execute("PRAGMA user_version=" + SCHEMA_VERSION);
                 c.commit();

@@ -1,0 +1,152 @@
+package dev.stockade.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Snapshots and forks (E2B's createSnapshot, Sandbox.create(snapshotId), deleteSnapshot): a
+ * snapshot holds a sandbox's files and says it holds nothing else; sandboxes created from it start
+ * with those files (content, modes, owners mapped into their own uid range, links) and are
+ * independent of each other and of their origin, which goes on running. Snapshots belong to a tenant.
+ */
+class SnapshotIT {
+    static TestServer ts;
+    static RawClient c;
+
+    @BeforeAll
+    static void up() {
+        ts = new TestServer();
+        c = ts.client;
+    }
+
+    @AfterAll
+    static void down() {
+        ts.close();
+    }
+
+    @Test
+    void aSnapshotCarriesFilesNotProcessesAndForksAreIndependent() {
+        RawClient.Box origin = c.create();
+        List<RawClient.Box> forks = new ArrayList<>();
+        String snapId = null;
+        try {
+            byte[] blob = new byte[1 << 20];
+            new Random(3).nextBytes(blob);
+            assertEquals(200, c.upload(origin, "/home/user/blob.bin", blob).status());
+            c.run(origin, "echo origin > /home/user/data.txt && mkdir -p /home/user/proj/src && echo 'print(1)' > /home/user/proj/src/m.py"
+                    + " && chmod 600 /home/user/data.txt && ln -s proj/src/m.py /home/user/link.py"
+                    + " && echo tmpfile > /tmp/t.txt && (sleep 300 > /dev/null 2>&1 &)");
+            assertEquals("1", c.execute(origin, "x = 1\nx").text());
+            String blobSum = c.run(origin, "sha256sum /home/user/blob.bin | cut -d' ' -f1").stdout();
+
+            RawClient.Response made = c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of("name", "base-1"));
+            assertEquals(201, made.status(), made.body());
+            snapId = made.json().path("snapshotID").asText();
+            assertTrue(snapId.startsWith("snap-"), made.body());
+            assertEquals("base-1", made.json().path("names").path(0).asText());
+            assertTrue(made.json().path("preserved").path("filesystem").asBoolean());
+            assertFalse(made.json().path("preserved").path("memory").asBoolean(), "a snapshot says it holds no memory");
+            assertFalse(made.json().path("preserved").path("processes").asBoolean());
+            assertTrue(made.json().path("bytes").asLong() >= blob.length, made.body());
+
+            // The origin goes on as it was: its process, its interpreter.
+            assertEquals("1\n", c.run(origin, "pgrep -c -x sleep").stdout());
+            assertEquals("2", c.execute(origin, "x + 1").text());
+            assertEquals(409, c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of("name", "base-1")).status());
+            assertEquals(400, c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of("name", "../x")).status());
+
+            List<String> listed = ids(c.call("GET", "/snapshots", null).json());
+            assertTrue(listed.contains(snapId), listed.toString());
+            assertEquals(List.of(snapId), ids(c.call("GET", "/snapshots?sandboxID=" + origin.id(), null).json()));
+
+            for (String ref : List.of(snapId, snapId, "base-1")) {
+                RawClient.Response cr = c.call("POST", "/v2/sandboxes", Map.of("templateID", ref, "timeout", 120));
+                assertEquals(201, cr.status(), cr.body());
+                assertEquals(snapId, cr.json().path("restoredFrom").path("snapshotID").asText(), cr.body());
+                assertFalse(cr.json().path("restoredFrom").path("memory").asBoolean());
+                forks.add(new RawClient.Box(cr.json().get("sandboxID").asText(), cr.json().get("envdAccessToken").asText()));
+            }
+            for (RawClient.Box f : forks) {
+                assertEquals("origin\n", c.run(f, "cat /home/user/data.txt").stdout());
+                assertEquals(blobSum, c.run(f, "sha256sum /home/user/blob.bin | cut -d' ' -f1").stdout());
+                assertEquals("user:user 600\n", c.run(f, "stat -c '%U:%G %a' /home/user/data.txt").stdout(),
+                        "owners are mapped into the fork's own range, modes kept");
+                assertEquals("proj/src/m.py\n", c.run(f, "readlink /home/user/link.py").stdout());
+                assertEquals("tmpfile\n", c.run(f, "cat /tmp/t.txt").stdout());
+                assertEquals("0\n", c.run(f, "pgrep -c -x sleep || true").stdout(), "processes are not in a snapshot");
+                RawClient.Cell noVar = c.execute(f, "x");
+                assertTrue(noVar.toString().contains("NameError"), "interpreter state is not in a snapshot: " + noVar);
+                assertEquals(0, c.run(f, "echo more >> /home/user/data.txt && echo ok > /home/user/proj/new.txt").exitCode(),
+                        "the fork's user owns its files");
+            }
+            // Independent: a fork's writes are its own, and the origin's later writes are not in the forks.
+            c.run(forks.get(0), "echo only-in-fork-0 > /home/user/mine.txt");
+            c.run(origin, "echo after-snapshot > /home/user/later.txt");
+            assertEquals("none\n", c.run(forks.get(1), "cat /home/user/mine.txt /home/user/later.txt 2>/dev/null || echo none").stdout());
+            assertEquals("none\n", c.run(origin, "cat /home/user/mine.txt 2>/dev/null || echo none").stdout());
+            assertEquals("origin\n", c.run(origin, "cat /home/user/data.txt").stdout());
+
+            // Another tenant sees none of it.
+            assertEquals(201, c.call("POST", "/admin/tenants", Map.of("name", "other")).status());
+            RawClient other = new RawClient(ts.server.url(), c.call("POST", "/admin/keys", Map.of("tenant", "other")).json().get("key").asText());
+            assertEquals(400, other.call("POST", "/v2/sandboxes", Map.of("templateID", snapId)).status());
+            assertEquals(400, other.call("POST", "/v2/sandboxes", Map.of("templateID", "base-1")).status());
+            assertEquals("[]", other.call("GET", "/snapshots", null).body().strip());
+            assertEquals(404, other.call("DELETE", "/templates/" + snapId, null).status());
+
+            assertEquals(204, c.call("DELETE", "/templates/" + snapId, null).status());
+            assertEquals(404, c.call("DELETE", "/templates/" + snapId, null).status());
+            assertEquals(400, c.call("POST", "/v2/sandboxes", Map.of("templateID", snapId)).status());
+            snapId = null;
+            assertEquals("origin\n", c.run(forks.get(2), "head -1 /home/user/data.txt").stdout(), "forks outlive their snapshot");
+        } finally {
+            for (RawClient.Box f : forks) c.kill(f);
+            c.kill(origin);
+            if (snapId != null) c.call("DELETE", "/templates/" + snapId, null);
+        }
+    }
+
+    @Test
+    void snapshotAndForkOfAHundredMebibytes() {
+        RawClient.Box origin = c.create();
+        RawClient.Box fork = null;
+        String snapId = null;
+        try {
+            c.run(origin, "for i in 0 1 2 3 4 5 6 7 8 9; do head -c 10485760 /dev/urandom > /home/user/f$i.bin; done");
+            String sums = c.run(origin, "cd /home/user && sha256sum f*.bin").stdout();
+            long t = System.nanoTime();
+            RawClient.Response made = c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of());
+            double snapMs = (System.nanoTime() - t) / 1e6;
+            assertEquals(201, made.status(), made.body());
+            snapId = made.json().path("snapshotID").asText();
+            t = System.nanoTime();
+            RawClient.Response cr = c.call("POST", "/v2/sandboxes", Map.of("templateID", snapId));
+            double forkMs = (System.nanoTime() - t) / 1e6;
+            assertEquals(201, cr.status(), cr.body());
+            fork = new RawClient.Box(cr.json().get("sandboxID").asText(), cr.json().get("envdAccessToken").asText());
+            assertEquals(sums, c.run(fork, "cd /home/user && sha256sum f*.bin").stdout());
+            System.out.printf("[SnapshotIT] 100 MiB: snapshot %.0f ms (%d bytes), fork (create from it) %.0f ms%n",
+                    snapMs, made.json().path("bytes").asLong(), forkMs);
+        } finally {
+            if (fork != null) c.kill(fork);
+            c.kill(origin);
+            if (snapId != null) c.call("DELETE", "/templates/" + snapId, null);
+        }
+    }
+
+    private static List<String> ids(JsonNode list) {
+        List<String> out = new ArrayList<>();
+        list.forEach(n -> out.add(n.path("snapshotID").asText()));
+        return out;
+    }
+}
