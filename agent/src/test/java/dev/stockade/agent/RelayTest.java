@@ -174,27 +174,40 @@ class RelayTest {
         assertTrue(stalledAt > 0 && stalledAt < total / 2, "the writer should stall early, wrote " + stalledAt);
         assertTrue(rssStalled - rssBefore < 8 << 10, "the relay grew by " + (rssStalled - rssBefore) + " KiB");
 
-        long got = 0;
+        java.util.concurrent.atomic.AtomicLong got = new java.util.concurrent.atomic.AtomicLong();
         byte[] buf = new byte[1 << 16];
-        // A unix channel's stream has no read timeout: a watchdog closes it, so a stuck relay fails
-        // the test instead of hanging it.
+        // A unix channel's stream has no read timeout: a watchdog closes it when nothing has moved
+        // for MAX, so a stuck relay fails the test instead of hanging it, and a slow host (the relay
+        // starved of CPU by other work) only makes it slower.
         Thread watchdog = Thread.ofVirtual().start(() -> {
             try {
-                Thread.sleep(MAX.multipliedBy(2));
-                up.close();
+                long seen = -1;
+                long still = System.nanoTime();
+                while (true) {
+                    Thread.sleep(250);
+                    long now = got.get();
+                    if (now != seen) {
+                        seen = now;
+                        still = System.nanoTime();
+                    } else if (System.nanoTime() - still > MAX.toNanos()) {
+                        System.out.printf("relay: no progress for %s after %d bytes; closing%n", MAX, now);
+                        up.close();
+                        return;
+                    }
+                }
             } catch (InterruptedException | IOException done) {
-                // finished in time
+                // finished
             }
         });
         try {
             for (int n; (n = up.in().read(buf)) >= 0; ) {
-                got += n;
+                got.addAndGet(n);
             }
         } finally {
             watchdog.interrupt();
         }
         writer.join(MAX.toMillis());
-        assertEquals(total, got);
+        assertEquals(total, got.get());
     }
 
     private static long rssKiB(long pid) throws IOException {

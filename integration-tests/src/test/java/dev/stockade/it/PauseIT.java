@@ -11,8 +11,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,20 +18,7 @@ import org.junit.jupiter.api.Test;
  * files, its processes' memory and its interpreter's state kept — and goes on where it was when
  * resumed. Paused sandboxes do not expire; autoPause pauses at the timeout instead of ending.
  */
-class PauseIT {
-    static TestServer ts;
-    static RawClient c;
-
-    @BeforeAll
-    static void up() {
-        ts = new TestServer();
-        c = ts.client;
-    }
-
-    @AfterAll
-    static void down() {
-        ts.close();
-    }
+class PauseIT extends OneServerPerClass {
 
     private static final String COUNTER = "nohup /usr/bin/python3 -c 'import time\nn = 0\nwhile True:\n    n += 1\n"
             + "    open(\"/tmp/n.tmp\", \"w\").write(str(n)); __import__(\"os\").replace(\"/tmp/n.tmp\", \"/tmp/n\")\n"

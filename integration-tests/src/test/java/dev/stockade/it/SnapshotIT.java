@@ -9,8 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,20 +17,7 @@ import org.junit.jupiter.api.Test;
  * with those files (content, modes, owners mapped into their own uid range, links) and are
  * independent of each other and of their origin, which goes on running. Snapshots belong to a tenant.
  */
-class SnapshotIT {
-    static TestServer ts;
-    static RawClient c;
-
-    @BeforeAll
-    static void up() {
-        ts = new TestServer();
-        c = ts.client;
-    }
-
-    @AfterAll
-    static void down() {
-        ts.close();
-    }
+class SnapshotIT extends OneServerPerClass {
 
     @Test
     void aSnapshotCarriesFilesNotProcessesAndForksAreIndependent() {

@@ -145,6 +145,12 @@ public final class Router implements HttpHandler {
         } catch (AgentException e) {
             failure = Errors.fromAgent(e);
             fail(r, plane, failure);
+        } catch (dev.stockade.server.store.StoreException e) {
+            // The data directory's disk is full or failing: the server is not broken, its storage is.
+            LOG.log(Level.WARNING, "the store failed on " + r.method() + " " + path, e);
+            failure = new StockadeError(StockadeError.Code.UNAVAILABLE, "the server could not record this: " + e.getMessage()
+                    + ". Nothing was changed; check the disk of the server's data directory.");
+            fail(r, plane, failure);
         } catch (IOException e) {
             // The client went away mid-response: nothing left to tell it.
             LOG.log(Level.FINE, "client connection failed", e);

@@ -32,6 +32,7 @@ public final class Sandbox {
     private volatile boolean autoPause;
     private volatile List<SecretBinding> secretBindings = List.of();
     private volatile String seededFrom;
+    private volatile long initPid;
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
             Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
@@ -127,6 +128,15 @@ public final class Sandbox {
 
     void secretBindings(List<SecretBinding> bindings) {
         this.secretBindings = List.copyOf(bindings);
+    }
+
+    /** The host pid of its init (the agent): while it lives, the container runs. 0 when unknown. */
+    long initPid() {
+        return initPid;
+    }
+
+    void initPid(long pid) {
+        this.initPid = pid;
     }
 
     /** The snapshot it started from (its files only), or null. */

@@ -166,6 +166,7 @@ public final class SandboxManager implements AutoCloseable {
                         row.secrets().stream().map(SecretBinding::name).toList(), row.limits(), row.startedAt(), row.endAt(),
                         row.token(), row.uidBase(), new Owner(row.tenant(), lease));
                 sb.egress(e);
+                sb.initPid(rs.initPid());
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
                 if (row.seededFrom() != null) sb.seededFrom(row.seededFrom());
@@ -317,7 +318,7 @@ public final class SandboxManager implements AutoCloseable {
      * A started sandbox nobody has yet: its id, uid range, agent and egress. Fresh creates make one
      * and activate it at once; the pool makes them ahead of time.
      */
-    record Prepared(String id, int slot, long uidBase, AgentClient agent, SandboxEgress egress, Limits limits) {}
+    record Prepared(String id, int slot, long uidBase, AgentClient agent, SandboxEgress egress, Limits limits, long initPid) {}
 
     /** Starts a sandbox; on failure nothing of it is left and StockadeError(UNAVAILABLE) says why. */
     Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup) {
@@ -352,7 +353,7 @@ public final class SandboxManager implements AutoCloseable {
             // A pooled sandbox is ready when its interpreter is: the preload happens here, off any
             // create's path, not in the first cell of whoever takes it.
             if (warmup.defaultContext()) agent.warmDefaultContext(null);
-            return new Prepared(id, slot, uidBase, agent, e, limits);
+            return new Prepared(id, slot, uidBase, agent, e, limits, rs.initPid());
         } catch (RuntimeFailure | AgentException ex) {
             try {
                 runtime.destroy(id);
@@ -377,6 +378,7 @@ public final class SandboxManager implements AutoCloseable {
                 req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
                 now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
+        sb.initPid(p.initPid());
         sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
         sb.running(p.agent());
@@ -772,9 +774,11 @@ public final class SandboxManager implements AutoCloseable {
     }
 
     private void reapLoop() {
+        long ticks = 0;
         while (!closed.get()) {
             try {
                 Thread.sleep(250);
+                if (++ticks % 4 == 0) endVanished();
                 Instant now = Instant.now();
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.endAt().isAfter(now)) {
@@ -795,6 +799,27 @@ public final class SandboxManager implements AutoCloseable {
                 }
             } catch (InterruptedException e) {
                 return;
+            }
+        }
+    }
+
+    /**
+     * A sandbox whose container stopped behind the server's back (its init, the agent, was killed
+     * from the host or died) is ended and reported lost to its owner, with why; nothing of it stays.
+     */
+    private void endVanished() {
+        for (Sandbox sb : sandboxes.values()) {
+            long pid = sb.initPid();
+            if (!sb.isLive() || pid <= 0 || ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
+            String why = "its container stopped while it ran (its init, the agent, exited or was killed on the host)";
+            synchronized (lostSandboxes) {
+                lostSandboxes.put(sb.id(), new Lost(sb.tenant(), why));
+            }
+            LOG.warning("sandbox " + sb.id() + " of tenant " + sb.tenant() + " is lost: " + why);
+            try {
+                end(sb, "lost: " + why);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "removing lost sandbox " + sb.id() + " failed", e);
             }
         }
     }
