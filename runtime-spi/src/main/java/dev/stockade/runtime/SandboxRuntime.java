@@ -79,6 +79,14 @@ public interface SandboxRuntime {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot snapshot sandboxes");
     }
 
+    /**
+     * The command lines of the sandbox's processes other than its init, read on the host (an idle
+     * policy asks whether anything of the user's still runs). Empty when unknown.
+     */
+    default java.util.List<String> processCommands(String id) {
+        return java.util.List.of();
+    }
+
     /** Thaws a paused sandbox: its processes go on where they were. */
     default void resume(String id) {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");

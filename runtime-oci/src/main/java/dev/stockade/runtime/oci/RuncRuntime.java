@@ -358,6 +358,41 @@ public final class RuncRuntime implements SandboxRuntime {
     }
 
     @Override
+    public List<String> processCommands(String id) {
+        String cg = "stockade-" + id;
+        Path procs = null;
+        for (Path p : List.of(Path.of("/sys/fs/cgroup/pids", cg, "cgroup.procs"), Path.of("/sys/fs/cgroup", cg, "cgroup.procs"))) {
+            if (Files.isRegularFile(p)) {
+                procs = p;
+                break;
+            }
+        }
+        if (procs == null) return List.of();
+        long init = -1;
+        try {
+            String text = Files.readString(new BundleLayout(sandboxesRoot.resolve(id)).pidFile()).strip();
+            if (text.matches("\\d{1,10}")) init = Long.parseLong(text);
+        } catch (IOException unknown) {
+            // every process is reported then
+        }
+        List<String> out = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(procs)) {
+                if (line.isBlank() || Long.parseLong(line.strip()) == init) continue;
+                try {
+                    byte[] cmd = Files.readAllBytes(Path.of("/proc", line.strip(), "cmdline"));
+                    out.add(new String(cmd, java.nio.charset.StandardCharsets.UTF_8).replace('\0', ' ').strip());
+                } catch (IOException gone) {
+                    // exited meanwhile
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return List.of();
+        }
+        return out;
+    }
+
+    @Override
     public void pause(String id) {
         freezer(id, "pause");
     }

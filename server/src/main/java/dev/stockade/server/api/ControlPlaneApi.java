@@ -144,7 +144,8 @@ final class ControlPlaneApi {
         Integer timeout = b.hasNonNull("timeout") ? intField(b, "timeout", false) : null;
         CreateRequest req = new CreateRequest(template, timeout, stringMap(b, "metadata"), stringMap(b, "envVars"),
                 textField(b, "runtime"), limits(b.get("limits")), NetworkBody.parse(b.get("network"),
-                b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")), autoPause(b));
+                b.get("allow_internet_access")), NetworkBody.secrets(b.get("secrets")), autoPause(b),
+                b.hasNonNull("idleTimeout") ? intField(b, "idleTimeout", false) : null);
         Sandbox sb = manager.create(req, r.principal.tenant(), admission);
         r.auditSandbox = sb.id();
         ObjectNode out = summary(r, sb);
@@ -334,6 +335,7 @@ final class ControlPlaneApi {
             n.put("timeoutLeftSeconds", p.remaining().toSeconds());
         }
         n.put("autoPause", sb.autoPause());
+        n.put("idleTimeout", sb.idleTimeoutSeconds());
         if (sb.seededFrom() != null) restoredFrom(n.putObject("restoredFrom"), sb.seededFrom());
         n.put("cpuCount", Math.max(1, (int) Math.ceil(sb.limits().cpus())));
         n.put("memoryMB", sb.limits().memoryMB());

@@ -76,6 +76,7 @@ public final class Router implements HttpHandler {
                 : path.startsWith("/process.") || path.startsWith("/filesystem.") ? Plane.CONNECT : Plane.FILES;
         boolean audited = false;
         StockadeError failure = null;
+        Sandbox active = null; // a request in a sandbox: activity for its idle policy until it ends
         try {
             if (path.equals("/health") && (r.method().equals("GET") || r.method().equals("HEAD"))) {
                 if (sandboxId == null) {
@@ -106,7 +107,9 @@ public final class Router implements HttpHandler {
                 Matcher m = SANDBOX_ROUTE.matcher(path);
                 if (m.matches()) {
                     r.auditSandbox = m.group(1);
-                    ownedBy(key.tenant(), m.group(1));
+                    Sandbox named = ownedBy(key.tenant(), m.group(1));
+                    // What a client does to it counts as activity for its idle policy; looking at it does not.
+                    if (!r.method().equals("GET")) named.touch();
                 }
                 if (!control.handle(r) && !egress.handle(r) && !packages.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
                 return;
@@ -114,10 +117,15 @@ public final class Router implements HttpHandler {
             r.auditSandbox = sandboxId;
             if (plane == Plane.CODE) {
                 Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
+                active = sb;
+                sb.requestStarted();
                 if (!code.handle(r, sb)) throw StockadeError.notFound("no route " + r.method() + " " + path + " on the code interpreter");
                 return;
             }
-            EnvdContext ctx = new EnvdContext(authorizeEnvd(r, sandboxId), EnvdContext.userFrom(
+            Sandbox target = authorizeEnvd(r, sandboxId);
+            active = target;
+            target.requestStarted();
+            EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
                     r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
             boolean handled = switch (plane) {
                 case CONNECT -> {
@@ -159,6 +167,7 @@ public final class Router implements HttpHandler {
             failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
             fail(r, plane, failure);
         } finally {
+            if (active != null) active.requestEnded();
             // Recorded before the exchange is closed: a client waiting for the end of its response
             // (a stream, a chunked body) sees it only once the entry is committed.
             try {
@@ -176,9 +185,10 @@ public final class Router implements HttpHandler {
      * tenant's — answers with one error, from this one check, before any handler has looked at the
      * request: a malformed body or an unknown sub-route cannot tell them apart.
      */
-    private void ownedBy(String tenant, String sandboxId) {
+    private Sandbox ownedBy(String tenant, String sandboxId) {
         Sandbox sb = manager.find(sandboxId);
         if (sb == null || !sb.isLive() || !sb.tenant().equals(tenant)) throw manager.notFoundFor(tenant, sandboxId);
+        return sb;
     }
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */

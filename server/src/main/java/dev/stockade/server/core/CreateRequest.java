@@ -8,6 +8,7 @@ import java.util.Map;
  * What a client asked for at create, already parsed but not yet checked against policy.
  * Null means "not given". {@link SandboxManager} resolves defaults and refuses what policy forbids.
  * {@code autoPause}: the timeout pauses the sandbox instead of ending it (E2B's lifecycle onTimeout "pause").
+ * {@code idleTimeoutSeconds}: the idle policy (see {@link Sandbox#idleTimeoutSeconds}); null: off.
  */
 public record CreateRequest(
         String template,
@@ -18,7 +19,8 @@ public record CreateRequest(
         LimitsRequest limits,
         NetworkPolicy network,
         Map<String, SecretRequest> secrets,
-        boolean autoPause) {
+        boolean autoPause,
+        Integer idleTimeoutSeconds) {
     public CreateRequest {
         metadata = metadata == null ? Map.of() : Map.copyOf(metadata);
         envVars = envVars == null ? Map.of() : Map.copyOf(envVars);
@@ -28,7 +30,7 @@ public record CreateRequest(
     /** Without network or secrets: no network (the default). */
     public CreateRequest(String template, Integer timeoutSeconds, Map<String, String> metadata, Map<String, String> envVars,
                          String runtime, LimitsRequest limits) {
-        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null, false);
+        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null, false, null);
     }
 
     /**

@@ -33,6 +33,9 @@ public final class Sandbox {
     private volatile List<SecretBinding> secretBindings = List.of();
     private volatile String seededFrom;
     private volatile long initPid;
+    private volatile int idleTimeoutSeconds;
+    private final java.util.concurrent.atomic.AtomicLong lastActivity = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
             Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
@@ -128,6 +131,44 @@ public final class Sandbox {
 
     void secretBindings(List<SecretBinding> bindings) {
         this.secretBindings = List.copyOf(bindings);
+    }
+
+    /**
+     * The idle policy: with a positive value the sandbox ends (or pauses, with autoPause) after that
+     * many seconds without activity — no request for it, no request of it still running (a command's
+     * or a cell's stream), and no process of the user's left running in it. 0: off.
+     */
+    public int idleTimeoutSeconds() {
+        return idleTimeoutSeconds;
+    }
+
+    void idleTimeoutSeconds(int seconds) {
+        this.idleTimeoutSeconds = seconds;
+    }
+
+    /** Something happened for it (a request arrived or ended). */
+    public void touch() {
+        lastActivity.set(System.nanoTime());
+    }
+
+    /** A request for it started: it counts as activity until {@link #requestEnded}. */
+    public void requestStarted() {
+        inFlight.incrementAndGet();
+        touch();
+    }
+
+    public void requestEnded() {
+        inFlight.decrementAndGet();
+        touch();
+    }
+
+    int requestsInFlight() {
+        return inFlight.get();
+    }
+
+    /** Nanoseconds (System.nanoTime) of its last activity. */
+    long lastActivityNanos() {
+        return lastActivity.get();
     }
 
     /** The host pid of its init (the agent): while it lives, the container runs. 0 when unknown. */

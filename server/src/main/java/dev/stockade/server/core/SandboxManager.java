@@ -169,6 +169,7 @@ public final class SandboxManager implements AutoCloseable {
                 sb.initPid(rs.initPid());
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
+                sb.idleTimeoutSeconds(row.idleTimeoutSeconds());
                 if (row.seededFrom() != null) sb.seededFrom(row.seededFrom());
                 sb.running(agent);
                 if (paused) {
@@ -259,6 +260,10 @@ public final class SandboxManager implements AutoCloseable {
         }
         int timeout = req.timeoutSeconds() == null ? config.defaultTimeoutSeconds() : req.timeoutSeconds();
         checkTimeout(timeout);
+        if (req.idleTimeoutSeconds() != null && (req.idleTimeoutSeconds() < 1 || req.idleTimeoutSeconds() > config.maxTimeoutSeconds())) {
+            throw StockadeError.invalid("idleTimeout must be between 1 and " + config.maxTimeoutSeconds() + " seconds, got "
+                    + req.idleTimeoutSeconds());
+        }
         Limits limits = resolveLimits(req.limits() == null ? CreateRequest.LimitsRequest.NONE : req.limits());
         checkMap("metadata", req.metadata(), METADATA_KEY, 64, 1024);
         checkMap("envVars", req.envVars(), ENV_KEY, 256, 32 * 1024);
@@ -381,6 +386,7 @@ public final class SandboxManager implements AutoCloseable {
         sb.initPid(p.initPid());
         sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
+        if (req.idleTimeoutSeconds() != null) sb.idleTimeoutSeconds(req.idleTimeoutSeconds());
         sb.running(p.agent());
         sandboxes.put(p.id(), sb);
         if (closed.get()) {
@@ -778,7 +784,10 @@ public final class SandboxManager implements AutoCloseable {
         while (!closed.get()) {
             try {
                 Thread.sleep(250);
-                if (++ticks % 4 == 0) endVanished();
+                if (++ticks % 4 == 0) {
+                    endVanished();
+                    endIdle();
+                }
                 Instant now = Instant.now();
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.endAt().isAfter(now)) {
@@ -820,6 +829,34 @@ public final class SandboxManager implements AutoCloseable {
                 end(sb, "lost: " + why);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "removing lost sandbox " + sb.id() + " failed", e);
+            }
+        }
+    }
+
+    /**
+     * The idle policy: a running sandbox with an idle timeout, no request in flight, no activity for
+     * that long and no process of the user's running (its interpreter contexts and the relay do not
+     * count; a background job does) pauses (with autoPause) or ends.
+     */
+    private void endIdle() {
+        long now = System.nanoTime();
+        for (Sandbox sb : sandboxes.values()) {
+            int idle = sb.idleTimeoutSeconds();
+            if (idle <= 0 || !sb.isRunning() || sb.requestsInFlight() > 0) continue;
+            if (now - sb.lastActivityNanos() < idle * 1_000_000_000L) continue;
+            boolean busy = runtime.processCommands(sb.id()).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
+            if (busy) {
+                sb.touch(); // a job still runs: activity; look again after another idle period
+                continue;
+            }
+            try {
+                if (sb.autoPause() && runtime.capabilities().contains("pause")) {
+                    pause(sb.id());
+                } else {
+                    end(sb, "idle: no request, stream or process for " + idle + " s (its idleTimeout)");
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "ending idle sandbox " + sb.id() + " failed", e);
             }
         }
     }

@@ -46,7 +46,7 @@ final class SandboxRegistry {
     record Row(String id, String tenant, String token, int slot, long uidBase, Instant startedAt, Instant endAt,
                Duration pausedLeft, String templateId, String alias, String runtime, Limits limits,
                Map<String, String> metadata, Map<String, String> processEnv, List<SecretBinding> secrets,
-               NetworkPolicy network, boolean autoPause, String seededFrom) {}
+               NetworkPolicy network, boolean autoPause, String seededFrom, int idleTimeoutSeconds) {}
 
     void put(Sandbox sb) {
         int slot = (int) (sb.uidBase() / 65536);
@@ -141,6 +141,7 @@ final class SandboxRegistry {
         n.put("runtime", sb.runtime());
         n.put("uidBase", sb.uidBase());
         n.put("autoPause", sb.autoPause());
+        n.put("idleTimeoutSeconds", sb.idleTimeoutSeconds());
         if (sb.seededFrom() != null) n.put("seededFrom", sb.seededFrom());
         Limits l = sb.limits();
         ObjectNode limits = n.putObject("limits");
@@ -193,7 +194,7 @@ final class SandboxRegistry {
         return new Row(id, tenant, token, slot, n.get("uidBase").asLong(), started, end, pausedLeft,
                 n.get("templateId").asText(), n.get("alias").asText(), n.get("runtime").asText(), limits,
                 strings(n.path("metadata")), strings(n.path("processEnv")), secrets, network, n.path("autoPause").asBoolean(),
-                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null);
+                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null, n.path("idleTimeoutSeconds").asInt(0));
     }
 
     private static List<String> texts(JsonNode a) {
