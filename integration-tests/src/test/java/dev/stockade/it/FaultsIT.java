@@ -149,6 +149,42 @@ class FaultsIT extends OneServerPerClass {
         }
     }
 
+    /** The runtime binary failing to start containers: a clear 503, nothing half-made, the server fine. */
+    @Test
+    void aFailingRuntimeBinaryGivesAClearErrorAndLeavesNothing() throws Exception {
+        Process which = new ProcessBuilder("sh", "-c", "command -v runc").start();
+        String runc = new String(which.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        which.waitFor();
+        Path base = Path.of("/tmp/stockade-it");
+        Files.createDirectories(base);
+        Path fake = base.resolve("faulty-runc-" + ProcessHandle.current().pid());
+        Files.writeString(fake, "#!/bin/sh\n# Fails to start containers; everything else goes to the real runc.\n"
+                + "for a in \"$@\"; do if [ \"$a\" = run ]; then echo 'simulated runtime failure: cannot start' >&2; exit 1; fi; done\n"
+                + "exec " + runc + " \"$@\"\n");
+        Files.setPosixFilePermissions(fake, PosixFilePermissions.fromString("rwx------"));
+        Path data = Files.createTempDirectory(base, "r");
+        Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
+        System.setProperty("stockade.runc", fake.toString());
+        try (StockadeServer s = StockadeServer.start(ServerConfig.defaults(data).withApiKey(TestServer.KEY))) {
+            System.clearProperty("stockade.runc");
+            RawClient d = new RawClient(s.url(), TestServer.KEY);
+            for (int i = 0; i < 3; i++) {
+                RawClient.Response r = d.call("POST", "/v2/sandboxes", Map.of("templateID", "base"));
+                assertEquals(503, r.status(), r.body());
+                assertTrue(r.body().contains("simulated runtime failure"), r.body());
+            }
+            assertEquals("[]", d.call("GET", "/v2/sandboxes", null).body().strip());
+            try (var left = Files.list(data.resolve("runtime/runc/sandboxes"))) {
+                assertEquals(0, left.count(), "no half-made sandbox");
+            }
+        } finally {
+            System.clearProperty("stockade.runc");
+            Files.deleteIfExists(fake);
+        }
+        TestServer.assertNoLeaks(data);
+        TestServer.deleteTree(data);
+    }
+
     private static void host(String... argv) throws Exception {
         Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

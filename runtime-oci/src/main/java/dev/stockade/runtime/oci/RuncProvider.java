@@ -8,7 +8,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-/** ServiceLoader entry for the runc tier. */
+/**
+ * ServiceLoader entry for the runc tier. The binary is {@code runc} on the PATH, or the one the
+ * system property {@code stockade.runc} names (an operator's own build, or a test's faulty one).
+ */
 public final class RuncProvider implements RuntimeProvider {
     static final String BINARY = "runc";
 
@@ -17,9 +20,14 @@ public final class RuncProvider implements RuntimeProvider {
         return "runc";
     }
 
+    static String binary() {
+        String override = System.getProperty("stockade.runc");
+        return override == null || override.isBlank() ? BINARY : override;
+    }
+
     @Override
     public Availability probe() {
-        return probeOci(BINARY);
+        return probeOci(binary());
     }
 
     static Availability probeOci(String binary) {
@@ -43,6 +51,6 @@ public final class RuncProvider implements RuntimeProvider {
 
     @Override
     public SandboxRuntime create(Path stateRoot) {
-        return new RuncRuntime(name(), BINARY, List.of(), stateRoot, new ObjectMapper(), swapAccounting());
+        return new RuncRuntime(name(), binary(), List.of(), stateRoot, new ObjectMapper(), swapAccounting());
     }
 }
