@@ -26,6 +26,7 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.Test;
  * The egress relay (stockade_relay.py) as a host process between a TCP client and a fake upstream
  * unix socket server: bytes, half-closes, the preamble naming the client, failure and the cap.
  */
+@org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class RelayTest {
     private static final Duration MAX = Duration.ofSeconds(10);
     private static final Pattern PREAMBLE = Pattern.compile("STOCKADE-RELAY 1 pid=(\\d+|-) uid=(\\d+|-)");
@@ -356,10 +358,29 @@ class RelayTest {
         assertTrue(System.nanoTime() - start < 1_000_000_000L, "the third connection should be closed at once");
         assertTrue(upstream.poll(Duration.ofMillis(200)).isEmpty(), "the third connection must not reach the upstream");
 
-        // One ends: there is room again.
+        // One ends: there is room again. Which upstream is whose is found by what each carries (the
+        // fake upstream queues connections in the order their preambles arrive, which the relay's
+        // identification may swap).
+        first.getOutputStream().write('A');
+        second.getOutputStream().write('B');
+        Map<Integer, FakeUpstream.Connection> byByte = new java.util.concurrent.ConcurrentHashMap<>();
+        List<Thread> readers = new ArrayList<>();
+        for (FakeUpstream.Connection up : List.of(up1, up2)) {
+            readers.add(Thread.ofVirtual().start(() -> {
+                try {
+                    byByte.put(up.in().read(), up);
+                } catch (IOException e) {
+                    // reported below as a missing byte
+                }
+            }));
+        }
+        for (Thread t : readers) t.join(MAX.toMillis());
+        FakeUpstream.Connection firstUp = byByte.get((int) 'A');
+        FakeUpstream.Connection secondUp = byByte.get((int) 'B');
+        assertTrue(firstUp != null && secondUp != null, "each client's byte reached one upstream: " + byByte.keySet());
         first.close();
-        assertEquals(-1, up1.in().read());
-        up1.close();
+        assertEquals(-1, firstUp.in().read());
+        firstUp.close();
         boolean admitted = false;
         for (int attempt = 0; attempt < 40 && !admitted; attempt++) {
             Socket next = connect(relay.port);
@@ -371,7 +392,7 @@ class RelayTest {
         }
         assertTrue(admitted, "a connection should be admitted once one of the two ended");
         second.getOutputStream().write('z'); // untouched by all this
-        assertEquals('z', up2.in().read());
+        assertEquals('z', secondUp.in().read());
     }
 
     private static int readOrReset(Socket socket) throws IOException {

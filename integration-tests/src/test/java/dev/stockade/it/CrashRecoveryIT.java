@@ -130,6 +130,11 @@ class CrashRecoveryIT {
         }
         assertEquals(143, serve.process().exitValue());
         assertTrue(read(data.resolve("serve.log")).contains("2 sandbox(es) left running"), read(data.resolve("serve.log")));
+        // A start that cannot listen (its port taken) fails without touching what it would have taken over.
+        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> StockadeServer.start(
+                    ServerConfig.defaults(data).withApiKey(TestServer.KEY).withPort(taken.getLocalPort())).close());
+        }
         try (StockadeServer next = StockadeServer.start(ServerConfig.defaults(data).withApiKey(TestServer.KEY))) {
             RawClient c2 = new RawClient(next.url(), TestServer.KEY);
             try (var s = Files.list(data.resolve("runtime/runc/sandboxes"))) {

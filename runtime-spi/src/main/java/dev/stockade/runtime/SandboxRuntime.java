@@ -73,9 +73,11 @@ public interface SandboxRuntime {
      * Copies the sandbox's own files (what it changed on top of its template, deletions included)
      * into {@code target}, a new directory, with ownership mapped to canonical ids (0..65535), so that
      * {@link SandboxSpec#seed} can start other sandboxes with them. The caller pauses the sandbox
-     * around it for a consistent copy. Returns the bytes copied. Only with the "snapshot" capability.
+     * around it for a consistent copy. {@code uidBase} is the sandbox's range as the server assigned
+     * it (never read from the sandbox's files, which its root may re-own). Returns the bytes copied.
+     * Only with the "snapshot" capability.
      */
-    default long snapshot(String id, Path target) {
+    default long snapshot(String id, Path target, long uidBase) {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot snapshot sandboxes");
     }
 

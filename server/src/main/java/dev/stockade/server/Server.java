@@ -75,6 +75,7 @@ final class Server {
         EgressProxy egress = null;
         PackageIndex index = null;
         Store store = null;
+        HttpServer http = null;
         try {
             Path data = config.dataDir();
             Files.createDirectories(data);
@@ -94,8 +95,6 @@ final class Server {
             index = new PackageIndex(config.packages());
             egress = new EgressProxy(config.egress(), List.of(index),
                     new InterceptingTls(ca, config.egress().extraTrustPem()));
-            manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
-                    template, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
             ObjectMapper json = new ObjectMapper();
             json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
                     .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());
@@ -122,15 +121,21 @@ final class Server {
             if (System.getProperty("sun.net.httpserver.maxIdleConnections") == null) {
                 System.setProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_CONNECTIONS));
             }
-            HttpServer http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
+            // The port is bound before any sandbox is taken over: a start that cannot listen (the
+            // port taken, a typo) must fail before it touches what an earlier server left running.
+            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
+            manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
+                    template, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
             http.createContext("/", new Router(json, manager, tenancy, quotas, audit, index.policy()));
             http.start();
             return new Server(config, http, manager, executor, key, lock, egress, index, store);
         } catch (IOException | RuntimeException e) {
-            // Undo in reverse: sandboxes of this start, then the data directory's lock.
-            if (manager != null) manager.close();
+            // Undo in reverse, leaving the sandboxes (those taken over from an earlier run, recorded)
+            // for the next start: a failed start must not destroy what it never served.
+            if (http != null) http.stop(0);
+            if (manager != null) manager.detach();
             if (egress != null) egress.close();
             if (index != null) index.close();
             if (store != null) store.close();

@@ -281,13 +281,12 @@ public final class RuncRuntime implements SandboxRuntime {
     }
 
     @Override
-    public long snapshot(String id, Path target) {
+    public long snapshot(String id, Path target, long uidBase) {
         synchronized (lock(id)) {
             BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
             if (!Files.isDirectory(layout.upper())) {
                 throw new RuntimeFailure(RuntimeFailure.Code.NOT_FOUND, "sandbox " + id + " has no files to snapshot");
             }
-            long uidBase = ownerOf(layout.upper());
             try {
                 Files.createDirectory(target);
                 copyTree(layout.upper(), target);
@@ -346,15 +345,6 @@ public final class RuncRuntime implements SandboxRuntime {
     private static long shifted(long id, long delta) {
         if (delta < 0) return id >= -delta && id < -delta + 65536 ? id + delta : id;
         return id < 65536 ? id + delta : id;
-    }
-
-    /** The host uid that owns a sandbox's upper directory: its root, the base of its range. */
-    private static long ownerOf(Path upper) {
-        try {
-            return Integer.toUnsignedLong((Integer) Files.getAttribute(upper, "unix:uid", LinkOption.NOFOLLOW_LINKS));
-        } catch (IOException e) {
-            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "reading the owner of " + upper + " failed: " + e.getMessage());
-        }
     }
 
     @Override

@@ -34,6 +34,7 @@ public final class Sandbox {
     private volatile String seededFrom;
     private volatile long initPid;
     private volatile int idleTimeoutSeconds;
+    private final java.util.concurrent.atomic.AtomicBoolean copying = new java.util.concurrent.atomic.AtomicBoolean();
     private final java.util.concurrent.atomic.AtomicLong lastActivity = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -169,6 +170,20 @@ public final class Sandbox {
     /** Nanoseconds (System.nanoTime) of its last activity. */
     long lastActivityNanos() {
         return lastActivity.get();
+    }
+
+    /** Marks a snapshot copy in progress; false when one already is. */
+    boolean startCopy() {
+        return copying.compareAndSet(false, true);
+    }
+
+    void endCopy() {
+        copying.set(false);
+    }
+
+    /** A snapshot is being copied from it (the reaper leaves it alone meanwhile). */
+    boolean copying() {
+        return copying.get();
     }
 
     /** The host pid of its init (the agent): while it lives, the container runs. 0 when unknown. */

@@ -175,10 +175,13 @@ public final class SandboxManager implements AutoCloseable {
                 if (paused) {
                     Duration left = row.pausedLeft() != null ? row.pausedLeft() : Duration.between(Instant.now(), row.endAt());
                     sb.paused(left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left);
+                } else if (row.pausedLeft() != null) {
+                    // Resumed just before the crash, not yet recorded: its time left runs from now.
+                    sb.endAt(Instant.now().plus(row.pausedLeft()));
                 }
+                if (paused != (row.pausedLeft() != null)) registry.update(sb);
                 slots.add(row.slot());
                 sandboxes.put(id, sb);
-                if (paused != (row.pausedLeft() != null)) registry.update(sb);
                 kept.add(id);
             } catch (IOException | RuntimeException ex) {
                 if (e != null) e.close();
@@ -288,16 +291,21 @@ public final class SandboxManager implements AutoCloseable {
         try {
             Prepared p = poolable ? pool.take() : null;
             if (p != null) {
+                boolean handedOver = false;
                 try {
                     runtime.setBackground(p.id(), false);
                     if (!p.limits().equals(limits)) runtime.update(p.id(), limits);
                     if (p.egress() != null) p.egress().handOver(network, secrets);
-                    Sandbox sb = activate(p, req, who, templateName, limits, secrets, timeout);
-                    created = true;
-                    return sb;
+                    handedOver = true;
                 } catch (RuntimeFailure | StockadeError e) {
                     LOG.log(Level.INFO, "a pooled sandbox could not be handed over; starting a fresh one", e);
                     discard(p);
+                }
+                if (handedOver) {
+                    // A failure from here on has ended the sandbox (and given its share back): it propagates.
+                    Sandbox sb = activate(p, req, who, templateName, limits, secrets, timeout);
+                    created = true;
+                    return sb;
                 }
             }
             Path seedFiles = seed == null ? null : snapshots.filesOf(seed.id());
@@ -549,18 +557,37 @@ public final class SandboxManager implements AutoCloseable {
         Sandbox sb = live(id);
         String snapId = snapshots.newId();
         long bytes;
+        boolean freeze;
+        // The copy runs outside the sandbox's lock (it may take minutes): the reaper and other
+        // calls are not held up; the reaper leaves a sandbox being copied alone, and a kill meanwhile
+        // makes the copy fail cleanly.
         synchronized (sb) {
             if (!sb.isLive()) throw notFound(id);
-            boolean freeze = sb.isRunning();
-            try {
-                if (freeze) runtime.pause(id);
+            if (!sb.startCopy()) throw new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is being snapshotted already");
+            freeze = sb.isRunning();
+            if (freeze) {
                 try {
-                    bytes = runtime.snapshot(id, snapshots.filesOf(snapId));
-                } finally {
-                    if (freeze) runtime.resume(id);
+                    runtime.pause(id);
+                } catch (RuntimeFailure e) {
+                    sb.endCopy();
+                    throw new StockadeError(StockadeError.Code.UNAVAILABLE, "freezing sandbox " + id + " failed: " + e.getMessage(), e);
                 }
-            } catch (RuntimeFailure e) {
-                throw new StockadeError(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+            }
+        }
+        try {
+            bytes = runtime.snapshot(id, snapshots.filesOf(snapId), sb.uidBase());
+        } catch (RuntimeFailure e) {
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+        } finally {
+            synchronized (sb) {
+                if (freeze && sb.isRunning()) {
+                    try {
+                        runtime.resume(id);
+                    } catch (RuntimeFailure e) {
+                        LOG.log(Level.WARNING, "thawing sandbox " + id + " after its snapshot failed", e);
+                    }
+                }
+                sb.endCopy();
             }
         }
         try {
@@ -790,7 +817,7 @@ public final class SandboxManager implements AutoCloseable {
                 }
                 Instant now = Instant.now();
                 for (Sandbox sb : sandboxes.values()) {
-                    if (sb.isRunning() && !sb.endAt().isAfter(now)) {
+                    if (sb.isRunning() && !sb.copying() && !sb.endAt().isAfter(now)) {
                         try {
                             if (sb.autoPause() && runtime.capabilities().contains("pause")) {
                                 try {
@@ -842,7 +869,7 @@ public final class SandboxManager implements AutoCloseable {
         long now = System.nanoTime();
         for (Sandbox sb : sandboxes.values()) {
             int idle = sb.idleTimeoutSeconds();
-            if (idle <= 0 || !sb.isRunning() || sb.requestsInFlight() > 0) continue;
+            if (idle <= 0 || !sb.isRunning() || sb.copying() || sb.requestsInFlight() > 0) continue;
             if (now - sb.lastActivityNanos() < idle * 1_000_000_000L) continue;
             boolean busy = runtime.processCommands(sb.id()).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
             if (busy) {

@@ -74,8 +74,9 @@ public final class Snapshots {
             throw StockadeError.invalid("a snapshot name is 1 to 63 characters of letters, digits, '_', '.' and '-',"
                     + " starting with a letter or digit; got '" + name + "'");
         }
-        if (SandboxManager.DEFAULT_TEMPLATE_NAMES.contains(name) || name.endsWith("-hardened")) {
-            throw StockadeError.invalid("snapshot name '" + name + "' is a template's name or ends with -hardened: choose another");
+        if (SandboxManager.DEFAULT_TEMPLATE_NAMES.contains(name) || name.endsWith("-hardened") || ID.matcher(name).matches()) {
+            throw StockadeError.invalid("snapshot name '" + name + "' is a template's name, ends with -hardened or looks like a"
+                    + " snapshot id: choose another");
         }
         if (find(tenant, name) != null) {
             throw new StockadeError(StockadeError.Code.CONFLICT, "tenant " + tenant + " already has a snapshot named " + name);
@@ -84,6 +85,9 @@ public final class Snapshots {
 
     Snapshot record(String id, String tenant, String name, String source, long bytes) {
         Snapshot s = new Snapshot(id, tenant, name, source, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS), bytes);
+        if (name != null && find(tenant, name) != null) {
+            throw new StockadeError(StockadeError.Code.CONFLICT, "tenant " + tenant + " already has a snapshot named " + name);
+        }
         store.critical(c -> {
             try (PreparedStatement st = c.prepareStatement(
                     "INSERT INTO snapshots(id, tenant, name, source, created_ms, bytes) VALUES (?, ?, ?, ?, ?, ?)")) {
@@ -94,6 +98,11 @@ public final class Snapshots {
                 st.setLong(5, s.created().toEpochMilli());
                 st.setLong(6, bytes);
                 st.executeUpdate();
+            } catch (SQLException e) {
+                if (e.getMessage() != null && e.getMessage().contains("UNIQUE")) {
+                    throw new StockadeError(StockadeError.Code.CONFLICT, "tenant " + tenant + " already has a snapshot named " + name);
+                }
+                throw e;
             }
             return null;
         });
@@ -147,7 +156,13 @@ public final class Snapshots {
             }
             return null;
         });
-        deleteFiles(s.id());
+        try {
+            deleteFiles(s.id());
+        } catch (UncheckedIOException e) {
+            // The record is gone, so is the snapshot for everyone; the next start removes the files.
+            java.util.logging.Logger.getLogger(Snapshots.class.getName()).log(java.util.logging.Level.WARNING,
+                    "removing the files of deleted snapshot " + s.id() + " failed", e);
+        }
         return true;
     }
 

@@ -37,8 +37,12 @@ public final class Sealer {
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             Files.write(tmp, Base64.getEncoder().encode(k), StandardOpenOption.TRUNCATE_EXISTING);
             try {
-                Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                // link(2) fails when the key exists (rename would replace it): two processes making the
+                // first key at once agree on one.
+                Files.createLink(file, tmp);
             } catch (java.nio.file.FileAlreadyExistsException raced) {
+                // the other one's key stands
+            } finally {
                 Files.deleteIfExists(tmp);
             }
         }
