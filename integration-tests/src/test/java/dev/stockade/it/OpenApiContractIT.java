@@ -84,6 +84,12 @@ class OpenApiContractIT {
                 return r;
             }));
             calls.put("listSnapshots", new Call("get", "/snapshots", b -> c.call("GET", "/snapshots?limit=5", null)));
+            calls.put("listRuntimes", new Call("get", "/runtimes", b -> {
+                RawClient.Response r = c.call("GET", "/runtimes", null);
+                assertEquals("runc", r.json().path(0).path("name").asText(), r.body());
+                assertTrue(r.body().contains("\"pause\"") && r.body().contains("\"snapshot\""), r.body());
+                return r;
+            }));
             calls.put("deleteSnapshot", new Call("delete", "/templates/{templateID}",
                     b -> c.call("DELETE", "/templates/" + snapshot[0], null)));
             calls.put("pauseSandbox", new Call("post", "/sandboxes/{sandboxID}/pause", b -> {

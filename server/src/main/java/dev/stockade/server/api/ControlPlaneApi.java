@@ -49,6 +49,21 @@ final class ControlPlaneApi {
             }
             return true;
         }
+        if (path.equals("/runtimes")) {
+            if (!method.equals("GET")) throw methodNotAllowed(method, path);
+            // The runtimes a create may ask for ("runtime", or the -hardened template suffix for runsc)
+            // and what each supports: a request for a feature a runtime lacks is a 400 naming it.
+            SandboxManager.RuntimeInfo info = manager.runtimeInfo();
+            ArrayNode out = r.json.createArrayNode();
+            ObjectNode n = out.addObject();
+            n.put("name", info.name());
+            n.put("default", true);
+            n.put("available", true);
+            n.put("isolation", info.isolation());
+            info.capabilities().forEach(n.putArray("capabilities")::add);
+            r.sendJson(200, out);
+            return true;
+        }
         if (path.equals("/snapshots")) {
             if (!method.equals("GET")) throw methodNotAllowed(method, path);
             listSnapshots(r);

@@ -222,6 +222,13 @@ public final class SandboxManager implements AutoCloseable {
         return notFound(id);
     }
 
+    /** What the runtime this server runs says of itself: its name, its isolation, its optional features. */
+    public record RuntimeInfo(String name, String isolation, java.util.SortedSet<String> capabilities) {}
+
+    public RuntimeInfo runtimeInfo() {
+        return new RuntimeInfo(runtime.name(), runtime.isolation(), new java.util.TreeSet<>(runtime.capabilities()));
+    }
+
     /** Ready sandboxes in the pool now (0 without a pool). */
     public int poolReady() {
         return pool == null ? 0 : pool.ready();
