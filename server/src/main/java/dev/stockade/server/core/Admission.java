@@ -24,7 +24,4 @@ public interface Admission {
     interface Lease {
         void close();
     }
-
-    /** Admits everything (servers without tenants' quotas, tests). */
-    Admission OPEN = (owner, limits) -> () -> { };
 }

@@ -27,12 +27,6 @@ public record CreateRequest(
         secrets = secrets == null ? Map.of() : Map.copyOf(secrets);
     }
 
-    /** Without network or secrets: no network (the default). */
-    public CreateRequest(String template, Integer timeoutSeconds, Map<String, String> metadata, Map<String, String> envVars,
-                         String runtime, LimitsRequest limits) {
-        this(template, timeoutSeconds, metadata, envVars, runtime, limits, null, null, false, null);
-    }
-
     /**
      * A secret the sandbox may use but never see: its processes get an opaque placeholder in the
      * environment variable of the secret's name, and the egress proxy substitutes {@code value} for it

@@ -87,13 +87,6 @@ public final class SandboxManager implements AutoCloseable {
      * @param egress the egress proxy every sandbox's traffic leaves through; null: sandboxes get no
      *     egress path at all (loopback only, whatever they ask for)
      * @param egressSockets a directory owned by the server where each sandbox's proxy socket is bound
-     */
-    public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
-                          Path agentDir, EgressProxy egress, Path egressSockets) {
-        this(config, runtime, runtimeStateRoot, template, agentDir, egress, egressSockets, null, null, Admission.OPEN);
-    }
-
-    /**
      * @param store where the sandboxes are recorded, so that a server started after a crash takes
      *     them over (null: nothing is recorded, and a start removes whatever an earlier server left)
      * @param snapshotsDir where snapshots' files are kept (with a store; null: no snapshots)
@@ -236,11 +229,6 @@ public final class SandboxManager implements AutoCloseable {
 
     Limits defaultLimits() {
         return config.defaultLimits();
-    }
-
-    /** Creates a sandbox of the default tenant, without quotas (tests, the CLI's embedded uses). */
-    public Sandbox create(CreateRequest req) {
-        return create(req, dev.stockade.server.tenancy.Tenancy.DEFAULT_TENANT, Admission.OPEN);
     }
 
     /**
@@ -462,11 +450,6 @@ public final class SandboxManager implements AutoCloseable {
             return new Access.Gone();
         }
         return new Access.Denied();
-    }
-
-    public boolean isRunning(String id) {
-        Sandbox sb = id == null ? null : sandboxes.get(id);
-        return sb != null && sb.isRunning();
     }
 
     /** A running sandbox, or NOT_FOUND (the same answer for never-existed, ended and starting). */

@@ -34,11 +34,7 @@ public final class Snapshots {
     private final SecureRandom random = new SecureRandom();
 
     /** One snapshot as the API shows it. */
-    public record Snapshot(String id, String tenant, String name, String source, Instant created, long bytes) {
-        public Path files(Path dir) {
-            return dir.resolve(id);
-        }
-    }
+    public record Snapshot(String id, String tenant, String name, String source, Instant created, long bytes) {}
 
     Snapshots(Store store, Path dir) {
         this.store = store;
