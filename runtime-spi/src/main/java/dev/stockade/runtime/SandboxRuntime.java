@@ -64,6 +64,16 @@ public interface SandboxRuntime {
         return null;
     }
 
+    /**
+     * Why a sandbox's container stopped on its own, when the runtime can tell (e.g. "the sandbox
+     * reached its memory limit of 512 MiB, and this runtime ends the whole sandbox when that
+     * happens"); empty when it cannot. Asked after the container stopped and before
+     * {@link #destroy}, which removes the evidence.
+     */
+    default java.util.Optional<String> endReason(String id) {
+        return java.util.Optional.empty();
+    }
+
     /** Whether the sandbox is paused (frozen) right now, as the runtime sees it. */
     default boolean isPaused(String id) {
         return false;

@@ -98,6 +98,12 @@ public record ServerConfig(
                 maxTimeoutSeconds, maxSandboxes, egress, packages, p);
     }
 
+    /** The same configuration with another default runtime (by name: "runc", "runsc"). */
+    public ServerConfig withRuntime(String name) {
+        return new ServerConfig(host, port, dataDir, apiKey, name, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
+    }
+
     public ServerConfig withMaxSandboxes(int n) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
                 maxTimeoutSeconds, n, egress, packages, pool);
