@@ -42,6 +42,9 @@ final class ServeCommand implements Subcommand {
                   --data-dir DIR    state directory (default $STOCKADE_DATA_DIR, else ~/.local/share/stockade,
                                     else /var/lib/stockade when the home directory is closed to others)
                   --host ADDR       address to listen on (default 127.0.0.1)
+                  --runtime NAME    the default isolation tier: runc (standard, default) or runsc
+                                    (hardened: gVisor); a create chooses per sandbox with "runtime"
+                                    or a template name ending in -hardened (docs/runtimes.md)
                   --end-sandboxes-on-stop
                                     end every sandbox when the server stops (default: on SIGTERM or
                                     Ctrl-C, running requests get 10 s to finish and the sandboxes keep
@@ -60,6 +63,8 @@ final class ServeCommand implements Subcommand {
                   --pool-min N               refill even while creates run when fewer are ready (default 1)
                   --pool-preload MODULES     modules their interpreter imports ahead (comma list;
                                              default numpy,pandas,matplotlib.pyplot; none: no interpreter)
+                  --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
+                                             (default 0)
                   --max-sandboxes N          sandboxes alive at once, not counting the pool (default 200)
                 Packages (pip in sandboxes installs only from the server's index):
                   --wheelhouse DIR           approved wheels and sdists, all installable
@@ -80,7 +85,7 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-preload", "max-sandboxes"),
+                "pool-preload", "pool-hardened", "max-sandboxes", "runtime"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
 
@@ -109,6 +114,7 @@ final class ServeCommand implements Subcommand {
         try {
             server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey)
                     .withEgress(egress(args)).withPackages(packages(args)).withPool(pool(args))
+                    .withRuntime(runtime(args))
                     .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000)));
         } catch (RuntimeException e) {
             claim.close();
@@ -183,10 +189,17 @@ final class ServeCommand implements Subcommand {
                 : preload.isBlank() || preload.equals("none") ? List.of() : List.of(preload.split(","));
         try {
             dev.stockade.runtime.SandboxSpec.Warmup check = new dev.stockade.runtime.SandboxSpec.Warmup(!modules.isEmpty(), modules);
-            return new PoolConfig(size, min, check.preload());
+            return new PoolConfig(size, min, check.preload(), args.intValue(name(), "pool-hardened", 0, 0, 1000));
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), "--pool-preload: " + e.getMessage());
         }
+    }
+
+    private String runtime(Args args) throws UsageException {
+        String r = args.value("runtime");
+        if (r == null) return "runc";
+        if (!r.matches("[a-z0-9-]{1,32}")) throw new UsageException(name(), "--runtime: '" + r + "' is not a runtime name (runc, runsc)");
+        return r;
     }
 
     private PackageConfig packages(Args args) throws UsageException {

@@ -4,15 +4,13 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.stockade.agent.AgentScript;
-import dev.stockade.runtime.RuntimeProvider;
-import dev.stockade.runtime.SandboxRuntime;
-import dev.stockade.runtime.Template;
 import dev.stockade.server.api.Router;
 import dev.stockade.server.audit.AuditLog;
 import dev.stockade.server.store.Store;
 import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.config.ServerConfig;
+import dev.stockade.server.core.Runtimes;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.egress.EgressProxy;
 import dev.stockade.server.egress.InterceptingTls;
@@ -31,7 +29,6 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.ServiceLoader;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -87,10 +84,9 @@ final class Server {
                     data.resolve(ADMIN_KEY_FILE));
             QuotaGate quotas = new QuotaGate(t -> tenancy.tenant(t).quota(), System::currentTimeMillis);
             AuditLog audit = new AuditLog(store);
-            SandboxRuntime runtime = runtime(config.runtime(), data.resolve("runtime").resolve(config.runtime()));
+            Runtimes runtimes = Runtimes.load(config.runtime(), data.resolve("runtime"));
             StockadeCa ca = StockadeCa.loadOrCreate(data.resolve("egress-ca"));
             Path agent = installAgent(data, caBundle(ca));
-            Template template = runtime.defaultTemplate();
             Path sockets = egressSockets(data);
             index = new PackageIndex(config.packages());
             egress = new EgressProxy(config.egress(), List.of(index),
@@ -124,8 +120,7 @@ final class Server {
             // The port is bound before any sandbox is taken over: a start that cannot listen (the
             // port taken, a typo) must fail before it touches what an earlier server left running.
             http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
-            manager = new SandboxManager(config, runtime, data.resolve("runtime").resolve(config.runtime()),
-                    template, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
+            manager = new SandboxManager(config, runtimes, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
             http.setExecutor(executor);
             http.createContext("/", new Router(json, manager, tenancy, quotas, audit, index.policy()));
@@ -177,20 +172,6 @@ final class Server {
 
     /** Where the first start writes the admin key it makes (0600), for the operator to read. */
     static final String ADMIN_KEY_FILE = "api-key";
-
-    private static SandboxRuntime runtime(String name, Path stateRoot) {
-        List<String> reasons = new ArrayList<>();
-        for (RuntimeProvider p : ServiceLoader.load(RuntimeProvider.class)) {
-            if (!p.name().equals(name)) {
-                continue;
-            }
-            RuntimeProvider.Availability a = p.probe();
-            if (a.available()) return p.create(stateRoot);
-            reasons.add(p.name() + ": " + a.reason());
-        }
-        throw new IllegalStateException("runtime '" + name + "' is not available on this host"
-                + (reasons.isEmpty() ? " (no provider of that name is installed)" : ": " + String.join("; ", reasons)));
-    }
 
     /**
      * Writes the agent where sandboxes bind it from (read-only, owned by root) as bytecode compiled

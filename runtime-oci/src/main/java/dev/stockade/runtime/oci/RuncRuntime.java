@@ -3,6 +3,7 @@ package dev.stockade.runtime.oci;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
@@ -114,7 +115,8 @@ public final class RuncRuntime implements SandboxRuntime {
 
     @Override
     public Set<String> capabilities() {
-        return Set.of("pause", "snapshot");
+        return Set.of(Capabilities.PAUSE, Capabilities.SNAPSHOT, Capabilities.NETWORK_ALLOWLIST, Capabilities.PER_PROCESS_LIMITS,
+                Capabilities.SECCOMP);
     }
 
     private Object lock(String id) {

@@ -53,14 +53,17 @@ final class ControlPlaneApi {
             if (!method.equals("GET")) throw methodNotAllowed(method, path);
             // The runtimes a create may ask for ("runtime", or the -hardened template suffix for runsc)
             // and what each supports: a request for a feature a runtime lacks is a 400 naming it.
-            SandboxManager.RuntimeInfo info = manager.runtimeInfo();
             ArrayNode out = r.json.createArrayNode();
-            ObjectNode n = out.addObject();
-            n.put("name", info.name());
-            n.put("default", true);
-            n.put("available", true);
-            n.put("isolation", info.isolation());
-            info.capabilities().forEach(n.putArray("capabilities")::add);
+            for (SandboxManager.RuntimeInfo info : manager.runtimeInfo()) {
+                ObjectNode n = out.addObject();
+                n.put("name", info.name());
+                n.put("default", info.isDefault());
+                n.put("available", info.available());
+                if (info.reason() != null) n.put("reason", info.reason());
+                if (info.isolation() != null) n.put("isolation", info.isolation());
+                info.capabilities().forEach(n.putArray("capabilities")::add);
+                if (info.available()) n.put("poolReady", info.poolReady());
+            }
             r.sendJson(200, out);
             return true;
         }

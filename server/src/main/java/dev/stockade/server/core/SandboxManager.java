@@ -2,12 +2,12 @@ package dev.stockade.server.core;
 
 import dev.stockade.agent.AgentClient;
 import dev.stockade.agent.AgentException;
+import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.Limits;
 import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.SandboxSpec;
-import dev.stockade.runtime.Template;
 import dev.stockade.server.config.ServerConfig;
 import dev.stockade.server.egress.EgressProxy;
 import dev.stockade.server.egress.NetworkPolicy;
@@ -51,10 +51,8 @@ public final class SandboxManager implements AutoCloseable {
     private static final int LAST_SLOT = 65000;
 
     private final ServerConfig config;
-    private final SandboxRuntime runtime;
-    private final Template template;
+    private final Runtimes runtimes;
     private final Path agentDir;
-    private final Path sandboxesRoot;
     private final EgressProxy egress;
     private final Path egressSockets;
     private final ConcurrentHashMap<String, Sandbox> sandboxes = new ConcurrentHashMap<>();
@@ -80,7 +78,8 @@ public final class SandboxManager implements AutoCloseable {
     private final Thread reaper;
     /** Creates in flight: the pool refills only while there are none (or when it runs low). */
     private final java.util.concurrent.atomic.AtomicInteger live = new java.util.concurrent.atomic.AtomicInteger();
-    private final SandboxPool pool;
+    /** Warm pools by runtime name (the default runtime's, and the hardened tier's when configured). */
+    private final Map<String, SandboxPool> pools;
 
 
     /**
@@ -92,16 +91,13 @@ public final class SandboxManager implements AutoCloseable {
      * @param snapshotsDir where snapshots' files are kept (with a store; null: no snapshots)
      * @param quotas gives each sandbox taken over its share of its owner's quota again
      */
-    public SandboxManager(ServerConfig config, SandboxRuntime runtime, Path runtimeStateRoot, Template template,
-                          Path agentDir, EgressProxy egress, Path egressSockets, dev.stockade.server.store.Store store,
+    public SandboxManager(ServerConfig config, Runtimes runtimes, Path agentDir, EgressProxy egress, Path egressSockets, dev.stockade.server.store.Store store,
                           Path snapshotsDir, Admission quotas) {
         this.egress = egress;
         this.egressSockets = egressSockets;
         this.config = config;
-        this.runtime = runtime;
-        this.template = template;
+        this.runtimes = runtimes;
         this.agentDir = agentDir;
-        this.sandboxesRoot = runtimeStateRoot.resolve("sandboxes");
         this.registry = new SandboxRegistry(store);
         this.snapshots = store == null || snapshotsDir == null ? null : new Snapshots(store, snapshotsDir);
         long t = System.nanoTime();
@@ -109,13 +105,28 @@ public final class SandboxManager implements AutoCloseable {
         if (!keep.isEmpty()) {
             LOG.info(String.format("took over %d sandbox(es) of an earlier run in %.0f ms", keep.size(), (System.nanoTime() - t) / 1e6));
         }
-        Set<String> reaped = runtime.reapExcept(keep);
-        if (!reaped.isEmpty()) {
-            LOG.info("removed " + reaped.size() + " sandbox(es) left behind by an earlier run: " + reaped);
+        for (Runtimes.Tier tier : runtimes.all()) {
+            Set<String> reaped = tier.runtime().reapExcept(keep);
+            if (!reaped.isEmpty()) {
+                LOG.info("removed " + reaped.size() + " " + tier.name() + " sandbox(es) left behind by an earlier run: " + reaped);
+            }
         }
         removeEgressDirsExcept(keep);
         this.reaper = Thread.ofVirtual().name("stockade-reaper").start(this::reapLoop);
-        this.pool = config.pool().size() > 0 ? new SandboxPool(this, config.pool(), live) : null;
+        Map<String, SandboxPool> p = new java.util.LinkedHashMap<>();
+        if (config.pool().size() > 0) {
+            p.put(runtimes.defaultName(), new SandboxPool(this, runtimes.defaultTier(), config.pool().size(), config.pool(), live));
+        }
+        if (config.pool().hardened() > 0 && !runtimes.defaultName().equals(Runtimes.HARDENED)) {
+            Runtimes.Tier hardened = runtimes.find(Runtimes.HARDENED);
+            if (hardened == null) {
+                LOG.warning("no hardened pool: runtime " + Runtimes.HARDENED + " is not available on this host ("
+                        + runtimes.unavailable().getOrDefault(Runtimes.HARDENED, "not installed") + ")");
+            } else {
+                p.put(hardened.name(), new SandboxPool(this, hardened, config.pool().hardened(), config.pool(), live));
+            }
+        }
+        this.pools = java.util.Collections.unmodifiableMap(p);
     }
 
     /**
@@ -138,6 +149,13 @@ public final class SandboxManager implements AutoCloseable {
             SandboxEgress e = null;
             Admission.Lease lease = null;
             try {
+                Runtimes.Tier tier = runtimes.find(row.runtime());
+                if (tier == null) {
+                    lost(row, "its runtime " + row.runtime() + " is not available on this server any more ("
+                            + runtimes.unavailable().getOrDefault(row.runtime(), "not installed") + ")");
+                    continue;
+                }
+                SandboxRuntime runtime = tier.runtime();
                 RuntimeSandbox rs = runtime.attach(id);
                 if (rs == null) {
                     lost(row, "its container was gone when the server restarted (killed or the host rebooted)"
@@ -215,16 +233,44 @@ public final class SandboxManager implements AutoCloseable {
         return notFound(id);
     }
 
-    /** What the runtime this server runs says of itself: its name, its isolation, its optional features. */
-    public record RuntimeInfo(String name, String isolation, java.util.SortedSet<String> capabilities) {}
+    /**
+     * What a runtime says of itself: its name, whether this server offers it (and if not, why), its
+     * isolation, its optional features, and its pool.
+     */
+    public record RuntimeInfo(String name, boolean isDefault, boolean available, String reason, String isolation,
+                              java.util.SortedSet<String> capabilities, int poolReady) {}
 
-    public RuntimeInfo runtimeInfo() {
-        return new RuntimeInfo(runtime.name(), runtime.isolation(), new java.util.TreeSet<>(runtime.capabilities()));
+    /** Every runtime installed: those offered (the default first), then those this host cannot run. */
+    public List<RuntimeInfo> runtimeInfo() {
+        List<RuntimeInfo> out = new ArrayList<>();
+        for (Runtimes.Tier t : runtimes.all()) {
+            SandboxPool p = pools.get(t.name());
+            out.add(new RuntimeInfo(t.name(), t.name().equals(runtimes.defaultName()), true, null,
+                    t.runtime().isolation(), new java.util.TreeSet<>(t.runtime().capabilities()), p == null ? 0 : p.ready()));
+        }
+        runtimes.unavailable().forEach((name, why) -> out.add(new RuntimeInfo(name, false, false, why, null,
+                new java.util.TreeSet<>(), 0)));
+        return out;
     }
 
-    /** Ready sandboxes in the pool now (0 without a pool). */
+    /** Ready sandboxes in the pools now (0 without a pool). */
     public int poolReady() {
-        return pool == null ? 0 : pool.ready();
+        return pools.values().stream().mapToInt(SandboxPool::ready).sum();
+    }
+
+    /** The runtime a sandbox runs on (it was offered when the sandbox started, so it is here). */
+    private SandboxRuntime runtimeOf(Sandbox sb) {
+        Runtimes.Tier t = runtimes.find(sb.runtime());
+        if (t == null) throw new IllegalStateException("sandbox " + sb.id() + " runs on unknown runtime " + sb.runtime());
+        return t.runtime();
+    }
+
+    /** INVALID_ARGUMENT unless the sandbox's runtime has {@code capability}; the message says what cannot be done. */
+    private static void requireCapability(SandboxRuntime runtime, String capability, String what) {
+        if (!runtime.capabilities().contains(capability)) {
+            throw StockadeError.invalid("runtime " + runtime.name() + " cannot " + what + " (it lacks the '" + capability
+                    + "' capability; GET /runtimes lists what each runtime supports)");
+        }
     }
 
     Limits defaultLimits() {
@@ -238,10 +284,14 @@ public final class SandboxManager implements AutoCloseable {
     public Sandbox create(CreateRequest req, String owner, Admission admission) {
         if (closed.get()) throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
         String templateName = req.template() == null || req.template().isBlank() ? "base" : req.template();
-        String runtimeName = req.runtime() == null ? config.runtime() : req.runtime();
-        if (templateName.endsWith("-hardened")) {
-            templateName = templateName.substring(0, templateName.length() - "-hardened".length());
-            runtimeName = "runsc";
+        String runtimeName = req.runtime() == null ? runtimes.defaultName() : req.runtime();
+        if (templateName.endsWith(Runtimes.HARDENED_SUFFIX)) {
+            templateName = templateName.substring(0, templateName.length() - Runtimes.HARDENED_SUFFIX.length());
+            if (req.runtime() != null && !req.runtime().equals(Runtimes.HARDENED)) {
+                throw StockadeError.invalid("template '" + req.template() + "' asks for the hardened tier ("
+                        + Runtimes.HARDENED + ") but the request names runtime '" + req.runtime() + "': ask for one of them");
+            }
+            runtimeName = Runtimes.HARDENED;
         }
         Snapshots.Snapshot seed = null;
         if (!DEFAULT_TEMPLATE_NAMES.contains(templateName)) {
@@ -252,10 +302,10 @@ public final class SandboxManager implements AutoCloseable {
                         + " (each may carry -hardened), or the id or name of one of your snapshots.");
             }
         }
-        if (!runtimeName.equals(runtime.name())) {
-            throw StockadeError.invalid("runtime '" + runtimeName + "' is not available on this server: it runs '"
-                    + runtime.name() + "'. Ask for that runtime or none.");
-        }
+        Runtimes.Tier tier = runtimes.require(runtimeName);
+        SandboxRuntime runtime = tier.runtime();
+        if (req.autoPause()) requireCapability(runtime, Capabilities.PAUSE, "pause sandboxes (autoPause)");
+        if (seed != null) requireCapability(runtime, Capabilities.SNAPSHOT, "start sandboxes from snapshots");
         int timeout = req.timeoutSeconds() == null ? config.defaultTimeoutSeconds() : req.timeoutSeconds();
         checkTimeout(timeout);
         if (req.idleTimeoutSeconds() != null && (req.idleTimeoutSeconds() < 1 || req.idleTimeoutSeconds() > config.maxTimeoutSeconds())) {
@@ -267,7 +317,11 @@ public final class SandboxManager implements AutoCloseable {
         checkMap("envVars", req.envVars(), ENV_KEY, 256, 32 * 1024);
         NetworkPolicy network = req.network() == null ? NetworkPolicy.none() : req.network();
         checkNetwork(network);
+        if (network.mode() != NetworkPolicy.Mode.NONE) {
+            requireCapability(runtime, Capabilities.NETWORK_ALLOWLIST, "give sandboxes network access");
+        }
         List<SecretBinding> secrets = secrets(req);
+        if (!secrets.isEmpty()) requireCapability(runtime, Capabilities.NETWORK_ALLOWLIST, "hold secrets (they need its egress path)");
         if (sandboxes.size() >= config.maxSandboxes()) {
             throw new StockadeError(StockadeError.Code.RESOURCE_EXHAUSTED, "this server already runs " + sandboxes.size()
                     + " sandboxes, its maximum (maxSandboxes). Kill some or raise the limit.");
@@ -280,6 +334,7 @@ public final class SandboxManager implements AutoCloseable {
         Admission.Lease lease = admission.admit(owner, limits);
         Owner who = new Owner(owner, lease);
         // Every default template name is the same template on this runtime: any of them can take a pooled one.
+        SandboxPool pool = pools.get(tier.name());
         boolean poolable = pool != null && seed == null && DEFAULT_TEMPLATE_NAMES.contains(templateName);
         live.incrementAndGet();
         boolean created = false;
@@ -304,7 +359,7 @@ public final class SandboxManager implements AutoCloseable {
                 }
             }
             Path seedFiles = seed == null ? null : snapshots.filesOf(seed.id());
-            Sandbox sb = activate(prepare(limits, network, secrets, SandboxSpec.Warmup.NONE, seedFiles), req, who,
+            Sandbox sb = activate(prepare(tier, limits, network, secrets, SandboxSpec.Warmup.NONE, seedFiles), req, who,
                     seed == null ? templateName : (seed.name() != null ? seed.name() : seed.id()), limits, secrets, timeout);
             if (seed != null) {
                 sb.seededFrom(seed.id());
@@ -315,7 +370,7 @@ public final class SandboxManager implements AutoCloseable {
         } finally {
             if (!created) lease.close();
             live.decrementAndGet();
-            if (pool != null) pool.wake();
+            for (SandboxPool other : pools.values()) other.wake();
         }
     }
 
@@ -326,15 +381,19 @@ public final class SandboxManager implements AutoCloseable {
      * A started sandbox nobody has yet: its id, uid range, agent and egress. Fresh creates make one
      * and activate it at once; the pool makes them ahead of time.
      */
-    record Prepared(String id, int slot, long uidBase, AgentClient agent, SandboxEgress egress, Limits limits, long initPid) {}
+    record Prepared(String id, Runtimes.Tier tier, int slot, long uidBase, AgentClient agent, SandboxEgress egress, Limits limits,
+                    long initPid) {}
 
-    /** Starts a sandbox; on failure nothing of it is left and StockadeError(UNAVAILABLE) says why. */
-    Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup) {
-        return prepare(limits, network, secrets, warmup, null);
+    /** Starts a sandbox on {@code tier}; on failure nothing of it is left and StockadeError(UNAVAILABLE) says why. */
+    Prepared prepare(Runtimes.Tier tier, Limits limits, NetworkPolicy network, List<SecretBinding> secrets,
+                     SandboxSpec.Warmup warmup) {
+        return prepare(tier, limits, network, secrets, warmup, null);
     }
 
     /** With {@code seed}: the sandbox starts with a snapshot's files on top of its template. */
-    Prepared prepare(Limits limits, NetworkPolicy network, List<SecretBinding> secrets, SandboxSpec.Warmup warmup, Path seed) {
+    Prepared prepare(Runtimes.Tier tier, Limits limits, NetworkPolicy network, List<SecretBinding> secrets,
+                     SandboxSpec.Warmup warmup, Path seed) {
+        SandboxRuntime runtime = tier.runtime();
         String id = newId();
         int slot = claimSlot();
         long uidBase = (long) slot * 65536;
@@ -352,7 +411,7 @@ public final class SandboxManager implements AutoCloseable {
                             "cannot open the sandbox's egress socket " + egressSocket + ": " + io.getMessage());
                 }
             }
-            RuntimeSandbox rs = runtime.start(new SandboxSpec(id, uidBase, sandboxesRoot.resolve(id), template,
+            RuntimeSandbox rs = runtime.start(new SandboxSpec(id, uidBase, tier.sandboxesRoot().resolve(id), tier.template(),
                     agentDir, limits, egressSocket, warmup, seed));
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
@@ -361,7 +420,7 @@ public final class SandboxManager implements AutoCloseable {
             // A pooled sandbox is ready when its interpreter is: the preload happens here, off any
             // create's path, not in the first cell of whoever takes it.
             if (warmup.defaultContext()) agent.warmDefaultContext(null);
-            return new Prepared(id, slot, uidBase, agent, e, limits, rs.initPid());
+            return new Prepared(id, tier, slot, uidBase, agent, e, limits, rs.initPid());
         } catch (RuntimeFailure | AgentException ex) {
             try {
                 runtime.destroy(id);
@@ -382,7 +441,7 @@ public final class SandboxManager implements AutoCloseable {
         Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         Map<String, String> processEnv = new java.util.LinkedHashMap<>(req.envVars());
         for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
-        Sandbox sb = new Sandbox(p.id(), req.template() == null ? "base" : req.template(), templateName, runtime.name(),
+        Sandbox sb = new Sandbox(p.id(), req.template() == null ? "base" : req.template(), templateName, p.tier().name(),
                 req.metadata(), processEnv, secrets.stream().map(SecretBinding::name).toList(), limits,
                 now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
@@ -410,7 +469,7 @@ public final class SandboxManager implements AutoCloseable {
     /** Removes a prepared sandbox nobody will use. */
     void discard(Prepared p) {
         try {
-            runtime.destroy(p.id());
+            p.tier().runtime().destroy(p.id());
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "removing pooled sandbox " + p.id() + " failed", e);
         } finally {
@@ -486,9 +545,8 @@ public final class SandboxManager implements AutoCloseable {
         synchronized (sb) {
             if (sb.isPaused()) throw new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is already paused");
             if (!sb.isRunning()) throw notFound(id);
-            if (!runtime.capabilities().contains("pause")) {
-                throw StockadeError.invalid("runtime " + runtime.name() + " cannot pause sandboxes");
-            }
+            SandboxRuntime runtime = runtimeOf(sb);
+            requireCapability(runtime, Capabilities.PAUSE, "pause sandboxes");
             try {
                 runtime.pause(id);
             } catch (RuntimeFailure e) {
@@ -519,7 +577,7 @@ public final class SandboxManager implements AutoCloseable {
         synchronized (sb) {
             if (sb.state() instanceof SandboxState.Paused p) {
                 try {
-                    runtime.resume(id);
+                    runtimeOf(sb).resume(id);
                 } catch (RuntimeFailure e) {
                     throw new StockadeError(StockadeError.Code.UNAVAILABLE, "resuming sandbox " + id + " failed: " + e.getMessage(), e);
                 }
@@ -539,12 +597,11 @@ public final class SandboxManager implements AutoCloseable {
      * on afterwards (a paused one stays paused). The filesystem only: memory and processes are not kept.
      */
     public Snapshots.Snapshot snapshot(String id, String tenant, String name) {
-        if (snapshots == null || !runtime.capabilities().contains("snapshot")) {
-            throw StockadeError.invalid("this server cannot snapshot sandboxes (runtime " + runtime.name()
-                    + (snapshots == null ? ", no store" : "") + ")");
-        }
+        if (snapshots == null) throw StockadeError.invalid("this server cannot snapshot sandboxes (it runs without a store)");
         snapshots.checkName(tenant, name);
         Sandbox sb = live(id);
+        SandboxRuntime runtime = runtimeOf(sb);
+        requireCapability(runtime, Capabilities.SNAPSHOT, "snapshot sandboxes");
         String snapId = snapshots.newId();
         long bytes;
         boolean freeze;
@@ -636,12 +693,12 @@ public final class SandboxManager implements AutoCloseable {
             if (wasPaused) {
                 // Thawed first, so that its processes take their SIGKILL at once.
                 try {
-                    runtime.resume(sb.id());
+                    runtimeOf(sb).resume(sb.id());
                 } catch (RuntimeFailure e) {
                     LOG.log(Level.FINE, "resuming paused sandbox " + sb.id() + " before its end failed", e);
                 }
             }
-            runtime.destroy(sb.id());
+            runtimeOf(sb).destroy(sb.id());
         } finally {
             closeEgress(sb);
             sb.owner().lease().close();
@@ -662,6 +719,9 @@ public final class SandboxManager implements AutoCloseable {
     public void setNetwork(String id, NetworkPolicy policy) {
         Sandbox sb = live(id);
         checkNetwork(policy);
+        if (policy.mode() != NetworkPolicy.Mode.NONE) {
+            requireCapability(runtimeOf(sb), Capabilities.NETWORK_ALLOWLIST, "give sandboxes network access");
+        }
         SandboxEgress e = sb.egress();
         if (e == null) {
             throw new StockadeError(StockadeError.Code.UNAVAILABLE, "this server runs without an egress proxy:"
@@ -809,7 +869,7 @@ public final class SandboxManager implements AutoCloseable {
                 for (Sandbox sb : sandboxes.values()) {
                     if (sb.isRunning() && !sb.copying() && !sb.endAt().isAfter(now)) {
                         try {
-                            if (sb.autoPause() && runtime.capabilities().contains("pause")) {
+                            if (sb.autoPause() && runtimeOf(sb).capabilities().contains(Capabilities.PAUSE)) {
                                 try {
                                     pause(sb.id());
                                     continue;
@@ -837,7 +897,8 @@ public final class SandboxManager implements AutoCloseable {
         for (Sandbox sb : sandboxes.values()) {
             long pid = sb.initPid();
             if (!sb.isLive() || pid <= 0 || ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
-            String why = "its container stopped while it ran (its init, the agent, exited or was killed on the host)";
+            String why = runtimeOf(sb).endReason(sb.id())
+                    .orElse("its container stopped while it ran (its init, the agent, exited or was killed on the host)");
             synchronized (lostSandboxes) {
                 lostSandboxes.put(sb.id(), new Lost(sb.tenant(), why));
             }
@@ -861,13 +922,13 @@ public final class SandboxManager implements AutoCloseable {
             int idle = sb.idleTimeoutSeconds();
             if (idle <= 0 || !sb.isRunning() || sb.copying() || sb.requestsInFlight() > 0) continue;
             if (now - sb.lastActivityNanos() < idle * 1_000_000_000L) continue;
-            boolean busy = runtime.processCommands(sb.id()).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
+            boolean busy = runtimeOf(sb).processCommands(sb.id()).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
             if (busy) {
                 sb.touch(); // a job still runs: activity; look again after another idle period
                 continue;
             }
             try {
-                if (sb.autoPause() && runtime.capabilities().contains("pause")) {
+                if (sb.autoPause() && runtimeOf(sb).capabilities().contains(Capabilities.PAUSE)) {
                     pause(sb.id());
                 } else {
                     end(sb, "idle: no request, stream or process for " + idle + " s (its idleTimeout)");
@@ -948,7 +1009,7 @@ public final class SandboxManager implements AutoCloseable {
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
         reaper.interrupt();
-        if (pool != null) pool.close();
+        pools.values().forEach(SandboxPool::close);
         List<Thread> enders = new ArrayList<>();
         for (Sandbox sb : sandboxes.values()) {
             enders.add(Thread.ofVirtual().start(() -> {
@@ -967,7 +1028,7 @@ public final class SandboxManager implements AutoCloseable {
             }
         }
         // Whatever is still there (a create that raced with close) goes too.
-        runtime.reapExcept(Set.of());
+        for (Runtimes.Tier t : runtimes.all()) t.runtime().reapExcept(Set.of());
     }
 
     /**
@@ -979,7 +1040,7 @@ public final class SandboxManager implements AutoCloseable {
     public int detach() {
         if (!closed.compareAndSet(false, true)) return 0;
         reaper.interrupt();
-        if (pool != null) pool.close();
+        pools.values().forEach(SandboxPool::close);
         int left = 0;
         for (Sandbox sb : sandboxes.values()) {
             if (!sb.isLive()) continue;

@@ -12,7 +12,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Ready sandboxes of the default template, started ahead of the creates that will take them. One
+ * Ready sandboxes of the default template on one runtime, started ahead of the creates that will take them. One
  * refill thread starts them one at a time with the server's default limits, no network, no
  * secrets, and (when configured) an interpreter that has already imported the preload modules.
  * While creates are in flight the refill waits to start the next container, unless fewer than
@@ -27,6 +27,9 @@ final class SandboxPool implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
 
     private final SandboxManager manager;
+    private final Runtimes.Tier tier;
+    private final int size;
+    private final int min;
     private final PoolConfig config;
     private final AtomicInteger live;
     private final ConcurrentLinkedDeque<SandboxManager.Prepared> ready = new ConcurrentLinkedDeque<>();
@@ -35,11 +38,15 @@ final class SandboxPool implements AutoCloseable {
     private final Thread refill;
     private volatile boolean closed;
 
-    SandboxPool(SandboxManager manager, PoolConfig config, AtomicInteger live) {
+    /** Keeps {@code size} sandboxes of {@code tier} ready, with the preload and refill rules of {@code config}. */
+    SandboxPool(SandboxManager manager, Runtimes.Tier tier, int size, PoolConfig config, AtomicInteger live) {
         this.manager = manager;
+        this.tier = tier;
+        this.size = size;
+        this.min = Math.min(config.min(), size);
         this.config = config;
         this.live = live;
-        this.refill = Thread.ofVirtual().name("stockade-pool-refill").start(this::refillLoop);
+        this.refill = Thread.ofVirtual().name("stockade-pool-refill-" + tier.name()).start(this::refillLoop);
     }
 
     int ready() {
@@ -64,8 +71,8 @@ final class SandboxPool implements AutoCloseable {
 
     private boolean shouldStart() {
         int n = ready.size();
-        if (n >= config.size()) return false;
-        return n < config.min() || live.get() == 0;
+        if (n >= size) return false;
+        return n < min || live.get() == 0;
     }
 
     private void refillLoop() {
@@ -83,7 +90,7 @@ final class SandboxPool implements AutoCloseable {
             }
             if (closed) return;
             try {
-                SandboxManager.Prepared p = manager.prepare(manager.defaultLimits(), NetworkPolicy.none(), List.of(), warmup);
+                SandboxManager.Prepared p = manager.prepare(tier, manager.defaultLimits(), NetworkPolicy.none(), List.of(), warmup);
                 if (closed) {
                     manager.discard(p);
                     return;
