@@ -42,6 +42,7 @@ public final class SandboxManager implements AutoCloseable {
     /** Template names the E2B SDKs send by default, all served by the host-Python template. */
     public static final Set<String> DEFAULT_TEMPLATE_NAMES = Set.of("base", "code-interpreter-v1", "python");
     private static final Pattern METADATA_KEY = Pattern.compile("[A-Za-z0-9_.\\-:/]{1,128}");
+    private static final Pattern RUNTIME_NAME = Pattern.compile("[a-z0-9-]{1,32}");
     private static final Pattern ENV_KEY = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,255}");
     private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration AGENT_CALL_TIMEOUT = Duration.ofSeconds(30);
@@ -284,6 +285,10 @@ public final class SandboxManager implements AutoCloseable {
     public Sandbox create(CreateRequest req, String owner, Admission admission) {
         if (closed.get()) throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the server is shutting down");
         String templateName = req.template() == null || req.template().isBlank() ? "base" : req.template();
+        if (req.runtime() != null && !RUNTIME_NAME.matcher(req.runtime()).matches()) {
+            throw StockadeError.invalid("runtime must be a runtime's name (1 to 32 of a-z, 0-9 and -), e.g. runc or runsc;"
+                    + " GET /runtimes lists them");
+        }
         String runtimeName = req.runtime() == null ? runtimes.defaultName() : req.runtime();
         if (templateName.endsWith(Runtimes.HARDENED_SUFFIX)) {
             templateName = templateName.substring(0, templateName.length() - Runtimes.HARDENED_SUFFIX.length());
