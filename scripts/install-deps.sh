@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v runc >/dev/null 2>&1 || need+=(runc)
+# The hardened tier (gVisor), and the C compiler it uses once to build its template's
+# compatibility library (policy/runsc.json, docs/runtime-runsc.md).
+command -v runsc >/dev/null 2>&1 || need+=(runsc)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+[ -f /usr/include/stdio.h ] || need+=(libc6-dev)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 [ -x /usr/bin/python3 ] || need+=(python3)

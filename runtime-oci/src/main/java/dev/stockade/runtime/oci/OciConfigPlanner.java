@@ -26,17 +26,71 @@ final class OciConfigPlanner {
     static final String HOSTNAME = "sandbox";
 
     private final ObjectMapper json;
-    private final JsonNode seccomp;
+    private final Profile profile;
     private final boolean swapAccounting;
+
+    /**
+     * What one OCI runtime needs planned differently, as data. runc's profile is the plan described
+     * above; runsc's (docs/runtime-runsc.md) drops what gVisor ignores or lacks and adds room for
+     * its own processes in the host cgroup.
+     *
+     * @param seccomp the OCI {@code linux.seccomp} section, or null for none
+     * @param kernelMounts mount /dev/mqueue and the cgroup filesystem (gVisor ignores both)
+     * @param procMasks mask the /proc paths of {@link #MASKED_PROC} (absent from gVisor's procfs)
+     * @param tmpBind bind the root filesystem's own /tmp at /tmp: without a /tmp mount in the spec,
+     *     runsc mounts a memory tmpfs of unlimited size there, outside the disk quota
+     * @param memoryOverheadMB added to the sandbox's memory limit in the host cgroup, for the
+     *     runtime's own processes that the cgroup also holds
+     * @param pidsPerProcess host tasks one sandbox process may cost (1 when the sandbox's processes
+     *     are host processes)
+     * @param pidsOverhead host tasks of the runtime's own processes in the cgroup
+     */
+    record Profile(JsonNode seccomp, boolean kernelMounts, boolean procMasks, boolean tmpBind,
+                   int memoryOverheadMB, int pidsPerProcess, int pidsOverhead) {
+        Profile {
+            if (memoryOverheadMB < 0 || pidsPerProcess < 1 || pidsOverhead < 0) {
+                throw new IllegalArgumentException("invalid overheads: " + memoryOverheadMB + " MiB, " + pidsPerProcess
+                        + " tasks per process, " + pidsOverhead + " tasks");
+            }
+        }
+
+        /** runc: the host kernel runs the sandbox's processes themselves, under the seccomp deny-list. */
+        static Profile runc(ObjectMapper json, JsonNode seccompPolicy) {
+            return new Profile(SeccompPolicy.toOci(json, seccompPolicy), true, true, false, 0, 1, 0);
+        }
+
+        /** The host cgroup's memory limit for a sandbox of {@code memoryMB}. */
+        long hostMemoryBytes(int memoryMB) {
+            return ((long) memoryMB + memoryOverheadMB) * 1024 * 1024;
+        }
+
+        /** The host cgroup's pids limit for a sandbox of {@code pids} processes and threads. */
+        long hostPids(int pids) {
+            return (long) pids * pidsPerProcess + pidsOverhead;
+        }
+    }
+
+    /** /proc paths hidden from the sandbox where the kernel has them (the host's; gVisor has none of them). */
+    static final List<String> MASKED_PROC = List.of("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+            "/proc/sysrq-trigger");
 
     /**
      * @param swapAccounting whether the host's memory cgroup can limit swap (v1 memsw files, or
      *     v2); when it cannot, the memory limit alone applies and swap is whatever the host allows
      */
     OciConfigPlanner(ObjectMapper json, JsonNode seccompPolicy, boolean swapAccounting) {
+        this(json, Profile.runc(json, seccompPolicy), swapAccounting);
+    }
+
+    OciConfigPlanner(ObjectMapper json, Profile profile, boolean swapAccounting) {
         this.json = json;
-        this.seccomp = SeccompPolicy.toOci(json, seccompPolicy);
+        this.profile = profile;
         this.swapAccounting = swapAccounting;
+    }
+
+    Profile profile() {
+        return profile;
     }
 
     static String containerId(String sandboxId) {
@@ -86,11 +140,19 @@ final class OciConfigPlanner {
         mount(mounts, "/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k");
         mount(mounts, "/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620");
         mount(mounts, "/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k");
-        mount(mounts, "/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev");
+        if (profile.kernelMounts()) mount(mounts, "/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev");
         // A sysfs of the sandbox's own network namespace, not a bind of the host's /sys: the host's
         // showed the host's interfaces (/sys/class/net: eth0...) to the sandbox.
         mount(mounts, "/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro");
-        mount(mounts, "/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro");
+        if (profile.kernelMounts()) {
+            mount(mounts, "/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro");
+        }
+        if (profile.tmpBind()) {
+            // The overlay's own /tmp (sticky, in the upper directory on the disk tmpfs), bound over
+            // itself: it counts against diskMB and is in snapshots, as under runc.
+            mount(mounts, "/tmp", "bind", new BundleLayout(spec.stateDir()).rootfs().resolve("tmp").toString(),
+                    "rbind", "nosuid", "nodev");
+        }
         for (Path bind : spec.template().readOnlyBinds()) {
             mount(mounts, bind.toString(), "none", bind.toString(), "rbind", "ro", "nosuid", "nodev");
         }
@@ -114,31 +176,30 @@ final class OciConfigPlanner {
         }
         linux.put("cgroupsPath", "/" + containerId(spec.id()));
         ObjectNode resources = linux.putObject("resources");
-        long memory = (long) limits.memoryMB() * 1024 * 1024;
+        long memory = profile.hostMemoryBytes(limits.memoryMB());
         ObjectNode mem = resources.putObject("memory");
         mem.put("limit", memory);
         if (swapAccounting) mem.put("swap", memory); // memory+swap == memory: no swap
-        resources.putObject("pids").put("limit", limits.pids());
+        resources.putObject("pids").put("limit", profile.hostPids(limits.pids()));
         ObjectNode cpu = resources.putObject("cpu");
         long period = 100_000;
         cpu.put("quota", Math.max(1000, Math.round(limits.cpus() * period)));
         cpu.put("period", period);
         // A pooled sandbox warms up in the background: its imports get the CPU only when no other
-        // sandbox wants it. The hand-over raises it to the normal share (RuncRuntime.setBackground).
-        if (spec.warmup().defaultContext()) cpu.put("shares", RuncRuntime.BACKGROUND_SHARES);
+        // sandbox wants it. The hand-over raises it to the normal share (OciRuntime.setBackground).
+        if (spec.warmup().defaultContext()) cpu.put("shares", OciRuntime.BACKGROUND_SHARES);
         ArrayNode devices = resources.putArray("devices");
         devices.addObject().put("allow", false).put("access", "rwm");
         ArrayNode masked = linux.putArray("maskedPaths");
-        for (String p : List.of("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
-                "/sys/firmware", "/sys/kernel", "/sys/devices/virtual/powercap")) {
+        if (profile.procMasks()) MASKED_PROC.forEach(masked::add);
+        for (String p : List.of("/sys/firmware", "/sys/kernel", "/sys/devices/virtual/powercap")) {
             masked.add(p);
         }
         ArrayNode ro = linux.putArray("readonlyPaths");
         for (String p : List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys")) {
             ro.add(p);
         }
-        linux.set("seccomp", seccomp.deepCopy());
+        if (profile.seccomp() != null) linux.set("seccomp", profile.seccomp().deepCopy());
         return c;
     }
 
