@@ -719,7 +719,9 @@ def thread_creds():
             try:
                 with open("/proc/self/status", "rb") as f:
                     ambient = [line for line in f.read().split(b"\n") if line.startswith(b"CapAmb:")]
-                usable = len(ambient) == 1 and int(ambient[0].split()[1], 16) == 0
+                # gVisor (2022) prints no CapAmb line: the bundle gives the agent no ambient
+                # capabilities, and that kernel cannot show otherwise.
+                usable = not ambient or (len(ambient) == 1 and int(ambient[0].split()[1], 16) == 0)
             except (OSError, ValueError, IndexError):
                 usable = False
         if usable:
@@ -2359,17 +2361,52 @@ def _libc():
     return _LIBC
 
 
+_FSUID_WORKS = None  # whether setfsuid/setfsgid switch this thread (gVisor 2022 does not implement them)
+
+
 def run_as(uid, gid, fn):
+    global _FSUID_WORKS
     libc = _libc()
-    libc.setfsgid(gid)
-    libc.setfsuid(uid)
-    try:
-        if libc.setfsuid(-1) != uid:  # setfsuid(-1) reads the current value
-            raise AgentError("internal", "could not switch the filesystem uid to %d" % uid)
-        return fn()
-    finally:
+    if _FSUID_WORKS is not False:
+        libc.setfsgid(gid)
+        libc.setfsuid(uid)
+        switched = libc.setfsuid(-1) == uid  # setfsuid(-1) reads the current value
+        if switched or _FSUID_WORKS:
+            try:
+                if not switched:
+                    raise AgentError("internal", "could not switch the filesystem uid to %d" % uid)
+                _FSUID_WORKS = True
+                return fn()
+            finally:
+                libc.setfsuid(0)
+                libc.setfsgid(0)
+        _FSUID_WORKS = False
         libc.setfsuid(0)
         libc.setfsgid(0)
+    return run_as_effective(uid, gid, fn)
+
+
+def run_as_effective(uid, gid, fn):
+    """run_as where setfsuid does not work: this thread alone takes the user's effective ids (raw
+    syscalls; real and saved ids stay 0 so that it can switch back) and no supplementary groups,
+    which also empties its effective capabilities for the duration, as setfsuid does."""
+    creds = thread_creds()
+    if creds is None:
+        raise AgentError("internal", "cannot act as uid %d: neither setfsuid nor per-thread ids work here" % uid)
+    libc, (nr_setgroups, nr_setresgid, nr_setresuid), ngroups, groups = creds
+    long = ctypes.c_long
+    keep = long(-1)
+    try:
+        if (libc.syscall(long(nr_setgroups), long(0), None) != 0
+                or libc.syscall(long(nr_setresgid), keep, long(gid), keep) != 0
+                or libc.syscall(long(nr_setresuid), keep, long(uid), keep) != 0):
+            raise AgentError("internal", "could not switch to uid %d gid %d (errno %d)" % (uid, gid, ctypes.get_errno()))
+        return fn()
+    finally:
+        if (libc.syscall(long(nr_setresuid), keep, long(0), keep) != 0
+                or libc.syscall(long(nr_setresgid), keep, long(0), keep) != 0
+                or libc.syscall(long(nr_setgroups), long(ngroups), groups) != 0):
+            raise AgentError("internal", "could not switch the file thread back to root (errno %d)" % ctypes.get_errno())
 
 
 OPS = {"hello": op_hello, "exec": op_exec, "attach": op_attach, "ps": op_ps, "input": op_input,

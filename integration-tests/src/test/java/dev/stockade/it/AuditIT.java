@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.conformance.ApiAssertions;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Instant;
@@ -62,10 +65,10 @@ class AuditIT {
         RawClient.Response anon = admin.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", "/home/user/notes.txt"),
                 Map.of("E2b-Sandbox-Id", box.id(), "E2b-Sandbox-Port", "49983", "Content-Type", "application/json"));
         assertEquals(401, anon.status(), anon::body);
-        LifecycleIT.assertError(admin.call("GET", "/v2/sandboxes", null, Map.of("X-API-Key", FORGED)), 401);
+        ApiAssertions.assertError(admin.call("GET", "/v2/sandboxes", null, Map.of("X-API-Key", FORGED)), 401);
         RawClient.Response cross = admin.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", "/home/user/notes.txt"),
                 TenantsIT.sandboxHeaders(box.id(), "49983", betaKey.secret(), null, "application/json"));
-        LifecycleIT.assertError(cross, 502);
+        ApiAssertions.assertError(cross, 502);
         RawClient.Response kill = alpha.call("DELETE", "/sandboxes/" + box.id(), null);
         assertEquals(204, kill.status(), kill::body);
     }
@@ -181,17 +184,17 @@ class AuditIT {
     void onlyAdminsReadTheLogAndNobodyChangesIt() {
         for (RawClient who : List.of(alpha, beta)) {
             for (String q : List.of("", "?tenant=alpha", "?tenant=beta", "?sandbox=" + box.id(), "?limit=1000")) {
-                LifecycleIT.assertError(who.call("GET", "/admin/audit" + q, null), 403);
+                ApiAssertions.assertError(who.call("GET", "/admin/audit" + q, null), 403);
             }
         }
-        LifecycleIT.assertError(admin.call("GET", "/admin/audit", null, Map.of()), 401);
+        ApiAssertions.assertError(admin.call("GET", "/admin/audit", null, Map.of()), 401);
         List<JsonNode> first = entries("limit=1000", 1);
         // No route deletes or rewrites entries.
         for (String method : List.of("DELETE", "PUT", "POST", "PATCH")) {
             RawClient.Response r = admin.call(method, "/admin/audit", method.equals("DELETE") ? null : Map.of("entries", List.of()));
             assertTrue(r.status() >= 400 && r.status() < 500, () -> method + " /admin/audit → " + r.status() + " " + r.body());
         }
-        LifecycleIT.assertError(admin.call("DELETE", "/admin/audit/1", null), 404);
+        ApiAssertions.assertError(admin.call("DELETE", "/admin/audit/1", null), 404);
         List<JsonNode> after = entries("limit=1000", first.size());
         assertEquals(first, after.subList(0, first.size()), "earlier entries changed");
         // Paging with limit and after walks the same entries.
@@ -204,8 +207,8 @@ class AuditIT {
             next = page.json().path("next").isNull() ? null : page.json().path("next").asText();
         }
         assertEquals(after, paged.subList(0, after.size()));
-        LifecycleIT.assertError(admin.call("GET", "/admin/audit?limit=0", null), 400);
-        LifecycleIT.assertError(admin.call("GET", "/admin/audit?limit=abc", null), 400);
-        LifecycleIT.assertError(admin.call("GET", "/admin/audit?after=-1", null), 400);
+        ApiAssertions.assertError(admin.call("GET", "/admin/audit?limit=0", null), 400);
+        ApiAssertions.assertError(admin.call("GET", "/admin/audit?limit=abc", null), 400);
+        ApiAssertions.assertError(admin.call("GET", "/admin/audit?after=-1", null), 400);
     }
 }

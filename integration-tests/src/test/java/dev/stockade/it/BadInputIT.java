@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.conformance.ApiAssertions;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -67,7 +70,7 @@ class BadInputIT {
 
     /** E2B REST error: the status, JSON {code: status (a number), message}. */
     static void err(RawClient.Response r, int status) {
-        LifecycleIT.assertError(r, status);
+        ApiAssertions.assertError(r, status);
     }
 
     /** A REST error whose status is one of {@code allowed}; never 5xx. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.TestServer;
 import dev.stockade.sdk.SandboxInfo;
 import dev.stockade.sdk.StockadeClient;
 import java.awt.image.BufferedImage;

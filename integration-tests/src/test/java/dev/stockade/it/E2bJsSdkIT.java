@@ -3,6 +3,8 @@ package dev.stockade.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.NetworkContract;
+import dev.stockade.conformance.TestServer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,7 +25,7 @@ class E2bJsSdkIT {
     static void up() {
         // The network tests' site runs in the Node process on 127.0.0.1, reached as allowed.test.
         // With a warm pool, as `serve` runs: the SDK must not tell pooled sandboxes from fresh ones.
-        ts = new TestServer(c -> c.withEgress(NetworkIT.egressConfig())
+        ts = new TestServer(c -> c.withEgress(NetworkContract.egressConfig())
                 .withPool(dev.stockade.server.config.PoolConfig.defaults()));
     }
 

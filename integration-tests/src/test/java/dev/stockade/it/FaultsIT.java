@@ -3,6 +3,8 @@ package dev.stockade.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import dev.stockade.server.StockadeServer;
 import dev.stockade.server.config.ServerConfig;
 import java.io.IOException;

@@ -2,6 +2,7 @@ package dev.stockade.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.stockade.conformance.RawClient;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 

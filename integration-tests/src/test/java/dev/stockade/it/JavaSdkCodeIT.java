@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.TestServer;
 import dev.stockade.sdk.CellFile;
 import dev.stockade.sdk.CellOutcome;
 import dev.stockade.sdk.CodeContext;

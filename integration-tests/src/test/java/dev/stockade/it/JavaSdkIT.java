@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.TestServer;
 import dev.stockade.sdk.AuthenticationException;
 import dev.stockade.sdk.CommandExitException;
 import dev.stockade.sdk.CommandHandle;

@@ -1,5 +1,7 @@
 package dev.stockade.it;
 
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;

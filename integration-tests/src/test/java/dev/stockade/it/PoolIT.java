@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import dev.stockade.server.config.PoolConfig;
 import java.time.Instant;
 import java.util.List;
@@ -126,8 +128,17 @@ class PoolIT {
             c.kill(b);
         }
         awaitReady(2);
-        // A request the pool cannot serve (another runtime) is refused as before, the pool untouched.
-        assertEquals(400, c.call("POST", "/sandboxes", Map.of("templateID", "base-hardened")).status());
-        assertEquals(2, ready());
+        // A request the pool cannot serve (another runtime: the hardened tier) starts a fresh sandbox of
+        // its own runtime, the pool untouched; an unknown runtime is a 400, the pool untouched too.
+        assertEquals(400, c.call("POST", "/sandboxes", Map.of("templateID", "base", "runtime", "no-such")).status());
+        RawClient.Response hardened = c.call("POST", "/sandboxes", Map.of("templateID", "base-hardened", "timeout", 60));
+        assertEquals(201, hardened.status(), hardened.body());
+        try {
+            assertEquals(2, ready());
+            JsonNode detail = c.call("GET", "/sandboxes/" + hardened.json().path("sandboxID").asText(), null).json();
+            assertEquals("runsc", detail.path("runtime").asText(), detail.toString());
+        } finally {
+            assertEquals(204, c.call("DELETE", "/sandboxes/" + hardened.json().path("sandboxID").asText(), null).status());
+        }
     }
 }

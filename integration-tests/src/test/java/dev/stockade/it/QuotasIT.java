@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.conformance.ApiAssertions;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -63,7 +66,7 @@ class QuotasIT {
 
     /** A 429 with a Retry-After in [min, max] seconds and a message naming {@code quota}. */
     static long assertExhausted(RawClient.Response r, String quota, long min, long max) {
-        LifecycleIT.assertError(r, 429);
+        ApiAssertions.assertError(r, 429);
         String retry = r.headers().firstValue("Retry-After").orElse(null);
         assertNotNull(retry, () -> "429 without Retry-After: " + r.headers().map());
         long seconds = Long.parseLong(retry);
@@ -142,10 +145,10 @@ class QuotasIT {
     void perSandboxMaximaAreRefusedNeverLowered() {
         RawClient small = tenant("small", Map.of("sandboxMemoryMB", 256, "sandboxCpus", 0.5));
         RawClient.Response mem = create(small, Map.of("memoryMB", 512, "cpus", 0.5));
-        LifecycleIT.assertError(mem, 400);
+        ApiAssertions.assertError(mem, 400);
         assertTrue(mem.json().path("message").asText().contains("sandboxMemoryMB"), mem::body);
         RawClient.Response cpu = create(small, Map.of("memoryMB", 256, "cpus", 1.0));
-        LifecycleIT.assertError(cpu, 400);
+        ApiAssertions.assertError(cpu, 400);
         assertTrue(cpu.json().path("message").asText().contains("sandboxCpus"), cpu::body);
         assertEquals(0, usage("small").path("sandboxes").asInt(), "a refused create holds nothing");
         // At the maxima: created with exactly what was asked.
@@ -157,7 +160,7 @@ class QuotasIT {
             // Lowering the maximum holds on the next create; the running sandbox is left alone.
             assertEquals(200, admin.call("PUT", "/admin/tenants/small/quota", Map.of("sandboxMemoryMB", 128)).status());
             RawClient.Response lower = create(small, Map.of("memoryMB", 256, "cpus", 0.5));
-            LifecycleIT.assertError(lower, 400);
+            ApiAssertions.assertError(lower, 400);
             assertTrue(lower.json().path("message").asText().contains("sandboxMemoryMB 128"), lower::body);
             assertEquals(200, small.call("GET", "/sandboxes/" + id, null).status());
         } finally {
@@ -206,9 +209,9 @@ class QuotasIT {
             ids.add(created(create(live, null)));
             ids.add(created(create(live, null)));
             // Bad quota updates are refused and change nothing.
-            LifecycleIT.assertError(admin.call("PUT", "/admin/tenants/live/quota", Map.of("sandboxes", -1)), 400);
-            LifecycleIT.assertError(admin.call("PUT", "/admin/tenants/live/quota", Map.of("nonsense", 1)), 400);
-            LifecycleIT.assertError(admin.call("PUT", "/admin/tenants/nobody/quota", Map.of("sandboxes", 1)), 404);
+            ApiAssertions.assertError(admin.call("PUT", "/admin/tenants/live/quota", Map.of("sandboxes", -1)), 400);
+            ApiAssertions.assertError(admin.call("PUT", "/admin/tenants/live/quota", Map.of("nonsense", 1)), 400);
+            ApiAssertions.assertError(admin.call("PUT", "/admin/tenants/nobody/quota", Map.of("sandboxes", 1)), 404);
             assertTrue(admin.call("GET", "/admin/tenants/live", null).json().path("quota").path("sandboxes").isNull());
         } finally {
             for (String id : ids) kill(live, id);

@@ -2,6 +2,8 @@ package dev.stockade.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import dev.stockade.server.store.Store;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -3,6 +3,8 @@ package dev.stockade.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.conformance.ApiAssertions;
+import dev.stockade.conformance.RawClient;
+import dev.stockade.conformance.TestServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -295,7 +298,7 @@ class TenantsIT {
         assertNoDifferences(diffs);
         // And the answer is the documented one.
         RawClient.Response r = beta.call("GET", "/sandboxes/" + a.id(), null);
-        LifecycleIT.assertError(r, 404);
+        ApiAssertions.assertError(r, 404);
         assertEquals("sandbox " + a.id() + " not found", r.json().path("message").asText());
     }
 
@@ -326,7 +329,7 @@ class TenantsIT {
         assertNoDifferences(diffs);
         RawClient.Response r = admin.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", FILE),
                 sandboxHeaders(a.id(), "49983", k, null, "application/json"));
-        LifecycleIT.assertError(r, 502);
+        ApiAssertions.assertError(r, 502);
         assertEquals("The sandbox was not found: " + a.id() + " does not exist or has ended", r.json().path("message").asText());
     }
 
@@ -479,15 +482,15 @@ class TenantsIT {
         assertNoDifferences(differences(d.id(), attempts));
         // The old access token: 502, as for a sandbox that has ended, on every plane.
         RawClient.Response stat = alpha.rpc(d, "filesystem.Filesystem/Stat", Map.of("path", "/home/user/d.txt"));
-        LifecycleIT.assertError(stat, 502);
-        LifecycleIT.assertError(alpha.call("GET", "/files?path=/home/user/d.txt", null, alpha.envd(d)), 502);
+        ApiAssertions.assertError(stat, 502);
+        ApiAssertions.assertError(alpha.call("GET", "/files?path=/home/user/d.txt", null, alpha.envd(d)), 502);
         RawClient.Streamed s = alpha.startLive(d, RawClient.bash("echo revived", Map.of()), null, null);
         assertEquals(502, s.status(), () -> String.valueOf(s.errorBody()));
         assertEquals(502, s.errorBody().path("code").asInt());
-        LifecycleIT.assertError(alpha.codeCall(d, "GET", "/contexts", null), 502);
+        ApiAssertions.assertError(alpha.codeCall(d, "GET", "/contexts", null), 502);
         // The same with beta's key alongside the old token.
         Map<String, String> h = sandboxHeaders(d.id(), "49983", betaKey.secret(), d.token(), "application/json");
-        LifecycleIT.assertError(admin.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", "/"), h), 502);
+        ApiAssertions.assertError(admin.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", "/"), h), 502);
         // Gone from every list.
         assertFalse(ids(alpha.call("GET", "/v2/sandboxes", null)).contains(d.id()));
         assertFalse(ids(beta.call("GET", "/v2/sandboxes", null)).contains(d.id()));
@@ -566,13 +569,13 @@ class TenantsIT {
     void accessTokenDoesNotOpenTheControlPlane() {
         for (Map<String, String> h : List.of(Map.of("X-API-Key", a.token()), Map.of("X-Access-Token", a.token()),
                 Map.of("X-API-Key", "e2b_" + a.token()), Map.of("Authorization", "Bearer " + a.token()))) {
-            LifecycleIT.assertError(admin.call("GET", "/sandboxes/" + a.id(), null, h), 401);
-            LifecycleIT.assertError(admin.call("DELETE", "/sandboxes/" + a.id(), null, h), 401);
-            LifecycleIT.assertError(admin.call("POST", "/sandboxes/" + a.id() + "/timeout", Map.of("timeout", 1), h), 401);
-            LifecycleIT.assertError(admin.call("PUT", "/sandboxes/" + a.id() + "/network", Map.of("allow_internet_access", true), h), 401);
-            LifecycleIT.assertError(admin.call("GET", "/v2/sandboxes", null, h), 401);
-            LifecycleIT.assertError(admin.call("POST", "/sandboxes", Map.of("templateID", "base"), h), 401);
-            LifecycleIT.assertError(admin.call("GET", "/admin/tenants", null, h), 401);
+            ApiAssertions.assertError(admin.call("GET", "/sandboxes/" + a.id(), null, h), 401);
+            ApiAssertions.assertError(admin.call("DELETE", "/sandboxes/" + a.id(), null, h), 401);
+            ApiAssertions.assertError(admin.call("POST", "/sandboxes/" + a.id() + "/timeout", Map.of("timeout", 1), h), 401);
+            ApiAssertions.assertError(admin.call("PUT", "/sandboxes/" + a.id() + "/network", Map.of("allow_internet_access", true), h), 401);
+            ApiAssertions.assertError(admin.call("GET", "/v2/sandboxes", null, h), 401);
+            ApiAssertions.assertError(admin.call("POST", "/sandboxes", Map.of("templateID", "base"), h), 401);
+            ApiAssertions.assertError(admin.call("GET", "/admin/tenants", null, h), 401);
         }
         assertUntouched("control-plane calls with the sandbox's token");
     }
@@ -592,19 +595,19 @@ class TenantsIT {
         assertEquals(200, revoked.status(), revoked::body);
         assertFalse(revoked.json().path("revoked").isNull(), revoked::body);
         assertFalse(revoked.body().contains(temp.secret()));
-        LifecycleIT.assertError(t.call("GET", "/v2/sandboxes", null), 401);
-        LifecycleIT.assertError(t.call("GET", "/sandboxes/" + a.id(), null), 401);
-        LifecycleIT.assertError(t.call("POST", "/sandboxes", Map.of("templateID", "base")), 401);
+        ApiAssertions.assertError(t.call("GET", "/v2/sandboxes", null), 401);
+        ApiAssertions.assertError(t.call("GET", "/sandboxes/" + a.id(), null), 401);
+        ApiAssertions.assertError(t.call("POST", "/sandboxes", Map.of("templateID", "base")), 401);
         RawClient.Response stat = t.call("POST", "/filesystem.Filesystem/Stat", Map.of("path", FILE), envdWithKey);
         assertEquals(401, stat.status(), stat::body);
         assertEquals("unauthenticated", stat.json().path("code").asText(), stat::body);
-        LifecycleIT.assertError(t.call("GET", "/files?path=" + URLEncoder.encode(FILE, StandardCharsets.UTF_8), null,
+        ApiAssertions.assertError(t.call("GET", "/files?path=" + URLEncoder.encode(FILE, StandardCharsets.UTF_8), null,
                 sandboxHeaders(a.id(), "49983", temp.secret(), null, null)), 401);
-        LifecycleIT.assertError(t.call("GET", "/contexts", null, codeWithKey), 401);
+        ApiAssertions.assertError(t.call("GET", "/contexts", null, codeWithKey), 401);
         // Revoking twice, or a key that does not exist.
         RawClient.Response again = admin.call("DELETE", "/admin/keys/" + temp.id(), null);
         assertTrue(again.status() == 200 || again.status() == 409, again::body);
-        LifecycleIT.assertError(admin.call("DELETE", "/admin/keys/key_000000000000", null), 404);
+        ApiAssertions.assertError(admin.call("DELETE", "/admin/keys/key_000000000000", null), 404);
         // The list shows it revoked; alpha's other key still works.
         RawClient.Response keys = admin.call("GET", "/admin/keys?tenant=alpha", null);
         boolean found = false;
@@ -701,7 +704,7 @@ class TenantsIT {
             for (Object[] route : routes) {
                 RawClient.Response r = who.call((String) route[0], (String) route[1], route[2]);
                 assertEquals(403, r.status(), () -> route[0] + " " + route[1] + " → " + r.status() + " " + r.body());
-                LifecycleIT.assertError(r, 403);
+                ApiAssertions.assertError(r, 403);
             }
         }
         // Nothing of it happened.
@@ -719,7 +722,7 @@ class TenantsIT {
         RawClient aa = new RawClient(ts.server.url(), alphaAdmin.secret());
         assertEquals(200, aa.call("GET", "/admin/tenants", null).status());
         assertEquals(200, admin.call("DELETE", "/admin/keys/" + alphaAdmin.id(), null).status());
-        LifecycleIT.assertError(aa.call("GET", "/admin/tenants", null), 401);
+        ApiAssertions.assertError(aa.call("GET", "/admin/tenants", null), 401);
     }
 
     // ---- a raw HTTP/1.1 request, for header values java.net.http refuses (empty, non-ASCII) ----

@@ -1,14 +1,16 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.runtime.Capabilities;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,10 +19,16 @@ import org.junit.jupiter.api.Test;
  * with those files (content, modes, owners mapped into their own uid range, links) and are
  * independent of each other and of their origin, which goes on running. Snapshots belong to a tenant.
  */
-class SnapshotIT extends OneServerPerClass {
+public abstract class SnapshotContract extends RuntimeContract {
+
+    @BeforeAll
+    void up() {
+        startServer();
+    }
 
     @Test
     void aSnapshotCarriesFilesNotProcessesAndForksAreIndependent() {
+        requires(Capabilities.SNAPSHOT, "it snapshots a sandbox's files and starts sandboxes from the snapshot");
         RawClient.Box origin = c.create();
         List<RawClient.Box> forks = new ArrayList<>();
         String snapId = null;
@@ -103,6 +111,7 @@ class SnapshotIT extends OneServerPerClass {
 
     @Test
     void snapshotAndForkOfAHundredMebibytes() {
+        requires(Capabilities.SNAPSHOT, "it snapshots a sandbox's files and starts sandboxes from the snapshot");
         RawClient.Box origin = c.create();
         RawClient.Box fork = null;
         String snapId = null;
@@ -129,7 +138,7 @@ class SnapshotIT extends OneServerPerClass {
         }
     }
 
-    private static List<String> ids(JsonNode list) {
+    private List<String> ids(JsonNode list) {
         List<String> out = new ArrayList<>();
         list.forEach(n -> out.add(n.path("snapshotID").asText()));
         return out;

@@ -1,4 +1,4 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -24,30 +24,30 @@ import java.util.Map;
 /**
  * A deliberately plain client of Stockade's wire protocol (E2B's REST + Connect-JSON), written from
  * the protocol, not from any SDK: integration tests use it to drive the server byte by byte and to
- * send what no SDK would (bad input).
+ * send what no SDK would (bad input). Part of the conformance kit; server-level tests use it too.
  */
-final class RawClient {
-    static final ObjectMapper JSON = new ObjectMapper();
-    final URI base;
-    final String key;
-    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+public final class RawClient {
+    public static final ObjectMapper JSON = new ObjectMapper();
+    public final URI base;
+    public final String key;
+    public final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(10)).build();
 
-    RawClient(URI base, String key) {
+    public RawClient(URI base, String key) {
         this.base = base;
         this.key = key;
     }
 
-    record Response(int status, JsonNode json, String body, java.net.http.HttpHeaders headers) {}
+    public record Response(int status, JsonNode json, String body, java.net.http.HttpHeaders headers) {}
 
     /** A sandbox as create returns it: id and access token. */
-    record Box(String id, String token) {}
+    public record Box(String id, String token) {}
 
-    Response call(String method, String path, Object body) {
+    public Response call(String method, String path, Object body) {
         return call(method, path, body, Map.of("X-API-Key", key));
     }
 
-    Response call(String method, String path, Object body, Map<String, String> headers) {
+    public Response call(String method, String path, Object body, Map<String, String> headers) {
         try {
             byte[] b = body == null ? new byte[0]
                     : body instanceof byte[] raw ? raw
@@ -73,55 +73,55 @@ final class RawClient {
         }
     }
 
-    Box create() {
+    public Box create() {
         return create(Map.of("templateID", "base", "timeout", 120));
     }
 
-    Box create(Map<String, Object> body) {
+    public Box create(Map<String, Object> body) {
         Response r = call("POST", "/sandboxes", body);
         if (r.status() != 201) throw new IllegalStateException("create failed: " + r.status() + " " + r.body());
         return new Box(r.json().get("sandboxID").asText(), r.json().get("envdAccessToken").asText());
     }
 
-    void kill(Box b) {
+    public void kill(Box b) {
         call("DELETE", "/sandboxes/" + b.id(), null);
     }
 
-    Map<String, String> envd(Box b) {
+    public Map<String, String> envd(Box b) {
         return Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49983", "X-Access-Token", b.token());
     }
 
-    Response rpc(Box b, String method, Object body) {
+    public Response rpc(Box b, String method, Object body) {
         Map<String, String> h = new java.util.HashMap<>(envd(b));
         h.put("Content-Type", "application/json");
         return call("POST", "/" + method, body, h);
     }
 
     /** The result of a command streamed through process.Process/Start. */
-    record Run(int pid, String stdout, String stderr, JsonNode end, List<JsonNode> events, JsonNode error) {
-        int exitCode() {
+    public record Run(int pid, String stdout, String stderr, JsonNode end, List<JsonNode> events, JsonNode error) {
+        public int exitCode() {
             return end == null ? Integer.MIN_VALUE : end.path("exitCode").asInt();
         }
 
-        String outcome() {
+        public String outcome() {
             return end == null ? null : end.path("outcome").asText(null);
         }
     }
 
-    Run run(Box b, String cmd) {
+    public Run run(Box b, String cmd) {
         return start(b, Map.of("process", Map.of("cmd", "/bin/bash", "args", List.of("-l", "-c", cmd))), null);
     }
 
-    Run run(Box b, String cmd, String user) {
+    public Run run(Box b, String cmd, String user) {
         return start(b, Map.of("process", Map.of("cmd", "/bin/bash", "args", List.of("-l", "-c", cmd))), user);
     }
 
-    Run start(Box b, Object request, String user) {
+    public Run start(Box b, Object request, String user) {
         return stream(b, "process.Process/Start", request, user);
     }
 
     /** Calls a server-streaming Connect RPC and collects its events until the end of the stream. */
-    Run stream(Box b, String rpc, Object request, String user) {
+    public Run stream(Box b, String rpc, Object request, String user) {
         try {
             byte[] msg = JSON.writeValueAsBytes(request);
             byte[] env = new byte[5 + msg.length];
@@ -178,13 +178,13 @@ final class RawClient {
         }
     }
 
-    Response upload(Box b, String path, byte[] content) {
+    public Response upload(Box b, String path, byte[] content) {
         Map<String, String> h = new java.util.HashMap<>(envd(b));
         h.put("Content-Type", "application/octet-stream");
         return call("POST", "/files?path=" + URLEncoder.encode(path, StandardCharsets.UTF_8), content, h);
     }
 
-    HttpResponse<byte[]> download(Box b, String path) {
+    public HttpResponse<byte[]> download(Box b, String path) {
         try {
             HttpRequest.Builder rb = HttpRequest.newBuilder(base.resolve("/files?path=" + URLEncoder.encode(path, StandardCharsets.UTF_8)))
                     .timeout(Duration.ofSeconds(120)).GET();
@@ -201,7 +201,7 @@ final class RawClient {
     // ---- Additions for the lifecycle / commands / files / bad-input suites (additive only). ----
 
     /** A Connect envelope: flag byte, 4-byte big-endian length, payload. */
-    static byte[] envelope(int flags, byte[] msg) {
+    public static byte[] envelope(int flags, byte[] msg) {
         byte[] env = new byte[5 + msg.length];
         env[0] = (byte) flags;
         env[1] = (byte) (msg.length >>> 24);
@@ -213,13 +213,13 @@ final class RawClient {
     }
 
     /** One frame of a Connect stream as it arrived: System.nanoTime() of its arrival, flags, message. */
-    record Frame(long nanos, int flags, JsonNode message) {
-        boolean isEnd() {
+    public record Frame(long nanos, int flags, JsonNode message) {
+        public boolean isEnd() {
             return (flags & 2) != 0;
         }
 
         /** The event member of a process stream message ("start", "data", "end", "keepalive"), or null. */
-        String kind() {
+        public String kind() {
             JsonNode ev = message.get("event");
             return ev == null || !ev.fieldNames().hasNext() ? null : ev.fieldNames().next();
         }
@@ -230,9 +230,9 @@ final class RawClient {
      * with its arrival time, stdout/stderr as raw bytes, the end event and the end-stream error. For a
      * non-stream answer (an HTTP error), {@code errorBody} holds the JSON body instead.
      */
-    record Streamed(int status, String contentType, List<Frame> frames, byte[] stdout, byte[] stderr, JsonNode end,
+    public record Streamed(int status, String contentType, List<Frame> frames, byte[] stdout, byte[] stderr, JsonNode end,
                     JsonNode error, JsonNode errorBody, long sentNanos) {
-        int pid() {
+        public int pid() {
             for (Frame f : frames) {
                 JsonNode s = f.message().path("event").get("start");
                 if (s != null) return s.path("pid").asInt(-1);
@@ -240,21 +240,21 @@ final class RawClient {
             return -1;
         }
 
-        String out() {
+        public String out() {
             return new String(stdout, StandardCharsets.UTF_8);
         }
 
-        String err() {
+        public String err() {
             return new String(stderr, StandardCharsets.UTF_8);
         }
 
-        boolean endedCleanly() {
+        public boolean endedCleanly() {
             return !frames.isEmpty() && frames.getLast().isEnd();
         }
     }
 
     /** process.Process/Start with the E2B SDK's headers, calling {@code onFrame} as each frame arrives. */
-    Streamed startLive(Box b, Object request, String user, java.util.function.Consumer<Frame> onFrame) {
+    public Streamed startLive(Box b, Object request, String user, java.util.function.Consumer<Frame> onFrame) {
         try {
             Map<String, String> h = new java.util.HashMap<>();
             if (user != null) h.put("Authorization", "Basic " + Base64.getEncoder().encodeToString((user + ":").getBytes()));
@@ -265,7 +265,7 @@ final class RawClient {
     }
 
     /** A server-streaming RPC with a JSON request, recording every frame. */
-    Streamed streamLive(Box b, String rpc, Object request, java.util.function.Consumer<Frame> onFrame) {
+    public Streamed streamLive(Box b, String rpc, Object request, java.util.function.Consumer<Frame> onFrame) {
         try {
             return streamRaw(b, rpc, envelope(0, JSON.writeValueAsBytes(request)), Map.of(), onFrame);
         } catch (IOException e) {
@@ -277,7 +277,7 @@ final class RawClient {
      * Posts {@code body} (the raw bytes, envelope or not) to a streaming RPC and reads the answer frame by
      * frame. {@code headers} are added to (and override) the sandbox's envd headers.
      */
-    Streamed streamRaw(Box b, String rpc, byte[] body, Map<String, String> headers, java.util.function.Consumer<Frame> onFrame) {
+    public Streamed streamRaw(Box b, String rpc, byte[] body, Map<String, String> headers, java.util.function.Consumer<Frame> onFrame) {
         try {
             Map<String, String> h = new java.util.LinkedHashMap<>(envd(b));
             h.put("Content-Type", "application/connect+json");
@@ -342,7 +342,7 @@ final class RawClient {
     }
 
     /** A unary Connect call with extra headers (e.g. Authorization for the acting user). */
-    Response rpc(Box b, String method, Object body, Map<String, String> extra) {
+    public Response rpc(Box b, String method, Object body, Map<String, String> extra) {
         Map<String, String> h = new java.util.HashMap<>(envd(b));
         h.put("Content-Type", "application/json");
         h.putAll(extra);
@@ -350,7 +350,7 @@ final class RawClient {
     }
 
     /** Starts a bash command (as the E2B SDK wraps it) with extra Start fields, e.g. envs, cwd, stdin, tag. */
-    static Map<String, Object> bash(String cmd, Map<String, Object> processExtra) {
+    public static Map<String, Object> bash(String cmd, Map<String, Object> processExtra) {
         Map<String, Object> p = new java.util.LinkedHashMap<>();
         p.put("cmd", "/bin/bash");
         p.put("args", List.of("-l", "-c", cmd));
@@ -358,19 +358,19 @@ final class RawClient {
         return new java.util.LinkedHashMap<>(Map.of("process", p));
     }
 
-    static ObjectNode obj() {
+    public static ObjectNode obj() {
         return JSON.createObjectNode();
     }
 
     // ---- Additions for the code interpreter suite (port 49999; additive only). ----
 
     /** The headers of @e2b/code-interpreter's /execute: sandbox id, port 49999 and the sandbox's token. */
-    Map<String, String> code(Box b) {
+    public Map<String, String> code(Box b) {
         return Map.of("E2b-Sandbox-Id", b.id(), "E2b-Sandbox-Port", "49999", "X-Access-Token", b.token());
     }
 
     /** A JSON call to a code interpreter route (/contexts...) with the sandbox's token. */
-    Response codeCall(Box b, String method, String path, Object body) {
+    public Response codeCall(Box b, String method, String path, Object body) {
         return call(method, path, body, code(b));
     }
 
@@ -378,61 +378,61 @@ final class RawClient {
      * One POST /execute as it went on the wire: status, content type, every NDJSON line parsed (with
      * its arrival time) and the raw body bytes; for a non-200 answer, the JSON error body.
      */
-    record Cell(int status, String contentType, List<JsonNode> lines, List<Long> arrivals, byte[] raw, JsonNode errorBody,
+    public record Cell(int status, String contentType, List<JsonNode> lines, List<Long> arrivals, byte[] raw, JsonNode errorBody,
                 long sentNanos) {
-        List<JsonNode> ofType(String type) {
+        public List<JsonNode> ofType(String type) {
             return lines.stream().filter(l -> type.equals(l.path("type").asText())).toList();
         }
 
-        String stdout() {
+        public String stdout() {
             return ofType("stdout").stream().map(l -> l.path("text").asText()).reduce("", String::concat);
         }
 
-        String stderr() {
+        public String stderr() {
             return ofType("stderr").stream().map(l -> l.path("text").asText()).reduce("", String::concat);
         }
 
-        List<JsonNode> results() {
+        public List<JsonNode> results() {
             return ofType("result");
         }
 
         /** The text of the main result, or null. */
-        String text() {
+        public String text() {
             return results().stream().filter(r -> r.path("is_main_result").asBoolean()).map(r -> r.path("text").asText(null))
                     .findFirst().orElse(null);
         }
 
-        JsonNode error() {
+        public JsonNode error() {
             List<JsonNode> e = ofType("error");
             return e.isEmpty() ? null : e.getFirst();
         }
 
-        JsonNode end() {
+        public JsonNode end() {
             List<JsonNode> e = ofType("end_of_execution");
             return e.isEmpty() ? null : e.getLast();
         }
 
-        String outcome() {
+        public String outcome() {
             JsonNode e = end();
             return e == null ? null : e.path("outcome").asText(null);
         }
 
-        int executionCount() {
+        public int executionCount() {
             List<JsonNode> e = ofType("number_of_executions");
             return e.isEmpty() ? -1 : e.getLast().path("execution_count").asInt();
         }
     }
 
-    Cell execute(Box b, String code) {
+    public Cell execute(Box b, String code) {
         return execute(b, Map.of("code", code));
     }
 
-    Cell execute(Box b, Object body) {
+    public Cell execute(Box b, Object body) {
         return execute(b, body, code(b), null);
     }
 
     /** POST /execute with exactly {@code headers}, calling {@code onLine} as each line arrives. */
-    Cell execute(Box b, Object body, Map<String, String> headers, java.util.function.Consumer<JsonNode> onLine) {
+    public Cell execute(Box b, Object body, Map<String, String> headers, java.util.function.Consumer<JsonNode> onLine) {
         try {
             byte[] bytes = body instanceof byte[] raw ? raw : body instanceof String s ? s.getBytes(StandardCharsets.UTF_8)
                     : JSON.writeValueAsBytes(body);

@@ -1,4 +1,4 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.runtime.Capabilities;
 import dev.stockade.server.packages.FakeUpstream;
 import dev.stockade.server.packages.PackageConfig;
 import dev.stockade.server.packages.TestWheels;
@@ -24,14 +25,12 @@ import org.junit.jupiter.api.Test;
  * policy. Wheels are built by the test. A refused package fails with a message naming the policy and
  * the package, through {@code pip install}, the install API and {@code %pip} alike.
  */
-class PackagesIT {
-    static TestServer ts;
-    static RawClient c;
-    static FakeUpstream upstream;
-    static Path dir;
+public abstract class PackagesContract extends RuntimeContract {
+    FakeUpstream upstream;
+    Path dir;
 
     @BeforeAll
-    static void up() throws Exception {
+    void up() throws Exception {
         dir = Files.createTempDirectory("stockade-packages-it");
         Path wheelhouse = Files.createDirectory(dir.resolve("wheelhouse"));
         TestWheels.write(wheelhouse, "tinypkg", "1.0", null);
@@ -42,27 +41,27 @@ class PackagesIT {
         Path allow = dir.resolve("allowlist.txt");
         Files.writeString(allow, "# projects sandboxes may take from the mirror\nuppkg==1.0\n");
         PackageConfig packages = new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, null);
-        ts = new TestServer(cfg -> cfg.withPackages(packages));
-        c = ts.client;
+        startServer(cfg -> cfg.withPackages(packages));
     }
 
     @AfterAll
-    static void down() {
+    void down() {
         try {
-            if (ts != null) ts.close();
+            stopServer();
         } finally {
             if (upstream != null) upstream.close();
             if (dir != null) TestServer.deleteTree(dir);
         }
     }
 
-    static RawClient.Box create() {
+    RawClient.Box create() {
         // The default network policy: none. Packages come from the server's own index regardless.
         return c.create(Map.of("templateID", "code-interpreter-v1", "timeout", 180));
     }
 
     @Test
     void pipInstallsApprovedPackagesAndRefusesOthersByName() {
+        requires(Capabilities.NETWORK_ALLOWLIST, "pip reaches the package index (http://pypi.stockade/) through the host's egress proxy");
         RawClient.Box b = create();
         try {
             RawClient.Run ok = c.run(b, "pip install tinypkg && python3 -c 'import tinypkg; print(\"v\" + tinypkg.VERSION)'");
@@ -100,6 +99,7 @@ class PackagesIT {
 
     @Test
     void theInstallApiChecksThePolicyFirstThenRunsPipAsTheUser() {
+        requires(Capabilities.NETWORK_ALLOWLIST, "pip reaches the package index (http://pypi.stockade/) through the host's egress proxy");
         RawClient.Box b = create();
         try {
             RawClient.Response ok = c.call("POST", "/sandboxes/" + b.id() + "/packages", Map.of("packages", List.of("tinypkg==1.0")));
@@ -129,6 +129,7 @@ class PackagesIT {
 
     @Test
     void percentPipInTheInterpreterGoesThroughTheSamePolicy() {
+        requires(Capabilities.NETWORK_ALLOWLIST, "pip reaches the package index (http://pypi.stockade/) through the host's egress proxy");
         RawClient.Box b = create();
         try {
             RawClient.Cell cell = c.execute(b, "%pip install -q tinypkg\nimport tinypkg\nprint('got', tinypkg.VERSION)");

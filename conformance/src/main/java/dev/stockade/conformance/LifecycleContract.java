@@ -1,5 +1,6 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
+import static dev.stockade.conformance.ApiAssertions.assertError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -31,55 +32,35 @@ import org.junit.jupiter.api.Test;
 /**
  * The sandbox lifecycle over the raw E2B control-plane wire: create, get, list with paging and
  * metadata filters, timeouts, connect, kill, expiry, persistence of files for a sandbox's life, and
- * concurrent creates. Against a real server, real runc containers and the real agent.
+ * concurrent creates. Against a real server, real sandboxes of the runtime under test and the real agent.
  */
-class LifecycleIT {
-    static TestServer ts;
-    static RawClient c;
+public abstract class LifecycleContract extends RuntimeContract {
 
     @BeforeAll
-    static void up() {
-        ts = new TestServer();
-        c = ts.client;
+    void up() {
+        startServer();
     }
 
-    @AfterAll
-    static void down() {
-        ts.close();
-    }
-
-    /** An E2B error body: JSON {code: <the HTTP status as a number>, message: "..."}. */
-    static void assertError(RawClient.Response r, int status) {
-        assertEquals(status, r.status(), () -> "status; body: " + r.body());
-        assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("application/json"),
-                () -> "error content type: " + r.headers().map());
-        assertNotNull(r.json(), () -> "error body is not JSON: " + r.body());
-        assertTrue(r.json().path("code").isIntegralNumber(), () -> "code must be a JSON number: " + r.body());
-        assertEquals(status, r.json().get("code").asInt(), () -> "code in " + r.body());
-        assertTrue(r.json().path("message").isTextual() && !r.json().get("message").asText().isBlank(),
-                () -> "message in " + r.body());
-    }
-
-    static Map<String, Object> body(Object... kv) {
+    Map<String, Object> body(Object... kv) {
         Map<String, Object> m = new LinkedHashMap<>();
         for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
         return m;
     }
 
     /** The metadata list filter encoded exactly as the e2b 2.51.0 JS SDK encodes it (three times). */
-    static String sdkMetadataQuery(Map<String, String> filter) {
+    String sdkMetadataQuery(Map<String, String> filter) {
         List<String> pairs = new ArrayList<>();
         filter.forEach((k, v) -> pairs.add(URLEncoder.encode(encodeUriComponent(k), StandardCharsets.UTF_8) + "="
                 + URLEncoder.encode(encodeUriComponent(v), StandardCharsets.UTF_8)));
         return "metadata=" + encodeUriComponent(String.join("&", pairs));
     }
 
-    static String encodeUriComponent(String s) {
+    String encodeUriComponent(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20").replace("%21", "!").replace("%27", "'")
                 .replace("%28", "(").replace("%29", ")").replace("%7E", "~");
     }
 
-    static Set<String> ids(RawClient.Response list) {
+    Set<String> ids(RawClient.Response list) {
         assertEquals(200, list.status(), list::body);
         assertTrue(list.json().isArray(), list::body);
         Set<String> out = new HashSet<>();
@@ -274,7 +255,7 @@ class LifecycleIT {
      * docs/e2b-wire.md §8 fixes the shape: E2B's edge proxy answer, HTTP 502 {"code":502,...}, which
      * the SDK maps to SandboxNotFoundError / isRunning() == false.
      */
-    static void assertSandboxRoutesGone(RawClient.Box b) {
+    void assertSandboxRoutesGone(RawClient.Box b) {
         assertError(c.rpc(b, "filesystem.Filesystem/Stat", body("path", "/home/user")), 502);
         assertError(c.rpc(b, "process.Process/List", body()), 502);
         RawClient.Streamed s = c.streamLive(b, "process.Process/Start", RawClient.bash("echo hi", Map.of()), null);

@@ -1,4 +1,4 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
+import dev.stockade.runtime.Capabilities;
 import dev.stockade.server.egress.EgressConfig;
 import dev.stockade.server.egress.StockadeCa;
 import java.io.IOException;
@@ -38,15 +39,13 @@ import org.junit.jupiter.api.Test;
  * and logs a request that carries the placeholder anywhere else. The value appears in no API
  * response, no log line of the server, no decision and no process environment of the sandbox.
  */
-class SecretsIT {
+public abstract class SecretsContract extends RuntimeContract {
     static final String SECRET = "sk-live-" + "7f3a9c1e5b2d4f6a8c0e";
-    static TestServer ts;
-    static RawClient c;
-    static NetworkIT.Site plain;
-    static NetworkIT.Site other;
-    static HttpsServer secure;
+    NetworkContract.Site plain;
+    NetworkContract.Site other;
+    HttpsServer secure;
     static final List<String> secureSeen = Collections.synchronizedList(new ArrayList<>());
-    static Path upstreamCa;
+    Path upstreamCa;
     static final List<String> logLines = Collections.synchronizedList(new ArrayList<>());
     static final Handler CAPTURE = new Handler() {
         @Override
@@ -62,10 +61,10 @@ class SecretsIT {
     };
 
     @BeforeAll
-    static void up() throws Exception {
+    void up() throws Exception {
         Logger.getLogger("").addHandler(CAPTURE);
-        plain = NetworkIT.Site.start("127.0.0.1", "plain");
-        other = NetworkIT.Site.start("127.0.0.1", "other");
+        plain = NetworkContract.Site.start("127.0.0.1", "plain");
+        other = NetworkContract.Site.start("127.0.0.1", "other");
         // The "real" HTTPS site: a certificate for secure.test from a CA of its own, which the server
         // is told to trust for upstreams (as an operator would for an internal CA).
         Path caDir = Files.createTempDirectory("stockade-upstream-ca");
@@ -96,14 +95,13 @@ class SecretsIT {
                 Map.of("plain.test", List.of("127.0.0.1"), "other.test", List.of("127.0.0.1"),
                         "secure.test", List.of("127.0.0.1")),
                 d.connectTimeout(), d.idleTimeout(), d.maxConnectionsPerSandbox(), d.logCapacity(), upstreamCa);
-        ts = new TestServer(cfg -> cfg.withEgress(egress));
-        c = ts.client;
+        startServer(cfg -> cfg.withEgress(egress));
     }
 
     @AfterAll
-    static void down() throws IOException {
+    void down() throws IOException {
         try {
-            if (ts != null) ts.close();
+            stopServer();
         } finally {
             Logger.getLogger("").removeHandler(CAPTURE);
             if (plain != null) plain.http().stop(0);
@@ -113,7 +111,7 @@ class SecretsIT {
         }
     }
 
-    static RawClient.Box createWithSecret() {
+    RawClient.Box createWithSecret() {
         return c.create(Map.of("templateID", "base", "timeout", 120,
                 "network", Map.of("allowOut", List.of("plain.test:" + plain.port(), "other.test:" + other.port(),
                         "secure.test:" + secure.getAddress().getPort())),
@@ -123,6 +121,7 @@ class SecretsIT {
 
     @Test
     void theSecretIsSubstitutedOnlyForItsHostsAndIsNeverSeenAnywhereElse() throws Exception {
+        requires(Capabilities.NETWORK_ALLOWLIST, "the egress proxy substitutes the secret into requests to the hosts the allow-list names");
         RawClient.Box b = createWithSecret();
         int otherBefore = other.seen().size();
         try {

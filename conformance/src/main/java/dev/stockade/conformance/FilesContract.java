@@ -1,4 +1,4 @@
-package dev.stockade.it;
+package dev.stockade.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -39,38 +39,35 @@ import org.junit.jupiter.api.Test;
  * with the full path in the filename), binary and 50 MiB contents, the filesystem.Filesystem RPCs with
  * their exact EntryInfo fields, errors, relative paths, ownership and atomic replacement.
  */
-class FilesIT {
-    static TestServer ts;
-    static RawClient c;
-    static RawClient.Box box;
+public abstract class FilesContract extends RuntimeContract {
+    RawClient.Box box;
 
     @BeforeAll
-    static void up() {
-        ts = new TestServer();
-        c = ts.client;
+    void up() {
+        startServer();
         box = c.create(Map.of("templateID", "base", "timeout", 300));
     }
 
     @AfterAll
-    static void down() {
+    void down() {
         try {
             if (box != null) c.kill(box);
         } finally {
-            ts.close();
+            stopServer();
         }
     }
 
-    static String q(String s) {
+    String q(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }
 
-    static String sh(String cmd) {
+    String sh(String cmd) {
         RawClient.Run r = c.run(box, cmd);
         assertEquals(0, r.exitCode(), () -> cmd + " → " + r.stderr());
         return r.stdout();
     }
 
-    static void assertWritten(RawClient.Response r, String... paths) {
+    void assertWritten(RawClient.Response r, String... paths) {
         assertEquals(200, r.status(), r::body);
         assertTrue(r.json().isArray(), r::body);
         assertEquals(paths.length, r.json().size(), r::body);
@@ -82,11 +79,11 @@ class FilesIT {
         }
     }
 
-    static void assertError(RawClient.Response r, int status) {
-        LifecycleIT.assertError(r, status);
+    void assertError(RawClient.Response r, int status) {
+        ApiAssertions.assertError(r, status);
     }
 
-    static void assertConnectError(RawClient.Response r, int status, String code) {
+    void assertConnectError(RawClient.Response r, int status, String code) {
         assertEquals(status, r.status(), r::body);
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("application/json"));
         assertEquals(code, r.json().path("code").asText(), r::body);
@@ -94,7 +91,7 @@ class FilesIT {
     }
 
     /** POSTs /files with a streamed (chunked) body, as the SDK does. */
-    static RawClient.Response post(String query, String contentType, Map<String, String> extra, InputStream body) {
+    RawClient.Response post(String query, String contentType, Map<String, String> extra, InputStream body) {
         try {
             HttpRequest.Builder rb = HttpRequest.newBuilder(c.base.resolve("/files" + query)).timeout(Duration.ofSeconds(120))
                     .POST(HttpRequest.BodyPublishers.ofInputStream(() -> body));
@@ -120,7 +117,7 @@ class FilesIT {
     static final String BOUNDARY = "----formdata-undici-031415926535";
 
     /** A multipart/form-data body built by hand the way undici builds the SDK's uploads. */
-    static byte[] multipart(List<Object[]> parts) {
+    byte[] multipart(List<Object[]> parts) {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         for (Object[] p : parts) {
             String name = (String) p[0], filename = (String) p[1];
@@ -140,11 +137,11 @@ class FilesIT {
         return b.toByteArray();
     }
 
-    static RawClient.Response postMultipart(String query, byte[] body) {
+    RawClient.Response postMultipart(String query, byte[] body) {
         return post(query, "multipart/form-data; boundary=" + BOUNDARY, Map.of(), new java.io.ByteArrayInputStream(body));
     }
 
-    static byte[] read(String path) {
+    byte[] read(String path) {
         HttpResponse<byte[]> r = c.download(box, path);
         assertEquals(200, r.statusCode(), () -> path + ": " + new String(r.body(), StandardCharsets.UTF_8));
         return r.body();
