@@ -2,6 +2,7 @@ package dev.stockade.conformance;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -123,6 +124,41 @@ public abstract class LimitsContract extends RuntimeContract {
             stillUsable(b);
         } finally {
             kill(b);
+        }
+    }
+
+    /**
+     * A runtime without per-process limits ends the whole sandbox when one is reached: the command
+     * in flight ends (never hangs), and the sandbox's owner is told which limit ended it.
+     */
+    @Test
+    void aLimitThatEndsTheWholeSandboxSaysWhich() throws InterruptedException {
+        requiresAbsent(Capabilities.PER_PROCESS_LIMITS, "with per-process limits the sandbox survives its limits"
+                + " (memoryLimitOomKillsTheCommandOnly, pidsLimitStopsForkAndThreadBombs)");
+        for (var limit : List.of(
+                Map.entry(Map.<String, Object>of("memoryMB", 128), "memory limit of 128 MiB"),
+                Map.entry(Map.<String, Object>of("pids", 16), "process limit of 16"))) {
+            RawClient.Box b = box(limit.getKey());
+            String hog = limit.getKey().containsKey("memoryMB")
+                    ? "python3 -c 'held = [bytearray(1 << 20) for _ in range(1024)]'"
+                    : "for i in $(seq 200); do sleep 60 & done; wait";
+            long t0 = System.nanoTime();
+            RawClient.Streamed run = c.startLive(b, RawClient.bash(hog, Map.of()), null, null);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            note(limit.getValue() + ": the command's stream", run.status() + " clean=" + run.endedCleanly()
+                    + " error=" + run.error() + " in " + secs + " s");
+            assertTrue(secs < 60, "the command must end, not hang: " + secs + " s");
+            assertTrue(run.error() != null && run.error().toString().contains(limit.getValue()),
+                    "the broken stream names the limit: " + run.error());
+            String why = null;
+            for (int i = 0; i < 100 && why == null; i++) {
+                RawClient.Response r = c.call("GET", "/sandboxes/" + b.id(), null);
+                if (r.status() == 404) why = r.body();
+                else Thread.sleep(100);
+            }
+            assertNotNull(why, "the sandbox did not end after reaching its " + limit.getValue());
+            note("its owner is told", why);
+            assertTrue(why.contains("lost") && why.contains(limit.getValue()), "the answer names the limit: " + why);
         }
     }
 

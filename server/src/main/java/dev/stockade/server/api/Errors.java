@@ -22,6 +22,20 @@ final class Errors {
         return new StockadeError(code, e.getMessage(), e);
     }
 
+    /**
+     * As {@link #fromAgent(AgentException)}, for a stream of {@code sb} that broke: when the agent went
+     * away because the sandbox's runtime ended the whole sandbox (a limit reached), the error says so.
+     */
+    static StockadeError fromAgent(AgentException e, dev.stockade.server.core.Sandbox sb) {
+        if (e.code() == AgentException.Code.UNAVAILABLE || e.code() == AgentException.Code.PROTOCOL) {
+            java.util.Optional<String> why = sb.endReason();
+            if (why.isPresent()) {
+                return new StockadeError(StockadeError.Code.UNAVAILABLE, "sandbox " + sb.id() + " ended: " + why.get(), e);
+            }
+        }
+        return fromAgent(e);
+    }
+
     static int status(StockadeError.Code code) {
         return switch (code) {
             case INVALID_ARGUMENT -> 400;

@@ -149,7 +149,7 @@ final class ProcessRpc {
                     try {
                         ev = s.next(wait);
                     } catch (AgentException e) {
-                        ConnectFrames.end(out, r.json, Errors.fromAgent(e));
+                        ConnectFrames.end(out, r.json, Errors.fromAgent(e, ctx.sandbox()));
                         return;
                     }
                     if (ev.isEmpty()) {

@@ -60,6 +60,25 @@ public final class Sandbox {
     public String templateId() { return templateId; }
     public String alias() { return alias; }
     public String runtime() { return runtime; }
+
+    private volatile java.util.function.Supplier<java.util.Optional<String>> endReason = java.util.Optional::empty;
+
+    /** Where {@link #endReason()} asks (the sandbox's runtime). */
+    void endReasonSource(java.util.function.Supplier<java.util.Optional<String>> source) {
+        this.endReason = source;
+    }
+
+    /**
+     * Why the sandbox's container stopped on its own, when its runtime can tell (a limit that ends
+     * the whole sandbox); empty otherwise. For explaining a broken stream, not for deciding.
+     */
+    public java.util.Optional<String> endReason() {
+        try {
+            return endReason.get();
+        } catch (RuntimeException e) {
+            return java.util.Optional.empty();
+        }
+    }
     public Map<String, String> metadata() { return metadata; }
     /**
      * What every process of the sandbox gets in its environment: the envVars given at create plus each secret's

@@ -179,6 +179,7 @@ public final class SandboxManager implements AutoCloseable {
                         row.token(), row.uidBase(), new Owner(row.tenant(), lease));
                 sb.egress(e);
                 sb.initPid(rs.initPid());
+                sb.endReasonSource(() -> runtime.endReason(id));
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
                 sb.idleTimeoutSeconds(row.idleTimeoutSeconds());
@@ -451,6 +452,8 @@ public final class SandboxManager implements AutoCloseable {
                 now, now.plusSeconds(timeout), token(), p.uidBase(), owner);
         sb.egress(p.egress());
         sb.initPid(p.initPid());
+        SandboxRuntime runtime = p.tier().runtime();
+        sb.endReasonSource(() -> runtime.endReason(p.id()));
         sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
         if (req.idleTimeoutSeconds() != null) sb.idleTimeoutSeconds(req.idleTimeoutSeconds());
