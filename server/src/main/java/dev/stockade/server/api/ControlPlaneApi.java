@@ -118,8 +118,12 @@ final class ControlPlaneApi {
                 if (!method.equals("POST")) throw methodNotAllowed(method, path);
                 JsonNode body = r.jsonBody(MAX_BODY);
                 String name = textField(body, "name");
+                JsonNode memory = body == null ? null : body.get("memory");
+                if (memory != null && !memory.isNull() && !memory.isBoolean()) {
+                    throw StockadeError.invalid("memory must be true or false");
+                }
                 long t = System.nanoTime();
-                Snapshots.Snapshot snap = manager.snapshot(id, r.principal.tenant(), name);
+                Snapshots.Snapshot snap = manager.snapshot(id, r.principal.tenant(), name, memory != null && memory.asBoolean());
                 long ms = (System.nanoTime() - t) / 1_000_000;
                 r.audit(snap.id(), snap.bytes() + " bytes in " + ms + " ms");
                 ObjectNode out = snapshot(r, snap);
