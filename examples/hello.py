@@ -6,6 +6,7 @@ import sys
 
 print(f"hello from {socket.gethostname()}: Python {platform.python_version()}, uid {os.getuid()}, cwd {os.getcwd()}")
 print(f"arguments: {sys.argv[1:]}")
+print(f"kernel: {platform.release()} (the hardened tier shows gVisor's, the standard tier the host's)")
 print(f"network interfaces: {[name for _, name in socket.if_nameindex()]}")
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
