@@ -214,6 +214,23 @@ test('@e2b/code-interpreter Sandbox.create() asks for code-interpreter-v1', opts
   }
 })
 
+test('a template name ending in -hardened runs the sandbox on the hardened tier (gVisor)', opts, async () => {
+  await withSandbox({ template: 'base-hardened' }, async (sandbox) => {
+    // gVisor presents its own kernel (4.4.0), not the host's; commands and files work as on runc.
+    const out = await sandbox.commands.run('uname -r; ls -la /home/user > /dev/null && echo listed')
+    assert.equal(out.stdout, '4.4.0\nlisted\n')
+    await sandbox.files.write('/home/user/h.txt', 'hardened')
+    assert.equal(await sandbox.files.read('/home/user/h.txt'), 'hardened')
+  })
+  const ci = await CodeInterpreterSandbox.create('code-interpreter-v1-hardened', { requestTimeoutMs: REQUEST_TIMEOUT_MS })
+  try {
+    const e = await ci.runCode('import platform\nplatform.release()')
+    assert.equal(e.text, "'4.4.0'")
+  } finally {
+    await ci.kill().catch(() => {})
+  }
+})
+
 test('a wrong API key is refused with AuthenticationError', opts, async () => {
   const apiKey = 'e2b_' + '0'.repeat(40)
   assert.notEqual(apiKey, process.env.E2B_API_KEY)
