@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.stockade.conformance.RawClient;
 import dev.stockade.conformance.TestServer;
+import dev.stockade.server.config.PoolConfig;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -141,6 +142,28 @@ class RuntimesIT extends OneServerPerClass {
         } finally {
             c.kill(b);
             assertEquals(204, c.call("DELETE", "/templates/" + snap, null).status());
+        }
+    }
+
+    @Test
+    void theHardenedTierHasAWarmPoolOfItsOwn() throws InterruptedException {
+        try (TestServer pooled = new TestServer(cfg -> cfg.withPool(new PoolConfig(0, 0, List.of(), 1)))) {
+            RawClient pc = pooled.client;
+            int ready = 0;
+            for (int i = 0; i < 300 && ready < 1; i++) {
+                ready = runtime(pc.call("GET", "/runtimes", null).json(), "runsc").path("poolReady").asInt();
+                if (ready < 1) Thread.sleep(100);
+            }
+            assertEquals(1, ready, "a ready runsc sandbox within 30 s");
+            assertEquals(0, runtime(pc.call("GET", "/runtimes", null).json(), "runc").path("poolReady").asInt());
+            RawClient.Box b = pc.create(Map.of("templateID", "base-hardened", "timeout", 60, "envVars", Map.of("TIER", "hardened")));
+            try {
+                assertEquals(0, runtime(pc.call("GET", "/runtimes", null).json(), "runsc").path("poolReady").asInt(),
+                        "the create took the pooled sandbox");
+                assertEquals("hardened 4.4.0\n", pc.run(b, "echo $TIER $(uname -r)").stdout());
+            } finally {
+                pc.kill(b);
+            }
         }
     }
 
