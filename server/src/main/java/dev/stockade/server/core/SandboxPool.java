@@ -91,6 +91,7 @@ final class SandboxPool implements AutoCloseable {
             if (closed) return;
             try {
                 SandboxManager.Prepared p = manager.prepare(tier, manager.defaultLimits(), NetworkPolicy.none(), List.of(), warmup);
+                manager.warmUpCommand(p);
                 if (closed) {
                     manager.discard(p);
                     return;
