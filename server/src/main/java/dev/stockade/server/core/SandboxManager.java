@@ -964,7 +964,7 @@ public final class SandboxManager implements AutoCloseable {
             int idle = sb.idleTimeoutSeconds();
             if (idle <= 0 || !sb.isRunning() || sb.copying() || sb.requestsInFlight() > 0) continue;
             if (now - sb.lastActivityNanos() < idle * 1_000_000_000L) continue;
-            boolean busy = runtimeOf(sb).processCommands(sb.id()).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
+            boolean busy = userProcesses(sb).stream().anyMatch(cmd -> !cmd.contains("/opt/stockade/"));
             if (busy) {
                 sb.touch(); // a job still runs: activity; look again after another idle period
                 continue;
@@ -978,6 +978,22 @@ public final class SandboxManager implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "ending idle sandbox " + sb.id() + " failed", e);
             }
+        }
+    }
+
+    /**
+     * The command lines of the sandbox's processes (other than its init), for the idle policy: read
+     * on the host where the runtime can (runc: the cgroup), else asked of the agent (a runtime with a
+     * kernel of its own: the processes the agent started that still run — a process they left
+     * behind after exiting is not seen). Unknown counts as busy.
+     */
+    private List<String> userProcesses(Sandbox sb) {
+        SandboxRuntime runtime = runtimeOf(sb);
+        if (!runtime.capabilities().contains(Capabilities.USERSPACE_KERNEL)) return runtime.processCommands(sb.id());
+        try {
+            return sb.agent().listProcesses().stream().map(p -> String.join(" ", p.argv())).toList();
+        } catch (RuntimeException e) {
+            return List.of("(unknown: " + e.getMessage() + ")");
         }
     }
 
