@@ -1,6 +1,5 @@
 package dev.stockade.server.core;
 
-import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.Template;
@@ -77,7 +76,9 @@ public final class Runtimes {
             try {
                 SandboxRuntime r = p.create(root);
                 tiers.add(new Tier(r, r.defaultTemplate(), root.resolve("sandboxes")));
-            } catch (RuntimeFailure | IllegalStateException e) {
+            } catch (RuntimeException e) {
+                // An optional tier that cannot be set up (no compiler, a broken binary...) is not
+                // offered; the server still starts with the others.
                 if (name.equals(defaultName)) throw e;
                 unavailable.put(name, e.getMessage());
                 LOG.warning("runtime " + name + " is not offered: setting it up failed: " + e.getMessage());
