@@ -47,7 +47,9 @@ class CrashRecoveryIT {
         Random random = new Random(7);
         try {
             for (int i = 0; i < SANDBOXES; i++) {
-                RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 600, "metadata", Map.of("n", Integer.toString(i))));
+                // The last one on the hardened tier: taken over through its own runtime.
+                String template = i == SANDBOXES - 1 ? "base-hardened" : "base";
+                RawClient.Box b = c.create(Map.of("templateID", template, "timeout", 600, "metadata", Map.of("n", Integer.toString(i))));
                 byte[] content = new byte[64 * 1024 + i];
                 random.nextBytes(content);
                 assertEquals(200, c.upload(b, "/home/user/data.bin", content).status());
@@ -80,10 +82,14 @@ class CrashRecoveryIT {
                     SANDBOXES - 2, recoverMs);
 
             // Exactly the recorded, surviving sandboxes: not the lost one, not the pooled one.
-            Path sandboxes = data.resolve("runtime/runc/sandboxes");
-            try (var s = Files.list(sandboxes)) {
-                assertEquals(SANDBOXES - 1, s.count(), "state directories after the take-over");
+            long stateDirs = 0;
+            for (String rt : List.of("runc", "runsc")) {
+                try (var s = Files.list(data.resolve("runtime").resolve(rt).resolve("sandboxes"))) {
+                    stateDirs += s.count();
+                }
             }
+            assertEquals(SANDBOXES - 1, stateDirs, "state directories after the take-over");
+            assertEquals("runsc", c2.call("GET", "/sandboxes/" + boxes.get(SANDBOXES - 1).id(), null).json().path("runtime").asText());
             assertEquals(SANDBOXES - 1, c2.call("GET", "/v2/sandboxes?limit=100", null).json().size());
 
             for (int i = 0; i < SANDBOXES; i++) {
