@@ -106,6 +106,19 @@ public abstract class RuntimeContract {
     }
 
     /**
+     * The answers a check accepts: Linux's own, plus — only for a runtime with a kernel of its own
+     * (userspace-kernel) — that kernel's equivalent ones (gVisor's netstack says EHOSTUNREACH where
+     * Linux says ENETUNREACH), so a host-kernel runtime is held to the exact old answer.
+     */
+    @SafeVarargs
+    protected final <T> Set<T> answers(T linux, T... ownKernel) {
+        Set<T> out = new java.util.HashSet<>();
+        out.add(linux);
+        if (capabilities.contains(dev.stockade.runtime.Capabilities.USERSPACE_KERNEL)) out.addAll(java.util.List.of(ownKernel));
+        return out;
+    }
+
+    /**
      * The content of a file of the sandbox's host cgroup ({@code /stockade-ID} in the controller
      * that has it, v1 or v2), read on the host: what the host enforces, whatever the sandbox's
      * kernel shows inside. Empty when absent.

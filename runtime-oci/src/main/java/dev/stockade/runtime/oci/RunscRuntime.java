@@ -116,6 +116,10 @@ public final class RunscRuntime extends OciRuntime {
                 if (Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) {
                     Path cg = Path.of("/sys/fs/cgroup", cgroupName(id));
                     if (!Files.isDirectory(cg)) throw notRunning(id);
+                    // v2 takes a limit below the current use and then OOM-kills (which ends a runsc
+                    // sandbox): refuse it instead, as v1's kernel does.
+                    refuseBelowUse(id, "memory", memory, cg.resolve("memory.current"));
+                    refuseBelowUse(id, "process", pids, cg.resolve("pids.current"));
                     Files.writeString(cg.resolve("memory.max"), Long.toString(memory));
                     if (swapAccounting && Files.exists(cg.resolve("memory.swap.max"))) {
                         Files.writeString(cg.resolve("memory.swap.max"), "0");
@@ -124,6 +128,8 @@ public final class RunscRuntime extends OciRuntime {
                     Files.writeString(cg.resolve("cpu.max"), quota + " 100000");
                 } else {
                     Path mem = v1(id, "memory");
+                    refuseBelowUse(id, "memory", memory, mem.resolve("memory.usage_in_bytes"));
+                    refuseBelowUse(id, "process", pids, v1(id, "pids").resolve("pids.current"));
                     Path memsw = mem.resolve("memory.memsw.limit_in_bytes");
                     Path limit = mem.resolve("memory.limit_in_bytes");
                     // memory+swap may never be below memory: raise it first, lower it last.
@@ -142,6 +148,21 @@ public final class RunscRuntime extends OciRuntime {
                         + " refused by the kernel.");
             }
             resizeDisk(id, limits.diskMB());
+        }
+    }
+
+    /**
+     * Refuses a new {@code what} limit below what the sandbox uses now: lowering a runsc sandbox's
+     * limit under its use would end the whole sandbox (the kernel OOM-kills, or the next fork of the
+     * sentry fails) instead of failing the change.
+     */
+    private static void refuseBelowUse(String id, String what, long limit, Path current) throws IOException {
+        if (!Files.isRegularFile(current)) return;
+        long used = Long.parseLong(Files.readString(current).strip());
+        if (limit < used) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "the new " + what + " limit of sandbox " + id
+                    + " (" + limit + " on the host) is below what it uses now (" + used + "); the hardened runtime would end"
+                    + " the whole sandbox, so the limits were left as they were");
         }
     }
 

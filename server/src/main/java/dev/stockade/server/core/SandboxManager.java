@@ -152,8 +152,17 @@ public final class SandboxManager implements AutoCloseable {
             try {
                 Runtimes.Tier tier = runtimes.find(row.runtime());
                 if (tier == null) {
-                    lost(row, "its runtime " + row.runtime() + " is not available on this server any more ("
-                            + runtimes.unavailable().getOrDefault(row.runtime(), "not installed") + ")");
+                    // Left exactly as it is, still recorded, its uid range reserved (no new sandbox may
+                    // share its host uids): a later server that offers the runtime takes it over.
+                    slots.add(row.slot());
+                    kept.add(id);
+                    String why = "its runtime " + row.runtime() + " is not available on this server now ("
+                            + runtimes.unavailable().getOrDefault(row.runtime(), "not installed")
+                            + "); it is kept, untouched, for a server that offers " + row.runtime();
+                    synchronized (lostSandboxes) {
+                        lostSandboxes.put(id, new Lost(row.tenant(), why));
+                    }
+                    LOG.warning("sandbox " + id + " of tenant " + row.tenant() + " is not served: " + why);
                     continue;
                 }
                 SandboxRuntime runtime = tier.runtime();
@@ -179,7 +188,7 @@ public final class SandboxManager implements AutoCloseable {
                         row.token(), row.uidBase(), new Owner(row.tenant(), lease));
                 sb.egress(e);
                 sb.initPid(rs.initPid());
-                sb.endReasonSource(() -> runtime.endReason(id));
+                sb.endReasonSource(() -> endReasonOnceStopped(runtime, id, rs.initPid()));
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
                 sb.idleTimeoutSeconds(row.idleTimeoutSeconds());
@@ -453,7 +462,7 @@ public final class SandboxManager implements AutoCloseable {
         sb.egress(p.egress());
         sb.initPid(p.initPid());
         SandboxRuntime runtime = p.tier().runtime();
-        sb.endReasonSource(() -> runtime.endReason(p.id()));
+        sb.endReasonSource(() -> endReasonOnceStopped(runtime, p.id(), p.initPid()));
         sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
         if (req.idleTimeoutSeconds() != null) sb.idleTimeoutSeconds(req.idleTimeoutSeconds());
@@ -493,6 +502,24 @@ public final class SandboxManager implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.log(Level.INFO, "the warm-up command of pooled sandbox " + p.id() + " failed", e);
         }
+    }
+
+    /**
+     * The runtime's end reason, but only for a sandbox whose container has stopped (its init gone,
+     * waited for up to a second: a stream breaks a moment before the sentry is gone): a live
+     * sandbox's broken stream is never blamed on an old limit event.
+     */
+    private static java.util.Optional<String> endReasonOnceStopped(SandboxRuntime runtime, String id, long initPid) {
+        for (int i = 0; i < 10 && initPid > 0 && ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false); i++) {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return java.util.Optional.empty();
+            }
+        }
+        if (initPid <= 0 || ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false)) return java.util.Optional.empty();
+        return runtime.endReason(id);
     }
 
     /** Removes a prepared sandbox nobody will use. */
