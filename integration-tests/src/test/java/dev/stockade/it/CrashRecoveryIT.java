@@ -198,6 +198,55 @@ class CrashRecoveryIT {
         throw new AssertionError("serve did not answer within 60 s: " + read(data.resolve("serve.log")));
     }
 
+    /**
+     * A server that does not offer a sandbox's runtime (runsc unusable at its start) leaves that
+     * sandbox exactly as it is — recorded, running, its uid range reserved — and tells its owner why;
+     * the next server that offers the runtime takes it over.
+     */
+    @Test
+    void aSandboxWhoseRuntimeIsNotOfferedIsKeptForAServerThatOffersIt() throws Exception {
+        Path data = dataDir();
+        ServerConfig config = ServerConfig.defaults(data).withApiKey(TestServer.KEY);
+        RawClient.Box b;
+        StockadeServer first = StockadeServer.start(config);
+        try {
+            RawClient c = new RawClient(first.url(), TestServer.KEY);
+            b = c.create(Map.of("templateID", "base-hardened", "timeout", 600));
+            c.run(b, "echo kept > /home/user/f.txt; " + WRITER);
+        } finally {
+            assertEquals(1, first.stopLeavingSandboxes(5));
+        }
+        String before = System.getProperty("stockade.runsc");
+        System.setProperty("stockade.runsc", "/nonexistent/runsc");
+        try (StockadeServer without = StockadeServer.start(config)) {
+            RawClient c = new RawClient(without.url(), TestServer.KEY);
+            RawClient.Response r = c.call("GET", "/sandboxes/" + b.id(), null);
+            assertEquals(404, r.status(), r.body());
+            assertTrue(r.body().contains("runsc is not available") && r.body().contains("kept"), r.body());
+            // Its range stays reserved while it is not served: new sandboxes get other host uids.
+            RawClient.Box other = c.create(Map.of("templateID", "base", "timeout", 60));
+            assertEquals("", c.run(other, "touch /tmp/probe").stdout());
+            long otherUid = TestServer.hostOwnerOf(data, other.id(), "tmp/probe");
+            long keptUid = TestServer.hostOwnerOf(data, b.id(), "home/user/f.txt");
+            assertTrue(Math.abs(otherUid - keptUid) >= 65536, otherUid + " vs " + keptUid);
+            c.kill(other);
+            // Stopped with --end-sandboxes-on-stop semantics (close): only what it serves ends.
+        } finally {
+            if (before == null) System.clearProperty("stockade.runsc");
+            else System.setProperty("stockade.runsc", before);
+        }
+        try (StockadeServer again = StockadeServer.start(config)) {
+            RawClient c = new RawClient(again.url(), TestServer.KEY);
+            assertEquals("runsc", c.call("GET", "/sandboxes/" + b.id(), null).json().path("runtime").asText());
+            assertEquals("kept\n", c.run(b, "cat /home/user/f.txt").stdout());
+            long n1 = Long.parseLong(c.run(b, "cat /tmp/n").stdout().strip());
+            Thread.sleep(300);
+            assertTrue(Long.parseLong(c.run(b, "cat /tmp/n").stdout().strip()) > n1, "its writer never stopped");
+        }
+        TestServer.assertNoLeaks(data);
+        TestServer.deleteTree(data);
+    }
+
     private static Path dataDir() throws Exception {
         Path base = Path.of("/tmp/stockade-it");
         Files.createDirectories(base);
