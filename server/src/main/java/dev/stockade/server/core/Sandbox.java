@@ -63,6 +63,17 @@ public final class Sandbox {
 
     private volatile java.util.function.Supplier<java.util.Optional<String>> endReason = java.util.Optional::empty;
 
+    /** Why its runtime says it stopped, kept when the server ends a vanished sandbox (before destroy). */
+    private volatile String stoppedBecause;
+
+    void stoppedBecause(String why) {
+        this.stoppedBecause = why;
+    }
+
+    String stoppedBecause() {
+        return stoppedBecause;
+    }
+
     /** Where {@link #endReason()} asks (the sandbox's runtime). */
     void endReasonSource(java.util.function.Supplier<java.util.Optional<String>> source) {
         this.endReason = source;

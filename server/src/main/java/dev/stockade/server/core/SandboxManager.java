@@ -188,7 +188,7 @@ public final class SandboxManager implements AutoCloseable {
                         row.token(), row.uidBase(), new Owner(row.tenant(), lease));
                 sb.egress(e);
                 sb.initPid(rs.initPid());
-                sb.endReasonSource(() -> endReasonOnceStopped(runtime, id, rs.initPid()));
+                sb.endReasonSource(() -> endReasonOnceStopped(sb, runtime, rs.initPid()));
                 sb.secretBindings(row.secrets());
                 sb.autoPause(row.autoPause());
                 sb.idleTimeoutSeconds(row.idleTimeoutSeconds());
@@ -462,7 +462,7 @@ public final class SandboxManager implements AutoCloseable {
         sb.egress(p.egress());
         sb.initPid(p.initPid());
         SandboxRuntime runtime = p.tier().runtime();
-        sb.endReasonSource(() -> endReasonOnceStopped(runtime, p.id(), p.initPid()));
+        sb.endReasonSource(() -> endReasonOnceStopped(sb, runtime, p.initPid()));
         sb.secretBindings(secrets);
         sb.autoPause(req.autoPause());
         if (req.idleTimeoutSeconds() != null) sb.idleTimeoutSeconds(req.idleTimeoutSeconds());
@@ -505,12 +505,26 @@ public final class SandboxManager implements AutoCloseable {
     }
 
     /**
-     * The runtime's end reason, but only for a sandbox whose container has stopped (its init gone,
-     * waited for up to a second: a stream breaks a moment before the sentry is gone): a live
-     * sandbox's broken stream is never blamed on an old limit event.
+     * The runtime's end reason, but only for a sandbox whose container has stopped (as the runtime
+     * sees it, waited for up to two seconds: a stream breaks a moment before the sentry is gone): a
+     * live sandbox's broken stream is never blamed on an old limit event.
      */
-    private static java.util.Optional<String> endReasonOnceStopped(SandboxRuntime runtime, String id, long initPid) {
-        for (int i = 0; i < 10 && initPid > 0 && ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false); i++) {
+    private static java.util.Optional<String> endReasonOnceStopped(Sandbox sb, SandboxRuntime runtime, long initPid) {
+        for (int i = 0; i < 20; i++) {
+            // The reaper may have ended it meanwhile (and removed the runtime's evidence): it kept why.
+            if (sb.stoppedBecause() != null) return java.util.Optional.of(sb.stoppedBecause());
+            // The runtime's own view: a dead sentry's host process may linger (a zombie, or the
+            // gofer) for a while, but the runtime already reports the container stopped.
+            boolean stopped;
+            try {
+                stopped = !runtime.isAlive(sb.id());
+            } catch (RuntimeException e) {
+                stopped = initPid > 0 && !ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false);
+            }
+            if (stopped) {
+                java.util.Optional<String> why = runtime.endReason(sb.id());
+                return why.isPresent() || sb.stoppedBecause() == null ? why : java.util.Optional.of(sb.stoppedBecause());
+            }
             try {
                 Thread.sleep(100);
             } catch (InterruptedException e) {
@@ -518,8 +532,7 @@ public final class SandboxManager implements AutoCloseable {
                 return java.util.Optional.empty();
             }
         }
-        if (initPid <= 0 || ProcessHandle.of(initPid).map(ProcessHandle::isAlive).orElse(false)) return java.util.Optional.empty();
-        return runtime.endReason(id);
+        return java.util.Optional.empty();
     }
 
     /** Removes a prepared sandbox nobody will use. */
@@ -966,8 +979,9 @@ public final class SandboxManager implements AutoCloseable {
         for (Sandbox sb : sandboxes.values()) {
             long pid = sb.initPid();
             if (!sb.isLive() || pid <= 0 || ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
-            String why = runtimeOf(sb).endReason(sb.id())
-                    .orElse("its container stopped while it ran (its init, the agent, exited or was killed on the host)");
+            java.util.Optional<String> reason = runtimeOf(sb).endReason(sb.id());
+            reason.ifPresent(sb::stoppedBecause);
+            String why = reason.orElse("its container stopped while it ran (its init, the agent, exited or was killed on the host)");
             synchronized (lostSandboxes) {
                 lostSandboxes.put(sb.id(), new Lost(sb.tenant(), why));
             }
