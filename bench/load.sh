@@ -62,13 +62,7 @@ SERVER_PID=""
 
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    log "WARNING: server $SERVER_PID did not stop in 60 s; killing it"
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    sleep 1
-  fi
+  stop_pid "$SERVER_PID"
   SERVER_PID=""
   remove_leftovers "$WORK"
 }
@@ -76,11 +70,7 @@ cleanup() {
   local rc=$?
   [ -n "${LOAD_KEEP_LOG:-}" ] && [ -f "$WORK/server.log" ] && cp "$WORK/server.log" "$LOAD_KEEP_LOG"
   stop_server || true
-  if grep -qF " $WORK/" /proc/self/mounts; then
-    log "WARNING: mounts remain under $WORK; leaving it in place"
-  else
-    rm -rf "$WORK"
-  fi
+  remove_work "$WORK"
   exit $rc
 }
 trap cleanup EXIT

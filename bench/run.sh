@@ -219,11 +219,7 @@ stop_server() {
 cleanup() {
   local rc=$?
   stop_server || true
-  if grep -qF " $WORK/" /proc/self/mounts; then
-    log "WARNING: mounts remain under $WORK; leaving it in place"
-  else
-    rm -rf "$WORK"
-  fi
+  remove_work "$WORK"
   exit $rc
 }
 trap cleanup EXIT

@@ -59,9 +59,9 @@ SERVER_PID=""
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
 
-# Everything a stopped server of ours may have left: runc containers and mounts under WORK
-# (leftovers.sh), processes whose command line names WORK (runsc's sandbox and gofer processes get
-# their bundle path there), and the cgroups of sandboxes we created. Reported, then removed.
+# Beyond leftovers.sh (runc and runsc containers, mounts under WORK): processes whose command line
+# names WORK (runsc's sandbox and gofer processes get their bundle path there), and the cgroups of
+# the sandboxes TierBench created. Reported, then removed.
 remove_runsc_leftovers() {
   local pid cmd
   for pid in $(ps -eo pid= 2>/dev/null); do
@@ -73,15 +73,6 @@ remove_runsc_leftovers() {
         kill -KILL "$pid" 2>/dev/null || true ;;
     esac
   done
-  if command -v runsc >/dev/null; then
-    local root id
-    for root in $(find "$WORK" -maxdepth 5 -type d -path '*/runtime/runsc/state' 2>/dev/null); do
-      for id in $(runsc --root "$root" list -quiet 2>/dev/null || true); do
-        log "WARNING: runsc container $id is left under $root (removing it)"
-        runsc --root "$root" delete -force "$id" >/dev/null 2>&1 || true
-      done
-    done
-  fi
   local tier sid d
   while read -r tier sid; do
     [ -n "$sid" ] || continue
@@ -95,13 +86,7 @@ remove_runsc_leftovers() {
 
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    log "WARNING: server $SERVER_PID did not stop in 60 s; killing it"
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    sleep 1
-  fi
+  stop_pid "$SERVER_PID"
   SERVER_PID=""
   sleep 0.5
   remove_leftovers "$WORK"
@@ -110,11 +95,7 @@ stop_server() {
 cleanup() {
   local rc=$?
   stop_server || true
-  if grep -qF " $WORK/" /proc/self/mounts; then
-    log "WARNING: mounts remain under $WORK; leaving it in place"
-  else
-    rm -rf "$WORK"
-  fi
+  remove_work "$WORK"
   exit $rc
 }
 trap cleanup EXIT
