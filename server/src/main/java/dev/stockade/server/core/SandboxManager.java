@@ -665,10 +665,6 @@ public final class SandboxManager implements AutoCloseable {
      * Snapshots a sandbox's files (E2B's createSnapshot): the sandbox is frozen for the copy and goes
      * on afterwards (a paused one stays paused). The filesystem only: memory and processes are not kept.
      */
-    public Snapshots.Snapshot snapshot(String id, String tenant, String name) {
-        return snapshot(id, tenant, name, false);
-    }
-
     /**
      * With {@code memory}: a snapshot that would also hold the sandbox's memory and processes, which
      * needs a runtime with the memory-snapshot capability (none offers it yet: a 400 naming it).
