@@ -3,6 +3,9 @@ package dev.stockade.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.ExecRequest;
+import dev.stockade.protocol.Outcome;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,7 +37,7 @@ class AgentAsInitTest {
                         "(sleep 0.05 &); (sleep 0.05 &); (true &); exit 7"), Map.of(), null, "user", false, 0, 0, null);
                 Events events = Events.collect(agent.client.exec(orphans), Duration.ofSeconds(5));
                 assertEquals(7, events.ended().exitCode());
-                assertEquals("exited", events.ended().outcome());
+                assertEquals(Outcome.EXITED, events.ended().outcome());
             }
             Thread.sleep(300);
             long deadline = System.nanoTime() + 3_000_000_000L;
@@ -63,7 +66,7 @@ class AgentAsInitTest {
                 ExecRequest hog = new ExecRequest(List.of(AgentProcess.PYTHON, "-c",
                         "b = bytearray(b'x') * (512 << 20)"), Map.of(), null, "user", false, 0, 0, null);
                 AgentEvent.Ended ended = Events.collect(agent.client.exec(hog), Duration.ofSeconds(20)).ended();
-                assertEquals("oom_killed", ended.outcome(), ended.toString());
+                assertEquals(Outcome.OOM_KILLED, ended.outcome(), ended.toString());
                 assertEquals("SIGKILL", ended.signal());
                 // The agent itself survived the OOM killer (user code got oom_score_adj 1000).
                 assertEquals(agent.process.pid(), agent.client.hello(Duration.ofSeconds(2)).pid());

@@ -8,6 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.ExecRequest;
+import dev.stockade.protocol.ExecuteCell;
+import dev.stockade.protocol.Outcome;
+import dev.stockade.protocol.ProcessInfo;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -102,7 +108,7 @@ class AgentEgressTest {
     void codeContextsGetTheProxyToo() {
         CellRun run = CellRun.collect(agent.client.execute(ExecuteCell.of(
                 "import os\nprint(os.environ.get('HTTPS_PROXY'), os.environ.get('NO_PROXY'))")), Duration.ofSeconds(60));
-        assertEquals("ok", run.end().outcome(), run.toString());
+        assertEquals(Outcome.OK, run.end().outcome(), run.toString());
         assertEquals("http://127.0.0.1:" + port + " localhost,127.0.0.1,::1\n", run.stdout());
         CellRun own = CellRun.collect(agent.client.execute(new ExecuteCell(null,
                 "import os\nprint(os.environ.get('HTTPS_PROXY'))", Map.of("HTTPS_PROXY", "http://mine:1"), 0, 0)),
@@ -112,8 +118,8 @@ class AgentEgressTest {
 
     @Test
     void aUserProcessReachesTheUpstreamNamedByPidAndUid() throws IOException {
-        ProcessStream stream = agent.client.exec(new ExecRequest(List.of(AgentProcess.PYTHON, "-I", "-S", "-c",
-                RelayTest.PYTHON_CLIENT, "127.0.0.1", String.valueOf(port)), Map.of(), null, "user", false, 0, 0, null));
+        Proc stream = Proc.of(agent.client.exec(new ExecRequest(List.of(AgentProcess.PYTHON, "-I", "-S", "-c",
+                RelayTest.PYTHON_CLIENT, "127.0.0.1", String.valueOf(port)), Map.of(), null, "user", false, 0, 0, null)));
         assertTrue(stream.next(MAX).orElseThrow() instanceof AgentEvent.Started);
         int uid = AgentProcess.ROOT ? 1000 : RelayTest.uidOfThisProcess();
         try (FakeUpstream.Connection up = upstream.next(MAX)) {
@@ -147,8 +153,8 @@ class AgentEgressTest {
     @Test
     void theRelayIsHiddenFromPsAndSignalsAndRestartedWhenKilled() throws Exception {
         ProcessHandle relay = startRelay();
-        ProcessStream sleeper = agent.client.exec(
-                new ExecRequest(List.of("sleep", "30"), Map.of(), null, "user", false, 0, 0, null));
+        Proc sleeper = Proc.of(agent.client.exec(
+                new ExecRequest(List.of("sleep", "30"), Map.of(), null, "user", false, 0, 0, null)));
         sleeper.next(MAX).orElseThrow();
         List<ProcessInfo> ps = agent.client.listProcesses();
         assertEquals(List.of(sleeper.pid()), ps.stream().map(ProcessInfo::pid).toList(), "only the user's process");

@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.EntryInfo;
+import dev.stockade.protocol.link.AgentClient;
+import dev.stockade.protocol.link.FileRead;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -3,6 +3,7 @@ package dev.stockade.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.ExecRequest;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

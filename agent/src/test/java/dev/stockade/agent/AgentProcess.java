@@ -1,5 +1,6 @@
 package dev.stockade.agent;
 
+import dev.stockade.protocol.link.AgentClient;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

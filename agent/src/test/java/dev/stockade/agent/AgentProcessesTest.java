@@ -8,6 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.AgentInfo;
+import dev.stockade.protocol.ExecRequest;
+import dev.stockade.protocol.Outcome;
+import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.link.AgentClient;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -60,12 +67,12 @@ class AgentProcessesTest {
         Events echo = run(cmd("echo", "hello", "world"));
         assertInstanceOf(AgentEvent.Started.class, echo.all().getFirst());
         assertEquals("hello world\n", echo.out());
-        assertEquals(new AgentEvent.Ended(0, null, "exited", "exited with code 0"), echo.ended());
+        assertEquals(new AgentEvent.Ended(0, null, Outcome.EXITED, "exited with code 0"), echo.ended());
 
         assertEquals(0, run(cmd("/bin/true")).ended().exitCode());
         Events fail = run(cmd("false"));
         assertEquals(1, fail.ended().exitCode());
-        assertEquals("exited", fail.ended().outcome());
+        assertEquals(Outcome.EXITED, fail.ended().outcome());
         assertEquals(42, run(cmd("sh", "-c", "exit 42")).ended().exitCode());
     }
 
@@ -89,7 +96,7 @@ class AgentProcessesTest {
     @Test
     void outputStreamsBeforeTheProcessEnds() {
         long start = System.nanoTime();
-        ProcessStream stream = client.exec(cmd("sh", "-c", "echo first; sleep 0.3; echo second"));
+        Proc stream = Proc.of(client.exec(cmd("sh", "-c", "echo first; sleep 0.3; echo second")));
         assertInstanceOf(AgentEvent.Started.class, stream.next(MAX).orElseThrow());
         AgentEvent first = stream.next(MAX).orElseThrow();
         long firstAt = System.nanoTime();
@@ -105,7 +112,7 @@ class AgentProcessesTest {
 
     @Test
     void stdinInputThenClose() {
-        ProcessStream stream = client.exec(new ExecRequest(List.of("cat"), Map.of(), null, "user", true, 0, 0, null));
+        Proc stream = Proc.of(client.exec(new ExecRequest(List.of("cat"), Map.of(), null, "user", true, 0, 0, null)));
         assertInstanceOf(AgentEvent.Started.class, stream.next(MAX).orElseThrow());
         client.sendInput(stream.pid(), "hello\n".getBytes(StandardCharsets.UTF_8));
         AgentEvent echoed = stream.next(MAX).orElseThrow();
@@ -117,7 +124,7 @@ class AgentProcessesTest {
 
     @Test
     void largeInputFlowsThroughAFullPipe() throws Exception {
-        ProcessStream stream = client.exec(new ExecRequest(List.of("cat"), Map.of(), null, "user", true, 0, 0, null));
+        Proc stream = Proc.of(client.exec(new ExecRequest(List.of("cat"), Map.of(), null, "user", true, 0, 0, null)));
         var collected = new java.util.concurrent.CompletableFuture<Events>();
         Thread.ofVirtual().start(() -> {
             try {
@@ -139,7 +146,7 @@ class AgentProcessesTest {
     void inputAndCloseStdinOfMissingProcessOrWithoutStdin() {
         AgentException e = assertThrows(AgentException.class, () -> client.sendInput(999_999, new byte[] {1}));
         assertEquals(AgentException.Code.PROCESS_NOT_FOUND, e.code());
-        ProcessStream stream = client.exec(cmd("sleep", "5"));
+        Proc stream = Proc.of(client.exec(cmd("sleep", "5")));
         e = assertThrows(AgentException.class, () -> client.sendInput(stream.pid(), new byte[] {1}));
         assertEquals(AgentException.Code.INVALID_ARGUMENT, e.code());
         client.signal(stream.pid(), "SIGKILL");
@@ -148,9 +155,9 @@ class AgentProcessesTest {
 
     @Test
     void secondClientAttaches() {
-        ProcessStream first = client.exec(cmd("sh", "-c", "sleep 0.4; echo later; sleep 0.2"));
+        Proc first = Proc.of(client.exec(cmd("sh", "-c", "sleep 0.4; echo later; sleep 0.2")));
         AgentClient other = AgentClient.unix(agent.socket);
-        ProcessStream second = other.attach(first.pid());
+        Proc second = Proc.of(other.attach(first.pid()));
         assertEquals(first.pid(), second.pid());
         Events a = Events.collect(first, MAX);
         Events b = Events.collect(second, MAX);
@@ -168,8 +175,8 @@ class AgentProcessesTest {
 
     @Test
     void closingTheExecStreamLeavesTheProcessRunning() {
-        ProcessStream stream = client.exec(new ExecRequest(List.of("sleep", "30"), Map.of("A", "1"), "/", "user",
-                false, 0, 0, "my-tag"));
+        Proc stream = Proc.of(client.exec(new ExecRequest(List.of("sleep", "30"), Map.of("A", "1"), "/", "user",
+                false, 0, 0, "my-tag")));
         int pid = stream.pid();
         stream.close();
         List<ProcessInfo> listed = client.listProcesses();
@@ -179,25 +186,25 @@ class AgentProcessesTest {
         assertEquals("/", info.cwd());
         assertEquals("my-tag", info.tag());
 
-        ProcessStream attached = client.attach(pid);
+        Proc attached = Proc.of(client.attach(pid));
         client.signal(pid, "SIGKILL");
         AgentEvent.Ended ended = Events.collect(attached, MAX).ended();
-        assertEquals(new AgentEvent.Ended(-1, "SIGKILL", "killed", "killed by SIGKILL sent through the API"), ended);
+        assertEquals(new AgentEvent.Ended(-1, "SIGKILL", Outcome.KILLED, "killed by SIGKILL sent through the API"), ended);
         assertTrue(client.listProcesses().stream().noneMatch(p -> p.pid() == pid));
     }
 
     @Test
     void signalTermIsKilledOutcome() {
-        ProcessStream stream = client.exec(cmd("sleep", "30"));
+        Proc stream = Proc.of(client.exec(cmd("sleep", "30")));
         client.signal(stream.pid(), "SIGTERM");
         AgentEvent.Ended ended = Events.collect(stream, MAX).ended();
         assertEquals(-1, ended.exitCode());
         assertEquals("SIGTERM", ended.signal());
-        assertEquals("killed", ended.outcome());
+        assertEquals(Outcome.KILLED, ended.outcome());
 
         AgentException e = assertThrows(AgentException.class, () -> client.signal(stream.pid(), "SIGTERM"));
         assertEquals(AgentException.Code.PROCESS_NOT_FOUND, e.code());
-        ProcessStream other = client.exec(cmd("sleep", "30"));
+        Proc other = Proc.of(client.exec(cmd("sleep", "30")));
         e = assertThrows(AgentException.class, () -> client.signal(other.pid(), "SIGBOGUS"));
         assertEquals(AgentException.Code.INVALID_ARGUMENT, e.code());
         client.signal(other.pid(), "SIGKILL");
@@ -207,7 +214,7 @@ class AgentProcessesTest {
     @Test
     void signalOutcomeWhenTheProcessKillsItself() {
         AgentEvent.Ended ended = run(cmd("sh", "-c", "kill -SEGV $$")).ended();
-        assertEquals(new AgentEvent.Ended(-1, "SIGSEGV", "signal", "terminated by signal SIGSEGV"), ended);
+        assertEquals(new AgentEvent.Ended(-1, "SIGSEGV", Outcome.SIGNAL, "terminated by signal SIGSEGV"), ended);
     }
 
     @Test
@@ -216,7 +223,7 @@ class AgentProcessesTest {
         Events events = run(new ExecRequest(List.of("sh", "-c", "sleep 30 & sleep 30"), Map.of(), null, "user",
                 false, 300, 0, null));
         long millis = (System.nanoTime() - start) / 1_000_000;
-        assertEquals("timeout", events.ended().outcome());
+        assertEquals(Outcome.TIMEOUT, events.ended().outcome());
         assertEquals("SIGKILL", events.ended().signal());
         assertEquals("killed after exceeding the 300 ms command timeout", events.ended().reason());
         assertTrue(millis < 3000, "took " + millis + " ms");
@@ -228,7 +235,7 @@ class AgentProcessesTest {
         Events events = run(new ExecRequest(List.of("yes"), Map.of(), null, "user", false, 0, 100_000, null));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertEquals(100_000, events.stdout().length);
-        assertEquals("output_truncated", events.ended().outcome());
+        assertEquals(Outcome.OUTPUT_TRUNCATED, events.ended().outcome());
         assertEquals("SIGKILL", events.ended().signal());
         assertTrue(millis < 3000, "took " + millis + " ms");
         System.out.printf("yes with a 100 kB limit ended after %d ms%n", millis);
@@ -298,7 +305,7 @@ class AgentProcessesTest {
         Events events = run(cmd("sh", "-c", "sleep 5 & echo started"));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertEquals("started\n", events.out());
-        assertEquals("exited", events.ended().outcome());
+        assertEquals(Outcome.EXITED, events.ended().outcome());
         assertTrue(millis < 2000, "took " + millis + " ms");
     }
 
@@ -329,7 +336,7 @@ class AgentProcessesTest {
 
     @Test
     void idleNextReturnsEmpty() {
-        ProcessStream stream = client.exec(cmd("sleep", "1"));
+        Proc stream = Proc.of(client.exec(cmd("sleep", "1")));
         assertInstanceOf(AgentEvent.Started.class, stream.next(MAX).orElseThrow());
         assertEquals(Optional.empty(), stream.next(Duration.ofMillis(50)));
         Events rest = Events.collect(stream, MAX);

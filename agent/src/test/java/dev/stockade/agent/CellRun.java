@@ -2,6 +2,8 @@ package dev.stockade.agent;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.stockade.protocol.CellEvent;
+import dev.stockade.protocol.link.EventStream;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -10,7 +12,7 @@ import java.util.Optional;
 /** A cell's stream read to its end, with a deadline so that a broken agent fails the test. */
 record CellRun(List<CellEvent> events, List<Long> arrivalNanos, String stdout, String stderr, CellEvent.End end) {
 
-    static CellRun collect(CellStream stream, Duration max) {
+    static CellRun collect(EventStream<CellEvent> stream, Duration max) {
         List<CellEvent> events = new ArrayList<>();
         List<Long> times = new ArrayList<>();
         StringBuilder out = new StringBuilder();

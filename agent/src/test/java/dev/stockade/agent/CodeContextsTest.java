@@ -9,6 +9,15 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.CellEvent;
+import dev.stockade.protocol.ContextInfo;
+import dev.stockade.protocol.CreateContext;
+import dev.stockade.protocol.ExecuteCell;
+import dev.stockade.protocol.FileChange;
+import dev.stockade.protocol.Outcome;
+import dev.stockade.protocol.link.AgentClient;
+import dev.stockade.protocol.link.EventStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -68,7 +77,7 @@ class CodeContextsTest {
         assertEquals(agent.userHome.toString(), ctx.cwd());
         assertEquals("user", ctx.user());
         CellRun first = run(ctx.id(), "x = 41\ndef inc(v):\n    return v + 1");
-        assertEquals("ok", first.end().outcome(), first.toString());
+        assertEquals(Outcome.OK, first.end().outcome(), first.toString());
         assertEquals(1, first.end().executionCount());
         assertTrue(first.results().isEmpty(), first.toString());
         assertFalse(first.end().stateLost());
@@ -133,7 +142,7 @@ class CodeContextsTest {
                 plt.plot([1, 2, 3], [4, 1, 9])
                 plt.show()
                 print('after show')""");
-        assertEquals("ok", shown.end().outcome(), shown.toString());
+        assertEquals(Outcome.OK, shown.end().outcome(), shown.toString());
         List<CellEvent.Result> pngs = shown.results().stream().filter(r -> r.data().containsKey("png")).toList();
         assertEquals(1, pngs.size(), shown.toString());
         assertPng((String) pngs.getFirst().data().get("png"), 640, 480);
@@ -194,7 +203,7 @@ class CodeContextsTest {
     @Test
     void errorsCarryNameValueAndTheUsersTraceback() {
         CellRun run = run(shared.id(), "def divide(a, b):\n    return a / b\n\ndivide(1, 0)");
-        assertEquals("error", run.end().outcome());
+        assertEquals(Outcome.ERROR, run.end().outcome());
         CellEvent.Error error = run.error();
         assertNotNull(error, run.toString());
         assertEquals("ZeroDivisionError", error.name());
@@ -218,7 +227,7 @@ class CodeContextsTest {
         long t = System.nanoTime();
         CellRun run = run(new ExecuteCell(ctx.id(), "import time\nwhile True:\n    time.sleep(0.01)", Map.of(), 500, 0));
         long took = (System.nanoTime() - t) / 1_000_000;
-        assertEquals("timeout", run.end().outcome(), run.toString());
+        assertEquals(Outcome.TIMEOUT, run.end().outcome(), run.toString());
         assertFalse(run.end().stateLost());
         assertTrue(run.end().reason().contains("500 ms"), run.end().reason());
         assertEquals("KeyboardInterrupt", run.error().name());
@@ -238,7 +247,7 @@ class CodeContextsTest {
                 while True:
                     time.sleep(0.01)""", Map.of(), 300, 0));
         long took = (System.nanoTime() - t) / 1_000_000;
-        assertEquals("timeout", run.end().outcome(), run.toString());
+        assertEquals(Outcome.TIMEOUT, run.end().outcome(), run.toString());
         assertTrue(run.end().stateLost());
         assertTrue(run.end().reason().contains("state") && run.end().reason().contains("lost"), run.end().reason());
         assertTrue(took >= 2000 && took < 6000, "killed after " + took + " ms");
@@ -257,7 +266,7 @@ class CodeContextsTest {
         ContextInfo ctx = newContext();
         run(ctx.id(), "kept = 7");
         CellRun run = run(new ExecuteCell(ctx.id(), "while True:\n    print('x' * 99)", Map.of(), 0, 10_000));
-        assertEquals("output_truncated", run.end().outcome(), run.toString().substring(0, 300));
+        assertEquals(Outcome.OUTPUT_TRUNCATED, run.end().outcome(), run.toString().substring(0, 300));
         assertFalse(run.end().stateLost());
         assertTrue(run.stdout().length() <= 10_000 && run.stdout().length() > 5_000, "" + run.stdout().length());
         assertEquals("7", run(ctx.id(), "kept").value());
@@ -269,7 +278,7 @@ class CodeContextsTest {
         ContextInfo ctx = newContext();
         run(ctx.id(), "gone = 1");
         CellRun run = run(ctx.id(), "print('bye')\nimport os\nos._exit(3)");
-        assertEquals("killed", run.end().outcome(), run.toString());
+        assertEquals(Outcome.KILLED, run.end().outcome(), run.toString());
         assertTrue(run.end().stateLost());
         assertTrue(run.end().reason().contains("code 3"), run.end().reason());
         assertEquals("bye\n", run.stdout());
@@ -277,7 +286,7 @@ class CodeContextsTest {
         assertEquals("False", after.value(), after.toString());
 
         CellRun killed = run(ctx.id(), "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)");
-        assertEquals("killed", killed.end().outcome());
+        assertEquals(Outcome.KILLED, killed.end().outcome());
         assertTrue(killed.end().reason().contains("SIGKILL"), killed.end().reason());
         assertEquals("2", run(ctx.id(), "1+1").value());
         client.deleteContext(ctx.id());
@@ -327,11 +336,11 @@ class CodeContextsTest {
     @Test
     void restartDuringACellEndsItAsKilled() throws Exception {
         ContextInfo ctx = newContext();
-        CellStream stream = client.execute(new ExecuteCell(ctx.id(), "import time\ntime.sleep(30)", Map.of(), 0, 0));
+        EventStream<CellEvent> stream = client.execute(new ExecuteCell(ctx.id(), "import time\ntime.sleep(30)", Map.of(), 0, 0));
         Thread.sleep(300);
         client.restartContext(ctx.id());
         CellRun run = CellRun.collect(stream, MAX);
-        assertEquals("killed", run.end().outcome());
+        assertEquals(Outcome.KILLED, run.end().outcome());
         assertTrue(run.end().stateLost());
         assertTrue(run.end().reason().contains("restarted"), run.end().reason());
         assertEquals("2", run(ctx.id(), "1+1").value());
@@ -346,7 +355,7 @@ class CodeContextsTest {
         Thread.sleep(100);
         CellRun second = run(ctx.id(), "order.append('second'); order");
         assertEquals("['first', 'second']", second.value(), second.toString());
-        assertEquals("ok", first.get().end().outcome());
+        assertEquals(Outcome.OK, first.get().end().outcome());
         client.deleteContext(ctx.id());
     }
 
@@ -423,7 +432,7 @@ class CodeContextsTest {
                 && error.error().traceback().contains("f()"), error.error().traceback());
         assertFalse(error.error().traceback().contains("kernel"), error.error().traceback());
         CellRun timeout = run(new ExecuteCell(ctx.id(), "while True: pass", Map.of(), 300, 0));
-        assertEquals("timeout", timeout.end().outcome());
+        assertEquals(Outcome.TIMEOUT, timeout.end().outcome());
         assertFalse(timeout.end().stateLost());
         assertEquals("20", run(ctx.id(), "x").value());
         client.deleteContext(ctx.id());
@@ -458,7 +467,7 @@ class CodeContextsTest {
                 class Big:
                     def _repr_html_(self): return '<p>' + 'y' * (3 << 20) + '</p>'
                 display(Big())""");
-        assertEquals("ok", run.end().outcome(), run.end().toString());
+        assertEquals(Outcome.OK, run.end().outcome(), run.end().toString());
         String html = (String) run.results().getFirst().data().get("html");
         assertEquals((3 << 20) + 7, html.length());
     }
@@ -476,13 +485,13 @@ class CodeContextsTest {
     @Test
     void deletingABusyContextEndsItsCellsAndRefusesTheWaitingOnes() throws Exception {
         ContextInfo ctx = newContext();
-        CellStream running = client.execute(new ExecuteCell(ctx.id(), "import time\ntime.sleep(30)", Map.of(), 0, 0));
+        EventStream<CellEvent> running = client.execute(new ExecuteCell(ctx.id(), "import time\ntime.sleep(30)", Map.of(), 0, 0));
         Thread.sleep(200);
-        CellStream waiting = client.execute(new ExecuteCell(ctx.id(), "1", Map.of(), 0, 0));
+        EventStream<CellEvent> waiting = client.execute(new ExecuteCell(ctx.id(), "1", Map.of(), 0, 0));
         Thread.sleep(200);
         client.deleteContext(ctx.id());
         CellRun ended = CellRun.collect(running, MAX);
-        assertEquals("killed", ended.end().outcome());
+        assertEquals(Outcome.KILLED, ended.end().outcome());
         assertTrue(ended.end().reason().contains("deleted"), ended.end().reason());
         AgentException refused = assertThrows(AgentException.class, () -> CellRun.collect(waiting, MAX));
         assertEquals(AgentException.Code.NOT_FOUND, refused.code(), refused.getMessage());

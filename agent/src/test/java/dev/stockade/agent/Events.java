@@ -2,6 +2,8 @@ package dev.stockade.agent;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.link.EventStream;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -12,7 +14,7 @@ import java.util.Optional;
 /** A process stream read to its end, with a deadline so that a broken agent fails the test. */
 record Events(List<AgentEvent> all, byte[] stdout, byte[] stderr, AgentEvent.Ended ended) {
 
-    static Events collect(ProcessStream stream, Duration max) {
+    static Events collect(EventStream<AgentEvent> stream, Duration max) {
         List<AgentEvent> all = new ArrayList<>();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -35,7 +37,7 @@ record Events(List<AgentEvent> all, byte[] stdout, byte[] stderr, AgentEvent.End
                 }
             }
         }
-        return fail("process " + stream.pid() + " did not end within " + max + "; events so far: " + all);
+        return fail("the process did not end within " + max + "; events so far: " + all);
     }
 
     String out() {

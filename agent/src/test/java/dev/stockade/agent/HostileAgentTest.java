@@ -4,6 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.CellEvent;
+import dev.stockade.protocol.ExecRequest;
+import dev.stockade.protocol.ExecuteCell;
+import dev.stockade.protocol.Outcome;
+import dev.stockade.protocol.link.AgentClient;
+import dev.stockade.protocol.link.EventStream;
+import dev.stockade.protocol.link.FileRead;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -27,6 +36,8 @@ import org.junit.jupiter.api.function.Executable;
  * (PROTOCOL, TIMEOUT or UNAVAILABLE), never a hang or a huge allocation.
  */
 class HostileAgentTest {
+    /** The protocol's largest frame payload (docs/agent-protocol.md): 1 MiB. */
+    private static final int MAX_PAYLOAD = 1 << 20;
     /** What the fake agent does with one connection, after reading the request frame. */
     interface Behaviour {
         void serve(SocketChannel channel) throws IOException, InterruptedException;
@@ -196,7 +207,7 @@ class HostileAgentTest {
             send(c, new byte[] {0x40, 0, 0, 0, '1'});
             sleepForever();
         };
-        try (ProcessStream stream = client().exec(request)) {
+        try (Proc stream = Proc.of(client().exec(request))) {
             assertEquals(7, stream.pid());
             assertEquals(new AgentEvent.Started(7), stream.next(Duration.ofSeconds(1)).orElseThrow());
             assertEquals("ok", new String(((AgentEvent.Stdout) stream.next(Duration.ofSeconds(1)).orElseThrow()).data(),
@@ -213,7 +224,7 @@ class HostileAgentTest {
                 send(c, frame('J', "{\"ev\": \"start\", \"pid\": 7}"));
                 send(c, bad);
             };
-            try (ProcessStream stream = client().exec(request)) {
+            try (Proc stream = Proc.of(client().exec(request))) {
                 stream.next(Duration.ofSeconds(1));
                 AgentException e = assertThrows(AgentException.class, () -> stream.next(Duration.ofSeconds(1)));
                 assertTrue(e.code() == AgentException.Code.PROTOCOL || e.code() == AgentException.Code.UNAVAILABLE,
@@ -237,16 +248,16 @@ class HostileAgentTest {
             send(c, frame('J', accepted));
             byte[] bytes = big.getBytes(StandardCharsets.UTF_8);
             send(c, frame('J', "{\"ev\": \"large\", \"size\": " + bytes.length + "}"));
-            for (int i = 0; i < bytes.length; i += Frame.MAX_PAYLOAD) {
-                send(c, frame('B', new String(bytes, i, Math.min(Frame.MAX_PAYLOAD, bytes.length - i), StandardCharsets.UTF_8)));
+            for (int i = 0; i < bytes.length; i += MAX_PAYLOAD) {
+                send(c, frame('B', new String(bytes, i, Math.min(MAX_PAYLOAD, bytes.length - i), StandardCharsets.UTF_8)));
             }
             send(c, frame('B', ""));
             send(c, frame('J', end));
         };
-        try (CellStream stream = client().execute(cell)) {
+        try (EventStream<CellEvent> stream = client().execute(cell)) {
             CellEvent.Result result = (CellEvent.Result) stream.next(Duration.ofSeconds(2)).orElseThrow();
             assertEquals(2 << 20, ((String) result.data().get("text")).length());
-            assertEquals("ok", ((CellEvent.End) stream.next(Duration.ofSeconds(1)).orElseThrow()).outcome());
+            assertEquals(Outcome.OK, ((CellEvent.End) stream.next(Duration.ofSeconds(1)).orElseThrow()).outcome());
         }
         for (byte[][] bad : List.of(
                 new byte[][] {frame('J', end.replace("\"ok\"", "\"party\""))},
@@ -266,7 +277,7 @@ class HostileAgentTest {
                     send(c, b);
                 }
             };
-            try (CellStream stream = client().execute(cell)) {
+            try (EventStream<CellEvent> stream = client().execute(cell)) {
                 AgentException e = assertThrows(AgentException.class, () -> stream.next(Duration.ofSeconds(2)));
                 assertTrue(e.code() == AgentException.Code.PROTOCOL || e.code() == AgentException.Code.UNAVAILABLE,
                         e.code() + ": " + e.getMessage());
@@ -279,7 +290,7 @@ class HostileAgentTest {
             send(c, frame('B', "abc"));
             sleepForever();
         };
-        try (CellStream stream = client().execute(cell)) {
+        try (EventStream<CellEvent> stream = client().execute(cell)) {
             assertFails(AgentException.Code.TIMEOUT, () -> stream.next(Duration.ofSeconds(3)));
         }
         behaviour = c -> send(c, frame('J', end));
@@ -324,7 +335,7 @@ class HostileAgentTest {
 
     @Test
     void requestsTooLargeForAFrameAreRefusedLocally() {
-        String huge = "x".repeat(Frame.MAX_PAYLOAD);
+        String huge = "x".repeat(MAX_PAYLOAD);
         AgentException e = assertThrows(AgentException.class, () -> client().exec(
                 new ExecRequest(List.of("echo", huge), Map.of(), null, "user", false, 0, 0, null)));
         assertEquals(AgentException.Code.INVALID_ARGUMENT, e.code());

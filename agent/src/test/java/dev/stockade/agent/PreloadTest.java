@@ -4,6 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.CellEvent;
+import dev.stockade.protocol.ContextInfo;
+import dev.stockade.protocol.CreateContext;
+import dev.stockade.protocol.ExecuteCell;
+import dev.stockade.protocol.Outcome;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -90,7 +95,7 @@ class PreloadTest {
         CellRun first = run(null, FIRST_CELL);
         System.out.printf("first cell of the default context ended %.0f ms after the agent was started%n",
                 (System.nanoTime() - startedAt) / 1e6);
-        assertEquals("ok", first.end().outcome(), first.toString());
+        assertEquals(Outcome.OK, first.end().outcome(), first.toString());
         assertEquals(1, first.end().executionCount(), "the preload is not an execution");
         assertEquals("", first.stderr(), "the preload writes nothing to a cell");
         assertTrue(first.results().isEmpty(), first.toString());
@@ -124,7 +129,7 @@ class PreloadTest {
     @Order(2)
     void aPreloadedPyplotStillShowsExactlyOneFigure() {
         CellRun plot = run(null, FIGURE_CELL);
-        assertEquals("ok", plot.end().outcome(), plot.toString());
+        assertEquals(Outcome.OK, plot.end().outcome(), plot.toString());
         List<CellEvent.Result> pngs = plot.results().stream().filter(r -> r.data().containsKey("png")).toList();
         assertEquals(1, pngs.size(), plot.toString());
         assertEquals(1, plot.results().size(), plot.toString());
@@ -157,7 +162,7 @@ class PreloadTest {
             Files.writeString(crashing.userHome.resolve("crashy.py"), "import os\nos._exit(3)\n");
             CellRun run = CellRun.collect(crashing.client.execute(new ExecuteCell(null,
                     "import sys\n('crashy' in sys.modules, 'wave' in sys.modules)", Map.of(), 0, 0)), MAX);
-            assertEquals("ok", run.end().outcome(), run.toString());
+            assertEquals(Outcome.OK, run.end().outcome(), run.toString());
             assertEquals("(False, False)", run.value(), "the kernel that runs the cell started without the preload");
             assertEquals(1, run.end().executionCount());
         }

@@ -1,6 +1,6 @@
 package dev.stockade.cli;
 
-import dev.stockade.sdk.CellOutcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.Execution;
 import dev.stockade.sdk.ExecutionError;
 import dev.stockade.sdk.Result;
@@ -97,11 +97,11 @@ final class Cells {
         if (err != null) {
             String tb = err.traceback().isBlank() ? err.name() + ": " + err.value() : err.traceback().stripTrailing();
             io.err().println(tb);
-            if (e.outcome() != null && e.outcome() != CellOutcome.ERROR && e.reason() != null) {
+            if (e.outcome() != null && e.outcome() != Outcome.ERROR && e.reason() != null) {
                 io.err().println("(" + e.outcome().wireName() + ": " + e.reason() + ")");
             }
             io.err().flush();
-        } else if (e.outcome() != null && e.outcome() != CellOutcome.OK && e.reason() != null) {
+        } else if (e.outcome() != null && e.outcome() != Outcome.OK && e.reason() != null) {
             io.err().println("(" + e.outcome().wireName() + ": " + e.reason() + ")");
         }
         return e;
@@ -109,7 +109,7 @@ final class Cells {
 
     /** True when the cell failed: it raised, or did not end on its own. */
     static boolean failed(Execution e) {
-        return e.error() != null || (e.outcome() != null && e.outcome() != CellOutcome.OK);
+        return e.error() != null || (e.outcome() != null && e.outcome() != Outcome.OK);
     }
 
     private static String display(Path file) {

@@ -3,7 +3,7 @@ package dev.stockade.cli;
 import dev.stockade.sdk.CommandExitException;
 import dev.stockade.sdk.CommandHandle;
 import dev.stockade.sdk.CommandResult;
-import dev.stockade.sdk.Outcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.RunOptions;
 import dev.stockade.sdk.Sandbox;
 import dev.stockade.sdk.StockadeException;

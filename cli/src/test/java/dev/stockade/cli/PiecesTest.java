@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.sdk.CommandResult;
-import dev.stockade.sdk.Outcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.SandboxInfo;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

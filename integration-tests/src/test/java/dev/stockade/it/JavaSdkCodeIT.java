@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.conformance.TestServer;
 import dev.stockade.sdk.CellFile;
-import dev.stockade.sdk.CellOutcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.CodeContext;
 import dev.stockade.sdk.CreateOptions;
 import dev.stockade.sdk.Execution;
@@ -66,7 +66,7 @@ class JavaSdkCodeIT {
         assertEquals("6", first.text());
         assertEquals("rows 3\n", first.logs().stdoutText());
         assertNull(first.error());
-        assertEquals(CellOutcome.OK, first.outcome());
+        assertEquals(Outcome.OK, first.outcome());
         assertFalse(first.stateLost());
         assertTrue(first.executionCount() >= 1);
 
@@ -104,7 +104,7 @@ class JavaSdkCodeIT {
         assertEquals("ValueError", e.error().name());
         assertEquals("late", e.error().value());
         assertTrue(e.error().traceback().contains("raise ValueError"), e.error().traceback());
-        assertEquals(CellOutcome.ERROR, e.outcome());
+        assertEquals(Outcome.ERROR, e.outcome());
     }
 
     /** Consecutive chunks of one stream joined (chunk boundaries are not part of the contract). */
@@ -128,7 +128,7 @@ class JavaSdkCodeIT {
             Execution e = sb.runCode("import time\nwhile True:\n    time.sleep(0.1)", RunCodeOptions.builder()
                     .timeout(Duration.ofSeconds(1)).build());
             assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(10));
-            assertEquals(CellOutcome.TIMEOUT, e.outcome(), e.toString());
+            assertEquals(Outcome.TIMEOUT, e.outcome(), e.toString());
             assertNotNull(e.error());
             assertNotNull(e.reason());
             assertFalse(e.stateLost());

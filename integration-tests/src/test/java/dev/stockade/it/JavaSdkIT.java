@@ -18,7 +18,7 @@ import dev.stockade.sdk.FileType;
 import dev.stockade.sdk.InvalidArgumentException;
 import dev.stockade.sdk.Limits;
 import dev.stockade.sdk.NotFoundException;
-import dev.stockade.sdk.Outcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.ProcessInfo;
 import dev.stockade.sdk.RunOptions;
 import dev.stockade.sdk.Sandbox;

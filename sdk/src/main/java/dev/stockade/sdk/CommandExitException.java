@@ -1,5 +1,6 @@
 package dev.stockade.sdk;
 
+import dev.stockade.protocol.Outcome;
 import java.util.Objects;
 
 /**

@@ -1,5 +1,6 @@
 package dev.stockade.sdk;
 
+import dev.stockade.protocol.Outcome;
 import java.util.List;
 
 /**
@@ -10,7 +11,7 @@ import java.util.List;
  * @param logs everything it printed, as the chunks arrived
  * @param error the exception it raised, or null
  * @param executionCount the context's execution counter after this cell (Jupyter's {@code In [n]})
- * @param outcome how it ended (Stockade extension); null when the server does not say
+ * @param outcome how it ended (Stockade extension; one of {@link Outcome#CELL}, or UNKNOWN); null when the server does not say
  * @param reason a human-readable explanation of the outcome; null when the server does not say
  * @param stateLost true when the context was restarted under the cell (a timeout that an interrupt
  *     could not stop, a dead interpreter): its variables and imports are gone
@@ -21,7 +22,7 @@ public record Execution(
         Logs logs,
         ExecutionError error,
         int executionCount,
-        CellOutcome outcome,
+        Outcome outcome,
         String reason,
         boolean stateLost,
         List<CellFile> files) {

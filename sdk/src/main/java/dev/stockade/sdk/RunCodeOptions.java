@@ -1,5 +1,6 @@
 package dev.stockade.sdk;
 
+import dev.stockade.protocol.Outcome;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -27,7 +28,7 @@ import java.util.function.Consumer;
  * @param context the context to run in; null for the sandbox's default Python context
  * @param envs environment variables set for this cell only
  * @param timeout how long the cell may run: the server interrupts it then and the
- *     {@link Execution} says {@link CellOutcome#TIMEOUT}. {@link Duration#ZERO} means only the
+ *     {@link Execution} says {@link Outcome#TIMEOUT}. {@link Duration#ZERO} means only the
  *     sandbox's own {@code commandTimeoutSeconds} limit; null means {@link #DEFAULT_TIMEOUT}
  * @param onStdout called with each chunk the cell prints to standard output; may be null
  * @param onStderr called with each chunk the cell prints to standard error; may be null

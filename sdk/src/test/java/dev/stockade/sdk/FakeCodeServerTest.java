@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.stockade.protocol.Outcome;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
@@ -141,7 +142,7 @@ class FakeCodeServerTest {
             assertEquals("warn\n", e.logs().stderrText());
             assertEquals(new ExecutionError("ValueError", "bad", "Traceback...é"), e.error());
             assertEquals(3, e.executionCount());
-            assertEquals(CellOutcome.ERROR, e.outcome());
+            assertEquals(Outcome.ERROR, e.outcome());
             assertEquals("it raised", e.reason());
             assertFalse(e.stateLost());
             assertEquals(List.of(new CellFile("a.csv", "/home/user/a.csv", 12)), e.files());

@@ -1,5 +1,6 @@
 package dev.stockade.sdk;
 
+import dev.stockade.protocol.Outcome;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -107,7 +108,7 @@ final class PublicApiUsage {
             ExecutionError err = ex.error();
             String where = err == null ? "" : err.name() + err.value() + err.traceback();
             int count = ex.executionCount();
-            CellOutcome how = ex.outcome();
+            Outcome how = ex.outcome();
             String why = ex.reason();
             boolean lost = ex.stateLost();
             for (CellFile f : ex.files()) {

@@ -3,7 +3,7 @@ package dev.stockade.sdk.internal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.sdk.CellFile;
-import dev.stockade.sdk.CellOutcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.CodeContext;
 import dev.stockade.sdk.Execution;
 import dev.stockade.sdk.ExecutionError;
@@ -96,7 +96,7 @@ public final class CodeInterpreterClient {
         List<CellFile> files = new ArrayList<>();
         ExecutionError error = null;
         int count = 0;
-        CellOutcome outcome = null;
+        Outcome outcome = null;
         String reason = null;
         boolean stateLost = false;
         BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
@@ -126,7 +126,7 @@ public final class CodeInterpreterClient {
                 }
                 case "number_of_executions" -> count = m.path("execution_count").asInt(0);
                 case "end_of_execution" -> {
-                    outcome = CellOutcome.fromWire(Json.text(m, "outcome"));
+                    outcome = Outcome.fromWire(Json.text(m, "outcome"));
                     reason = Json.text(m, "reason");
                     stateLost = m.path("state_lost").asBoolean(false);
                     for (JsonNode f : m.path("files")) {

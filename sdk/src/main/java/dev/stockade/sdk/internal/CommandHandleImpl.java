@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.stockade.sdk.CommandExitException;
 import dev.stockade.sdk.CommandHandle;
 import dev.stockade.sdk.CommandResult;
-import dev.stockade.sdk.Outcome;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.sdk.SandboxException;
 import dev.stockade.sdk.StockadeException;
 import dev.stockade.sdk.TimeoutException;

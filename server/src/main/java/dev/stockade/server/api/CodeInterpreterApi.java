@@ -6,15 +6,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.agent.AgentException;
-import dev.stockade.agent.CellEvent;
-import dev.stockade.agent.CellStream;
-import dev.stockade.agent.ContextInfo;
-import dev.stockade.agent.CreateContext;
-import dev.stockade.agent.ExecuteCell;
+import dev.stockade.protocol.CellEvent;
+import dev.stockade.protocol.ContextInfo;
+import dev.stockade.protocol.CreateContext;
+import dev.stockade.protocol.ExecuteCell;
+import dev.stockade.protocol.FileChange;
+import dev.stockade.protocol.Outcome;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.session.CellRun;
+import dev.stockade.server.session.Sessions;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.time.Duration;
@@ -23,16 +25,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * The code interpreter (E2B's port 49999, what {@code @e2b/code-interpreter} talks to):
  * {@code POST /execute} streams a cell's events as NDJSON; {@code /contexts} creates, lists,
- * restarts and deletes interpreter contexts. The agent runs the kernels (one process per context);
- * this class validates, translates and streams. Each call runs on its request's virtual thread.
+ * restarts and deletes interpreter contexts. The agent runs the kernels (one process per context)
+ * and {@link Sessions} applies the server's rules; this class validates, translates and streams.
+ * Each call runs on its request's virtual thread.
  *
  * <p>Wire (docs/e2b-wire.md §12): one JSON object per {@code \n}-terminated line, each flushed at
  * once; {@code stdout}/{@code stderr} {text, timestamp}, {@code result} {is_main_result, MIME
@@ -42,7 +43,6 @@ import java.util.regex.Pattern;
  * the SDK decodes each network chunk on its own and would garble a character split between two.
  */
 final class CodeInterpreterApi {
-    private static final Logger LOG = Logger.getLogger(CodeInterpreterApi.class.getName());
     /** A cell travels to the agent in one 1 MiB frame: larger bodies could never run. */
     private static final int MAX_EXECUTE_BODY = 1024 * 1024;
     private static final int MAX_BODY = 64 * 1024;
@@ -50,16 +50,10 @@ final class CodeInterpreterApi {
     /** How long a chunk of stdout or stderr waits for the next chunk of the same stream to join it. */
     private static final Duration COALESCE = Duration.ofMillis(2);
     private static final int COALESCE_MAX_CHARS = 64 * 1024;
-    /** How long to wait for the next event before looking at the clock again. */
+    /** How long to wait for the next event before looking again (NDJSON has no keepalive to send meanwhile). */
     private static final Duration POLL = Duration.ofSeconds(5);
-    /**
-     * How much later than the agent the server itself ends a cell (the agent is not trusted): a cell
-     * may first wait up to 60 s for an earlier cell of its context, then run to its timeout, then be
-     * interrupted and, 2 s later, have its interpreter restarted.
-     */
-    private static final long BACKSTOP_GRACE_MILLIS = 60_000 + 20_000;
-    private static final long BACKSTOP_OUTPUT_SLACK = 1024 * 1024;
 
+    private final Sessions sessions = new Sessions();
     private final ObjectMapper json = new ObjectMapper();
     private final ObjectWriter lines = json.writer().with(JsonWriteFeature.ESCAPE_NON_ASCII);
 
@@ -86,11 +80,11 @@ final class CodeInterpreterApi {
         if (m.group(2) != null) {
             if (!method.equals("POST")) throw methodNotAllowed(method, path);
             r.body(MAX_BODY);
-            sb.agent().restartContext(id);
+            sessions.restartContext(sb, id);
             r.send(204, new byte[0]);
         } else {
             if (!method.equals("DELETE")) throw methodNotAllowed(method, path);
-            sb.agent().deleteContext(id);
+            sessions.deleteContext(sb, id);
             r.send(204, new byte[0]);
         }
         return true;
@@ -101,13 +95,13 @@ final class CodeInterpreterApi {
         String language = language(b);
         String cwd = ControlPlaneApi.textField(b, "cwd");
         if (cwd != null && cwd.isEmpty()) cwd = null;
-        ContextInfo c = sb.agent().createContext(new CreateContext(language, cwd, sb.processEnv(), EnvdContext.DEFAULT_USER));
+        ContextInfo c = sessions.createContext(sb, new CreateContext(language, cwd, sb.processEnv(), EnvdContext.DEFAULT_USER));
         r.sendJson(200, describe(c));
     }
 
     private void listContexts(Request r, Sandbox sb) throws IOException {
         ArrayNode out = json.createArrayNode();
-        for (ContextInfo c : sb.agent().listContexts()) out.add(describe(c));
+        for (ContextInfo c : sessions.contexts(sb)) out.add(describe(c));
         r.sendJson(200, out);
     }
 
@@ -149,8 +143,7 @@ final class CodeInterpreterApi {
         long outputLimit = limits.outputMB() * 1024L * 1024L;
         ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit);
         // Errors until here (bad body, unknown context) are plain HTTP errors; from here on the answer is a 200 stream.
-        CellStream stream = sb.agent().execute(cell);
-        try (stream) {
+        try (CellRun run = sessions.execute(sb, cell)) {
             r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
             r.exchange.getResponseHeaders().set("Cache-Control", "no-store");
             r.exchange.sendResponseHeaders(200, 0);
@@ -158,7 +151,7 @@ final class CodeInterpreterApi {
                 // Send the headers now: the SDK's request timeout runs until they arrive, and a cell
                 // may stay silent for longer than that.
                 out.flush();
-                relay(stream, out, sb, contextId, timeoutMillis, outputLimit);
+                relay(run, out);
             }
         }
     }
@@ -177,70 +170,37 @@ final class CodeInterpreterApi {
 
     /**
      * Copies the cell's events to the client as they come. A client that goes away only stops the
-     * copy (the cell runs to its end in its context). Behind the agent's own limits, the server ends
-     * a cell that outlives its deadline or floods past its output limit and restarts its context.
+     * copy (the cell runs to its end in its context). The run always ends with an End event: the
+     * server's verdicts (a backstop, a broken link) arrive as an Error and an End like the agent's.
      */
-    private void relay(CellStream stream, OutputStream out, Sandbox sb, String contextId, long timeoutMillis,
-            long outputLimit) throws IOException {
-        long deadline = System.nanoTime() + (timeoutMillis + BACKSTOP_GRACE_MILLIS) * 1_000_000L;
-        long outputCap = outputLimit + BACKSTOP_OUTPUT_SLACK;
-        long forwarded = 0;
+    private void relay(CellRun run, OutputStream out) throws IOException {
         boolean errorSent = false;
         CellEvent pending = null;
         while (true) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                backstop(out, sb, contextId, errorSent, "timeout", "the cell was stopped by the server after exceeding its "
-                        + timeoutMillis / 1000.0 + " s timeout (the interpreter did not stop it)");
-                return;
-            }
             CellEvent ev = pending;
             pending = null;
             if (ev == null) {
-                Optional<CellEvent> next;
-                try {
-                    next = stream.next(Duration.ofNanos(Math.min(left, POLL.toNanos())));
-                } catch (AgentException e) {
-                    // The status is already 200: the failure goes into the stream as an error and an end.
-                    failed(out, e, errorSent);
-                    return;
-                }
+                Optional<CellEvent> next = run.next(POLL);
                 if (next.isEmpty()) continue; // NDJSON has no keepalive the SDK understands: the connection just stays open
                 ev = next.get();
             }
-            AgentException failure = null;
             if (ev instanceof CellEvent.Stdout || ev instanceof CellEvent.Stderr) {
                 // print() writes its text and its newline separately: chunks of one stream that follow
                 // each other within a moment travel as one line, as Jupyter's kernels batch them.
                 StringBuilder text = new StringBuilder(ev instanceof CellEvent.Stdout o ? o.text() : ((CellEvent.Stderr) ev).text());
-                try {
-                    while (text.length() < COALESCE_MAX_CHARS) {
-                        Optional<CellEvent> more = stream.next(COALESCE);
-                        if (more.isEmpty()) break;
-                        if (more.get() instanceof CellEvent.Stdout o && ev instanceof CellEvent.Stdout) {
-                            text.append(o.text());
-                        } else if (more.get() instanceof CellEvent.Stderr o && ev instanceof CellEvent.Stderr) {
-                            text.append(o.text());
-                        } else {
-                            pending = more.get();
-                            break;
-                        }
+                while (text.length() < COALESCE_MAX_CHARS) {
+                    Optional<CellEvent> more = run.next(COALESCE);
+                    if (more.isEmpty()) break;
+                    if (more.get() instanceof CellEvent.Stdout o && ev instanceof CellEvent.Stdout) {
+                        text.append(o.text());
+                    } else if (more.get() instanceof CellEvent.Stderr o && ev instanceof CellEvent.Stderr) {
+                        text.append(o.text());
+                    } else {
+                        pending = more.get();
+                        break;
                     }
-                } catch (AgentException e) {
-                    failure = e;
                 }
                 ev = ev instanceof CellEvent.Stdout ? new CellEvent.Stdout(text.toString()) : new CellEvent.Stderr(text.toString());
-            }
-            forwarded += switch (ev) {
-                case CellEvent.Stdout o -> utf8Length(o.text());
-                case CellEvent.Stderr o -> utf8Length(o.text());
-                case CellEvent.Result res -> size(res.data());
-                default -> 0;
-            };
-            if (forwarded > outputCap) {
-                backstop(out, sb, contextId, errorSent, "output_truncated", "the cell was stopped by the server after"
-                        + " producing more than " + outputLimit + " bytes of output (the interpreter did not stop it)");
-                return;
             }
             switch (ev) {
                 case CellEvent.Stdout o -> write(out, output("stdout", o.text()));
@@ -252,91 +212,15 @@ final class CodeInterpreterApi {
                     errorSent = true;
                 }
                 case CellEvent.End e -> {
-                    if (!errorSent && !"ok".equals(e.outcome()) && !"error".equals(e.outcome())) {
+                    if (!errorSent && e.outcome() != Outcome.OK && e.outcome() != Outcome.ERROR) {
                         // The cell did not finish on its own: the SDK must see an error, not a quiet success.
-                        write(out, error(errorName(e.outcome()), e.reason() == null ? e.outcome() : e.reason(), ""));
+                        write(out, error(CellRun.errorName(e.outcome()), e.reason() == null ? e.outcome().wireName() : e.reason(), ""));
                     }
                     write(out, end(e.executionCount(), e.outcome(), e.reason(), e.stateLost(), e.files()));
                     return;
                 }
             }
-            if (failure != null) {
-                failed(out, failure, errorSent);
-                return;
-            }
         }
-    }
-
-    /**
-     * The server's own verdict on a cell the agent did not stop: restart the context (when the
-     * cell named one; the agent does not say which context is the default), end the stream.
-     */
-    private void backstop(OutputStream out, Sandbox sb, String contextId, boolean errorSent, String outcome, String reason)
-            throws IOException {
-        LOG.log(Level.WARNING, "sandbox " + sb.id() + ": " + reason);
-        String why = reason;
-        if (contextId != null) {
-            try {
-                sb.agent().restartContext(contextId);
-                why += "; its context was restarted";
-            } catch (AgentException | StockadeError e) {
-                LOG.log(Level.WARNING, "sandbox " + sb.id() + ": restarting context " + contextId + " failed", e);
-                why += "; restarting its context failed";
-            }
-        }
-        if (!errorSent) write(out, error(errorName(outcome), why, ""));
-        write(out, end(0, outcome, why, true, List.of()));
-    }
-
-    /** A cell whose stream failed after the 200: an error line and an end line that say what happened. */
-    private void failed(OutputStream out, AgentException e, boolean errorSent) throws IOException {
-        String name;
-        String outcome;
-        boolean lost;
-        String reason;
-        switch (e.code()) {
-            case RESOURCE_EXHAUSTED -> {
-                // The cell never ran: an earlier cell kept the context busy.
-                name = "ContextBusyError";
-                outcome = "error";
-                lost = false;
-                reason = "the cell did not run: " + e.getMessage();
-            }
-            case NOT_FOUND -> {
-                name = "ContextNotFoundError";
-                outcome = "killed";
-                lost = true;
-                reason = "the cell did not run: its context was deleted while it waited (" + e.getMessage() + ")";
-            }
-            default -> {
-                name = "SandboxError";
-                outcome = "killed";
-                lost = true;
-                reason = "the sandbox's agent failed during the cell: " + e.getMessage();
-            }
-        }
-        if (!errorSent) write(out, error(name, reason, ""));
-        write(out, end(0, outcome, reason, lost, List.of()));
-    }
-
-    /** Roughly the bytes a result carries (its strings' lengths), for the output backstop. */
-    private static long size(Map<String, Object> data) {
-        long n = 0;
-        for (var e : data.entrySet()) {
-            Object v = e.getValue();
-            n += e.getKey().length() + (v instanceof String str ? utf8Length(str) : String.valueOf(v).length());
-        }
-        return n;
-    }
-
-    /** The error name the SDK shows for a cell that did not end on its own. */
-    static String errorName(String outcome) {
-        return switch (outcome == null ? "" : outcome) {
-            case "timeout" -> "TimeoutError";
-            case "output_truncated" -> "OutputLimitExceeded";
-            case "killed" -> "ContextDied";
-            default -> "ExecutionError";
-        };
     }
 
     private ObjectNode output(String type, String text) {
@@ -368,14 +252,14 @@ final class CodeInterpreterApi {
     }
 
     /** The last two lines: the execution count, then the end with Stockade's extensions. */
-    private List<ObjectNode> end(int executionCount, String outcome, String reason, boolean stateLost,
-            List<dev.stockade.agent.FileChange> files) {
+    private List<ObjectNode> end(int executionCount, Outcome outcome, String reason, boolean stateLost,
+            List<FileChange> files) {
         ObjectNode count = json.createObjectNode();
         count.put("type", "number_of_executions");
         count.put("execution_count", executionCount);
         ObjectNode end = json.createObjectNode();
         end.put("type", "end_of_execution");
-        end.put("outcome", outcome);
+        end.put("outcome", outcome.wireName());
         if (reason != null) end.put("reason", reason);
         end.put("state_lost", stateLost);
         ArrayNode f = end.putArray("files");
@@ -398,20 +282,6 @@ final class CodeInterpreterApi {
             out.write('\n');
         }
         out.flush();
-    }
-
-    static long utf8Length(String s) {
-        long n = 0;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c < 0x80) n += 1;
-            else if (c < 0x800) n += 2;
-            else if (Character.isHighSurrogate(c)) {
-                n += 4;
-                i++;
-            } else n += 3;
-        }
-        return n;
     }
 
     private static StockadeError methodNotAllowed(String method, String path) {

@@ -1,9 +1,10 @@
 package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
-import dev.stockade.agent.EntryInfo;
-import dev.stockade.agent.FileRead;
+import dev.stockade.protocol.EntryInfo;
 import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.session.FileDownload;
+import dev.stockade.server.session.Sessions;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,10 +15,11 @@ import java.util.zip.GZIPInputStream;
 /**
  * envd's plain file transfer: GET /files streams a file out, POST /files streams one or more in
  * (application/octet-stream, optionally gzip, or multipart/form-data as the E2B SDKs send by
- * default). Bodies are streamed through the agent, never held whole in memory; an upload larger than
+ * default). Bodies are streamed through the agent ({@link Sessions}), never held whole in memory; an upload larger than
  * the sandbox's disk limit is refused with 413 as soon as it passes the limit.
  */
 final class FilesHttp {
+    private final Sessions sessions = new Sessions();
 
     void handle(Request r, EnvdContext ctx) throws IOException {
         switch (r.method()) {
@@ -30,7 +32,7 @@ final class FilesHttp {
     private void download(Request r, EnvdContext ctx) throws IOException {
         String path = queryPath(r);
         if (path == null) throw StockadeError.invalid("the path query parameter is required");
-        try (FileRead f = ctx.sandbox().agent().readFile(path, ctx.user())) {
+        try (FileDownload f = sessions.readFile(ctx.sandbox(), path, ctx.user())) {
             long size = f.size();
             r.exchange.getResponseHeaders().set("Content-Type", "application/octet-stream");
             r.exchange.sendResponseHeaders(200, size == 0 ? -1 : size);
@@ -59,7 +61,7 @@ final class FilesHttp {
                 String path = queryPath != null ? queryPath : part.filename();
                 if (path == null || path.isEmpty()) throw StockadeError.invalid("a multipart file part has no filename and no path was given");
                 checkPath(path);
-                out.add(written(r, ctx.sandbox().agent().writeFile(path, part.content(), ctx.user())));
+                out.add(written(r, sessions.writeFile(ctx.sandbox(), path, part.content(), ctx.user())));
             }
         } else {
             if (queryPath == null) throw StockadeError.invalid("the path query parameter is required");
@@ -70,7 +72,7 @@ final class FilesHttp {
             } else if (enc != null && !enc.isBlank() && !enc.trim().equalsIgnoreCase("identity")) {
                 throw StockadeError.invalid("Content-Encoding " + enc + " is not supported (gzip or none)");
             }
-            out.add(written(r, ctx.sandbox().agent().writeFile(queryPath, in, ctx.user())));
+            out.add(written(r, sessions.writeFile(ctx.sandbox(), queryPath, in, ctx.user())));
         }
         if (out.isEmpty()) throw StockadeError.invalid("the upload contained no file");
         r.sendJson(200, out);

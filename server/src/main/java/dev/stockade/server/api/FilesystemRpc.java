@@ -4,28 +4,30 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.agent.AgentException;
-import dev.stockade.agent.EntryInfo;
+import dev.stockade.protocol.EntryInfo;
 import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.session.Sessions;
 import java.io.IOException;
 import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 
 /**
- * envd's filesystem.Filesystem service (unary Connect+JSON calls). Paths are resolved by the
- * agent inside the sandbox, never on the host: a symlink planted in the sandbox leads only to the
+ * envd's filesystem.Filesystem service (unary Connect+JSON calls), translated into {@link Sessions}
+ * calls. Paths are resolved by the agent inside the sandbox, never on the host: a symlink planted in the sandbox leads only to the
  * sandbox's own files. Runs on request virtual threads.
  */
 final class FilesystemRpc {
     private static final int MAX_BODY = 1024 * 1024;
     private static final int MAX_DEPTH = 32;
 
+    private final Sessions sessions = new Sessions();
+
     boolean handle(Request r, EnvdContext ctx, String method) throws IOException {
         switch (method) {
             case "Stat" -> {
                 String path = path(r.jsonBody(MAX_BODY), "path");
                 ObjectNode out = r.json.createObjectNode();
-                out.set("entry", entry(r.json, ctx.sandbox().agent().stat(path, ctx.user())));
+                out.set("entry", entry(r.json, sessions.stat(ctx.sandbox(), path, ctx.user())));
                 r.sendJson(200, out);
             }
             case "ListDir" -> {
@@ -35,17 +37,17 @@ final class FilesystemRpc {
                 if (depth < 1 || depth > MAX_DEPTH) throw StockadeError.invalid("depth must be between 1 and " + MAX_DEPTH);
                 ObjectNode out = r.json.createObjectNode();
                 ArrayNode entries = out.putArray("entries");
-                for (EntryInfo e : ctx.sandbox().agent().listDir(path, depth, ctx.user())) entries.add(entry(r.json, e));
+                for (EntryInfo e : sessions.listDir(ctx.sandbox(), path, depth, ctx.user())) entries.add(entry(r.json, e));
                 r.sendJson(200, out);
             }
             case "MakeDir" -> {
                 String path = path(r.jsonBody(MAX_BODY), "path");
                 r.audit(path, null);
-                if (!ctx.sandbox().agent().makeDir(path, ctx.user())) {
+                if (!sessions.makeDir(ctx.sandbox(), path, ctx.user())) {
                     throw new StockadeError(StockadeError.Code.CONFLICT, "directory " + path + " already exists");
                 }
                 ObjectNode out = r.json.createObjectNode();
-                out.set("entry", entry(r.json, ctx.sandbox().agent().stat(path, ctx.user())));
+                out.set("entry", entry(r.json, sessions.stat(ctx.sandbox(), path, ctx.user())));
                 r.sendJson(200, out);
             }
             case "Move" -> {
@@ -53,7 +55,7 @@ final class FilesystemRpc {
                 String source = path(b, "source");
                 String destination = path(b, "destination");
                 r.audit(source, "to " + destination);
-                EntryInfo moved = ctx.sandbox().agent().move(source, destination, ctx.user());
+                EntryInfo moved = sessions.move(ctx.sandbox(), source, destination, ctx.user());
                 ObjectNode out = r.json.createObjectNode();
                 out.set("entry", entry(r.json, moved));
                 r.sendJson(200, out);
@@ -61,12 +63,8 @@ final class FilesystemRpc {
             case "Remove" -> {
                 String path = path(r.jsonBody(MAX_BODY), "path");
                 r.audit(path, null);
-                try {
-                    ctx.sandbox().agent().remove(path, ctx.user());
-                } catch (AgentException e) {
-                    // envd answers success for a path that is already gone; the SDKs rely on it.
-                    if (e.code() != AgentException.Code.NOT_FOUND) throw e;
-                }
+                // envd answers success for a path that is already gone; the SDKs rely on it.
+                sessions.remove(ctx.sandbox(), path, ctx.user());
                 r.sendJson(200, r.json.createObjectNode());
             }
             case "WatchDir", "CreateWatcher", "GetWatcherEvents", "RemoveWatcher" -> throw new StockadeError(

@@ -2,13 +2,14 @@ package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.agent.AgentEvent;
-import dev.stockade.agent.ExecRequest;
-import dev.stockade.agent.ProcessStream;
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.ExecRequest;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.StockadeError;
 import dev.stockade.server.packages.PackagePolicy;
+import dev.stockade.server.session.CommandRun;
+import dev.stockade.server.session.Sessions;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -34,6 +35,7 @@ final class PackagesApi {
 
     private final SandboxManager manager;
     private final PackagePolicy policy;
+    private final Sessions sessions = new Sessions();
 
     PackagesApi(SandboxManager manager, PackagePolicy policy) {
         this.manager = manager;
@@ -74,13 +76,9 @@ final class PackagesApi {
                 (long) sb.limits().outputMB() * 1024 * 1024, "packages");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         AgentEvent.Ended end = null;
-        long deadline = System.nanoTime() + Duration.ofMillis(timeoutMs).plusSeconds(10).toNanos();
-        try (ProcessStream s = sb.agent().exec(exec)) {
+        // pip runs as a command: past its timeout the agent (or, behind it, the server) kills it.
+        try (CommandRun s = sessions.exec(sb, exec)) {
             while (end == null) {
-                if (System.nanoTime() > deadline) {
-                    throw new StockadeError(StockadeError.Code.TIMEOUT, "pip did not finish within "
-                            + sb.limits().commandTimeoutSeconds() + " s (the sandbox's commandTimeoutSeconds)");
-                }
                 Optional<AgentEvent> e = s.next(Duration.ofSeconds(5));
                 if (e.isEmpty()) continue;
                 switch (e.get()) {
@@ -90,13 +88,11 @@ final class PackagesApi {
                     case AgentEvent.Started ignored -> { }
                 }
             }
-        } catch (dev.stockade.agent.AgentException e) {
-            throw Errors.fromAgent(e);
         }
         ObjectNode n = r.json.createObjectNode();
         n.put("installed", end.exitCode() == 0);
         n.put("exitCode", end.exitCode());
-        n.put("outcome", end.outcome());
+        n.put("outcome", end.outcome().wireName());
         n.put("reason", end.reason());
         specs.forEach(n.putArray("packages")::add);
         n.put("output", out.toString(StandardCharsets.UTF_8));

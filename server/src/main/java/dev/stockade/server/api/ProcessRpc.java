@@ -3,13 +3,14 @@ package dev.stockade.server.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.agent.AgentEvent;
-import dev.stockade.agent.AgentException;
-import dev.stockade.agent.ExecRequest;
-import dev.stockade.agent.ProcessInfo;
-import dev.stockade.agent.ProcessStream;
+import dev.stockade.protocol.AgentEvent;
+import dev.stockade.protocol.ExecRequest;
+import dev.stockade.protocol.Outcome;
+import dev.stockade.protocol.ProcessInfo;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.session.CommandRun;
+import dev.stockade.server.session.Sessions;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.time.Duration;
@@ -22,12 +23,15 @@ import java.util.Optional;
 
 /**
  * envd's process.Process service over Connect+JSON: Start and Connect stream events; List,
- * SendInput, SendSignal and CloseStdin are unary. The agent spawns and watches the processes; this
- * class translates and streams. Each call runs on its request's virtual thread.
+ * SendInput, SendSignal and CloseStdin are unary. The agent spawns and watches the processes and
+ * {@link Sessions} applies the server's rules; this class translates requests into its calls and
+ * events into Connect messages. Each call runs on its request's virtual thread.
  */
 final class ProcessRpc {
     private static final int MAX_UNARY = 8 * 1024 * 1024;
     private static final Duration DEFAULT_KEEPALIVE = Duration.ofSeconds(30);
+
+    private final Sessions sessions = new Sessions();
 
     boolean handle(Request r, EnvdContext ctx, String method) throws IOException {
         switch (method) {
@@ -78,32 +82,17 @@ final class ProcessRpc {
         long timeoutMillis = commandTimeoutMillis(r, limits);
         long outputLimit = limits.outputMB() * 1024L * 1024L;
         ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, timeoutMillis, outputLimit, tag);
-        Backstop backstop = new Backstop(System.nanoTime() + (timeoutMillis + BACKSTOP_GRACE_MILLIS) * 1_000_000L,
-                outputLimit + BACKSTOP_OUTPUT_SLACK, timeoutMillis, outputLimit);
-        stream(r, ctx, keepalive(r), backstop, () -> ctx.sandbox().agent().exec(exec));
+        stream(r, keepalive(r), () -> sessions.exec(ctx.sandbox(), exec));
     }
 
     private void connect(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
         int pid = selectPid(ctx, req.path("process"));
-        stream(r, ctx, keepalive(r), Backstop.NONE, () -> ctx.sandbox().agent().attach(pid));
+        stream(r, keepalive(r), () -> sessions.attach(ctx.sandbox(), pid));
     }
 
     private interface Opener {
-        ProcessStream open();
-    }
-
-    /** How much later than the agent the server itself stops a command (the agent is not trusted). */
-    private static final long BACKSTOP_GRACE_MILLIS = 5_000;
-    private static final long BACKSTOP_OUTPUT_SLACK = 1024 * 1024;
-
-    /**
-     * The server's own enforcement of a command's wall clock and output, behind the agent's: a
-     * compromised agent that ignores its limits still cannot hold a stream open forever or flood
-     * the client. {@code deadlineNanos} 0 means none.
-     */
-    private record Backstop(long deadlineNanos, long outputCap, long timeoutMillis, long outputLimit) {
-        static final Backstop NONE = new Backstop(0, 0, 0, 0);
+        CommandRun open();
     }
 
     /**
@@ -111,14 +100,11 @@ final class ProcessRpc {
      * as an end-of-stream error (Connect streams always answer 200); a client that goes away only
      * detaches: the process keeps running.
      */
-    private void stream(Request r, EnvdContext ctx, Duration keepalive, Backstop backstop, Opener opener)
-            throws IOException {
-        ProcessStream ps = null;
+    private void stream(Request r, Duration keepalive, Opener opener) throws IOException {
+        CommandRun run = null;
         StockadeError early = null;
         try {
-            ps = opener.open();
-        } catch (AgentException e) {
-            early = Errors.fromAgent(e);
+            run = opener.open();
         } catch (StockadeError e) {
             early = e;
         }
@@ -129,40 +115,21 @@ final class ProcessRpc {
                 ConnectFrames.end(out, r.json, early);
                 return;
             }
-            try (ProcessStream s = ps) {
+            try (CommandRun s = run) {
                 Event started = Event.of(r, "start");
                 started.body().put("pid", s.pid());
                 started.send(out, r);
-                long forwarded = 0;
                 while (true) {
-                    Duration wait = keepalive;
-                    if (backstop.deadlineNanos() != 0) {
-                        long left = backstop.deadlineNanos() - System.nanoTime();
-                        if (left <= 0) {
-                            enforce(r, ctx, s, out, "timeout", "killed by the server after exceeding the "
-                                    + backstop.timeoutMillis() / 1000.0 + " s command timeout (the agent did not stop it)");
-                            return;
-                        }
-                        wait = Duration.ofNanos(Math.min(left, keepalive.toNanos()));
-                    }
                     Optional<AgentEvent> ev;
                     try {
-                        ev = s.next(wait);
-                    } catch (AgentException e) {
-                        ConnectFrames.end(out, r.json, Errors.fromAgent(e, ctx.sandbox()));
+                        ev = s.next(keepalive);
+                    } catch (StockadeError e) {
+                        ConnectFrames.end(out, r.json, e);
                         return;
                     }
                     if (ev.isEmpty()) {
                         Event.of(r, "keepalive").send(out, r);
                         continue;
-                    }
-                    if (backstop.outputCap() != 0 && (ev.get() instanceof AgentEvent.Stdout || ev.get() instanceof AgentEvent.Stderr)) {
-                        forwarded += ev.get() instanceof AgentEvent.Stdout o ? o.data().length : ((AgentEvent.Stderr) ev.get()).data().length;
-                        if (forwarded > backstop.outputCap()) {
-                            enforce(r, ctx, s, out, "output_truncated", "killed by the server after writing more than "
-                                    + backstop.outputLimit() + " bytes of output (the agent did not stop it)");
-                            return;
-                        }
                     }
                     switch (ev.get()) {
                         case AgentEvent.Started st -> { /* already announced */ }
@@ -186,12 +153,12 @@ final class ProcessRpc {
                             e.body().put("status", status);
                             // envd's `error` (the SDK's CommandExitError message): Go's status text for a
                             // non-zero exit; Stockade's reason when a limit or a signal ended the command.
-                            if (!"exited".equals(end.outcome())) {
+                            if (end.outcome() != Outcome.EXITED) {
                                 e.body().put("error", end.reason());
                             } else if (end.exitCode() != 0) {
                                 e.body().put("error", status);
                             }
-                            e.body().put("outcome", end.outcome());
+                            e.body().put("outcome", end.outcome().wireName());
                             e.body().put("reason", end.reason());
                             e.send(out, r);
                             ConnectFrames.end(out, r.json, null);
@@ -227,25 +194,6 @@ final class ProcessRpc {
         };
     }
 
-    /** Kills the process group and ends the stream with the server's verdict. */
-    private static void enforce(Request r, EnvdContext ctx, ProcessStream s, OutputStream out, String outcome, String reason)
-            throws IOException {
-        try {
-            ctx.sandbox().agent().signal(s.pid(), "SIGKILL");
-        } catch (AgentException | StockadeError ignored) {
-            // the process or the sandbox is already gone
-        }
-        Event e = Event.of(r, "end");
-        e.body().put("exitCode", -1);
-        e.body().put("exited", false);
-        e.body().put("status", "signal: killed");
-        e.body().put("error", reason);
-        e.body().put("outcome", outcome);
-        e.body().put("reason", reason);
-        e.send(out, r);
-        ConnectFrames.end(out, r.json, null);
-    }
-
     /** One {"event": {kind: body}} message of a process stream. */
     private record Event(ObjectNode root, ObjectNode body) {
         static Event of(Request r, String kind) {
@@ -262,7 +210,7 @@ final class ProcessRpc {
         r.jsonBody(MAX_UNARY);
         ObjectNode out = r.json.createObjectNode();
         ArrayNode procs = out.putArray("processes");
-        for (ProcessInfo p : ctx.sandbox().agent().listProcesses()) {
+        for (ProcessInfo p : sessions.processes(ctx.sandbox())) {
             ObjectNode n = procs.addObject();
             ObjectNode config = n.putObject("config");
             config.put("cmd", p.argv().isEmpty() ? "" : p.argv().getFirst());
@@ -289,7 +237,7 @@ final class ProcessRpc {
         } catch (IllegalArgumentException e) {
             throw StockadeError.invalid("input.stdin is not valid base64");
         }
-        ctx.sandbox().agent().sendInput(pid, data);
+        sessions.sendInput(ctx.sandbox(), pid, data);
         r.sendJson(200, r.json.createObjectNode());
     }
 
@@ -302,19 +250,19 @@ final class ProcessRpc {
             case "SIGNAL_SIGTERM", "15" -> "SIGTERM";
             default -> throw StockadeError.invalid("signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM, got '" + sig + "'");
         };
-        ctx.sandbox().agent().signal(pid, name);
+        sessions.signal(ctx.sandbox(), pid, name);
         r.sendJson(200, r.json.createObjectNode());
     }
 
     private void closeStdin(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = r.jsonBody(MAX_UNARY);
         int pid = selectPid(ctx, req.path("process"));
-        ctx.sandbox().agent().closeStdin(pid);
+        sessions.closeStdin(ctx.sandbox(), pid);
         r.sendJson(200, r.json.createObjectNode());
     }
 
     /** A ProcessSelector: {"pid": N} or {"tag": "..."}. */
-    private static int selectPid(EnvdContext ctx, JsonNode sel) {
+    private int selectPid(EnvdContext ctx, JsonNode sel) {
         if (sel.hasNonNull("pid")) {
             JsonNode pid = sel.get("pid");
             int v;
@@ -333,11 +281,7 @@ final class ProcessRpc {
             return v;
         }
         if (sel.hasNonNull("tag")) {
-            String tag = sel.get("tag").asText();
-            for (ProcessInfo p : ctx.sandbox().agent().listProcesses()) {
-                if (tag.equals(p.tag())) return p.pid();
-            }
-            throw StockadeError.notFound("no process with tag '" + tag + "'");
+            return sessions.pidOfTag(ctx.sandbox(), sel.get("tag").asText());
         }
         throw StockadeError.invalid("process must give a pid or a tag");
     }

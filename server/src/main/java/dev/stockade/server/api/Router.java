@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
-import dev.stockade.agent.AgentException;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.StockadeError;
@@ -76,7 +75,6 @@ public final class Router implements HttpHandler {
                 : path.startsWith("/process.") || path.startsWith("/filesystem.") ? Plane.CONNECT : Plane.FILES;
         boolean audited = false;
         StockadeError failure = null;
-        Sandbox active = null; // a request in a sandbox: activity for its idle policy until it ends
         try {
             if (path.equals("/health") && (r.method().equals("GET") || r.method().equals("HEAD"))) {
                 if (sandboxId == null) {
@@ -117,14 +115,10 @@ public final class Router implements HttpHandler {
             r.auditSandbox = sandboxId;
             if (plane == Plane.CODE) {
                 Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
-                active = sb;
-                sb.requestStarted();
                 if (!code.handle(r, sb)) throw StockadeError.notFound("no route " + r.method() + " " + path + " on the code interpreter");
                 return;
             }
             Sandbox target = authorizeEnvd(r, sandboxId);
-            active = target;
-            target.requestStarted();
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
                     r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
             boolean handled = switch (plane) {
@@ -150,9 +144,6 @@ public final class Router implements HttpHandler {
         } catch (StockadeError e) {
             failure = e;
             fail(r, plane, e);
-        } catch (AgentException e) {
-            failure = Errors.fromAgent(e);
-            fail(r, plane, failure);
         } catch (dev.stockade.server.store.StoreException e) {
             // The data directory's disk is full or failing: the server is not broken, its storage is.
             LOG.log(Level.WARNING, "the store failed on " + r.method() + " " + path, e);
@@ -167,7 +158,6 @@ public final class Router implements HttpHandler {
             failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
             fail(r, plane, failure);
         } finally {
-            if (active != null) active.requestEnded();
             // Recorded before the exchange is closed: a client waiting for the end of its response
             // (a stream, a chunked body) sees it only once the entry is committed.
             try {

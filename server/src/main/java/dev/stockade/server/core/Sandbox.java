@@ -1,6 +1,6 @@
 package dev.stockade.server.core;
 
-import dev.stockade.agent.AgentClient;
+import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.egress.SandboxEgress;
 import dev.stockade.server.egress.SecretBinding;

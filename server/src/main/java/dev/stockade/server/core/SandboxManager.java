@@ -1,7 +1,7 @@
 package dev.stockade.server.core;
 
-import dev.stockade.agent.AgentClient;
-import dev.stockade.agent.AgentException;
+import dev.stockade.protocol.AgentException;
+import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.Limits;
 import dev.stockade.runtime.RuntimeFailure;
@@ -490,13 +490,13 @@ public final class SandboxManager implements AutoCloseable {
      * Leaves nothing behind: the command exits and writes no file. A failure is logged, not fatal.
      */
     void warmUpCommand(Prepared p) {
-        var request = new dev.stockade.agent.ExecRequest(List.of("/bin/bash", "-l", "-c", "true"), Map.of(), null, "user",
+        var request = new dev.stockade.protocol.ExecRequest(List.of("/bin/bash", "-l", "-c", "true"), Map.of(), null, "user",
                 false, 30_000, 4096, null);
-        try (dev.stockade.agent.ProcessStream s = p.agent().exec(request)) {
+        try (dev.stockade.protocol.link.EventStream<dev.stockade.protocol.AgentEvent> s = p.agent().exec(request)) {
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (System.nanoTime() < deadline) {
                 var ev = s.next(Duration.ofSeconds(5));
-                if (ev.isPresent() && ev.get() instanceof dev.stockade.agent.AgentEvent.Ended) return;
+                if (ev.isPresent() && ev.get() instanceof dev.stockade.protocol.AgentEvent.Ended) return;
             }
             LOG.info("the warm-up command of pooled sandbox " + p.id() + " did not end within 30 s");
         } catch (RuntimeException e) {

@@ -1,4 +1,0 @@
-package dev.stockade.agent;
-
-/** The agent's answer to hello: its version and its pid (1 when it is the sandbox's init). */
-public record AgentInfo(String version, int pid) {}

@@ -1,7 +1,0 @@
-package dev.stockade.agent;
-
-/**
- * An interpreter context as the agent reports it: its id (a UUID; stable across restarts), its
- * language ("python"), its resolved working directory (absolute, the sandbox's) and its user.
- */
-public record ContextInfo(String id, String language, String cwd, String user) {}
