@@ -78,22 +78,15 @@ public final class Router implements HttpHandler {
                     throw new StockadeError(StockadeError.Code.FORBIDDEN, "the admin API needs an admin key; key "
                             + key.id() + " of tenant " + key.tenant() + " is not one");
                 }
-                Route.Params params = switch (found) {
-                    case Routes.Found f -> f.params();
-                    case Routes.WrongMethod w -> w.params();
-                    case Routes.NotFound _ -> Route.Params.NONE;
-                };
-                if (params.sandboxId() != null) {
-                    r.auditSandbox = params.sandboxId();
-                    Sandbox named = ownedBy(key.tenant(), params.sandboxId());
+                String sandboxNamed = Routes.sandboxNamed(path);
+                if (sandboxNamed != null) {
+                    r.auditSandbox = sandboxNamed;
+                    Sandbox named = ownedBy(key.tenant(), sandboxNamed);
                     // What a client does to it counts as activity for its idle policy; looking at it does not.
                     if (!r.method().equals("GET")) named.touch();
                 }
-                switch (found) {
-                    case Routes.Found f -> ((Route.Control) handler).handle(r, f.params());
-                    case Routes.WrongMethod _ -> throw methodNotAllowed(r);
-                    case Routes.NotFound _ -> throw StockadeError.notFound("no route " + r.method() + " " + path);
-                }
+                Routes.Found route = routeOf(found, r, plane);
+                ((Route.Control) route.route().handler()).handle(r, route.params());
                 return;
             }
             r.auditSandbox = sandboxId;
@@ -105,12 +98,7 @@ public final class Router implements HttpHandler {
                 Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
                 active = sb;
                 sb.requestStarted();
-                switch (found) {
-                    case Routes.Found f -> ((Route.Code) handler).handle(r, sb);
-                    case Routes.WrongMethod _ -> throw methodNotAllowed(r);
-                    case Routes.NotFound _ -> throw StockadeError.notFound("no route " + r.method() + " " + path
-                            + " on the code interpreter");
-                }
+                ((Route.Code) routeOf(found, r, plane).route().handler()).handle(r, sb);
                 return;
             }
             Sandbox target = authorize(r, sandboxId, ENVD_TOKENS);
@@ -119,11 +107,7 @@ public final class Router implements HttpHandler {
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
                     r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
             if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
-            switch (found) {
-                case Routes.Found f -> ((Route.Envd) handler).handle(r, ctx);
-                case Routes.WrongMethod _ -> throw methodNotAllowed(r);
-                case Routes.NotFound _ -> throw StockadeError.notFound("no route " + r.method() + " " + path);
-            }
+            ((Route.Envd) routeOf(found, r, plane).route().handler()).handle(r, ctx);
         } catch (StockadeError e) {
             failure = e;
             fail(r, plane, e);
@@ -157,8 +141,18 @@ public final class Router implements HttpHandler {
         }
     }
 
-    private static StockadeError methodNotAllowed(Request r) {
-        return StockadeError.invalid(r.method() + " is not allowed on " + r.path());
+    /**
+     * The route found, or the error its absence is — 404 for a path no route has, 400 for a method the
+     * path does not take — raised only once the request's credentials and sandbox were checked. The
+     * handler's kind is the one the plane's checks prepared for: {@link Route} refuses any other.
+     */
+    private static Routes.Found routeOf(Routes.Lookup found, Request r, Plane plane) {
+        return switch (found) {
+            case Routes.Found f -> f;
+            case Routes.WrongMethod _ -> throw StockadeError.invalid(r.method() + " is not allowed on " + r.path());
+            case Routes.NotFound _ -> throw StockadeError.notFound("no route " + r.method() + " " + r.path()
+                    + (plane == Plane.CODE ? " on the code interpreter" : ""));
+        };
     }
 
     /**

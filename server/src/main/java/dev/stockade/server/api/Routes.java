@@ -161,6 +161,18 @@ public final class Routes {
         if (!known) throw new IllegalStateException("bug: a handler did not know a route of the route table");
     }
 
+    /**
+     * The sandbox a control-plane path names — {@code /sandboxes/{sandboxID}[/…]} or
+     * {@code /v2/sandboxes/{sandboxID}[/…]} — matched by a route or not, or null. The router checks it
+     * is the caller's before anything else, so an unknown sub-route or a wrong method on another
+     * tenant's sandbox answers what a missing sandbox answers.
+     */
+    static String sandboxNamed(String path) {
+        List<String> s = PathTemplate.split(path);
+        int i = !s.isEmpty() && s.getFirst().equals("v2") ? 1 : 0;
+        return s.size() > i + 1 && s.get(i).equals("sandboxes") && !s.get(i + 1).isEmpty() ? s.get(i + 1) : null;
+    }
+
     /** Whether a path lies in the admin API, matched by a route or not. */
     static boolean inAdminArea(String path) {
         return path.equals("/admin") || path.startsWith("/admin/");
@@ -180,7 +192,7 @@ public final class Routes {
     }
 
     /** The path is a route's, the method none's: a 400 naming both (after the path's checks). */
-    record WrongMethod(Route sibling, Route.Params params) implements Lookup {
+    record WrongMethod(Route sibling) implements Lookup {
         public String action() {
             return sibling.action();
         }
@@ -200,7 +212,7 @@ public final class Routes {
             Map<String, String> params = r.path().match(segments);
             if (params == null) continue;
             if (r.method().equals(method)) return new Found(r, params.isEmpty() ? Route.Params.NONE : new Route.Params(params));
-            if (wrong == null) wrong = new WrongMethod(r, new Route.Params(params));
+            if (wrong == null) wrong = new WrongMethod(r);
         }
         return wrong != null ? wrong : new NotFound();
     }

@@ -21,11 +21,7 @@ final class SandboxJson {
 
     /** A create's or connect's answer: what a client needs to reach the sandbox. */
     static ObjectNode summary(ObjectMapper json, Sandbox sb) {
-        ObjectNode n = json.createObjectNode();
-        n.put("sandboxID", sb.id());
-        n.put("templateID", sb.templateId());
-        n.put("alias", sb.alias());
-        n.put("clientID", "stockade");
+        ObjectNode n = identity(json, sb);
         n.put("envdVersion", ENVD_VERSION);
         n.put("envdAccessToken", sb.accessToken());
         // The code interpreter SDK sends this on every port-49999 call (its /contexts calls carry no
@@ -38,11 +34,7 @@ final class SandboxJson {
 
     /** A get's or list's entry: state, deadline, limits, network, metadata (never tokens or secrets' values). */
     static ObjectNode detail(ObjectMapper json, Sandbox sb) {
-        ObjectNode n = json.createObjectNode();
-        n.put("sandboxID", sb.id());
-        n.put("templateID", sb.templateId());
-        n.put("alias", sb.alias());
-        n.put("clientID", "stockade");
+        ObjectNode n = identity(json, sb);
         n.put("startedAt", DateTimeFormatter.ISO_INSTANT.format(sb.startedAt()));
         n.put("endAt", DateTimeFormatter.ISO_INSTANT.format(sb.endAt()));
         n.put("state", SandboxState.e2bName(sb.state()));
@@ -71,6 +63,16 @@ final class SandboxJson {
         l.put("diskMB", sb.limits().diskMB());
         l.put("outputMB", sb.limits().outputMB());
         l.put("commandTimeoutSeconds", sb.limits().commandTimeoutSeconds());
+        return n;
+    }
+
+    /** The fields every view of a sandbox starts with, in E2B's order. */
+    private static ObjectNode identity(ObjectMapper json, Sandbox sb) {
+        ObjectNode n = json.createObjectNode();
+        n.put("sandboxID", sb.id());
+        n.put("templateID", sb.templateId());
+        n.put("alias", sb.alias());
+        n.put("clientID", "stockade");
         return n;
     }
 

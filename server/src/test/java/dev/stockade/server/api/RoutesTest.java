@@ -77,10 +77,26 @@ class RoutesTest {
     }
 
     @Test
-    void aKnownPathWithAnotherMethodIsAWrongMethodThatStillNamesItsSandbox() {
+    void theSandboxScopeIsExactlyTheRoutesNamingASandbox() {
+        for (Routes.Declared d : Routes.declared()) {
+            if (!d.plane().equals("CONTROL")) continue;
+            String concrete = d.path().replaceAll("\\{[A-Za-z]+}", "x");
+            assertEquals(d.path().contains("{sandboxID}"), Routes.sandboxNamed(concrete) != null, d.path());
+        }
+        // Unknown sub-routes are in the scope too: their owner is checked before the 404.
+        assertEquals("sb1", Routes.sandboxNamed("/sandboxes/sb1/no-such-route"));
+        assertEquals("sb1", Routes.sandboxNamed("/v2/sandboxes/sb1"));
+        assertEquals("sb1", Routes.sandboxNamed("/sandboxes/sb1/"));
+        assertNull(Routes.sandboxNamed("/sandboxes/"));
+        assertNull(Routes.sandboxNamed("/sandboxes//timeout"));
+        assertNull(Routes.sandboxNamed("/v3/sandboxes/sb1"));
+        assertTrue(Routes.inAdminArea("/admin") && Routes.inAdminArea("/admin/no-such-route") && !Routes.inAdminArea("/administrator"));
+    }
+
+    @Test
+    void aKnownPathWithAnotherMethodIsAWrongMethod() {
         Routes.WrongMethod w = assertInstanceOf(Routes.WrongMethod.class, routes.find(Plane.CONTROL, "PUT", "/sandboxes/sb1/timeout"));
-        assertEquals("sb1", w.params().sandboxId(), "the router checks ownership before it answers 400");
-        assertEquals("sandbox.timeout", w.action());
+        assertEquals("sandbox.timeout", w.action(), "audited under the path's route");
         assertInstanceOf(Routes.WrongMethod.class, routes.find(Plane.CONTROL, "PATCH", "/v2/sandboxes"));
         assertInstanceOf(Routes.WrongMethod.class, routes.find(Plane.FILES, "DELETE", "/files"));
         assertInstanceOf(Routes.WrongMethod.class, routes.find(Plane.CODE, "GET", "/execute"));
