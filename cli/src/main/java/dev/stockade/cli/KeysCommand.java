@@ -4,24 +4,22 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.StockadeError;
 import dev.stockade.server.tenancy.ApiKey;
-import dev.stockade.server.tenancy.Quota;
 import dev.stockade.server.tenancy.Tenancy;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
- * {@code stockade keys create|list|revoke}: API keys, changed directly in a data directory's store
- * (see {@link LocalStore}), so an operator can make the first key of a tenant, or cut one off,
+ * {@code stockade keys create|list|revoke}: API keys, changed in a data directory's store through the
+ * server's admin service ({@link TenantAdmin}, see {@link LocalStore}), so an operator can make the first key of a tenant, or cut one off,
  * without a server or an admin key. {@code create} prints the key on its last line, for scripts:
  * {@code key=$(stockade keys create --tenant t1 | tail -1)}.
  */
 final class KeysCommand implements Subcommand {
-    private static final Pattern KEY_ID = Pattern.compile("key_[0-9a-f]{12}");
     private static final Map<String, Set<String>> ACTIONS = new LinkedHashMap<>();
 
     static {
@@ -91,17 +89,19 @@ final class KeysCommand implements Subcommand {
         if (!operands.isEmpty()) throw new UsageException(name(), "unexpected argument " + LocalStore.shown(operands.getFirst()));
         if (args.value("tenant") == null) throw new UsageException(name(), "which tenant? Usage: stockade keys create --tenant NAME");
         String tenant = LocalStore.tenantName(name(), args.value("tenant"));
+        // Checked before the store is touched: a refused label makes no tenant.
+        TenantAdmin.KeyRequest request = new TenantAdmin.KeyRequest(tenant, args.flag("admin"), args.value("label"));
         Tenancy.NewKey made;
         // A tenant named for the first time is made here, without a quota (the output says so), so
         // that one command gives a new team its key.
         try (LocalStore local = LocalStore.open(dir, args, true)) {
-            boolean exists = local.tenancy().tenants().stream().anyMatch(t -> t.name().equals(tenant));
+            boolean exists = local.admin().tenants().stream().anyMatch(t -> t.name().equals(tenant));
             if (!exists) {
-                local.tenancy().createTenant(tenant, Quota.UNLIMITED);
+                local.admin().createTenant(new TenantAdmin.TenantRequest(tenant, null));
                 io.out().println("Created tenant " + tenant + " without a quota (set one: stockade tenants quota "
                         + tenant + " --sandboxes N ...).");
             }
-            made = local.tenancy().createKey(tenant, args.flag("admin"), args.value("label"));
+            made = local.admin().createKey(request);
         }
         ApiKey k = made.key();
         io.out().println("Created " + (k.admin() ? "admin " : "") + "key " + k.id() + " for tenant " + k.tenant()
@@ -119,13 +119,13 @@ final class KeysCommand implements Subcommand {
         try (LocalStore local = LocalStore.open(dir, args, false)) {
             if (tenant != null) {
                 try {
-                    local.tenancy().tenant(tenant);
+                    local.admin().tenant(tenant);
                 } catch (StockadeError e) {
                     if (e.code() == StockadeError.Code.NOT_FOUND) throw local.noTenant(tenant);
                     throw e;
                 }
             }
-            keys = local.tenancy().keys(tenant);
+            keys = local.admin().keys(tenant);
         }
         if (args.flag("json")) {
             ArrayNode all = LocalStore.JSON.createArrayNode();
@@ -141,19 +141,19 @@ final class KeysCommand implements Subcommand {
         if (operands.isEmpty()) throw new UsageException(name(), "which key? Usage: stockade keys revoke KEY_ID...");
         if (operands.size() > 1000) throw new UsageException(name(), "at most 1000 keys at a time, got " + operands.size());
         for (String id : operands) {
-            if (!KEY_ID.matcher(id).matches()) {
+            if (!TenantAdmin.KEY_ID.matcher(id).matches()) {
                 throw new UsageException(name(), LocalStore.shown(id) + " is not a key id (key_ and 12 hex digits; see stockade keys list)");
             }
         }
         int code = 0;
         try (LocalStore local = LocalStore.open(dir, args, false)) {
             Map<String, ApiKey> known = new LinkedHashMap<>();
-            local.tenancy().keys(null).forEach(k -> known.put(k.id(), k));
+            local.admin().keys(null).forEach(k -> known.put(k.id(), k));
             for (String id : operands) {
                 ApiKey before = known.get(id);
                 ApiKey after;
                 try {
-                    after = local.tenancy().revoke(id);
+                    after = local.admin().revoke(id);
                 } catch (StockadeError e) {
                     if (e.code() != StockadeError.Code.NOT_FOUND) throw e;
                     io.err().println("stockade keys: no key " + id);

@@ -3,7 +3,7 @@ package dev.stockade.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.core.StockadeError;
 import dev.stockade.server.store.Store;
-import dev.stockade.server.tenancy.Tenancy;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
@@ -20,10 +20,11 @@ import java.util.TreeSet;
 
 /**
  * A data directory's store opened in this process, for {@code stockade keys} and {@code stockade
- * tenants}. They change the store directly, so they need no server and no admin key — only the
- * right to the data directory's files. Whether or not a server runs on the directory does not
- * matter: SQLite's locking orders the writers, and the server reads keys from the store on every
- * request, so what these commands change holds at once. Runs on the command's thread.
+ * tenants}: they call the server module's {@link TenantAdmin} on it — the same service, with the
+ * same rules, as the admin API — so they need no server and no admin key, only the right to the
+ * data directory's files. Whether or not a server runs on the directory does not matter: SQLite's
+ * locking orders the writers, and the server reads keys from the store on every request, so what
+ * these commands change holds at once. Runs on the command's thread.
  */
 final class LocalStore implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -37,13 +38,13 @@ final class LocalStore implements AutoCloseable {
     private final Path dir;
     private final boolean dirGiven;
     private final Store store;
-    private final Tenancy tenancy;
+    private final TenantAdmin admin;
 
     private LocalStore(Path dir, boolean dirGiven, Store store) {
         this.dir = dir;
         this.dirGiven = dirGiven;
         this.store = store;
-        this.tenancy = new Tenancy(store, JSON);
+        this.admin = TenantAdmin.on(store);
     }
 
     /** {@code --data-dir}, else the CLI's default data directory. */
@@ -77,8 +78,8 @@ final class LocalStore implements AutoCloseable {
         return new LocalStore(dir, args.value("data-dir") != null, Store.open(dir));
     }
 
-    Tenancy tenancy() {
-        return tenancy;
+    TenantAdmin admin() {
+        return admin;
     }
 
     Path dir() {
@@ -95,9 +96,12 @@ final class LocalStore implements AutoCloseable {
                 + (dirGiven == null ? "" : " --data-dir " + Shell.quote(dirGiven.toString())));
     }
 
-    /** A tenant name from the command line, checked before it reaches the store or a message. */
+    /**
+     * A tenant name from the command line, checked (by the admin service's rule) before it reaches
+     * the store or a message, and refused in the CLI's words.
+     */
     static String tenantName(String command, String name) throws UsageException {
-        if (name == null || !Tenancy.TENANT_NAME.matcher(name).matches()) {
+        if (name == null || !TenantAdmin.TENANT_NAME.matcher(name).matches()) {
             throw new UsageException(command, (name == null || name.isEmpty() ? "an empty name" : shown(name))
                     + " is not a tenant name: 1 to 63 characters of a-z, 0-9, _ and -, starting with a letter or digit");
         }
@@ -105,7 +109,7 @@ final class LocalStore implements AutoCloseable {
     }
 
     /**
-     * What a refusal of {@link Tenancy} means here: invalid input is a usage error (exit 2), the
+     * What a refusal of {@link TenantAdmin} means here: invalid input is a usage error (exit 2), the
      * rest (not found, already exists) a one-line failure (exit 1).
      */
     static int refused(String command, StockadeError e, Io io) throws UsageException {

@@ -4,12 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.StockadeError;
-import dev.stockade.server.tenancy.ApiKey;
 import dev.stockade.server.tenancy.Quota;
 import dev.stockade.server.tenancy.Tenant;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,8 +16,8 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * {@code stockade tenants create|list|show|quota}: tenants and their quotas, changed directly in a
- * data directory's store (see {@link LocalStore}). A running server applies a changed quota at the
+ * {@code stockade tenants create|list|show|quota}: tenants and their quotas, changed in a data
+ * directory's store through the server's admin service ({@link TenantAdmin}, see {@link LocalStore}). A running server applies a changed quota at the
  * next create. Usage (running sandboxes) is the server's to know: ask its admin API for that.
  */
 final class TenantsCommand implements Subcommand {
@@ -109,7 +108,7 @@ final class TenantsCommand implements Subcommand {
         Quota quota = quota(Quota.UNLIMITED, args);
         Tenant t;
         try (LocalStore local = LocalStore.open(dir, args, true)) {
-            t = local.tenancy().createTenant(name, quota);
+            t = local.admin().createTenant(new TenantAdmin.TenantRequest(name, quota));
         }
         if (args.flag("json")) {
             printJson(json(t), io);
@@ -124,10 +123,10 @@ final class TenantsCommand implements Subcommand {
 
     private int list(Args args, Path dir, Io io) throws Exception {
         List<Tenant> tenants;
-        Map<String, Integer> active = new HashMap<>();
+        Map<String, Integer> active;
         try (LocalStore local = LocalStore.open(dir, args, false)) {
-            tenants = local.tenancy().tenants();
-            for (ApiKey k : local.tenancy().keys(null)) if (k.valid()) active.merge(k.tenant(), 1, Integer::sum);
+            tenants = local.admin().tenants();
+            active = local.admin().activeKeys();
         }
         if (args.flag("json")) {
             ArrayNode all = LocalStore.JSON.createArrayNode();
@@ -150,7 +149,7 @@ final class TenantsCommand implements Subcommand {
         int keys;
         try (LocalStore local = LocalStore.open(dir, args, false)) {
             t = find(local, name);
-            keys = (int) local.tenancy().keys(name).stream().filter(ApiKey::valid).count();
+            keys = local.admin().activeKeys().getOrDefault(name, 0);
         }
         if (args.flag("json")) printJson(json(t), io);
         else io.out().print("Tenant " + t.name() + "\n" + describe(t, keys));
@@ -164,8 +163,8 @@ final class TenantsCommand implements Subcommand {
         try (LocalStore local = LocalStore.open(dir, args, false)) {
             t = find(local, name);
             // Parsed before anything changes; the read and the write are two steps, as in the admin API's PUT.
-            if (change) t = local.tenancy().setQuota(name, quota(t.quota(), args));
-            keys = (int) local.tenancy().keys(name).stream().filter(ApiKey::valid).count();
+            if (change) t = local.admin().setQuota(name, quota(t.quota(), args));
+            keys = local.admin().activeKeys().getOrDefault(name, 0);
         }
         if (args.flag("json")) {
             printJson(json(t), io);
@@ -177,7 +176,7 @@ final class TenantsCommand implements Subcommand {
 
     private static Tenant find(LocalStore local, String name) {
         try {
-            return local.tenancy().tenant(name);
+            return local.admin().tenant(name);
         } catch (StockadeError e) {
             if (e.code() == StockadeError.Code.NOT_FOUND) throw local.noTenant(name);
             throw e;

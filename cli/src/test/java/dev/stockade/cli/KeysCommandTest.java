@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.store.Store;
 import dev.stockade.server.tenancy.ApiKey;
 import dev.stockade.server.tenancy.Tenancy;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -217,6 +218,13 @@ class KeysCommandTest {
             noTrace(t);
         }
         assertEquals(0, listJson().size(), "no key made by a refused create");
+        // Checked by the admin service before anything is written: a new tenant is not made either.
+        TestIo refused = run("keys", "create", "--tenant", "t2", "--label", "bell\u0007", "--data-dir", d());
+        assertEquals(2, refused.exit, refused.err());
+        assertTrue(refused.out().isEmpty(), refused.out());
+        try (Store s = Store.open(dir)) {
+            assertEquals(List.of("t1"), TenantAdmin.on(s).tenants().stream().map(t -> t.name()).toList());
+        }
         assertEquals(0, run("keys", "create", "--tenant", "t1", "--label", "x".repeat(200), "--data-dir", d()).exit);
     }
 

@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.store.Store;
 import dev.stockade.server.tenancy.Quota;
 import dev.stockade.server.tenancy.Tenancy;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -188,7 +189,7 @@ class TenantsCommandTest {
         assertTrue(t.out().isEmpty(), t.out());
         assertEquals(new Quota(4, null, null, null, null, null), stored("t1"));
         try (Store s = Store.open(dir)) {
-            assertEquals(1, new Tenancy(s, JSON).tenants().size(), "a refused command made a tenant");
+            assertEquals(1, TenantAdmin.on(s).tenants().size(), "a refused command made a tenant");
         }
     }
 

@@ -11,118 +11,95 @@ import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Quota;
 import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.tenancy.Tenant;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
 import java.time.Instant;
 import java.time.format.DateTimeFormatter;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
- * The admin API (admin keys only): tenants and their quotas, API keys, the audit log.
+ * The admin API (admin keys only; the router checks that for every path under {@code /admin}):
+ * tenants and their quotas, API keys, the audit log. Changes go through {@link TenantAdmin}, the
+ * admin path the CLI takes too, so both follow the same rules. Runs on request virtual threads.
  * <pre>
  * GET  /admin/tenants                 POST /admin/tenants {name, quota?}
- * GET  /admin/tenants/{name}          PUT  /admin/tenants/{name}/quota {field: value|null, ...}
+ * GET  /admin/tenants/{tenant}        PUT  /admin/tenants/{tenant}/quota {field: value|null, ...}
  * GET  /admin/keys[?tenant=]          POST /admin/keys {tenant, admin?, label?} → the key, once
- * DELETE /admin/keys/{id}             revokes at once
+ * DELETE /admin/keys/{keyID}          revokes at once
  * GET  /admin/audit[?tenant=&amp;sandbox=&amp;action=&amp;after=&amp;limit=]
  * </pre>
  */
 final class AdminApi {
     private static final int MAX_BODY = 64 * 1024;
-    private static final Pattern TENANT = Pattern.compile("/admin/tenants/([^/]+)(/quota)?");
-    private static final Pattern KEY = Pattern.compile("/admin/keys/([^/]+)");
 
-    private final Tenancy tenancy;
+    private final TenantAdmin admin;
     private final QuotaGate quotas;
     private final AuditLog audit;
 
-    AdminApi(Tenancy tenancy, QuotaGate quotas, AuditLog audit) {
-        this.tenancy = tenancy;
+    AdminApi(TenantAdmin admin, QuotaGate quotas, AuditLog audit) {
+        this.admin = admin;
         this.quotas = quotas;
         this.audit = audit;
     }
 
-    /** Returns false when no route matches. The caller has checked that the key is an admin's. */
-    boolean handle(Request r) throws IOException {
-        String path = r.path();
-        String method = r.method();
-        switch (path) {
-            case "/admin/tenants" -> {
-                switch (method) {
-                    case "GET" -> {
-                        ArrayNode out = r.json.createArrayNode();
-                        for (Tenant t : tenancy.tenants()) out.add(tenant(r, t));
-                        r.sendJson(200, out);
-                    }
-                    case "POST" -> {
-                        JsonNode b = r.jsonBody(MAX_BODY);
-                        String name = ControlPlaneApi.textField(b, "name");
-                        r.audit(name, null);
-                        Tenant t = tenancy.createTenant(name, Quota.UNLIMITED.merge(b.get("quota")));
-                        r.sendJson(201, tenant(r, t));
-                    }
-                    default -> throw notAllowed(r);
-                }
-                return true;
-            }
-            case "/admin/keys" -> {
-                switch (method) {
-                    case "GET" -> {
-                        String t = r.query().get("tenant");
-                        ArrayNode out = r.json.createArrayNode();
-                        for (ApiKey k : tenancy.keys(t == null || t.isEmpty() ? null : t)) out.add(key(r, k));
-                        r.sendJson(200, out);
-                    }
-                    case "POST" -> {
-                        JsonNode b = r.jsonBody(MAX_BODY);
-                        String t = ControlPlaneApi.textField(b, "tenant");
-                        if (t == null) throw StockadeError.invalid("tenant is required");
-                        JsonNode admin = b.get("admin");
-                        if (admin != null && !admin.isNull() && !admin.isBoolean()) throw StockadeError.invalid("admin must be true or false");
-                        Tenancy.NewKey k = tenancy.createKey(t, admin != null && admin.asBoolean(false),
-                                ControlPlaneApi.textField(b, "label"));
-                        r.audit(k.key().id(), "for tenant " + t + (k.key().admin() ? " (admin)" : ""));
-                        ObjectNode out = key(r, k.key());
-                        out.put("key", k.secret());
-                        r.sendJson(201, out);
-                    }
-                    default -> throw notAllowed(r);
-                }
-                return true;
-            }
-            case "/admin/audit" -> {
-                if (!method.equals("GET")) throw notAllowed(r);
-                auditLog(r);
-                return true;
-            }
-            default -> { }
-        }
-        Matcher t = TENANT.matcher(path);
-        if (t.matches()) {
-            String name = t.group(1);
-            if (t.group(2) == null) {
-                if (!method.equals("GET")) throw notAllowed(r);
-                r.sendJson(200, tenant(r, tenancy.tenant(name)));
-            } else {
-                if (!method.equals("PUT")) throw notAllowed(r);
-                JsonNode b = r.jsonBody(MAX_BODY);
-                r.audit(name, b.toString());
-                Tenant now = tenancy.setQuota(name, tenancy.tenant(name).quota().merge(b));
-                r.sendJson(200, tenant(r, now));
-            }
-            return true;
-        }
-        Matcher k = KEY.matcher(path);
-        if (k.matches()) {
-            if (!method.equals("DELETE")) throw notAllowed(r);
-            r.audit(k.group(1), null);
-            r.sendJson(200, key(r, tenancy.revoke(k.group(1))));
-            return true;
-        }
-        return false;
+    /** {@code POST /admin/tenants}: a name and, optionally, a quota (fields as in {@link Quota}). */
+    static TenantAdmin.TenantRequest tenantBody(JsonNode b) {
+        String name = BodyFields.textField(b, "name");
+        return new TenantAdmin.TenantRequest(name, Quota.UNLIMITED.merge(b.get("quota")));
     }
 
-    private void auditLog(Request r) throws IOException {
+    /** {@code POST /admin/keys}: the tenant, whether the key is an admin's, a label. */
+    static TenantAdmin.KeyRequest keyBody(JsonNode b) {
+        String tenant = BodyFields.textField(b, "tenant");
+        if (tenant == null) throw StockadeError.invalid("tenant is required");
+        return new TenantAdmin.KeyRequest(tenant, BodyFields.boolField(b, "admin"), BodyFields.textField(b, "label"));
+    }
+
+    void listTenants(Request r, Route.Params p) throws IOException {
+        ArrayNode out = r.json.createArrayNode();
+        for (Tenant t : admin.tenants()) out.add(tenant(r, t));
+        r.sendJson(200, out);
+    }
+
+    void createTenant(Request r, Route.Params p) throws IOException {
+        JsonNode b = r.jsonBody(MAX_BODY);
+        r.audit(BodyFields.textField(b, "name"), null);
+        r.sendJson(201, tenant(r, admin.createTenant(tenantBody(b))));
+    }
+
+    void getTenant(Request r, Route.Params p) throws IOException {
+        r.sendJson(200, tenant(r, admin.tenant(p.get("tenant"))));
+    }
+
+    /** Replaces the fields given, keeps the others (null clears one). */
+    void setQuota(Request r, Route.Params p) throws IOException {
+        String name = p.get("tenant");
+        JsonNode b = r.jsonBody(MAX_BODY);
+        r.audit(name, b.toString());
+        r.sendJson(200, tenant(r, admin.setQuota(name, admin.tenant(name).quota().merge(b))));
+    }
+
+    void listKeys(Request r, Route.Params p) throws IOException {
+        String t = r.query().get("tenant");
+        ArrayNode out = r.json.createArrayNode();
+        for (ApiKey k : admin.keys(t == null || t.isEmpty() ? null : t)) out.add(key(r, k));
+        r.sendJson(200, out);
+    }
+
+    void createKey(Request r, Route.Params p) throws IOException {
+        Tenancy.NewKey k = admin.createKey(keyBody(r.jsonBody(MAX_BODY)));
+        r.audit(k.key().id(), "for tenant " + k.key().tenant() + (k.key().admin() ? " (admin)" : ""));
+        ObjectNode out = key(r, k.key());
+        out.put("key", k.secret());
+        r.sendJson(201, out);
+    }
+
+    void revokeKey(Request r, Route.Params p) throws IOException {
+        String id = p.get("keyID");
+        r.audit(id, null);
+        r.sendJson(200, key(r, admin.revoke(id)));
+    }
+
+    void auditLog(Request r, Route.Params p) throws IOException {
         var q = r.query();
         long after = 0;
         int limit = 100;
@@ -192,7 +169,4 @@ final class AdminApi {
         return DateTimeFormatter.ISO_INSTANT.format(i);
     }
 
-    private static StockadeError notAllowed(Request r) {
-        return StockadeError.invalid(r.method() + " is not allowed on " + r.path());
-    }
 }

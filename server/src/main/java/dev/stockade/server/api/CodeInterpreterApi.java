@@ -76,7 +76,7 @@ final class CodeInterpreterApi {
         }
         Matcher m = CONTEXT.matcher(path);
         if (!m.matches()) return false;
-        String id = ControlPlaneApi.percentDecode(m.group(1));
+        String id = BodyFields.percentDecode(m.group(1));
         if (m.group(2) != null) {
             if (!method.equals("POST")) throw methodNotAllowed(method, path);
             r.body(MAX_BODY);
@@ -93,7 +93,7 @@ final class CodeInterpreterApi {
     private void createContext(Request r, Sandbox sb) throws IOException {
         JsonNode b = r.jsonBody(MAX_BODY);
         String language = language(b);
-        String cwd = ControlPlaneApi.textField(b, "cwd");
+        String cwd = BodyFields.textField(b, "cwd");
         if (cwd != null && cwd.isEmpty()) cwd = null;
         ContextInfo c = sessions.createContext(sb, new CreateContext(language, cwd, sb.processEnv(), EnvdContext.DEFAULT_USER));
         r.sendJson(200, describe(c));
@@ -115,7 +115,7 @@ final class CodeInterpreterApi {
 
     /** Python is the only language: null (the default) or "python" in any case; anything else is a 400. */
     private static String language(JsonNode b) {
-        String language = ControlPlaneApi.textField(b, "language");
+        String language = BodyFields.textField(b, "language");
         if (language == null || language.isEmpty() || language.toLowerCase(Locale.ROOT).equals("python")) return "python";
         throw StockadeError.invalid("language '" + language + "' is not available: this server's code interpreter"
                 + " runs Python only. Send language \"python\" or leave it out.");
@@ -127,10 +127,10 @@ final class CodeInterpreterApi {
         if (codeNode == null || codeNode.isNull()) throw StockadeError.invalid("code is required");
         if (!codeNode.isTextual()) throw StockadeError.invalid("code must be a string");
         language(b);
-        String contextId = ControlPlaneApi.textField(b, "context_id");
+        String contextId = BodyFields.textField(b, "context_id");
         if (contextId != null && contextId.isEmpty()) contextId = null;
         r.audit(contextId == null ? "default context" : "context " + contextId, "code " + Request.digest(codeNode.asText()));
-        Map<String, String> envs = ControlPlaneApi.stringMap(b, "env_vars");
+        Map<String, String> envs = BodyFields.stringMap(b, "env_vars");
         if (contextId == null && !sb.processEnv().isEmpty()) {
             // The default context is the agent's own (created on first use, without the sandbox's
             // environment): the sandbox's variables come with each of its cells, the cell's own on top.

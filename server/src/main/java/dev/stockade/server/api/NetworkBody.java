@@ -71,7 +71,7 @@ final class NetworkBody {
         List<String> allow = strings(network, "allowOut");
         List<String> deny = strings(network, "denyOut");
         Map<String, Map<String, String>> rules = rules(network.get("rules"));
-        String mode = ControlPlaneApi.textField(network, "mode");
+        String mode = BodyFields.textField(network, "mode");
         NetworkPolicy.Mode m;
         if (mode != null) {
             m = switch (mode) {

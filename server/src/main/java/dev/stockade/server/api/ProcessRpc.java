@@ -71,7 +71,7 @@ final class ProcessRpc {
         }
         r.audit(tagOf(req), "command " + Request.digest(String.join("\0", argv)));
         Map<String, String> env = new LinkedHashMap<>(ctx.sandbox().processEnv());
-        env.putAll(ControlPlaneApi.stringMap(p, "envs"));
+        env.putAll(BodyFields.stringMap(p, "envs"));
         String cwd = p.hasNonNull("cwd") && !p.get("cwd").asText().isEmpty() ? p.get("cwd").asText() : null;
         boolean stdin = req.path("stdin").asBoolean(false);
         String tag = req.hasNonNull("tag") ? req.get("tag").asText() : null;

@@ -13,39 +13,31 @@ import dev.stockade.server.tenancy.ApiKey;
 import dev.stockade.server.tenancy.Principal;
 import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Tenancy;
+import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The single HTTP entry point. A request carrying {@code E2b-Sandbox-Id} is for a sandbox: with
- * {@code E2b-Sandbox-Port: 49999} for its code interpreter ({@link CodeInterpreterApi}), else for its
- * envd (process and filesystem RPCs, /files, /health); any other is for the control plane. Authenticates,
- * dispatches, and turns every failure into the error shape its client expects: E2B's
- * {@code {code, message}} on the control plane and /files, Connect errors on RPCs. Nothing escapes
- * as a 500 unless it is a bug, and then the message says so. Runs on one virtual thread per request.
+ * The single HTTP entry point. Reads the request's {@link Plane} from its headers, looks its route up
+ * in {@link Routes}, establishes what the route's handler kind needs (an API key — an admin's under
+ * {@code /admin} — and ownership of a {@code {sandboxID}} on the control plane; the sandbox's token or
+ * a key of its tenant inside a sandbox), counts activity for idle policies, dispatches, and turns
+ * every failure into the error shape its client expects: E2B's {@code {code, message}} on the
+ * control plane and /files, Connect errors on RPCs. Nothing escapes as a 500 unless it is a bug, and
+ * then the message says so. Every request but /health and control-plane GETs leaves one audit entry
+ * named by its route (refused authentications too). Runs on one virtual thread per request.
  */
 public final class Router implements HttpHandler {
     private static final Logger LOG = Logger.getLogger(Router.class.getName());
-    /** Control-plane routes that name a sandbox: /sandboxes/{id}..., /v2/sandboxes/{id}/... */
-    private static final Pattern SANDBOX_ROUTE = Pattern.compile("/(?:v2/)?sandboxes/([^/]+)(/.*)?");
 
     private final ObjectMapper json;
     private final SandboxManager manager;
     private final Tenancy tenancy;
     private final AuditLog audit;
-    private final ControlPlaneApi control;
-    private final EgressApi egress;
-    private final PackagesApi packages;
-    private final AdminApi admin;
-    private final ProcessRpc process = new ProcessRpc();
-    private final FilesystemRpc filesystem = new FilesystemRpc();
-    private final FilesHttp files = new FilesHttp();
-    private final CodeInterpreterApi code = new CodeInterpreterApi();
+    private final Routes routes;
 
     public Router(ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
                   dev.stockade.server.packages.PackagePolicy packagePolicy) {
@@ -53,16 +45,8 @@ public final class Router implements HttpHandler {
         this.manager = manager;
         this.tenancy = tenancy;
         this.audit = audit;
-        this.control = new ControlPlaneApi(manager, quotas);
-        this.egress = new EgressApi(manager);
-        this.packages = new PackagesApi(manager, packagePolicy);
-        this.admin = new AdminApi(tenancy, quotas, audit);
+        this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy));
     }
-
-    private enum Plane { CONTROL, CONNECT, FILES, CODE }
-
-    /** The port header the code interpreter SDKs send (Jupyter's port in E2B's template). */
-    static final String CODE_INTERPRETER_PORT = "49999";
 
     @Override
     public void handle(HttpExchange exchange) {
@@ -70,77 +54,54 @@ public final class Router implements HttpHandler {
         Request r = new Request(exchange, json);
         String sandboxId = r.header("E2b-Sandbox-Id");
         String path = r.path();
-        Plane plane = sandboxId == null ? Plane.CONTROL
-                : CODE_INTERPRETER_PORT.equals(trimmed(r.header("E2b-Sandbox-Port"))) ? Plane.CODE
-                : path.startsWith("/process.") || path.startsWith("/filesystem.") ? Plane.CONNECT : Plane.FILES;
-        boolean audited = false;
+        Plane plane = Plane.of(sandboxId, r.header("E2b-Sandbox-Port"), path);
+        Routes.Lookup found = routes.find(plane, r.method(), path);
+        Route.Handler handler = found instanceof Routes.Found f ? f.route().handler() : null;
+        // Control-plane GETs and liveness checks are not recorded (they change nothing); a refused
+        // authentication always is (see the finally block).
+        boolean audited = !(handler instanceof Route.Open || handler instanceof Route.Probe)
+                && !(plane == Plane.CONTROL && r.method().equals("GET"));
+        if (found instanceof Routes.NotFound) r.auditTarget = unknownPath(path);
         StockadeError failure = null;
         try {
-            if (path.equals("/health") && (r.method().equals("GET") || r.method().equals("HEAD"))) {
-                if (sandboxId == null) {
-                    r.sendJson(200, json.createObjectNode().put("status", "ok"));
-                } else {
-                    // envd's health (the SDK's isRunning(), which sends the sandbox's token): 204 alive,
-                    // 502 gone. Unlike E2B it needs the token or a key of the sandbox's tenant, so that
-                    // it tells nobody else whether an id exists.
-                    authorize(r, sandboxId, ENVD_TOKENS);
-                    r.send(204, new byte[0]);
-                }
+            if (handler instanceof Route.Open open) {
+                open.handle(r);
                 return;
             }
-            audited = true;
-            if (sandboxId == null) {
+            if (plane == Plane.CONTROL) {
                 ApiKey key = tenancy.authenticate(r.header("X-API-Key"));
                 if (key == null) throw unauthenticated("a valid X-API-Key header is required");
                 r.principal = Principal.key(key);
-                audited = !r.method().equals("GET");
-                if (path.equals("/admin") || path.startsWith("/admin/")) {
-                    if (!key.admin()) {
-                        throw new StockadeError(StockadeError.Code.FORBIDDEN, "the admin API needs an admin key; key "
-                                + key.id() + " of tenant " + key.tenant() + " is not one");
-                    }
-                    if (!admin.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
-                    return;
+                if (Routes.inAdminArea(path) && !key.admin()) {
+                    throw new StockadeError(StockadeError.Code.FORBIDDEN, "the admin API needs an admin key; key "
+                            + key.id() + " of tenant " + key.tenant() + " is not one");
                 }
-                Matcher m = SANDBOX_ROUTE.matcher(path);
-                if (m.matches()) {
-                    r.auditSandbox = m.group(1);
-                    Sandbox named = ownedBy(key.tenant(), m.group(1));
+                String sandboxNamed = Routes.sandboxNamed(path);
+                if (sandboxNamed != null) {
+                    r.auditSandbox = sandboxNamed;
+                    Sandbox named = ownedBy(key.tenant(), sandboxNamed);
                     // What a client does to it counts as activity for its idle policy; looking at it does not.
                     if (!r.method().equals("GET")) named.touch();
                 }
-                if (!control.handle(r) && !egress.handle(r) && !packages.handle(r)) throw StockadeError.notFound("no route " + r.method() + " " + path);
+                Routes.Found route = routeOf(found, r, plane);
+                ((Route.Control) route.route().handler()).handle(r, route.params());
                 return;
             }
             r.auditSandbox = sandboxId;
-            if (plane == Plane.CODE) {
-                Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
-                if (!code.handle(r, sb)) throw StockadeError.notFound("no route " + r.method() + " " + path + " on the code interpreter");
+            if (handler instanceof Route.Probe probe) {
+                probe.handle(r, authorize(r, sandboxId, ENVD_TOKENS));
                 return;
             }
-            Sandbox target = authorizeEnvd(r, sandboxId);
+            if (plane == Plane.CODE) {
+                Sandbox sb = authorize(r, sandboxId, CODE_TOKENS);
+                ((Route.Code) routeOf(found, r, plane).route().handler()).handle(r, sb);
+                return;
+            }
+            Sandbox target = authorize(r, sandboxId, ENVD_TOKENS);
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
                     r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
-            boolean handled = switch (plane) {
-                case CONNECT -> {
-                    if (!r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
-                    int dot = path.indexOf('/', 1);
-                    String service = dot < 0 ? path.substring(1) : path.substring(1, dot);
-                    String method = dot < 0 ? "" : path.substring(dot + 1);
-                    yield switch (service) {
-                        case "process.Process" -> process.handle(r, ctx, method);
-                        case "filesystem.Filesystem" -> filesystem.handle(r, ctx, method);
-                        default -> false;
-                    };
-                }
-                case FILES -> {
-                    if (!path.equals("/files")) yield false;
-                    files.handle(r, ctx);
-                    yield true;
-                }
-                case CONTROL, CODE -> throw new IllegalStateException("unreachable");
-            };
-            if (!handled) throw StockadeError.notFound("no route " + r.method() + " " + path);
+            if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
+            ((Route.Envd) routeOf(found, r, plane).route().handler()).handle(r, ctx);
         } catch (StockadeError e) {
             failure = e;
             fail(r, plane, e);
@@ -162,12 +123,26 @@ public final class Router implements HttpHandler {
             // (a stream, a chunked body) sees it only once the entry is committed.
             try {
                 if (audited || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
-                    record(r, plane, failure, started);
+                    record(r, found.action(), failure, started);
                 }
             } finally {
                 exchange.close();
             }
         }
+    }
+
+    /**
+     * The route found, or the error its absence is — 404 for a path no route has, 400 for a method the
+     * path does not take — raised only once the request's credentials and sandbox were checked. The
+     * handler's kind is the one the plane's checks prepared for: {@link Route} refuses any other.
+     */
+    private static Routes.Found routeOf(Routes.Lookup found, Request r, Plane plane) {
+        return switch (found) {
+            case Routes.Found f -> f;
+            case Routes.WrongMethod _ -> throw StockadeError.invalid(r.method() + " is not allowed on " + r.path());
+            case Routes.NotFound _ -> throw StockadeError.notFound("no route " + r.method() + " " + r.path()
+                    + (plane == Plane.CODE ? " on the code interpreter" : ""));
+        };
     }
 
     /**
@@ -182,7 +157,7 @@ public final class Router implements HttpHandler {
     }
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */
-    private void record(Request r, Plane plane, StockadeError failure, long started) {
+    private void record(Request r, String action, StockadeError failure, long started) {
         int status = r.exchange.getResponseCode();
         if (status <= 0) status = failure == null ? 499 : Errors.status(failure.code());
         Principal p = r.principal;
@@ -190,82 +165,21 @@ public final class Router implements HttpHandler {
         String remote = r.exchange.getRemoteAddress() == null ? null
                 : r.exchange.getRemoteAddress().getAddress().getHostAddress();
         audit.append(new AuditEntry(0, Instant.now(), p == null ? null : p.tenant(), p == null ? null : p.keyId(),
-                p == null ? "none" : p.via(), remote, action(r, plane), r.auditSandbox, r.auditTarget, status, outcome,
+                p == null ? "none" : p.via(), remote, action, r.auditSandbox, r.auditTarget, status, outcome,
                 r.auditDetail, (System.nanoTime() - started) / 1_000_000));
     }
 
-    /** The audit log's name for a route: sandbox.create, process.Start, file.write, code.execute... */
-    static String action(Request r, Plane plane) {
-        String path = r.path();
-        String method = r.method();
-        return switch (plane) {
-            case CONNECT -> {
-                String p = path.substring(1);
-                int slash = p.indexOf('/');
-                String service = slash < 0 ? p : p.substring(0, slash);
-                String rpc = slash < 0 ? "" : p.substring(slash + 1);
-                int dot = service.lastIndexOf('.');
-                yield (dot < 0 ? service : service.substring(0, dot)) + "." + clip(rpc);
-            }
-            case FILES -> method.equals("GET") ? "file.read" : method.equals("POST") ? "file.write" : "file." + clip(method);
-            case CODE -> {
-                if (path.equals("/execute")) yield "code.execute";
-                if (path.startsWith("/contexts")) {
-                    yield path.endsWith("/restart") ? "context.restart" : method.equals("POST") ? "context.create"
-                            : method.equals("DELETE") ? "context.delete" : "context.list";
-                }
-                yield "code." + clip(method);
-            }
-            case CONTROL -> {
-                if (path.equals("/sandboxes") || path.equals("/v2/sandboxes")) yield method.equals("POST") ? "sandbox.create" : "sandbox.list";
-                if (path.startsWith("/templates/")) yield method.equals("DELETE") ? "snapshot.delete" : "template." + clip(method);
-                if (path.equals("/snapshots")) yield "snapshot.list";
-                if (path.startsWith("/admin/")) {
-                    String[] parts = path.split("/");
-                    String what = parts.length > 2 ? parts[2] : "";
-                    String verb = switch (method) {
-                        case "POST" -> "create";
-                        case "PUT" -> "update";
-                        case "DELETE" -> "revoke";
-                        default -> "read";
-                    };
-                    yield "admin." + clip(what) + "." + verb;
-                }
-                Matcher m = SANDBOX_ROUTE.matcher(path);
-                if (m.matches()) {
-                    String rest = m.group(2) == null ? "" : m.group(2);
-                    yield switch (rest) {
-                        case "" -> method.equals("DELETE") ? "sandbox.kill" : "sandbox.read";
-                        case "/timeout" -> "sandbox.timeout";
-                        case "/refreshes" -> "sandbox.refresh";
-                        case "/connect" -> "sandbox.connect";
-                        case "/pause" -> "sandbox.pause";
-                        case "/snapshots" -> "snapshot.create";
-                        case "/network" -> method.equals("PUT") ? "network.policy" : "network.read";
-                        case "/network/log" -> "network.log";
-                        case "/packages" -> "packages.install";
-                        default -> "sandbox." + clip(method);
-                    };
-                }
-                yield "api." + clip(method);
-            }
-        };
-    }
-
-    private static String clip(String s) {
-        String t = s.length() > 40 ? s.substring(0, 40) : s;
-        return t.replaceAll("[^A-Za-z0-9_.-]", "_");
+    /** An unknown path as the audit log keeps it (its action says only "route.unknown"): cut, printable. */
+    private static String unknownPath(String path) {
+        String t = path.length() > 100 ? path.substring(0, 100) : path;
+        return t.replaceAll("[^\\x21-\\x7e]", "?");
     }
 
     /**
-     * In-sandbox calls carry the sandbox's own access token (X-Access-Token, as the E2B SDKs send
-     * it) or the API key. Without either the answer is 401, whether or not the sandbox exists.
+     * Headers that may carry the sandbox's token, per plane. In-sandbox calls carry the sandbox's own
+     * access token (X-Access-Token, as the E2B SDKs send it) or the API key. Without either the answer
+     * is 401, whether or not the sandbox exists.
      */
-    private Sandbox authorizeEnvd(Request r, String sandboxId) {
-        return authorize(r, sandboxId, ENVD_TOKENS);
-    }
-
-    /** Headers that may carry the sandbox's token, per plane. */
     private static final List<String> ENVD_TOKENS = List.of("X-Access-Token");
     /**
      * The code interpreter SDK sends E2B-Traffic-Access-Token (the create response's
@@ -313,10 +227,6 @@ public final class Router implements HttpHandler {
                 yield sb;
             }
         };
-    }
-
-    private static String trimmed(String s) {
-        return s == null ? null : s.trim();
     }
 
     private static StockadeError gone(String sandboxId) {

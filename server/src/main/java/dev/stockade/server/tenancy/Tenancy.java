@@ -21,20 +21,21 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.regex.Pattern;
 
 /**
  * Tenants and their API keys, kept in the {@link Store}. Keys are random ({@code e2b_} + 40 hex,
  * the shape E2B's SDKs accept), shown once when made, and stored only as their SHA-256.
  * {@link #authenticate} reads the store on every call, so a key revoked by anyone — this server,
  * another, or the CLI on the same data directory — stops working at the next request.
+ *
+ * <p>Public here: who is calling ({@link #authenticate}), what a tenant may hold ({@link #tenant}),
+ * the first start ({@link #bootstrap}). Changes to tenants and keys are package-private: they go
+ * through {@link TenantAdmin}, which checks them, so the admin API and the CLI follow one set of rules.
+ * Called on request virtual threads and on the CLI's command thread; the store serialises writers.
  */
 public final class Tenancy {
     /** The tenant that owns the first admin key and what the single-key set-up of earlier versions made. */
     public static final String DEFAULT_TENANT = "default";
-    public static final Pattern TENANT_NAME = Pattern.compile("[a-z0-9][a-z0-9_-]{0,62}");
-    private static final Pattern KEY_ID = Pattern.compile("key_[0-9a-f]{12}");
-    private static final int MAX_LABEL = 200;
 
     private final Store store;
     private final ObjectMapper json;
@@ -55,8 +56,10 @@ public final class Tenancy {
 
     // ---- tenants ----
 
-    public Tenant createTenant(String name, Quota quota) {
-        checkName(name);
+    /** Adds a tenant (CONFLICT when the name is taken), as a checked request describes it. */
+    Tenant createTenant(TenantAdmin.TenantRequest request) {
+        String name = request.name();
+        Quota quota = request.quota();
         long now = System.currentTimeMillis();
         String q = quotaJson(quota);
         return store.transaction(c -> {
@@ -80,7 +83,7 @@ public final class Tenancy {
         return t;
     }
 
-    public List<Tenant> tenants() {
+    List<Tenant> tenants() {
         return store.critical(c -> {
             List<Tenant> out = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement("SELECT name, created_ms, quota FROM tenants ORDER BY name");
@@ -91,7 +94,7 @@ public final class Tenancy {
         });
     }
 
-    public Tenant setQuota(String name, Quota quota) {
+    Tenant setQuota(String name, Quota quota) {
         String q = quotaJson(quota);
         return store.transaction(c -> {
             Tenant t = find(c, name);
@@ -128,23 +131,12 @@ public final class Tenancy {
         return quota.toJson(json).toString();
     }
 
-    private static void checkName(String name) {
-        if (name == null || !TENANT_NAME.matcher(name).matches()) {
-            throw StockadeError.invalid("a tenant name is 1 to 63 characters of a-z, 0-9, _ and -, starting with a"
-                    + " letter or digit; got " + (name == null ? "none" : "'" + name + "'"));
-        }
-    }
-
     // ---- keys ----
 
     /** Makes a key for an existing tenant; the secret is in the answer and nowhere else. */
-    public NewKey createKey(String tenant, boolean admin, String label) {
-        String l = label == null ? "" : label;
-        if (l.length() > MAX_LABEL || l.chars().anyMatch(ch -> ch < 0x20 || ch == 0x7f)) {
-            throw StockadeError.invalid("a key's label is at most " + MAX_LABEL + " characters without control characters");
-        }
+    NewKey createKey(TenantAdmin.KeyRequest request) {
         String secret = newSecret();
-        return new NewKey(insertKey(tenant, admin, l, secret), secret);
+        return new NewKey(insertKey(request.tenant(), request.admin(), request.label(), secret), secret);
     }
 
     private ApiKey insertKey(String tenant, boolean admin, String label, String secret) {
@@ -169,7 +161,7 @@ public final class Tenancy {
     }
 
     /** Keys (never their secrets), of one tenant or of all when tenant is null; newest last. */
-    public List<ApiKey> keys(String tenant) {
+    List<ApiKey> keys(String tenant) {
         return store.critical(c -> {
             List<ApiKey> out = new ArrayList<>();
             String sql = "SELECT id, tenant, admin, label, created_ms, revoked_ms FROM api_keys"
@@ -185,8 +177,7 @@ public final class Tenancy {
     }
 
     /** Revokes a key at once (idempotent: revoking a revoked key keeps its first revocation time). */
-    public ApiKey revoke(String id) {
-        if (id == null || !KEY_ID.matcher(id).matches()) throw StockadeError.notFound("key " + id + " does not exist");
+    ApiKey revoke(String id) {
         long now = System.currentTimeMillis();
         return store.transaction(c -> {
             try (PreparedStatement s = c.prepareStatement(

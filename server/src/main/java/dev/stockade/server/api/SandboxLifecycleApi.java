@@ -1,0 +1,114 @@
+package dev.stockade.server.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.server.core.Admission;
+import dev.stockade.server.core.Sandbox;
+import dev.stockade.server.core.SandboxManager;
+import java.io.IOException;
+
+/**
+ * One sandbox's life on the control plane (E2B's REST API): create, get, kill, timeout, refresh,
+ * connect (resume) and pause. Each endpoint reads its body into a record, asks
+ * {@link SandboxManager}, and answers; the router has already checked that a {@code {sandboxID}}
+ * is the caller's. Runs on request virtual threads.
+ */
+final class SandboxLifecycleApi {
+    private static final int MAX_BODY = 1024 * 1024;
+
+    private final SandboxManager manager;
+    private final Admission admission;
+
+    SandboxLifecycleApi(SandboxManager manager, Admission admission) {
+        this.manager = manager;
+        this.admission = admission;
+    }
+
+    /** {@code POST /sandboxes/{id}/timeout}: the new timeout, in seconds from now. */
+    record TimeoutBody(int timeout) {
+        static TimeoutBody read(JsonNode b) {
+            return new TimeoutBody(BodyFields.intField(b, "timeout", true));
+        }
+    }
+
+    /** {@code POST /sandboxes/{id}/refreshes}: E2B's keep-alive, optionally with a new timeout. */
+    record RefreshBody(Integer duration) {
+        static RefreshBody read(JsonNode b) {
+            return new RefreshBody(b.hasNonNull("duration") ? BodyFields.intField(b, "duration", false) : null);
+        }
+    }
+
+    /** E2B's connect (v1 and v2): resumes a paused sandbox; a timeout, when given, is reset. */
+    record ConnectBody(Integer timeout) {
+        static ConnectBody read(JsonNode b) {
+            return new ConnectBody(b.hasNonNull("timeout") ? BodyFields.intField(b, "timeout", false) : null);
+        }
+    }
+
+    /**
+     * E2B's pause. {@code memory: false} asks for the filesystem only; a frozen sandbox keeps
+     * everything either way, so the flag is checked and changes nothing.
+     */
+    record PauseBody(boolean memory) {
+        static PauseBody read(JsonNode b) {
+            return new PauseBody(BodyFields.boolField(b, "memory"));
+        }
+    }
+
+    void create(Request r, Route.Params p) throws IOException {
+        Sandbox sb = manager.create(CreateBody.read(r.jsonBody(MAX_BODY)), r.principal.tenant(), admission);
+        r.auditSandbox = sb.id();
+        ObjectNode out = SandboxJson.summary(r.json, sb);
+        if (sb.seededFrom() != null) SandboxJson.restoredFrom(out.putObject("restoredFrom"), sb.seededFrom());
+        r.sendJson(201, out);
+    }
+
+    void get(Request r, Route.Params p) throws IOException {
+        r.sendJson(200, SandboxJson.detail(r.json, manager.live(p.sandboxId())));
+    }
+
+    void kill(Request r, Route.Params p) throws IOException {
+        manager.kill(p.sandboxId());
+        r.send(204, new byte[0]);
+    }
+
+    void timeout(Request r, Route.Params p) throws IOException {
+        TimeoutBody body = TimeoutBody.read(r.jsonBody(MAX_BODY));
+        manager.setTimeout(p.sandboxId(), body.timeout());
+        r.send(204, new byte[0]);
+    }
+
+    void refresh(Request r, Route.Params p) throws IOException {
+        RefreshBody body = RefreshBody.read(r.jsonBody(MAX_BODY));
+        manager.live(p.sandboxId());
+        if (body.duration() != null) manager.setTimeout(p.sandboxId(), body.duration());
+        r.send(204, new byte[0]);
+    }
+
+    void connect(Request r, Route.Params p) throws IOException {
+        String id = p.sandboxId();
+        ConnectBody body = ConnectBody.read(r.jsonBody(MAX_BODY));
+        boolean wasPaused = manager.live(id).isPaused();
+        long t = System.nanoTime();
+        Sandbox sb = manager.resume(id, body.timeout());
+        if (wasPaused) r.audit(null, String.format("resumed in %.1f ms", (System.nanoTime() - t) / 1e6));
+        ObjectNode out = SandboxJson.summary(r.json, sb);
+        if (wasPaused) SandboxJson.preserved(out.putObject("resumed"));
+        r.sendJson(200, out);
+    }
+
+    void pause(Request r, Route.Params p) throws IOException {
+        String id = p.sandboxId();
+        PauseBody.read(r.jsonBody(MAX_BODY));
+        long t = System.nanoTime();
+        manager.pause(id);
+        r.audit(null, String.format("paused in %.1f ms", (System.nanoTime() - t) / 1e6));
+        // E2B answers 204; Stockade says what survives (a frozen sandbox keeps everything),
+        // also when the client asked for its filesystem only (memory: false).
+        ObjectNode out = r.json.createObjectNode();
+        out.put("sandboxID", id);
+        out.put("state", "paused");
+        SandboxJson.preserved(out.putObject("preserved"));
+        r.sendJson(200, out);
+    }
+}
