@@ -89,8 +89,7 @@ final class Recovery {
                     continue;
                 }
                 boolean paused = runtime.isPaused(id);
-                p = assembler.reattach(tier, rs, id, row.facts().uidBase(), paused, row.facts().limits(), row.network(),
-                        row.facts().secrets());
+                p = assembler.reattach(tier, rs, paused, row);
                 lease = quotas.restore(row.tenant(), row.facts().limits());
                 Sandbox sb = assembler.restore(p, row.facts(), new Sandbox.Owner(row.tenant(), lease), row.endAt());
                 if (paused) {

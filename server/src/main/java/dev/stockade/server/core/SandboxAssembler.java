@@ -30,7 +30,7 @@ import java.util.logging.Logger;
  *
  * <p>Called from request threads, the pool's refill threads and, at start, the recovery.
  */
-final class SandboxAssembler {
+final class SandboxAssembler implements SandboxPool.Starter {
     private static final Logger LOG = Logger.getLogger(SandboxAssembler.class.getName());
     private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration AGENT_CALL_TIMEOUT = Duration.ofSeconds(30);
@@ -99,23 +99,24 @@ final class SandboxAssembler {
     }
 
     /** A sandbox for a pool: the server's default limits, no network, no secrets, its first command already run. */
-    Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup) {
+    @Override
+    public Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup) {
         Prepared p = start(tier, poolLimits, NetworkPolicy.none(), List.of(), warmup, null);
         warmUpCommand(p);
         return p;
     }
 
     /**
-     * The sandbox of an earlier server, found running ({@code rs}): its agent reached again (unless it
-     * is paused: a frozen agent cannot answer) and its egress listener bound again on the same path.
-     * The slot is the caller's to reserve.
+     * The sandbox of an earlier server recorded as {@code row}, found running ({@code rs}): its agent
+     * reached again (unless it is paused: a frozen agent cannot answer) and its egress listener bound
+     * again on the same path. The slot is the caller's to reserve.
      */
-    Prepared reattach(Runtimes.Tier tier, RuntimeSandbox rs, String id, long uidBase, boolean paused, Limits limits,
-                      NetworkPolicy network, List<SecretBinding> secrets) throws IOException {
-        AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, uidBase);
+    Prepared reattach(Runtimes.Tier tier, RuntimeSandbox rs, boolean paused, SandboxRegistry.Row row) throws IOException {
+        Sandbox.Facts f = row.facts();
+        AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, f.uidBase());
         if (!paused) agent.hello(AGENT_TAKE_OVER_TIMEOUT);
-        SandboxEgress e = egress.open(id, uidBase, network, secrets);
-        return new Prepared(id, tier, (int) (uidBase / 65536), uidBase, agent, e, limits, rs.initPid());
+        SandboxEgress e = egress.open(f.id(), f.uidBase(), row.network(), f.secrets());
+        return new Prepared(f.id(), tier, f.slot(), f.uidBase(), agent, e, f.limits(), rs.initPid());
     }
 
     /** Gives a prepared sandbox its user's identity: a new token, metadata, environment, deadline. */
@@ -194,7 +195,8 @@ final class SandboxAssembler {
     }
 
     /** Removes a prepared sandbox nobody will use. */
-    void discard(Prepared p) {
+    @Override
+    public void discard(Prepared p) {
         try {
             p.tier().runtime().destroy(p.id());
         } catch (RuntimeException e) {

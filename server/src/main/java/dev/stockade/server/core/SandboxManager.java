@@ -71,17 +71,7 @@ public final class SandboxManager implements AutoCloseable {
         new Recovery(registry, runtimes, table, assembler, this.egress, quotas).run();
         this.transitions = new Transitions(runtimes, registry, table, this.egress);
         this.reaper = new Reaper(table, runtimes, transitions);
-        this.pools = new Pools(config.pool(), runtimes, new SandboxPool.Starter() {
-            @Override
-            public SandboxAssembler.Prepared start(Runtimes.Tier tier, SandboxSpec.Warmup warmup) {
-                return assembler.startForPool(tier, warmup);
-            }
-
-            @Override
-            public void discard(SandboxAssembler.Prepared p) {
-                assembler.discard(p);
-            }
-        });
+        this.pools = new Pools(config.pool(), runtimes, assembler);
     }
 
     /**

@@ -28,7 +28,7 @@ final class SandboxPool implements AutoCloseable {
     /** How the pool gets its sandboxes and gets rid of them. */
     interface Starter {
         /** A sandbox ready to be handed over (its preload and first command done), or an exception. */
-        SandboxAssembler.Prepared start(Runtimes.Tier tier, SandboxSpec.Warmup warmup);
+        SandboxAssembler.Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup);
 
         void discard(SandboxAssembler.Prepared p);
     }
@@ -100,7 +100,7 @@ final class SandboxPool implements AutoCloseable {
             }
             if (closed) return;
             try {
-                SandboxAssembler.Prepared p = starter.start(tier, warmup);
+                SandboxAssembler.Prepared p = starter.startForPool(tier, warmup);
                 if (closed) {
                     starter.discard(p);
                     return;
