@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * What a client asked for at create, already parsed but not yet checked against policy.
- * Null means "not given". {@link SandboxManager} resolves defaults and refuses what policy forbids.
+ * Null means "not given". {@link CreatePolicy} resolves defaults and refuses what policy forbids.
  * {@code autoPause}: the timeout pauses the sandbox instead of ending it (E2B's lifecycle onTimeout "pause").
  * {@code idleTimeoutSeconds}: the idle policy (see {@link Sandbox#idleTimeoutSeconds}); null: off.
  */

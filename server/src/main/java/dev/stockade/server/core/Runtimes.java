@@ -119,6 +119,13 @@ public final class Runtimes {
                 + String.join(", ", tiers.keySet()) + " (GET /runtimes lists them with their capabilities).");
     }
 
+    /** The runtime a sandbox runs on (it was offered when the sandbox started, so it is here). */
+    SandboxRuntime of(Sandbox sb) {
+        Tier t = tiers.get(sb.runtime());
+        if (t == null) throw new IllegalStateException("sandbox " + sb.id() + " runs on unknown runtime " + sb.runtime());
+        return t.runtime();
+    }
+
     public Collection<Tier> all() {
         return tiers.values();
     }

@@ -9,59 +9,72 @@ import java.time.Instant;
 import java.util.Map;
 
 /**
- * One sandbox as the server knows it. Identity and spec are immutable; the deadline and state change
- * under the manager's control (volatile here so API threads read them without locks).
+ * One sandbox as the server knows it. Its {@link Facts} are fixed for its life; the deadline and state
+ * change under {@link SandboxManager}'s control (volatile here so API threads read them without
+ * locks). Built in one place only, {@link SandboxAssembler}, for a create, a pool hand-over and a
+ * take-over alike.
  */
 public final class Sandbox {
+    /**
+     * What a sandbox is, fixed for its life: what the store records and a restarted server reads back.
+     * {@code processEnv} is the envVars given at create plus each secret's placeholder under the
+     * secret's name; {@code secrets} holds the bindings with their values (for the store and the proxy).
+     */
+    record Facts(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
+                 Map<String, String> processEnv, List<SecretBinding> secrets, Limits limits, Instant startedAt,
+                 String accessToken, long uidBase, boolean autoPause, int idleTimeoutSeconds, String seededFrom) {
+        Facts {
+            metadata = Map.copyOf(metadata);
+            processEnv = Map.copyOf(processEnv);
+            secrets = List.copyOf(secrets);
+        }
+
+        /** The uid slot its range was claimed as (uidBase = slot × 65536). */
+        int slot() {
+            return (int) (uidBase / 65536);
+        }
+    }
+
+    /** Who owns a sandbox, and the share of its quota the sandbox holds until it ends. */
+    record Owner(String tenant, Admission.Lease lease) {}
+
+    private final Facts facts;
     private final String id;
-    private final String templateId;
-    private final String alias;
-    private final String runtime;
-    private final Map<String, String> metadata;
-    private final Map<String, String> processEnv;
     private final List<String> secretNames;
-    private volatile SandboxEgress egress;
-    private final Limits limits;
-    private final Instant startedAt;
-    private final String accessToken;
-    private final long uidBase;
-    private final SandboxManager.Owner owner;
+    private final SandboxEgress egress;
+    private final Owner owner;
+    private final long initPid;
+    private final java.util.function.Function<Sandbox, java.util.Optional<String>> endReason;
     private volatile AgentClient agent;
     private volatile Instant endAt;
     private volatile SandboxState state = new SandboxState.Starting();
-    private volatile boolean autoPause;
-    private volatile List<SecretBinding> secretBindings = List.of();
-    private volatile String seededFrom;
-    private volatile long initPid;
-    private volatile int idleTimeoutSeconds;
     private final java.util.concurrent.atomic.AtomicBoolean copying = new java.util.concurrent.atomic.AtomicBoolean();
     private final java.util.concurrent.atomic.AtomicLong lastActivity = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
-    Sandbox(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
-            Map<String, String> processEnv, List<String> secretNames, Limits limits, Instant startedAt, Instant endAt, String accessToken, long uidBase,
-            SandboxManager.Owner owner) {
-        this.id = id;
-        this.templateId = templateId;
-        this.alias = alias;
-        this.runtime = runtime;
-        this.metadata = Map.copyOf(metadata);
-        this.processEnv = Map.copyOf(processEnv);
-        this.secretNames = List.copyOf(secretNames);
-        this.limits = limits;
-        this.startedAt = startedAt;
-        this.endAt = endAt;
-        this.accessToken = accessToken;
-        this.uidBase = uidBase;
+    /**
+     * @param egress its egress (null without a proxy)
+     * @param initPid the host pid of its init (0 when unknown)
+     * @param endReason asks its runtime why it stopped (see {@link #endReason()})
+     */
+    Sandbox(Facts facts, Owner owner, Instant endAt, SandboxEgress egress, long initPid,
+            java.util.function.Function<Sandbox, java.util.Optional<String>> endReason) {
+        this.facts = facts;
+        this.id = facts.id();
+        this.secretNames = facts.secrets().stream().map(SecretBinding::name).toList();
         this.owner = owner;
+        this.endAt = endAt;
+        this.egress = egress;
+        this.initPid = initPid;
+        this.endReason = endReason;
     }
 
-    public String id() { return id; }
-    public String templateId() { return templateId; }
-    public String alias() { return alias; }
-    public String runtime() { return runtime; }
+    Facts facts() { return facts; }
 
-    private volatile java.util.function.Supplier<java.util.Optional<String>> endReason = java.util.Optional::empty;
+    public String id() { return id; }
+    public String templateId() { return facts.templateId(); }
+    public String alias() { return facts.alias(); }
+    public String runtime() { return facts.runtime(); }
 
     /** Why its runtime says it stopped, kept when the server ends a vanished sandbox (before destroy). */
     private volatile String stoppedBecause;
@@ -74,43 +87,37 @@ public final class Sandbox {
         return stoppedBecause;
     }
 
-    /** Where {@link #endReason()} asks (the sandbox's runtime). */
-    void endReasonSource(java.util.function.Supplier<java.util.Optional<String>> source) {
-        this.endReason = source;
-    }
-
     /**
      * Why the sandbox's container stopped on its own, when its runtime can tell (a limit that ends
      * the whole sandbox); empty otherwise. For explaining a broken stream, not for deciding.
      */
     public java.util.Optional<String> endReason() {
         try {
-            return endReason.get();
+            return endReason.apply(this);
         } catch (RuntimeException e) {
             return java.util.Optional.empty();
         }
     }
-    public Map<String, String> metadata() { return metadata; }
+    public Map<String, String> metadata() { return facts.metadata(); }
     /**
      * What every process of the sandbox gets in its environment: the envVars given at create plus each secret's
      * placeholder under the secret's name. Never shown in API responses.
      */
-    public Map<String, String> processEnv() { return processEnv; }
+    public Map<String, String> processEnv() { return facts.processEnv(); }
     /** Names of the sandbox's secrets (never their values or placeholders). */
     public List<String> secretNames() { return secretNames; }
     /** The sandbox's egress (policy, decision log); null when the server runs without a proxy. */
     public SandboxEgress egress() { return egress; }
-    void egress(SandboxEgress e) { this.egress = e; }
-    public Limits limits() { return limits; }
-    public Instant startedAt() { return startedAt; }
+    public Limits limits() { return facts.limits(); }
+    public Instant startedAt() { return facts.startedAt(); }
     public Instant endAt() { return endAt; }
     public SandboxState state() { return state; }
     /** The per-sandbox token (E2B's envdAccessToken) that authorises in-sandbox calls. */
-    public String accessToken() { return accessToken; }
-    long uidBase() { return uidBase; }
+    public String accessToken() { return facts.accessToken(); }
+    long uidBase() { return facts.uidBase(); }
     /** The tenant that owns the sandbox: no other tenant can see or reach it. */
     public String tenant() { return owner.tenant(); }
-    SandboxManager.Owner owner() { return owner; }
+    Owner owner() { return owner; }
 
     /** The agent link; throws NOT_FOUND unless the sandbox is running. */
     public AgentClient agent() {
@@ -157,11 +164,7 @@ public final class Sandbox {
 
     /** The secrets' bindings, values included: for the store only (a restarted server needs them). */
     List<SecretBinding> secretBindings() {
-        return secretBindings;
-    }
-
-    void secretBindings(List<SecretBinding> bindings) {
-        this.secretBindings = List.copyOf(bindings);
+        return facts.secrets();
     }
 
     /**
@@ -170,11 +173,7 @@ public final class Sandbox {
      * or a cell's stream), and no process of the user's left running in it. 0: off.
      */
     public int idleTimeoutSeconds() {
-        return idleTimeoutSeconds;
-    }
-
-    void idleTimeoutSeconds(int seconds) {
-        this.idleTimeoutSeconds = seconds;
+        return facts.idleTimeoutSeconds();
     }
 
     /** Something happened for it (a request arrived or ended). */
@@ -221,25 +220,13 @@ public final class Sandbox {
         return initPid;
     }
 
-    void initPid(long pid) {
-        this.initPid = pid;
-    }
-
     /** The snapshot it started from (its files only), or null. */
     public String seededFrom() {
-        return seededFrom;
-    }
-
-    void seededFrom(String snapshotId) {
-        this.seededFrom = snapshotId;
+        return facts.seededFrom();
     }
 
     /** Whether its timeout pauses it instead of ending it (E2B's autoPause). */
     public boolean autoPause() {
-        return autoPause;
-    }
-
-    void autoPause(boolean on) {
-        this.autoPause = on;
+        return facts.autoPause();
     }
 }

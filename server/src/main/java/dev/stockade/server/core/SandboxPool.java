@@ -2,10 +2,8 @@ package dev.stockade.server.core;
 
 import dev.stockade.runtime.SandboxSpec;
 import dev.stockade.server.config.PoolConfig;
-import dev.stockade.server.egress.NetworkPolicy;
-import java.util.List;
 import java.util.concurrent.ConcurrentLinkedDeque;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Level;
@@ -21,31 +19,43 @@ import java.util.logging.Logger;
  * A sandbox counts as ready once its interpreter has done its preload.
  *
  * <p>A pooled sandbox is invisible (not listed, not reachable by id) until a create takes it; it
- * serves exactly one create.
+ * serves exactly one create. The pool starts and removes sandboxes through a {@link Starter} (the
+ * {@link SandboxAssembler}); it knows nothing of the manager that takes from it.
  */
 final class SandboxPool implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
 
-    private final SandboxManager manager;
+    /** How the pool gets its sandboxes and gets rid of them. */
+    interface Starter {
+        /** A sandbox ready to be handed over (its preload and first command done), or an exception. */
+        SandboxAssembler.Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup);
+
+        void discard(SandboxAssembler.Prepared p);
+    }
+
+    private final Starter starter;
     private final Runtimes.Tier tier;
     private final int size;
     private final int min;
     private final PoolConfig config;
-    private final AtomicInteger live;
-    private final ConcurrentLinkedDeque<SandboxManager.Prepared> ready = new ConcurrentLinkedDeque<>();
+    private final IntSupplier creating;
+    private final ConcurrentLinkedDeque<SandboxAssembler.Prepared> ready = new ConcurrentLinkedDeque<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final Thread refill;
     private volatile boolean closed;
 
-    /** Keeps {@code size} sandboxes of {@code tier} ready, with the preload and refill rules of {@code config}. */
-    SandboxPool(SandboxManager manager, Runtimes.Tier tier, int size, PoolConfig config, AtomicInteger live) {
-        this.manager = manager;
+    /**
+     * Keeps {@code size} sandboxes of {@code tier} ready, with the preload and refill rules of
+     * {@code config}; {@code creating} tells how many creates are in flight.
+     */
+    SandboxPool(Starter starter, Runtimes.Tier tier, int size, PoolConfig config, IntSupplier creating) {
+        this.starter = starter;
         this.tier = tier;
         this.size = size;
         this.min = Math.min(config.min(), size);
         this.config = config;
-        this.live = live;
+        this.creating = creating;
         this.refill = Thread.ofVirtual().name("stockade-pool-refill-" + tier.name()).start(this::refillLoop);
     }
 
@@ -54,8 +64,8 @@ final class SandboxPool implements AutoCloseable {
     }
 
     /** A ready sandbox, or null when none is ready (the create then starts a fresh one). */
-    SandboxManager.Prepared take() {
-        SandboxManager.Prepared p = ready.pollFirst();
+    SandboxAssembler.Prepared take() {
+        SandboxAssembler.Prepared p = ready.pollFirst();
         wake();
         return p;
     }
@@ -72,7 +82,7 @@ final class SandboxPool implements AutoCloseable {
     private boolean shouldStart() {
         int n = ready.size();
         if (n >= size) return false;
-        return n < min || live.get() == 0;
+        return n < min || creating.getAsInt() == 0;
     }
 
     private void refillLoop() {
@@ -90,10 +100,9 @@ final class SandboxPool implements AutoCloseable {
             }
             if (closed) return;
             try {
-                SandboxManager.Prepared p = manager.prepare(tier, manager.defaultLimits(), NetworkPolicy.none(), List.of(), warmup);
-                manager.warmUpCommand(p);
+                SandboxAssembler.Prepared p = starter.startForPool(tier, warmup);
                 if (closed) {
-                    manager.discard(p);
+                    starter.discard(p);
                     return;
                 }
                 ready.addLast(p);
@@ -122,6 +131,6 @@ final class SandboxPool implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        for (SandboxManager.Prepared p; (p = ready.pollFirst()) != null; ) manager.discard(p);
+        for (SandboxAssembler.Prepared p; (p = ready.pollFirst()) != null; ) starter.discard(p);
     }
 }

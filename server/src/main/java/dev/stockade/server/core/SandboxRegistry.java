@@ -43,14 +43,15 @@ final class SandboxRegistry {
     }
 
     /** One recorded sandbox, as a restarted server reads it back. */
-    record Row(String id, String tenant, String token, int slot, long uidBase, Instant startedAt, Instant endAt,
-               Duration pausedLeft, String templateId, String alias, String runtime, Limits limits,
-               Map<String, String> metadata, Map<String, String> processEnv, List<SecretBinding> secrets,
-               NetworkPolicy network, boolean autoPause, String seededFrom, int idleTimeoutSeconds) {}
+    record Row(Sandbox.Facts facts, String tenant, int slot, Instant endAt, Duration pausedLeft, NetworkPolicy network) {
+        String id() {
+            return facts.id();
+        }
+    }
 
     void put(Sandbox sb) {
-        int slot = (int) (sb.uidBase() / 65536);
         if (store == null) return;
+        int slot = sb.facts().slot();
         String spec = spec(sb);
         store.critical(c -> {
             try (PreparedStatement s = c.prepareStatement("INSERT OR REPLACE INTO sandboxes(id, tenant, spec, token, slot,"
@@ -191,10 +192,11 @@ final class SandboxRegistry {
         });
         NetworkPolicy network = NetworkPolicy.of(NetworkPolicy.Mode.valueOf(net.get("mode").asText()), texts(net.path("allow")),
                 texts(net.path("deny")), rules);
-        return new Row(id, tenant, token, slot, n.get("uidBase").asLong(), started, end, pausedLeft,
-                n.get("templateId").asText(), n.get("alias").asText(), n.get("runtime").asText(), limits,
-                strings(n.path("metadata")), strings(n.path("processEnv")), secrets, network, n.path("autoPause").asBoolean(),
-                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null, n.path("idleTimeoutSeconds").asInt(0));
+        var facts = new Sandbox.Facts(id, n.get("templateId").asText(), n.get("alias").asText(), n.get("runtime").asText(),
+                strings(n.path("metadata")), strings(n.path("processEnv")), secrets, limits, started, token,
+                n.get("uidBase").asLong(), n.path("autoPause").asBoolean(), n.path("idleTimeoutSeconds").asInt(0),
+                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null);
+        return new Row(facts, tenant, slot, end, pausedLeft, network);
     }
 
     private static List<String> texts(JsonNode a) {

@@ -1,5 +1,8 @@
 package dev.stockade.server.core;
 
+import dev.stockade.runtime.Capabilities;
+import dev.stockade.runtime.RuntimeFailure;
+import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.server.store.Store;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -70,12 +73,69 @@ public final class Snapshots {
             throw StockadeError.invalid("a snapshot name is 1 to 63 characters of letters, digits, '_', '.' and '-',"
                     + " starting with a letter or digit; got '" + name + "'");
         }
-        if (SandboxManager.DEFAULT_TEMPLATE_NAMES.contains(name) || name.endsWith("-hardened") || ID.matcher(name).matches()) {
+        if (CreatePolicy.DEFAULT_TEMPLATE_NAMES.contains(name) || name.endsWith("-hardened") || ID.matcher(name).matches()) {
             throw StockadeError.invalid("snapshot name '" + name + "' is a template's name, ends with -hardened or looks like a"
                     + " snapshot id: choose another");
         }
         if (find(tenant, name) != null) {
             throw new StockadeError(StockadeError.Code.CONFLICT, "tenant " + tenant + " already has a snapshot named " + name);
+        }
+    }
+
+    /**
+     * Snapshots a sandbox's files (E2B's createSnapshot): the sandbox is frozen for the copy and goes
+     * on afterwards (a paused one stays paused). The filesystem only: memory and processes are not
+     * kept. With {@code memory}: a snapshot that would also hold them, which needs a runtime with the
+     * memory-snapshot capability (none offers it yet: a 400 naming it). Runs on the request's thread.
+     */
+    Snapshot take(Sandbox sb, SandboxRuntime runtime, String tenant, String name, boolean memory) {
+        String id = sb.id();
+        CreatePolicy.requireCapability(runtime.name(), runtime.capabilities(), Capabilities.SNAPSHOT, "snapshot sandboxes");
+        if (memory) {
+            CreatePolicy.requireCapability(runtime.name(), runtime.capabilities(), Capabilities.MEMORY_SNAPSHOT,
+                    "keep a sandbox's memory and processes in a snapshot (memory: true); a snapshot of its files works without it");
+            throw StockadeError.invalid("this server takes no memory snapshots yet (runtime " + runtime.name() + ")");
+        }
+        String snapId = newId();
+        long bytes;
+        boolean freeze;
+        // The copy runs outside the sandbox's lock (it may take minutes): the reaper and other
+        // calls are not held up; the reaper leaves a sandbox being copied alone, and a kill meanwhile
+        // makes the copy fail cleanly.
+        synchronized (sb) {
+            freeze = Lifecycle.allow(sb.state(), Lifecycle.Operation.SNAPSHOT, id) == Lifecycle.Effect.FREEZES_FOR_COPY;
+            if (!sb.startCopy()) throw new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is being snapshotted already");
+            if (freeze) {
+                try {
+                    runtime.pause(id);
+                } catch (RuntimeFailure e) {
+                    sb.endCopy();
+                    throw new StockadeError(StockadeError.Code.UNAVAILABLE, "freezing sandbox " + id + " failed: " + e.getMessage(), e);
+                }
+            }
+        }
+        try {
+            bytes = runtime.snapshot(id, filesOf(snapId), sb.uidBase());
+        } catch (RuntimeFailure e) {
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+        } finally {
+            synchronized (sb) {
+                if (freeze && sb.isRunning()) {
+                    try {
+                        runtime.resume(id);
+                    } catch (RuntimeFailure e) {
+                        java.util.logging.Logger.getLogger(Snapshots.class.getName()).log(java.util.logging.Level.WARNING,
+                                "thawing sandbox " + id + " after its snapshot failed", e);
+                    }
+                }
+                sb.endCopy();
+            }
+        }
+        try {
+            return record(snapId, tenant, name, id, bytes);
+        } catch (RuntimeException e) {
+            deleteFiles(snapId);
+            throw e;
         }
     }
 

@@ -112,8 +112,9 @@ class DataPlaneTest {
     }
 
     private static Sandbox sandbox() {
-        return new Sandbox("sb1", "base", "base", "runc", Map.of(), Map.of(), List.of(), new Limits(256, 1, 64, 512, 1, 60),
-                Instant.now(), Instant.now().plusSeconds(300), "token", 100_000, new SandboxManager.Owner("t", null));
+        var facts = new Sandbox.Facts("sb1", "base", "base", "runc", Map.of(), Map.of(), List.of(),
+                new Limits(256, 1, 64, 512, 1, 60), Instant.now(), "token", 100_000, false, 0, null);
+        return new Sandbox(facts, new Sandbox.Owner("t", null), Instant.now().plusSeconds(300), null, 0, s -> java.util.Optional.empty());
     }
 
     private static Sandbox running(AgentClient agent) {
