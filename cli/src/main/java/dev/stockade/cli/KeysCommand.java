@@ -2,7 +2,7 @@ package dev.stockade.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.tenancy.ApiKey;
 import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.tenancy.TenantAdmin;

@@ -1,7 +1,7 @@
 package dev.stockade.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.store.Store;
 import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;

@@ -3,7 +3,7 @@ package dev.stockade.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.tenancy.Quota;
 import dev.stockade.server.tenancy.Tenant;
 import dev.stockade.server.tenancy.TenantAdmin;

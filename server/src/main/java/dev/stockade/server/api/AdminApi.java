@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.audit.AuditEntry;
 import dev.stockade.server.audit.AuditLog;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.tenancy.ApiKey;
 import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Quota;

@@ -1,7 +1,7 @@
 package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.io.ByteArrayOutputStream;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;

@@ -14,7 +14,7 @@ import dev.stockade.protocol.FileChange;
 import dev.stockade.protocol.Outcome;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.core.Sandbox;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.CellRun;
 import dev.stockade.server.session.Sessions;
 import java.io.IOException;

@@ -7,7 +7,7 @@ import static dev.stockade.server.api.BodyFields.textField;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.stockade.server.core.CreateRequest;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.util.List;
 
 /**

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.egress.Decision;
 import dev.stockade.server.egress.SandboxEgress;
 import java.io.IOException;

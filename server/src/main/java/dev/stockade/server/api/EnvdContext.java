@@ -1,7 +1,7 @@
 package dev.stockade.server.api;
 
 import dev.stockade.server.core.Sandbox;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Locale;

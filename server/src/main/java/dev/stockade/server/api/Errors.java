@@ -1,6 +1,6 @@
 package dev.stockade.server.api;
 
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 
 /**
  * The one place where failure codes become HTTP statuses and Connect error codes (the agent's codes

@@ -2,7 +2,7 @@ package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.stockade.protocol.EntryInfo;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.FileDownload;
 import dev.stockade.server.session.Sessions;
 import java.io.FilterInputStream;

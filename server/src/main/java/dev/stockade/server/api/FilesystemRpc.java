@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.protocol.EntryInfo;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.Sessions;
 import java.io.IOException;
 import java.time.Instant;

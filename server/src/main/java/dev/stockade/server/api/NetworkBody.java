@@ -3,7 +3,7 @@ package dev.stockade.server.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.CreateRequest;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.egress.NetworkPolicy;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -6,7 +6,7 @@ import dev.stockade.protocol.AgentEvent;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.packages.PackagePolicy;
 import dev.stockade.server.session.CommandRun;
 import dev.stockade.server.session.Sessions;

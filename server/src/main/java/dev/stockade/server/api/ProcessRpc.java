@@ -8,7 +8,7 @@ import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.Outcome;
 import dev.stockade.protocol.ProcessInfo;
 import dev.stockade.runtime.Limits;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.CommandRun;
 import dev.stockade.server.session.Sessions;
 import java.io.IOException;

@@ -6,7 +6,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.audit.AuditEntry;
 import dev.stockade.server.audit.AuditLog;
 import dev.stockade.server.tenancy.ApiKey;

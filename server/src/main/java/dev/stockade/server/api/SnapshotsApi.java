@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.Snapshots;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.io.IOException;
 import java.util.Comparator;
 import java.util.List;

@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.StockadeError;
+
 /**
  * Which operation a sandbox's state allows, and what an allowed one does to it: one exhaustive switch
  * over {@link SandboxState}, so a new state breaks the build here until each operation is decided

@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.StockadeError;
+
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.Template;

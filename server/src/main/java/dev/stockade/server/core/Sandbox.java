@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.StockadeError;
+
 import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.egress.SandboxEgress;

@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.StockadeError;
+
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;

@@ -1,6 +1,6 @@
 package dev.stockade.server.packages;
 
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

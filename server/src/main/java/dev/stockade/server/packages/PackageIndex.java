@@ -1,6 +1,6 @@
 package dev.stockade.server.packages;
 
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.egress.Decision;
 import dev.stockade.server.egress.DecisionSink;
 import dev.stockade.server.egress.InternalRequest;

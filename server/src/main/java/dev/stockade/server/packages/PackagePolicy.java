@@ -1,6 +1,6 @@
 package dev.stockade.server.packages;
 
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;

@@ -2,7 +2,7 @@ package dev.stockade.server.session;
 
 import dev.stockade.protocol.AgentException;
 import dev.stockade.server.core.Sandbox;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.util.Optional;
 
 /**

@@ -5,7 +5,7 @@ import dev.stockade.protocol.CellEvent;
 import dev.stockade.protocol.Outcome;
 import dev.stockade.protocol.link.EventStream;
 import dev.stockade.server.core.Sandbox;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.List;

@@ -11,7 +11,7 @@ import dev.stockade.protocol.ProcessInfo;
 import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.protocol.link.EventStream;
 import dev.stockade.server.core.Sandbox;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.io.InputStream;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;

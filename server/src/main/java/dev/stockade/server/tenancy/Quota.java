@@ -3,7 +3,7 @@ package dev.stockade.server.tenancy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.util.List;
 
 /**

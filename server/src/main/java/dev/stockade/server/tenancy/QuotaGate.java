@@ -2,7 +2,7 @@ package dev.stockade.server.tenancy;
 
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.core.Admission;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;

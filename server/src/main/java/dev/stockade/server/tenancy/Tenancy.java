@@ -2,7 +2,7 @@ package dev.stockade.server.tenancy;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.store.Store;
 import java.io.IOException;
 import java.io.UncheckedIOException;

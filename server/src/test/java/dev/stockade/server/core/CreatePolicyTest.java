@@ -1,5 +1,7 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.StockadeError;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

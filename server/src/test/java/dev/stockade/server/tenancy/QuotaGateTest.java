@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.core.Admission;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.audit.AuditEntry;
 import dev.stockade.server.audit.AuditLog;
-import dev.stockade.server.core.StockadeError;
+import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.store.Store;
 import dev.stockade.server.store.StoreException;
 import java.io.IOException;

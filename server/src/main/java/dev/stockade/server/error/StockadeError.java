@@ -1,4 +1,4 @@
-package dev.stockade.server.core;
+package dev.stockade.server.error;
 
 /**
  * The server's one exception type. The code says what kind of failure it is; only the HTTP layer
