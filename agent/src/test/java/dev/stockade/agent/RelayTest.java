@@ -405,8 +405,8 @@ class RelayTest {
 
     @Test
     void refusesBadArguments() throws Exception {
+        AgentScript.writeSources(dir);
         Path script = dir.resolve("relay");
-        Files.write(script, AgentScript.relayBytes());
         for (List<String> args : List.<List<String>>of(List.of(), List.of("--upstream", "relative.sock"),
                 List.of("--upstream", "/x", "--listen-port", "70000"), List.of("--upstream", "/x", "--bogus", "1"),
                 List.of("--upstream"))) {
