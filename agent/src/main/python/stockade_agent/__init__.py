@@ -25,5 +25,6 @@ out; with --egress, one supervisor thread keeps the relay running.
 The agent's start-up is on the create path: the modules it imports before its socket listens
 (main, protocol, settings, shared, egress) import builtin modules only, and the rest on first use
 (shared.Lazy); the operations' modules (processes, files, contexts, kernels, credentials, children)
-are imported by main's warm-up thread after it listens, or by the first request that needs one.
+are imported after it listens: processes by main's warm-up thread, the others by the first request
+that needs them.
 """

@@ -9,11 +9,11 @@ environment variable STOCKADE_KERNEL_IPYTHON not "0"), cells run through an IPyt
 InteractiveShell, so magics (%time, !ls, %pip) and IPython.display work; otherwise through a small
 plain-Python runner with the same rules.
 
-Channels (docs/agent-protocol.md, "The kernel"): requests arrive on the requests descriptor and
-events leave on the events descriptor, both as frames of a 4-byte big-endian length and a UTF-8
-JSON object. stdout and stderr (fds 1 and 2) are pipes the agent reads: print(), C extensions and
-subprocesses all write there, and the agent forwards that output to the running cell. stdin is
-/dev/null. The agent interrupts a cell with SIGINT to the kernel's process group; outside a cell,
+Channels (docs/agent-protocol.md, "The kernel"): requests arrive on the requests descriptor (read
+here) and events leave on the events descriptor (kernel_events.py, with results and figures),
+both as frames of a 4-byte big-endian length and a UTF-8 JSON object. stdout and stderr (fds 1
+and 2) are pipes the agent reads: print(), C extensions and subprocesses all write there, and the
+agent forwards that output to the running cell. stdin is /dev/null. The agent interrupts a cell with SIGINT to the kernel's process group; outside a cell,
 SIGINT is ignored, and while an event is being written it is held back until the frame is complete.
 
 Everything here runs in the context's own process, as its user: the agent treats what this
