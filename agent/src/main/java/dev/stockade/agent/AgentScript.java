@@ -20,8 +20,8 @@ import java.util.Map;
 /**
  * The agent's directory, shipped in this jar (from src/main/python): three entry programs
  * ("agent", "kernel", "relay") and the Python package {@code stockade_agent} they import.
- * The server calls {@link #install(Path)} at start, on its own thread, to lay the directory out
- * compiled to bytecode; runtimes bind it read-only at {@link #SANDBOX_DIR} and start the agent
+ * The server calls {@link #install(Path)} once at start, on the thread that starts it, to lay the
+ * directory out compiled to bytecode; runtimes bind it read-only at {@link #SANDBOX_DIR} and start the agent
  * with {@link #command(String, String)}. Tests lay it out as source with {@link #writeSources(Path)}.
  * {@link #sha256()} names a version of the directory, so an install named after it is never stale.
  */
