@@ -205,9 +205,7 @@ class AgentEgressTest {
     @Test
     void theRelayDoesNotDelayStartUp() throws Exception {
         Path installed = Files.createDirectories(dir.resolve("opt"));
-        compile("agent", AgentScript.bytes(), installed);
-        compile("kernel", AgentScript.kernelBytes(), installed);
-        compile("relay", AgentScript.relayBytes(), installed);
+        AgentScript.install(installed);
         List<Long> with = new ArrayList<>();
         List<Long> without = new ArrayList<>();
         for (int i = 0; i < 40; i++) {
@@ -221,18 +219,6 @@ class AgentEgressTest {
         System.out.printf("agent start-up to first hello (bytecode, 40 runs each): median %.2f ms with --egress,"
                 + " %.2f ms without (%+.2f ms)%n", w / 1000.0, wo / 1000.0, (w - wo) / 1000.0);
         assertTrue(w - wo < 5_000, "--egress adds " + (w - wo) + " us to start-up");
-    }
-
-    private static void compile(String name, byte[] source, Path dir) throws Exception {
-        Path src = dir.resolve(name + ".py");
-        Files.write(src, source);
-        Process p = new ProcessBuilder(AgentProcess.PYTHON, "-I", "-S", "-c",
-                "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True,"
-                        + " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
-                src.toString(), dir.resolve(name).toString()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, p.waitFor(), out);
-        Files.delete(src);
     }
 
     /** Microseconds from starting the agent to its answer to the first hello; then stops it. */

@@ -58,10 +58,8 @@ final class AgentProcess implements AutoCloseable {
             throws IOException {
         Path dir = Files.createTempDirectory("stockade-agent-test");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Path script = dir.resolve("agent.py");
-        Files.write(script, AgentScript.bytes());
-        Files.write(dir.resolve("kernel"), AgentScript.kernelBytes()); // where the agent looks for it
-        Files.write(dir.resolve("relay"), AgentScript.relayBytes());   // started with --egress
+        AgentScript.writeSources(dir); // the agent, and the kernel and relay it starts from its directory
+        Path script = dir.resolve("agent");
         Path userHome = Files.createDirectories(dir.resolve("home/user"));
         Path rootHome = Files.createDirectories(dir.resolve("root"));
         if (ROOT) {

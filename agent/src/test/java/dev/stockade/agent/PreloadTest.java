@@ -172,8 +172,8 @@ class PreloadTest {
     void badModuleNamesRefuseToStart() throws Exception {
         Path dir = Files.createTempDirectory("stockade-preload-args");
         try {
-            Path script = dir.resolve("agent.py");
-            Files.write(script, AgentScript.bytes());
+            AgentScript.writeSources(dir);
+            Path script = dir.resolve("agent");
             List<String> bad = new ArrayList<>(List.of("", "os;id", "a..b", ".a", "a.", "1abc", "a b", "numpy,",
                     "x-y", "../etc", "caf\u00e9", "a/b", "x".repeat(201), String.join(",", Collections.nCopies(65, "m"))));
             for (String value : bad) {

@@ -31,8 +31,8 @@ final class RelayProcess implements AutoCloseable {
     static RelayProcess start(Path upstream, List<String> prefix, List<String> extraArgs) throws IOException {
         Path dir = Files.createTempDirectory("stockade-relay-test");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        AgentScript.writeSources(dir);
         Path script = dir.resolve("relay");
-        Files.write(script, AgentScript.relayBytes());
         int port = freePort();
         List<String> command = new ArrayList<>(prefix);
         command.addAll(List.of(AgentProcess.PYTHON, "-I", "-S", script.toString(),

@@ -37,7 +37,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The egress relay (stockade_relay.py) as a host process between a TCP client and a fake upstream
+ * The egress relay (stockade_agent.relay) as a host process between a TCP client and a fake upstream
  * unix socket server: bytes, half-closes, the preamble naming the client, failure and the cap.
  */
 @org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
@@ -405,8 +405,8 @@ class RelayTest {
 
     @Test
     void refusesBadArguments() throws Exception {
+        AgentScript.writeSources(dir);
         Path script = dir.resolve("relay");
-        Files.write(script, AgentScript.relayBytes());
         for (List<String> args : List.<List<String>>of(List.of(), List.of("--upstream", "relative.sock"),
                 List.of("--upstream", "/x", "--listen-port", "70000"), List.of("--upstream", "/x", "--bogus", "1"),
                 List.of("--upstream"))) {

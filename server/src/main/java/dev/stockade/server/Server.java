@@ -174,9 +174,9 @@ final class Server {
     static final String ADMIN_KEY_FILE = "api-key";
 
     /**
-     * Writes the agent where sandboxes bind it from (read-only, owned by root) as bytecode compiled
-     * by the same /usr/bin/python3 the sandboxes run: compiling the source costs ~14 ms on every
-     * sandbox start otherwise. The pyc is unchecked-hash (no source beside it to compare with).
+     * Writes the agent's directory where sandboxes bind it from (read-only, owned by root), compiled
+     * to bytecode by the same /usr/bin/python3 the sandboxes run ({@link AgentScript#install}), with
+     * the CA bundle beside it; named after both, so an existing install is never stale.
      */
     private static Path installAgent(Path data, byte[] caBundle) throws IOException {
         Path root = data.resolve("agent");
@@ -193,9 +193,7 @@ final class Server {
         Path tmp = Files.createTempDirectory(root, "install-");
         try {
             Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
-            for (var file : AgentScript.sandboxFiles().entrySet()) {
-                compile(file.getKey(), file.getValue(), tmp);
-            }
+            AgentScript.install(tmp);
             Path bundle = tmp.resolve(CA_BUNDLE);
             Files.write(bundle, caBundle);
             Files.setPosixFilePermissions(bundle, PosixFilePermissions.fromString("r--r--r--"));
@@ -205,10 +203,9 @@ final class Server {
             return target;
         } finally {
             if (Files.exists(tmp)) {
-                try (var files = Files.list(tmp)) {
-                    for (Path f : files.toList()) Files.deleteIfExists(f);
+                try (var files = Files.walk(tmp)) { // deepest first: the package's directory is inside
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
                 }
-                Files.deleteIfExists(tmp);
             }
         }
     }
@@ -242,31 +239,6 @@ final class Server {
         // What an earlier server left here is the SandboxManager's to sort out (it knows which
         // sandboxes it keeps).
         return dir;
-    }
-
-    /** Compiles one program into DIR/NAME as unchecked-hash bytecode, read-only. */
-    private static void compile(String name, byte[] source, Path dir) throws IOException {
-        Path src = dir.resolve(name + ".py");
-        Path out = dir.resolve(name);
-        try {
-            Files.write(src, source);
-            Process p = new ProcessBuilder(AgentScript.PYTHON, "-I", "-S", "-c",
-                    "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True,"
-                            + " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
-                    src.toString(), out.toString())
-                    .redirectErrorStream(true).start();
-            String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-            if (p.waitFor() != 0) {
-                throw new IOException("compiling " + name + " with " + AgentScript.PYTHON + " failed: " + text.strip()
-                        + ". Check that Python 3.10 or newer is installed at " + AgentScript.PYTHON);
-            }
-            Files.setPosixFilePermissions(out, PosixFilePermissions.fromString("r--r--r--"));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while compiling " + name, e);
-        } finally {
-            Files.deleteIfExists(src);
-        }
     }
 
     String host() {

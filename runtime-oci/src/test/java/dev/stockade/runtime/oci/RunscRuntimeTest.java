@@ -56,16 +56,25 @@ class RunscRuntimeTest {
         RuntimeProvider.Availability a = new RunscProvider().probe();
         if (!a.available()) System.out.println("RunscRuntimeTest skipped: " + a.reason());
         assumeTrue(a.available(), "runsc unavailable: " + a.reason());
-        assumeTrue(Files.isRegularFile(AGENT_SOURCES.resolve("stockade_agent.py")), "the agent's sources are not at " + AGENT_SOURCES);
+        assumeTrue(Files.isRegularFile(AGENT_SOURCES.resolve("agent")), "the agent's sources are not at " + AGENT_SOURCES);
         Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwx--x--x"));
         stateRoot = tmp.resolve("state");
         runtime = new RunscProvider().create(stateRoot);
         agentDir = tmp.resolve("agentdir");
         Files.createDirectories(agentDir);
         Files.setPosixFilePermissions(agentDir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.copy(AGENT_SOURCES.resolve("stockade_agent.py"), agentDir.resolve("agent"));
-        Files.copy(AGENT_SOURCES.resolve("stockade_kernel.py"), agentDir.resolve("kernel"));
-        Files.copy(AGENT_SOURCES.resolve("stockade_relay.py"), agentDir.resolve("relay"));
+        // The source tree is laid out as the agent's directory is: the entry programs and their package.
+        try (var paths = Files.walk(AGENT_SOURCES)) {
+            for (Path source : paths.filter(p -> !p.toString().contains("__pycache__")).toList()) {
+                Path target = agentDir.resolve(AGENT_SOURCES.relativize(source).toString());
+                if (Files.isDirectory(source)) {
+                    Files.createDirectories(target);
+                    Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rwxr-xr-x"));
+                } else {
+                    Files.copy(source, target);
+                }
+            }
+        }
     }
 
     @AfterEach

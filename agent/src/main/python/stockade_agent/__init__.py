@@ -1,0 +1,30 @@
+"""Stockade's programs inside a sandbox, standard library only. Three entry programs sit beside
+this package in the agent's directory (/opt/stockade, read-only; the server installs it compiled
+to bytecode) and import it: "agent" (main.main), "kernel" (kernel.main) and "relay" (relay.main).
+
+The agent, the sandbox's init, serves the host over a unix socket (docs/agent-protocol.md):
+    main          start-up, command line, socket, the table of operations, one thread per connection
+    protocol      framing, JSON answers, error codes, request fields, the per-client output queue
+    settings      what the command line set, the sandbox's accounts, the log
+    children      the tables of children, the reaper, how a child's end is signalled and described
+    credentials   acting as a sandbox user: spawning with its ids, file operations with its permissions
+    processes     exec, attach, ps, input, close_stdin, signal
+    files         stat, list, mkdir, move, remove, read, write
+    contexts      context_create, _list, _delete, _restart, _warm, execute
+    kernels       the agent's side of each kernel process: start, cells, pump, death
+    egress        the proxy variables and the supervision of the relay
+The kernel, one per code context, runs as the context's user: kernel, kernel_events.
+The relay carries loopback TCP to the host's egress proxy: relay, relay_identify.
+All three use shared (helpers they would otherwise each copy).
+
+The agent's threads: the main thread accepts; one thread per connection runs one request; one
+pump thread per process or kernel reads its pipes and delivers the end; one reaper thread waits
+for every child (as PID 1 it also reaps orphans); one deadline thread kills processes that time
+out; with --egress, one supervisor thread keeps the relay running.
+
+The agent's start-up is on the create path: the modules it imports before its socket listens
+(main, protocol, settings, shared, egress) import builtin modules only, and the rest on first use
+(shared.Lazy); the operations' modules (processes, files, contexts, kernels, credentials, children)
+are imported after it listens: processes by main's warm-up thread, the others by the first request
+that needs them.
+"""
