@@ -92,12 +92,7 @@ class Flow:
                     return True
                 self.pending = None
             if self.eof:
-                if not self.shut:
-                    self.shut = True
-                    try:
-                        self.dst.shutdown(_socket.SHUT_WR)
-                    except OSError:
-                        pass  # dst already gone: the other direction finds out
+                self.shut_dst()
                 return True
             if not self.enabled:
                 return True
@@ -110,8 +105,22 @@ class Flow:
             if data:
                 self.pending = memoryview(data)
             else:
+                # The end is passed on now, not on a later turn: read on the turn's last read, it
+                # would leave nothing pending and nothing to wait for, and no event would ever come
+                # to pass it on (the receiver would wait for the end forever).
                 self.eof = True
+                self.shut_dst()
+                return True
         return True
+
+    def shut_dst(self):
+        """Tells dst that src has ended (once), after everything src sent has been passed on."""
+        if not self.shut:
+            self.shut = True
+            try:
+                self.dst.shutdown(_socket.SHUT_WR)
+            except OSError:
+                pass  # dst already gone: the other direction finds out
 
 
 class Conn:

@@ -212,6 +212,55 @@ class RelayTest {
         assertEquals(total, got.get());
     }
 
+    /**
+     * The relay's one direction of a connection ({@code Flow}) driven by hand, for every number of
+     * queued chunks around a turn's read budget: a half-close must be passed on within the turn that
+     * reads it. Read on a turn's last read it used to be left for a later turn that no event ever
+     * started, so the upstream waited for the end forever (what made the slow-reader test fail now
+     * and then on a loaded host: all bytes arrived, the end did not).
+     */
+    @Test
+    void aHalfCloseIsPassedOnInTheTurnThatReadsIt() throws Exception {
+        Path sources = Files.createTempDirectory(dir, "sources");
+        AgentScript.writeSources(sources);
+        String script = """
+                import socket, sys
+                sys.path.insert(0, sys.argv[1])
+                from stockade_agent import relay
+                for k in range(relay.CHUNKS_PER_TURN + 2):
+                    a_w, a_r = socket.socketpair()
+                    b_w, b_r = socket.socketpair()
+                    for s in (a_w, a_r, b_w, b_r):
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 21)
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+                    a_r.setblocking(False)
+                    b_w.setblocking(False)
+                    flow = relay.Flow(a_r, b_w)
+                    flow.enabled = True
+                    for _ in range(k):
+                        a_w.sendall(b"x" * relay.CHUNK)
+                    a_w.shutdown(socket.SHUT_WR)
+                    while not flow.shut:
+                        if not flow.pump():
+                            sys.exit("pump failed after %d chunks" % k)
+                        if flow.pending is None and not flow.shut and not flow.wants_read():
+                            sys.exit("%d chunks: the end was read but not passed on, and nothing is left to wait for" % k)
+                        while True:
+                            try:
+                                if not b_r.recv(1 << 20, socket.MSG_DONTWAIT):
+                                    break
+                            except BlockingIOError:
+                                break
+                print("ok")
+                """;
+        Process p = new ProcessBuilder(AgentScript.PYTHON, "-I", "-S", "-c", script, sources.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the script ended");
+        assertEquals("ok", out);
+        assertEquals(0, p.exitValue());
+    }
+
     private static long rssKiB(long pid) throws IOException {
         String line = Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream()
                 .filter(l -> l.startsWith("VmRSS:")).findFirst().orElseThrow();
