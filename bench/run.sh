@@ -144,11 +144,11 @@ build() {
 # Private copies, so that a concurrent rebuild of */target cannot pull classes from under the server.
 copy_jars() {
   mkdir -p "$WORK/jars"
-  for mod in agent runtime-spi runtime-oci server sdk; do
+  for mod in protocol agent runtime-spi runtime-oci server sdk; do
     j=$(ls "$mod"/target/stockade-"$mod"-*.jar 2>/dev/null | grep -v -e sources -e javadoc | head -1 || true)
     [ -n "$j" ] && cp "$j" "$WORK/jars/$mod.jar"
   done
-  SERVER_CP="$WORK/jars/agent.jar:$WORK/jars/runtime-spi.jar:$WORK/jars/runtime-oci.jar:$WORK/jars/server.jar:$JACKSON_CP"
+  SERVER_CP="$WORK/jars/protocol.jar:$WORK/jars/agent.jar:$WORK/jars/runtime-spi.jar:$WORK/jars/runtime-oci.jar:$WORK/jars/server.jar:$JACKSON_CP"
   # The launcher's build keeps every runtime dependency in cli/target/lib (BouncyCastle too): when
   # it exists, BenchServer runs against a private copy of it.
   if ls cli/target/lib/stockade-server-*.jar >/dev/null 2>&1; then
@@ -297,7 +297,7 @@ curl -fsS -o /dev/null -X DELETE -H "X-API-Key: $KEY" "$URL/sandboxes/$SBX"
 if [ "$JAVA_SDK" = 1 ]; then
   if [ -f "$WORK/jars/sdk.jar" ]; then
     log "Java SDK: create→first echo x$N_SDK_CREATE, echo x$N_SDK_ECHO"
-    STOCKADE_URL="$URL" STOCKADE_API_KEY="$KEY" "$JAVA" -cp "$WORK/jars/sdk.jar:$JACKSON_CP" "$WORK/SdkBench.java" \
+    STOCKADE_URL="$URL" STOCKADE_API_KEY="$KEY" "$JAVA" -cp "$WORK/jars/sdk.jar:$WORK/jars/protocol.jar:$JACKSON_CP" "$WORK/SdkBench.java" \
       "$N_SDK_CREATE" "$N_SDK_ECHO" "$RAW/sdk.json" >"$WORK/sdk.log" 2>&1 \
       || { log "Java SDK bench failed (skipped):"; tail -15 "$WORK/sdk.log" >&2; rm -f "$RAW/sdk.json"; }
   else
@@ -336,7 +336,7 @@ failed() {
 # pool_java seq|conc NAME N BURSTS POOL: bench/lib/SdkCreateBench.java (Stockade's Java SDK).
 pool_java() {
   [ "$JAVA_SDK" = 1 ] && [ -f "$WORK/jars/sdk.jar" ] || return 0
-  local cp="$WORK/jars/sdk.jar:$JACKSON_CP"
+  local cp="$WORK/jars/sdk.jar:$WORK/jars/protocol.jar:$JACKSON_CP"
   [ -d "$WORK/lib" ] && cp="$WORK/lib/*"
   STOCKADE_URL="$URL" STOCKADE_API_KEY="$KEY" "$JAVA" -cp "$cp" "$WORK/SdkCreateBench.java" "$1" "$3" "$4" "$5" \
     "$SERVER_DATA/runtime/runc/sandboxes" "$RAW/$2.json" >"$WORK/$2.log" 2>&1 || failed "$2"

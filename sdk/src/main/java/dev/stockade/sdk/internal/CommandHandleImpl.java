@@ -75,8 +75,23 @@ final class CommandHandleImpl implements CommandHandle {
             if (timedOut) throw timeoutException();
             throw e;
         }
-        Thread.ofVirtual().name("stockade-cmd-" + pid).start(this::pump);
+        Thread.ofVirtual().name("stockade-cmd-" + pid).start(this::follow);
         return this;
+    }
+
+    /**
+     * The stream thread's body: whatever goes wrong in it (a bug, a class that does not load) ends
+     * the handle with that failure, so that a caller waiting for the result is never left waiting.
+     */
+    private void follow() {
+        try {
+            pump();
+        } catch (Throwable t) {
+            stopWatchdog();
+            stream.close();
+            done.completeExceptionally(new SandboxException(what + ": following the command failed: " + t, 0, t));
+            if (t instanceof Error error) throw error;
+        }
     }
 
     private void pump() {
