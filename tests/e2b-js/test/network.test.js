@@ -78,6 +78,16 @@ test('allowOut is an allow-list; rules add headers; updateNetwork changes it liv
   )
 })
 
-test('allowInternetAccess: true is refused unless the operator permits open egress', opts, async () => {
-  await assert.rejects(withSandbox({ allowInternetAccess: true }, async () => {}), /allowOpen|not permitted/)
+test('allowInternetAccess: true without the operator\'s open egress: created without network, and says so', opts, async () => {
+  // Older SDKs (and the Python SDK) send allow_internet_access: true on every create; on a server
+  // without --allow-open-network the sandbox gets the most the operator permits (here: none).
+  await withSandbox({ allowInternetAccess: true }, async (sandbox) => {
+    const r = await sandbox.commands.run('echo works')
+    assert.equal(r.stdout, 'works\n')
+    const info = await sandbox.getInfo()
+    assert.equal(info.allowInternetAccess, false)
+    const out = await curl(sandbox, `http://${SITE}:${port}/`)
+    assert.match(out, /\[403\]/)
+    assert.match(out, /open internet access was asked for through allow_internet_access but this server does not permit it/)
+  })
 })

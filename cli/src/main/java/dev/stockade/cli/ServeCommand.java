@@ -54,6 +54,13 @@ final class ServeCommand implements Subcommand {
                 Network (sandboxes have none unless they ask for an allow-list; docs/network.md):
                   --allow-open-network       let sandboxes ask for open internet access (public
                                              addresses only, through the egress proxy)
+                  --open-network-requests downgrade|refuse
+                                             without --allow-open-network, a create that asks for
+                                             open access only through E2B's allow_internet_access
+                                             (sent by the E2B SDKs on every create) or a denyOut:
+                                             downgrade (default) creates it with an allow-list of its
+                                             allowOut, else no network, and says so in the answer;
+                                             refuse answers 400. network.mode "open" is always refused
                   --egress-private CIDR      a private range sandboxes may reach when their policy
                                              lists it (repeatable; e.g. an internal API)
                   --egress-host NAME=IP[,IP] resolve NAME to these addresses instead of DNS (repeatable)
@@ -85,7 +92,7 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-preload", "pool-hardened", "max-sandboxes", "runtime"),
+                "pool-preload", "pool-hardened", "max-sandboxes", "runtime", "open-network-requests"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
 
@@ -103,6 +110,7 @@ final class ServeCommand implements Subcommand {
         } catch (UnknownHostException e) {
             throw new UsageException(name(), "--host: cannot resolve '" + host + "'");
         }
+        EgressConfig egress = egress(args); // a usage error here must come before the data directory is claimed
         DataDir.Claim claim = DataDir.tryClaim(dir).orElse(null);
         if (claim == null) {
             String who = DataDir.runningServer(dir).map(a -> " (pid " + a.pid() + ", " + a.url() + ")").orElse("");
@@ -113,7 +121,7 @@ final class ServeCommand implements Subcommand {
         StockadeServer server;
         try {
             server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey)
-                    .withEgress(egress(args)).withPackages(packages(args)).withPool(pool(args))
+                    .withEgress(egress).withPackages(packages(args)).withPool(pool(args))
                     .withRuntime(runtime(args))
                     .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000)));
         } catch (RuntimeException e) {
@@ -171,10 +179,17 @@ final class ServeCommand implements Subcommand {
             hosts.put(h.substring(0, eq), List.of(h.substring(eq + 1).split(",")));
         }
         String trust = args.value("egress-trust");
+        String openRequests = args.value("open-network-requests");
+        EgressConfig.OpenRequests answer = switch (openRequests == null ? "downgrade" : openRequests) {
+            case "downgrade" -> EgressConfig.OpenRequests.DOWNGRADE;
+            case "refuse" -> EgressConfig.OpenRequests.REFUSE;
+            default -> throw new UsageException(name(), "--open-network-requests wants downgrade or refuse, got '"
+                    + openRequests + "'");
+        };
         try {
             return new EgressConfig(args.flag("allow-open-network"), args.values("egress-private"), hosts,
                     d.connectTimeout(), d.idleTimeout(), d.maxConnectionsPerSandbox(), d.logCapacity(),
-                    trust == null ? null : Path.of(trust).toAbsolutePath());
+                    trust == null ? null : Path.of(trust).toAbsolutePath(), answer);
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), e.getMessage());
         }

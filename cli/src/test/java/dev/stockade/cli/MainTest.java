@@ -54,6 +54,7 @@ class MainTest {
         "cp sb1:/a sb2:/b          | stockade cp: both sides are in a sandbox",
         "serve --port 70000        | stockade serve: --port must be between 0 and 65535, got 70000",
         "serve extra               | stockade serve: unexpected argument 'extra'",
+        "serve --open-network-requests maybe | stockade serve: --open-network-requests wants downgrade or refuse, got 'maybe'",
         "create --cpus -1          | stockade create: --cpus must be a positive number, got '-1'",
         "ls                        | stockade ls: no Stockade server: pass --server URL or set STOCKADE_URL",
         "ls --server http://x:1    | stockade ls: no API key for http://x:1",

@@ -350,8 +350,11 @@ public abstract class NetworkContract extends RuntimeContract {
             assertEquals(400, r.status(), network + " → " + r.body());
             assertFalse(r.json().path("message").asText().isEmpty());
         }
-        RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "base", "allow_internet_access", true));
+        // Open access asked by name, without the operator's permission. (E2B's implied allow_internet_access
+        // is downgraded instead: OpenNetworkDowngradeIT.)
+        RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "base", "network", Map.of("mode", "open")));
         assertEquals(400, r.status(), r.body());
+        assertTrue(r.body().contains("allowOpen"), r.body());
     }
 
     @Test

@@ -55,7 +55,7 @@ final class EgressApi {
                 if (!body.isObject()) throw StockadeError.invalid("the body must be a JSON object");
                 ObjectNode network = ((ObjectNode) body).deepCopy();
                 JsonNode internet = network.remove("allow_internet_access");
-                manager.setNetwork(id, NetworkBody.parse(network, internet));
+                manager.setNetwork(id, NetworkBody.parse(network, internet).policy());
                 r.send(204, new byte[0]);
             }
             case "GET" -> {

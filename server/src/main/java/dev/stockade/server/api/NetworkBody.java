@@ -26,7 +26,9 @@ import java.util.Set;
  *       {@code open} (public addresses minus {@code denyOut}), if the operator permits it;</li>
  *   <li>{@code rules[host][].transform.headers}: headers the proxy sets on requests to that host.</li>
  * </ul>
- * Parsing only: whether the operator permits {@code open} is the manager's decision.
+ * Parsing only: whether the operator permits {@code open} is the manager's decision. The result says
+ * which field asked for open access, because one asked by name is refused where one implied by E2B's
+ * fields (which the SDKs send on every create) is downgraded ({@code CreatePolicy}).
  */
 final class NetworkBody {
     private static final Set<String> FIELDS = Set.of("mode", "allowOut", "denyOut", "rules", "egressProxy",
@@ -38,17 +40,19 @@ final class NetworkBody {
     /**
      * @param network the {@code network} object, or null/absent
      * @param allowInternet the {@code allow_internet_access} value, or null/absent
-     * @return the policy; never null (no settings: {@link NetworkPolicy#none()})
+     * @return the policy and, when it is open, the field that asked; never null (no settings: none)
      */
-    static NetworkPolicy parse(JsonNode network, JsonNode allowInternet) {
+    static CreateRequest.NetworkRequest parse(JsonNode network, JsonNode allowInternet) {
         Boolean internet = null;
         if (allowInternet != null && !allowInternet.isNull()) {
             if (!allowInternet.isBoolean()) throw StockadeError.invalid("allow_internet_access must be true or false");
             internet = allowInternet.booleanValue();
         }
         if (network == null || network.isNull()) {
-            return Boolean.TRUE.equals(internet) ? policy(NetworkPolicy.Mode.OPEN, List.of(), List.of(), Map.of())
-                    : NetworkPolicy.none();
+            return Boolean.TRUE.equals(internet)
+                    ? new CreateRequest.NetworkRequest(policy(NetworkPolicy.Mode.OPEN, List.of(), List.of(), Map.of()),
+                            CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS)
+                    : CreateRequest.NetworkRequest.of(NetworkPolicy.none());
         }
         if (!network.isObject()) throw StockadeError.invalid("network must be an object");
         for (var it = network.fieldNames(); it.hasNext(); ) {
@@ -73,6 +77,7 @@ final class NetworkBody {
         Map<String, Map<String, String>> rules = rules(network.get("rules"));
         String mode = BodyFields.textField(network, "mode");
         NetworkPolicy.Mode m;
+        CreateRequest.OpenVia via = null;
         if (mode != null) {
             m = switch (mode) {
                 case "none" -> NetworkPolicy.Mode.NONE;
@@ -83,16 +88,19 @@ final class NetworkBody {
             if (m == NetworkPolicy.Mode.NONE && !allow.isEmpty()) {
                 throw StockadeError.invalid("network.mode none admits nothing: remove network.allowOut or choose allowlist");
             }
+            if (m == NetworkPolicy.Mode.OPEN) via = CreateRequest.OpenVia.MODE;
         } else if (Boolean.TRUE.equals(internet)) {
             m = NetworkPolicy.Mode.OPEN;
+            via = CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS;
         } else if (!allow.isEmpty()) {
             m = NetworkPolicy.Mode.ALLOWLIST;
         } else if (!deny.isEmpty() && deny.stream().noneMatch(ALL_TRAFFIC::contains) && internet == null) {
             m = NetworkPolicy.Mode.OPEN; // E2B: denyOut alone blocks those and lets the rest out
+            via = CreateRequest.OpenVia.DENY_OUT;
         } else {
             m = NetworkPolicy.Mode.NONE;
         }
-        return policy(m, allow, deny, rules);
+        return new CreateRequest.NetworkRequest(policy(m, allow, deny, rules), via);
     }
 
     private static NetworkPolicy policy(NetworkPolicy.Mode mode, List<String> allow, List<String> deny,
@@ -187,11 +195,12 @@ final class NetworkBody {
     }
 
     /**
-     * The policy as E2B's SandboxNetworkConfig plus {@code mode}. Header rule values are not shown:
-     * they often carry credentials.
+     * The policy as E2B's SandboxNetworkConfig plus {@code mode}, and for a policy a create got instead
+     * of open access, {@code requested} (the mode asked) and {@code downgraded} (why, and how to ask
+     * for more). Header rule values are not shown: they often carry credentials.
      */
     static ObjectNode describe(ObjectNode n, NetworkPolicy p) {
-        n.put("mode", p.mode().name().toLowerCase(java.util.Locale.ROOT));
+        n.put("mode", lower(p.mode()));
         p.allow().forEach(n.putArray("allowOut")::add);
         p.deny().forEach(n.putArray("denyOut")::add);
         ObjectNode rules = n.putObject("rules");
@@ -199,6 +208,27 @@ final class NetworkBody {
             ObjectNode h = rules.putArray(host).addObject().putObject("transform").putObject("headers");
             headers.keySet().forEach(name -> h.put(name, "<redacted>"));
         });
+        NetworkPolicy.Downgrade d = p.downgrade();
+        if (d != null) {
+            n.put("requested", lower(d.requested()));
+            n.put("downgraded", downgradeNote(p) + "; ask for hosts in network.allowOut at create or through updateNetwork");
+        }
         return n;
+    }
+
+    /**
+     * "open asked through allow_internet_access, downgraded to none (the operator has not enabled open
+     * egress)": what the create response, get and audit log say of a downgraded policy; null if not one.
+     */
+    static String downgradeNote(NetworkPolicy p) {
+        NetworkPolicy.Downgrade d = p.downgrade();
+        if (d == null) return null;
+        String to = p.mode() == NetworkPolicy.Mode.NONE ? "none"
+                : "an allow-list of the " + p.allow().size() + " network.allowOut entr" + (p.allow().size() == 1 ? "y" : "ies");
+        return lower(d.requested()) + " asked through " + d.askedThrough() + ", downgraded to " + to + " (" + d.reason() + ")";
+    }
+
+    private static String lower(NetworkPolicy.Mode m) {
+        return m.name().toLowerCase(java.util.Locale.ROOT);
     }
 }

@@ -29,7 +29,18 @@ final class SandboxJson {
         n.put("trafficAccessToken", sb.accessToken());
         n.putNull("domain");
         n.put("runtime", sb.runtime());
+        network(n, sb);
         return n;
+    }
+
+    /**
+     * The effective network policy, as E2B's {@code allowInternetAccess} (true only for open mode) and
+     * Stockade's {@code network} object, which also says when the create asked for more.
+     */
+    private static void network(ObjectNode n, Sandbox sb) {
+        NetworkPolicy policy = sb.egress() == null ? NetworkPolicy.none() : sb.egress().policy();
+        n.put("allowInternetAccess", policy.mode() == NetworkPolicy.Mode.OPEN);
+        NetworkBody.describe(n.putObject("network"), policy);
     }
 
     /** A get's or list's entry: state, deadline, limits, network, metadata (never tokens or secrets' values). */
@@ -49,9 +60,7 @@ final class SandboxJson {
         n.put("memoryMB", sb.limits().memoryMB());
         n.put("diskSizeMB", sb.limits().diskMB());
         n.put("envdVersion", ENVD_VERSION);
-        NetworkPolicy policy = sb.egress() == null ? NetworkPolicy.none() : sb.egress().policy();
-        n.put("allowInternetAccess", policy.mode() == NetworkPolicy.Mode.OPEN);
-        NetworkBody.describe(n.putObject("network"), policy);
+        network(n, sb);
         if (!sb.secretNames().isEmpty()) sb.secretNames().forEach(n.putArray("secrets")::add);
         ObjectNode md = n.putObject("metadata");
         sb.metadata().forEach(md::put);

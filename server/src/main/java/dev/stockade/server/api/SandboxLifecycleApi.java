@@ -58,6 +58,8 @@ final class SandboxLifecycleApi {
     void create(Request r, Route.Params p) throws IOException {
         Sandbox sb = manager.create(CreateBody.read(r.jsonBody(MAX_BODY)), r.principal.tenant(), admission);
         r.auditSandbox = sb.id();
+        String downgrade = sb.egress() == null ? null : NetworkBody.downgradeNote(sb.egress().policy());
+        if (downgrade != null) r.audit(null, "network: " + downgrade);
         ObjectNode out = SandboxJson.summary(r.json, sb);
         if (sb.seededFrom() != null) SandboxJson.restoredFrom(out.putObject("restoredFrom"), sb.seededFrom());
         r.sendJson(201, out);

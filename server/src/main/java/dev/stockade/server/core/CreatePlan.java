@@ -27,6 +27,11 @@ record CreatePlan(String templateId, String alias, String runtime, Snapshots.Sna
         secrets = List.copyOf(secrets);
     }
 
+    /** What the create asked of the network and did not get (open access the server does not permit), or null. */
+    NetworkPolicy.Downgrade networkDowngrade() {
+        return network.downgrade();
+    }
+
     /** Every default template is the same template on its runtime: a pooled sandbox can serve it. */
     boolean poolable() {
         return seed == null;

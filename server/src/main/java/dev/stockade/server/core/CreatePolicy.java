@@ -5,6 +5,7 @@ import dev.stockade.server.error.StockadeError;
 import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.Limits;
 import dev.stockade.server.config.ServerConfig;
+import dev.stockade.server.egress.EgressConfig;
 import dev.stockade.server.egress.NetworkPolicy;
 import dev.stockade.server.egress.SecretBinding;
 import java.util.ArrayList;
@@ -119,7 +120,8 @@ final class CreatePolicy {
         Limits limits = limits(req.limits() == null ? CreateRequest.LimitsRequest.NONE : req.limits());
         checkMap("metadata", req.metadata(), METADATA_KEY, 64, 1024);
         checkMap("envVars", req.envVars(), ENV_KEY, 256, 32 * 1024);
-        NetworkPolicy network = req.network() == null ? NetworkPolicy.none() : req.network();
+        NetworkPolicy network = granted(req.network() == null ? CreateRequest.NetworkRequest.of(NetworkPolicy.none())
+                : req.network());
         checkNetwork(network);
         if (network.mode() != NetworkPolicy.Mode.NONE) {
             requireCapability(runtimeName, capabilities, Capabilities.NETWORK_ALLOWLIST, "give sandboxes network access");
@@ -157,6 +159,28 @@ final class CreatePolicy {
         if (seconds < 1 || seconds > config.maxTimeoutSeconds()) {
             throw StockadeError.invalid("timeout must be between 1 and " + config.maxTimeoutSeconds() + " seconds, got " + seconds);
         }
+    }
+
+    /**
+     * The policy a create gets for what it asked. Open access implied by E2B's fields (the SDKs send
+     * {@code allow_internet_access: true} on every create) on a server that does not permit it becomes
+     * the most the server permits of the request, noted as a downgrade: an allow-list of its allowOut
+     * entries if it has any, else none. Everything else, open access asked by name included, is
+     * returned as asked, for {@link #checkNetwork} to accept or refuse; so is all of it when the
+     * operator chose {@link EgressConfig.OpenRequests#REFUSE}.
+     */
+    NetworkPolicy granted(CreateRequest.NetworkRequest asked) {
+        NetworkPolicy p = asked.policy();
+        if (p.mode() != NetworkPolicy.Mode.OPEN || asked.openAskedThrough() == CreateRequest.OpenVia.MODE
+                || config.egress().openRequests() == EgressConfig.OpenRequests.REFUSE
+                || (egress && config.egress().allowOpen())) {
+            return p;
+        }
+        String why = egress ? "the operator has not enabled open egress" : "this server runs without an egress proxy";
+        NetworkPolicy.Downgrade d = new NetworkPolicy.Downgrade(NetworkPolicy.Mode.OPEN,
+                asked.openAskedThrough().field(), why);
+        if (!egress || p.allow().isEmpty()) return NetworkPolicy.none().downgradedFrom(d);
+        return NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, p.allow(), p.deny(), p.headerRules()).downgradedFrom(d);
     }
 
     /** A network policy the operator permits (at create and when a sandbox's policy is replaced). */

@@ -17,7 +17,7 @@ public record CreateRequest(
         Map<String, String> envVars,
         String runtime,
         LimitsRequest limits,
-        NetworkPolicy network,
+        NetworkRequest network,
         Map<String, SecretRequest> secrets,
         boolean autoPause,
         Integer idleTimeoutSeconds) {
@@ -40,6 +40,48 @@ public record CreateRequest(
         @Override
         public String toString() {
             return "SecretRequest[value=<redacted>, hosts=" + hosts + "]";
+        }
+    }
+
+    /**
+     * The network a client asked for, and, when that is open access, which field asked: by name
+     * ({@code network.mode: "open"}) or implied by E2B's fields, which the SDKs send whether their
+     * user asked or not. {@link CreatePolicy} refuses the first and may downgrade the second.
+     *
+     * @param openAskedThrough null unless {@code policy} is open
+     */
+    public record NetworkRequest(NetworkPolicy policy, OpenVia openAskedThrough) {
+        public NetworkRequest {
+            if (policy == null) policy = NetworkPolicy.none();
+            if ((policy.mode() == NetworkPolicy.Mode.OPEN) != (openAskedThrough != null)) {
+                throw new IllegalArgumentException("an open policy says which field asked for it, and only an open one");
+            }
+        }
+
+        /** A policy that is not open, or open asked by name. */
+        public static NetworkRequest of(NetworkPolicy policy) {
+            return new NetworkRequest(policy, policy.mode() == NetworkPolicy.Mode.OPEN ? OpenVia.MODE : null);
+        }
+    }
+
+    /** The field through which a request asked for open access. */
+    public enum OpenVia {
+        /** {@code network.mode: "open"}: by name, so never downgraded. */
+        MODE("network.mode"),
+        /** {@code allow_internet_access: true}: E2B's Python SDK and JS SDK up to 2.45 send it on every create. */
+        ALLOW_INTERNET_ACCESS("allow_internet_access"),
+        /** A {@code network.denyOut} without allowOut, which E2B reads as open access minus those entries. */
+        DENY_OUT("network.denyOut");
+
+        private final String field;
+
+        OpenVia(String field) {
+            this.field = field;
+        }
+
+        /** The request field, as a client wrote it. */
+        public String field() {
+            return field;
         }
     }
 

@@ -169,6 +169,12 @@ final class SandboxRegistry {
         p.deny().forEach(net.putArray("deny")::add);
         ObjectNode rules = net.putObject("headerRules");
         p.headerRules().forEach((host, headers) -> headers.forEach(rules.with(host)::put));
+        if (p.downgrade() != null) {
+            ObjectNode d = net.putObject("downgrade");
+            d.put("requested", p.downgrade().requested().name());
+            d.put("askedThrough", p.downgrade().askedThrough());
+            d.put("reason", p.downgrade().reason());
+        }
         return n.toString();
     }
 
@@ -192,6 +198,11 @@ final class SandboxRegistry {
         });
         NetworkPolicy network = NetworkPolicy.of(NetworkPolicy.Mode.valueOf(net.get("mode").asText()), texts(net.path("allow")),
                 texts(net.path("deny")), rules);
+        JsonNode d = net.get("downgrade");
+        if (d != null) {
+            network = network.downgradedFrom(new NetworkPolicy.Downgrade(NetworkPolicy.Mode.valueOf(d.get("requested").asText()),
+                    d.get("askedThrough").asText(), d.get("reason").asText()));
+        }
         var facts = new Sandbox.Facts(id, n.get("templateId").asText(), n.get("alias").asText(), n.get("runtime").asText(),
                 strings(n.path("metadata")), strings(n.path("processEnv")), secrets, limits, started, token,
                 n.get("uidBase").asLong(), n.path("autoPause").asBoolean(), n.path("idleTimeoutSeconds").asInt(0),

@@ -25,6 +25,8 @@ import java.util.Map;
  * @param logCapacity decisions kept per sandbox (default 1000)
  * @param extraTrustPem extra CA certificates for verifying upstreams of intercepted TLS; null for
  *     none (only handed to the TLS interception)
+ * @param openRequests what a create gets that asks for open access only through E2B's implicit
+ *     fields while {@code allowOpen} is off (default {@link OpenRequests#DOWNGRADE})
  */
 public record EgressConfig(
         boolean allowOpen,
@@ -34,9 +36,32 @@ public record EgressConfig(
         Duration idleTimeout,
         int maxConnectionsPerSandbox,
         int logCapacity,
-        Path extraTrustPem) {
+        Path extraTrustPem,
+        OpenRequests openRequests) {
+
+    /**
+     * The answer to a create that asks for open access without naming it: E2B's SDKs send
+     * {@code allow_internet_access: true} on every create whether their user asked or not, so on a
+     * server without open egress refusing it would refuse every create of an unchanged E2B program.
+     * A create that names {@code network.mode: "open"} is refused either way.
+     */
+    public enum OpenRequests {
+        /** Created under the most the operator permits of what was asked (an allow-list of its allowOut, else none). */
+        DOWNGRADE,
+        /** Refused with 400, as open access asked by name is. */
+        REFUSE
+    }
+
+    /** The settings without {@code openRequests}: implicit open requests are downgraded. */
+    public EgressConfig(boolean allowOpen, List<String> privateAllow, Map<String, List<String>> hosts,
+                        Duration connectTimeout, Duration idleTimeout, int maxConnectionsPerSandbox, int logCapacity,
+                        Path extraTrustPem) {
+        this(allowOpen, privateAllow, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox, logCapacity,
+                extraTrustPem, OpenRequests.DOWNGRADE);
+    }
 
     public EgressConfig {
+        openRequests = openRequests == null ? OpenRequests.DOWNGRADE : openRequests;
         privateAllow = List.copyOf(privateAllow == null ? List.of() : privateAllow);
         for (String cidr : privateAllow) {
             try {
@@ -83,10 +108,16 @@ public record EgressConfig(
         }
     }
 
-    /** Open mode refused, no private addresses, DNS for every name, 10 s / 5 min / 256 / 1000. */
+    /** Open mode refused (implicit requests downgraded), no private addresses, DNS for every name, 10 s / 5 min / 256 / 1000. */
     public static EgressConfig defaults() {
         return new EgressConfig(false, List.of(), Map.of(), Duration.ofSeconds(10), Duration.ofMinutes(5), 256, 1000,
-                null);
+                null, OpenRequests.DOWNGRADE);
+    }
+
+    /** These settings with another answer to implicit open requests. */
+    public EgressConfig withOpenRequests(OpenRequests answer) {
+        return new EgressConfig(allowOpen, privateAllow, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
+                logCapacity, extraTrustPem, answer);
     }
 
     List<Cidr> privateAllowCidrs() {

@@ -44,7 +44,7 @@ final class EgressGate {
      */
     Outcome decide(NetworkPolicy policy, String host, InetAddress literal, int port) {
         if (policy.mode() == NetworkPolicy.Mode.NONE) {
-            return new Outcome(false, null, "mode none", "the sandbox's network policy is none (no network access); ask for an allow-list (network.allowOut)");
+            return new Outcome(false, null, "mode none", policy.refusedByMode(host));
         }
         List<InetAddress> candidates;
         if (literal != null) {
@@ -52,7 +52,7 @@ final class EgressGate {
         } else {
             if (policy.mode() == NetworkPolicy.Mode.ALLOWLIST && policy.nameAllow(host) == null
                     && !policy.hasAddressAllows()) {
-                return new Outcome(false, null, "mode allowlist", host + " is not in the sandbox's allow list");
+                return new Outcome(false, null, "mode allowlist", policy.refusedByMode(host));
             }
             try {
                 candidates = resolver.resolve(host);

@@ -20,6 +20,11 @@ import java.util.Map;
  *
  * <p>Header rules (E2B's {@code rules[host][].transform.headers}, flattened) map a host pattern to
  * headers set on every request to a matching host; the exact host wins over the longest wildcard.
+ *
+ * <p>A policy may carry a {@link Downgrade}: the create asked for more (open access, through E2B's
+ * implicit fields) than the operator permits, and got this instead. The note goes with the policy,
+ * so a replacement through updateNetwork (what the user now asks for by name) drops it, and the
+ * proxy's refusals under it say what was asked and how to ask for more.
  */
 public final class NetworkPolicy {
     /** How the allow and deny lists are read. */
@@ -35,12 +40,28 @@ public final class NetworkPolicy {
             "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te",
             "trailer", "upgrade", "expect");
 
-    private static final NetworkPolicy NONE = new NetworkPolicy(Mode.NONE, List.of(), List.of(), List.of());
+    private static final NetworkPolicy NONE = new NetworkPolicy(Mode.NONE, List.of(), List.of(), List.of(), null);
 
     private final Mode mode;
     private final List<EgressRule> allow;
     private final List<EgressRule> deny;
     private final List<HeaderRule> headerRules;
+    private final Downgrade downgrade;
+
+    /**
+     * Why a sandbox's policy is less than its create asked for.
+     *
+     * @param requested the mode asked for (open)
+     * @param askedThrough the request field that asked for it, e.g. {@code allow_internet_access}
+     * @param reason why it was not granted, e.g. "the operator has not enabled open egress"
+     */
+    public record Downgrade(Mode requested, String askedThrough, String reason) {
+        public Downgrade {
+            if (requested == null || askedThrough == null || reason == null) {
+                throw new IllegalArgumentException("a downgrade names the mode asked, the field and the reason");
+            }
+        }
+    }
 
     /** One header rule: a host pattern (exact or wildcard) and the headers to set, names as given. */
     record HeaderRule(EgressRule pattern, Map<String, String> headers) {}
@@ -48,11 +69,13 @@ public final class NetworkPolicy {
     /** A policy-only answer: whether the entries admit the destination, the entry that decided, and why. */
     record Verdict(boolean allowed, String rule, String reason) {}
 
-    private NetworkPolicy(Mode mode, List<EgressRule> allow, List<EgressRule> deny, List<HeaderRule> headerRules) {
+    private NetworkPolicy(Mode mode, List<EgressRule> allow, List<EgressRule> deny, List<HeaderRule> headerRules,
+                          Downgrade downgrade) {
         this.mode = mode;
         this.allow = List.copyOf(allow);
         this.deny = List.copyOf(deny);
         this.headerRules = List.copyOf(headerRules);
+        this.downgrade = downgrade;
     }
 
     /** No network at all: Stockade's default. */
@@ -105,7 +128,35 @@ public final class NetworkPolicy {
             }
             parsedRules.add(new HeaderRule(pattern, headers(pattern.text(), e.getValue())));
         }
-        return new NetworkPolicy(mode, allowRules, denyRules, parsedRules);
+        return new NetworkPolicy(mode, allowRules, denyRules, parsedRules, null);
+    }
+
+    /** This policy, noted as what a create got instead of {@code d.requested()} (null: no note). */
+    public NetworkPolicy downgradedFrom(Downgrade d) {
+        if (d != null && d.requested() == mode) {
+            throw new IllegalArgumentException("a policy is not a downgrade of its own mode");
+        }
+        return new NetworkPolicy(mode, allow, deny, headerRules, d);
+    }
+
+    /** What the create asked for and did not get, or null when this policy is what was asked. */
+    public Downgrade downgrade() {
+        return downgrade;
+    }
+
+    /**
+     * Why this policy refuses a destination because of its mode (none, or not in the allow-list):
+     * for a downgraded policy, also what was asked, why it was not granted, and how to ask for more.
+     */
+    String refusedByMode(String host) {
+        String base = mode == Mode.NONE ? "the sandbox's network policy is none (no network access)"
+                : host + " is not in the sandbox's allow list";
+        if (downgrade == null) {
+            return mode == Mode.NONE ? base + "; ask for an allow-list (network.allowOut)" : base;
+        }
+        return base + " (open internet access was asked for through " + downgrade.askedThrough()
+                + " but this server does not permit it: " + downgrade.reason() + "); ask for the host in"
+                + " network.allowOut at create or through updateNetwork";
     }
 
     private static void limit(String what, int size) {
@@ -195,7 +246,7 @@ public final class NetworkPolicy {
      */
     Verdict judge(String host, boolean literal, InetAddress address, int port) {
         if (mode == Mode.NONE) {
-            return new Verdict(false, "mode none", "the sandbox's network policy is none (no network access); ask for an allow-list (network.allowOut)");
+            return new Verdict(false, "mode none", refusedByMode(host));
         }
         EgressRule portMismatch = null;
         for (EgressRule rule : allow) {
@@ -220,7 +271,7 @@ public final class NetworkPolicy {
             return new Verdict(false, "allow " + portMismatch.text(), "port " + port + " is not admitted: allow entry "
                     + portMismatch.text() + (portMismatch.port() == 0 ? " admits ports 80 and 443 only" : ""));
         }
-        return new Verdict(false, "mode allowlist", host + " is not in the sandbox's allow list");
+        return new Verdict(false, "mode allowlist", refusedByMode(host));
     }
 
     /**
@@ -259,6 +310,6 @@ public final class NetworkPolicy {
         Map<String, Object> names = new LinkedHashMap<>();
         headerRules.forEach(r -> names.put(r.pattern().text(), r.headers().keySet()));
         return "NetworkPolicy[mode=" + mode.name().toLowerCase(Locale.ROOT) + ", allow=" + allow() + ", deny=" + deny()
-                + ", headerRules=" + names + "]";
+                + ", headerRules=" + names + (downgrade == null ? "" : ", downgrade=" + downgrade) + "]";
     }
 }

@@ -62,7 +62,11 @@ class CreatePolicyTest {
     }
 
     private static CreatePolicy policy(boolean egress) {
-        return new CreatePolicy(config(false, 200), CATALOG, egress,
+        return policy(config(false, 200), egress);
+    }
+
+    private static CreatePolicy policy(ServerConfig config, boolean egress) {
+        return new CreatePolicy(config, CATALOG, egress,
                 (owner, name) -> owner.equals("acme") && (name.equals("mine") || name.equals(SNAP.id())) ? SNAP : null, new Random(1));
     }
 
@@ -78,7 +82,7 @@ class CreatePolicyTest {
         private Map<String, String> env;
         private String runtime;
         private CreateRequest.LimitsRequest limits;
-        private NetworkPolicy network;
+        private CreateRequest.NetworkRequest network;
         private Map<String, CreateRequest.SecretRequest> secrets;
         private boolean autoPause;
         private Integer idle;
@@ -89,7 +93,8 @@ class CreatePolicyTest {
         Req env(Map<String, String> e) { env = e; return this; }
         Req runtime(String r) { runtime = r; return this; }
         Req limits(CreateRequest.LimitsRequest l) { limits = l; return this; }
-        Req network(NetworkPolicy n) { network = n; return this; }
+        Req network(NetworkPolicy n) { network = CreateRequest.NetworkRequest.of(n); return this; }
+        Req network(NetworkPolicy n, CreateRequest.OpenVia via) { network = new CreateRequest.NetworkRequest(n, via); return this; }
         Req secrets(Map<String, CreateRequest.SecretRequest> s) { secrets = s; return this; }
         Req autoPause() { autoPause = true; return this; }
         Req idle(int s) { idle = s; return this; }
@@ -239,6 +244,65 @@ class CreatePolicyTest {
         CreatePolicy open = new CreatePolicy(config(true, 200), CATALOG, true, (o, n) -> null, new Random(1));
         open.checkNetwork(NetworkPolicy.of(NetworkPolicy.Mode.OPEN, List.of(), List.of(), Map.of()));
         open.checkNetwork(NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("0.0.0.0/0"), List.of(), Map.of()));
+    }
+
+    private static NetworkPolicy open(List<String> allow, List<String> deny) {
+        return NetworkPolicy.of(NetworkPolicy.Mode.OPEN, allow, deny, Map.of());
+    }
+
+    @Test
+    void openImpliedByE2bsFieldsIsDowngradedToNoneWithANote() {
+        // What the E2B Python SDK sends on every create: allow_internet_access true and nothing else.
+        CreatePlan plan = policy(true).plan(req().network(open(List.of(), List.of()),
+                CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build(), "acme", 0);
+        assertEquals(NetworkPolicy.Mode.NONE, plan.network().mode());
+        assertEquals(List.of(), plan.network().allow());
+        assertEquals(new NetworkPolicy.Downgrade(NetworkPolicy.Mode.OPEN, "allow_internet_access",
+                "the operator has not enabled open egress"), plan.networkDowngrade());
+        // A denyOut alone (E2B: open minus those) is implied open too.
+        plan = policy(true).plan(req().network(open(List.of(), List.of("203.0.113.0/24")),
+                CreateRequest.OpenVia.DENY_OUT).build(), "acme", 0);
+        assertEquals(NetworkPolicy.Mode.NONE, plan.network().mode());
+        assertEquals("network.denyOut", plan.networkDowngrade().askedThrough());
+        // Without a proxy the most the server permits is none as well.
+        plan = policy(false).plan(req().network(open(List.of("pypi.org"), List.of()),
+                CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build(), "acme", 0);
+        assertEquals(NetworkPolicy.Mode.NONE, plan.network().mode());
+        assertEquals("this server runs without an egress proxy", plan.networkDowngrade().reason());
+        // Nothing to note when nothing was downgraded.
+        assertNull(policy(true).plan(req().build(), "acme", 0).networkDowngrade());
+    }
+
+    @Test
+    void openImpliedWithAllowOutBecomesAnAllowListOfThem() {
+        CreatePlan plan = policy(true).plan(req().network(open(List.of("pypi.org", "10.1.0.0/16:443"), List.of("203.0.113.7")),
+                CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build(), "acme", 0);
+        assertEquals(NetworkPolicy.Mode.ALLOWLIST, plan.network().mode());
+        assertEquals(List.of("pypi.org", "10.1.0.0/16:443"), plan.network().allow());
+        assertEquals(List.of("203.0.113.7"), plan.network().deny());
+        assertEquals("allow_internet_access", plan.networkDowngrade().askedThrough());
+        // Still subject to the too-broad check: "all traffic" in the list is open access in disguise.
+        assertTrue(invalid(req().network(open(List.of("0.0.0.0/0"), List.of()), CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS)
+                .build()).startsWith("network.allowOut entry '0.0.0.0/0' covers so much of the internet"));
+        // And the runtime must still be able to give network access at all.
+        assertTrue(invalid(req().runtime("bare").network(open(List.of("pypi.org"), List.of()),
+                CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build()).startsWith("runtime bare cannot give sandboxes network access"));
+    }
+
+    @Test
+    void openAskedByNameOrUnderTheRefuseSettingIsRefused() {
+        String refusal = "open internet access is not permitted on this server (the operator's egress.allowOpen is off): list"
+                + " the destinations instead (network.allowOut), and they become an allow-list";
+        assertEquals(refusal, invalid(req().network(open(List.of(), List.of()), CreateRequest.OpenVia.MODE).build()));
+        ServerConfig strict = config(false, 200);
+        strict = strict.withEgress(strict.egress().withOpenRequests(EgressConfig.OpenRequests.REFUSE));
+        assertEquals(refusal, refused(StockadeError.Code.INVALID_ARGUMENT, policy(strict, true),
+                req().network(open(List.of(), List.of()), CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build()));
+        // With the operator's permission, implied open is open, undowngraded.
+        CreatePlan plan = policy(config(true, 200), true).plan(req().network(open(List.of(), List.of()),
+                CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build(), "acme", 0);
+        assertEquals(NetworkPolicy.Mode.OPEN, plan.network().mode());
+        assertNull(plan.networkDowngrade());
     }
 
     @Test

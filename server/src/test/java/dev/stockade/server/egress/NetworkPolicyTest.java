@@ -177,4 +177,27 @@ class NetworkPolicyTest {
         NetworkPolicy byName = allow("example.com");
         assertFalse(byName.judge("93.184.216.34", true, ip("93.184.216.34"), 443).allowed());
     }
+
+    @Test
+    void aDowngradedPolicysRefusalsSayWhatWasAskedAndHowToAskForMore() {
+        NetworkPolicy.Downgrade d = new NetworkPolicy.Downgrade(Mode.OPEN, "allow_internet_access",
+                "the operator has not enabled open egress");
+        String how = " (open internet access was asked for through allow_internet_access but this server does not permit"
+                + " it: the operator has not enabled open egress); ask for the host in network.allowOut at create or"
+                + " through updateNetwork";
+        NetworkPolicy none = NetworkPolicy.none().downgradedFrom(d);
+        assertEquals(d, none.downgrade());
+        assertNull(NetworkPolicy.none().downgrade(), "the shared none policy carries no note");
+        assertEquals("the sandbox's network policy is none (no network access)" + how,
+                none.judge("example.com", false, ip("93.184.216.34"), 443).reason());
+        NetworkPolicy list = allow("pypi.org").downgradedFrom(d);
+        assertEquals("example.com is not in the sandbox's allow list" + how,
+                list.judge("example.com", false, ip("93.184.216.34"), 443).reason());
+        assertTrue(list.judge("pypi.org", false, ip("151.101.0.223"), 443).allowed());
+        // Undowngraded policies keep their refusals as they were.
+        assertEquals("example.com is not in the sandbox's allow list",
+                allow("pypi.org").judge("example.com", false, ip("93.184.216.34"), 443).reason());
+        assertThrows(IllegalArgumentException.class, () -> NetworkPolicy.of(Mode.OPEN, List.of(), List.of(), Map.of())
+                .downgradedFrom(d), "open is no downgrade of open");
+    }
 }
