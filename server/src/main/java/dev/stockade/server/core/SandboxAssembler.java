@@ -123,7 +123,7 @@ final class SandboxAssembler implements SandboxPool.Starter {
 
     /** Gives a prepared sandbox its user's identity: a new token, metadata, environment, deadline. */
     Sandbox activate(Prepared p, CreatePlan plan, Sandbox.Owner owner) {
-        // Millisecond precision: list order and paging cursors (ControlPlaneApi) use the same key.
+        // Millisecond precision: list order and paging cursors (api/SandboxListApi) use the same key.
         Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
         var facts = new Sandbox.Facts(p.id(), plan.templateId(), plan.alias(), p.tier().name(), plan.metadata(),
                 plan.processEnv(), plan.secrets(), plan.limits(), now, table.newToken(), p.uidBase(), plan.autoPause(),
