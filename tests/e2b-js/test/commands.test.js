@@ -2,7 +2,7 @@
 
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { CommandExitError, SandboxError, TimeoutError } from 'e2b'
+import { CommandExitError, Sandbox, SandboxError, TimeoutError } from 'e2b'
 import { preflight, withSandbox, rejectsWith, eventually, TEST_TIMEOUT_MS } from '../lib/helpers.js'
 
 before(preflight)
@@ -172,5 +172,27 @@ test('a command that outlives timeoutMs raises TimeoutError and is killed in the
     await eventually(async () => !(await sandbox.commands.list()).some((p) => p.args.at(-1)?.includes(marker)), {
       what: 'timed-out command gone from commands.list()',
     })
+  })
+})
+
+test('a command running while its sandbox is killed fails with the SDK\'s "sandbox was killed" TimeoutError', opts, async () => {
+  const sandbox = await Sandbox.create({ requestTimeoutMs: 20_000, timeoutMs: 120_000 })
+  const cmd = await sandbox.commands.run('sleep 60', { background: true })
+  await sandbox.kill()
+  const err = await cmd.wait().catch((e) => e)
+  assert.ok(err instanceof TimeoutError, `expected a TimeoutError, got ${err}`)
+  assert.match(err.message, /sandbox was killed or reached its end of life/)
+  // No host path (the server's data directory) in what the client reads.
+  assert.doesNotMatch(err.message, /agent\.sock|\/tmp\/|\/var\//)
+})
+
+test('sudo is absent on purpose and says so instead of "command not found"', opts, async () => {
+  await withSandbox(async (sandbox) => {
+    const cmd = await sandbox.commands.run('echo $FOO', { envs: { FOO: 'bar' } })
+    assert.equal(cmd.stdout.trim(), 'bar')
+    const err = await sandbox.commands.run('sudo echo "$FOO"').catch((e) => e)
+    assert.equal(err.exitCode, 1)
+    assert.match(err.stderr, /sudo: not available in a Stockade sandbox/)
+    assert.match(err.stderr, /user: 'root'/)
   })
 })

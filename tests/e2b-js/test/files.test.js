@@ -211,3 +211,20 @@ test('missing files raise NotFoundError', opts, async () => {
     await rejectsWith(() => sandbox.files.rename('/home/user/nope', '/home/user/nope2'), NotFoundError, 'rename')
   })
 })
+
+test('writing under a missing top-level directory creates it for the default user, as E2B does', opts, async () => {
+  await withSandbox(async (sandbox) => {
+    const infos = await sandbox.files.write([
+      { path: '/0/multi_test_file0.txt', data: 'zero' },
+      { path: '/2/deeper/file2.txt', data: 'two' },
+    ])
+    assert.deepEqual(infos.map((i) => i.path), ['/0/multi_test_file0.txt', '/2/deeper/file2.txt'])
+    assert.equal(await sandbox.files.read('/0/multi_test_file0.txt'), 'zero')
+    // The created directory is the user's, who may write more into it.
+    const owner = await sandbox.commands.run('stat -c %U:%a /0 /2 /2/deeper && echo more > /0/more.txt')
+    assert.equal(owner.stdout, 'user:755\nuser:755\nuser:755\n')
+    // A directory the user may not search stays closed: nothing is created inside /root.
+    await assert.rejects(sandbox.files.write('/root/new/x.txt', 'no'))
+    assert.equal(await sandbox.files.exists('/root/new', { user: 'root' }), false)
+  })
+})

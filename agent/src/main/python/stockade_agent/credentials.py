@@ -122,3 +122,35 @@ def run_as_effective(uid, gid, fn):
                 or libc.syscall(long(nr_setresgid), keep, long(0), keep) != 0
                 or libc.syscall(long(nr_setgroups), long(ngroups), groups) != 0):
             raise AgentError("internal", "could not switch the file thread back to root (errno %d)" % ctypes.get_errno())
+
+
+def as_root(uid, gid, fn):
+    """Inside run_as(uid, gid, ...): runs fn with the agent's own (the sandbox root's) ids, then
+    takes the user's again. For the one step E2B's envd does as root on a user's behalf: creating
+    a missing parent directory of a file the user writes (files.make_parent_as_root)."""
+    if uid == 0 or not settings.SWITCH_USER:
+        return fn()
+    libc = _libc()
+    if _FSUID_WORKS:
+        set_fs_ids(libc, 0, 0)
+        try:
+            return fn()
+        finally:
+            set_fs_ids(libc, uid, gid)
+            if libc.setfsuid(-1) != uid:
+                raise AgentError("internal", "could not switch the filesystem uid back to %d" % uid)
+    creds = thread_creds()
+    if creds is None:
+        raise AgentError("internal", "cannot act as root: neither setfsuid nor per-thread ids work here")
+    libc, (nr_setgroups, nr_setresgid, nr_setresuid), _, _ = creds
+    long = ctypes.c_long
+    keep = long(-1)
+    if (libc.syscall(long(nr_setresuid), keep, long(0), keep) != 0
+            or libc.syscall(long(nr_setresgid), keep, long(0), keep) != 0):
+        raise AgentError("internal", "could not switch to root (errno %d)" % ctypes.get_errno())
+    try:
+        return fn()
+    finally:
+        if (libc.syscall(long(nr_setresgid), keep, long(gid), keep) != 0
+                or libc.syscall(long(nr_setresuid), keep, long(uid), keep) != 0):
+            raise AgentError("internal", "could not switch back to uid %d (errno %d)" % (uid, ctypes.get_errno()))

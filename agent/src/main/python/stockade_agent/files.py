@@ -152,6 +152,56 @@ def make_dirs(path, uid, gid):
     return created
 
 
+def make_parent_as_root(path, uid, gid):
+    """As E2B's envd does for a file written as a user: when the user may not create the first
+    missing directory of path because its existing parent is not theirs (/0 under /), the agent
+    creates that one directory as the sandbox's root and gives it to the user, who creates the rest.
+    Only where the user can already reach the parent (a directory they may not search, like /root,
+    stays closed), only for a parent whose path has no symbolic link, and through a descriptor of
+    that parent, so nothing the sandbox's user swaps meanwhile redirects root's mkdir. Returns
+    whether it created the directory. Runs on the request's thread, inside credentials.run_as."""
+    path = os.path.normpath(path)
+    parent, first = path, None
+    while True:
+        try:
+            os.lstat(parent)
+            break
+        except FileNotFoundError:
+            up = os.path.dirname(parent)
+            if up == parent:
+                return False
+            parent, first = up, os.path.basename(parent)
+        except OSError:
+            return False  # a directory on the way the user may not search: no help past it
+    if first is None:
+        return False  # nothing is missing: the refusal was about something else
+    # As the user: the parent is searchable (a missing entry, not a refusal, answers the lookup).
+    try:
+        os.lstat(os.path.join(parent, first))
+        return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+
+    def create():
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if os.readlink("/proc/self/fd/%d" % fd) != parent:
+                return False  # a link on the way: the user's own mkdir already answered
+            try:
+                os.mkdir(first, 0o755, dir_fd=fd)
+            except FileExistsError:
+                return True  # someone else created it meanwhile: the user's retry decides
+            os.chown(first, uid, gid, dir_fd=fd, follow_symlinks=False)
+            return True
+        finally:
+            os.close(fd)
+
+    from .credentials import as_root
+    return as_root(uid, gid, create)
+
+
 def op_mkdir(sock, req):
     _, uid, gid, home = lookup_user(req)
     path = resolve(req.get("path"), home)
@@ -265,7 +315,12 @@ def op_write(sock, req, data):
         if existing is not None and stat.S_ISDIR(existing.st_mode):
             raise AgentError("is_a_directory", "%s: it is a directory" % what)
         directory = os.path.dirname(path)
-        make_dirs(directory, uid, gid)
+        try:
+            make_dirs(directory, uid, gid)
+        except PermissionError:
+            if not (settings.SWITCH_USER and uid != 0 and make_parent_as_root(directory, uid, gid)):
+                raise
+            make_dirs(directory, uid, gid)
         tmp = "%s/.%s.%s.stockade-tmp" % (directory, os.path.basename(path)[:200], os.urandom(6).hex())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as e:

@@ -77,6 +77,7 @@ final class Server {
             Path data = config.dataDir();
             Files.createDirectories(data);
             Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwx--x--x"));
+            dev.stockade.server.error.HostPaths.hide(data);
             lock = lockDataDir(data);
             store = Store.open(data);
             Tenancy tenancy = new Tenancy(store, new ObjectMapper());

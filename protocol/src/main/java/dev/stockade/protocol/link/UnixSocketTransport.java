@@ -29,9 +29,15 @@ public record UnixSocketTransport(Path socket, long peerUid) implements Transpor
         return new Channel(SocketChannel.open(StandardProtocolFamily.UNIX));
     }
 
+    /**
+     * The socket's last two path elements only ({@code …/run/agent.sock}): this text reaches clients
+     * in error messages, and the full path would show the server's data directory to them.
+     */
     @Override
     public String address() {
-        return socket.toString();
+        Path parent = socket.getParent();
+        return parent == null || parent.getFileName() == null ? socket.getFileName().toString()
+                : "…/" + parent.getFileName() + "/" + socket.getFileName();
     }
 
     private final class Channel implements Transport.Channel {
@@ -58,10 +64,10 @@ public record UnixSocketTransport(Path socket, long peerUid) implements Transpor
                 actual = uidOf(channel.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED).user().getName());
             } catch (IOException | RuntimeException e) {
                 throw new AgentException(AgentException.Code.PROTOCOL, "cannot read the credentials of the process behind "
-                        + socket + ": " + e.getMessage(), e);
+                        + address() + ": " + e.getMessage(), e);
             }
             if (actual != peerUid) {
-                throw new AgentException(AgentException.Code.PROTOCOL, "the process behind " + socket + " runs as host uid "
+                throw new AgentException(AgentException.Code.PROTOCOL, "the process behind " + address() + " runs as host uid "
                         + actual + ", not as this sandbox's root (" + peerUid + "): refusing to talk to it (the socket"
                         + " was replaced from inside the sandbox, or belongs to another sandbox)");
             }

@@ -29,7 +29,7 @@ import java.util.UUID;
 final class TemplateBuilder {
     static final String NAME = "python";
     /** Bump when the template's content changes, so existing state roots rebuild it. */
-    static final String VERSION = "5";
+    static final String VERSION = "6";
     private static final String POLICY = "/dev/stockade/policy/template-etc.json";
     private static final String MARKER = ".stockade-template";
 
@@ -122,13 +122,27 @@ final class TemplateBuilder {
                 # Stockade sandbox login profile (not the host's).
                 export PATH=/home/user/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
                 umask 022
-                """);
+                %s""".formatted(NO_SUDO));
         write(etc, "pip.conf", PIP_CONF);
         Path zone = Path.of("/usr/share/zoneinfo/Etc/UTC");
         Files.deleteIfExists(etc.resolve("localtime"));
         Files.createSymbolicLink(etc.resolve("localtime"), zone);
         Files.writeString(root.resolve(MARKER), VERSION + "\n");
     }
+
+    /**
+     * E2B's image gives its user passwordless sudo; a Stockade sandbox has none on purpose (user code
+     * has no privileges: docs/e2b-compatibility.md). Without this, code written for E2B fails with
+     * bash's "sudo: command not found" (127); this login-shell function says why and what to do
+     * instead. Commands run through {@code bash -l -c}, so every command sees it.
+     */
+    static final String NO_SUDO = """
+            sudo() {
+              echo "sudo: not available in a Stockade sandbox: user code runs without privileges." >&2
+              echo "Run the command as the sandbox's root user instead (the SDK's user: 'root' option)." >&2
+              return 1
+            }
+            """;
 
     /**
      * pip's system-wide configuration: packages come from the egress proxy's own index (through

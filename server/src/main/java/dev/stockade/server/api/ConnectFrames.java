@@ -53,7 +53,7 @@ final class ConnectFrames {
         if (error != null) {
             var e = end.putObject("error");
             e.put("code", Errors.connectCode(error.code()));
-            e.put("message", error.getMessage());
+            e.put("message", dev.stockade.server.error.HostPaths.scrub(error.getMessage()));
         }
         write(out, FLAG_END, json.writeValueAsBytes(end));
     }

@@ -6,6 +6,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
+import dev.stockade.server.error.HostPaths;
 import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.audit.AuditEntry;
 import dev.stockade.server.audit.AuditLog;
@@ -38,6 +39,7 @@ public final class Router implements HttpHandler {
     private final Tenancy tenancy;
     private final AuditLog audit;
     private final Routes routes;
+    private final SignedFileUrls signedUrls;
 
     public Router(ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
                   dev.stockade.server.packages.PackagePolicy packagePolicy) {
@@ -46,6 +48,7 @@ public final class Router implements HttpHandler {
         this.tenancy = tenancy;
         this.audit = audit;
         this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy));
+        this.signedUrls = new SignedFileUrls(manager, java.time.Clock.systemUTC());
     }
 
     @Override
@@ -54,7 +57,10 @@ public final class Router implements HttpHandler {
         Request r = new Request(exchange, json);
         String sandboxId = r.header("E2b-Sandbox-Id");
         String path = r.path();
-        Plane plane = Plane.of(sandboxId, r.header("E2b-Sandbox-Port"), path);
+        // A signed /files URL (E2B's downloadUrl/uploadUrl) is fetched without any header: it is
+        // in-sandbox even without E2b-Sandbox-Id, and its signature names the sandbox.
+        boolean signed = SignedFileUrls.requested(r);
+        Plane plane = signed ? Plane.FILES : Plane.of(sandboxId, r.header("E2b-Sandbox-Port"), path);
         Routes.Lookup found = routes.find(plane, r.method(), path);
         Route.Handler handler = found instanceof Routes.Found f ? f.route().handler() : null;
         // Control-plane GETs and liveness checks are not recorded (they change nothing); a refused
@@ -97,7 +103,14 @@ public final class Router implements HttpHandler {
                 ((Route.Code) routeOf(found, r, plane).route().handler()).handle(r, sb);
                 return;
             }
-            Sandbox target = authorize(r, sandboxId, ENVD_TOKENS);
+            Sandbox target;
+            if (signed && r.header("X-Access-Token") == null && r.header("X-API-Key") == null) {
+                target = signedUrls.verify(r, sandboxId);
+                r.auditSandbox = target.id();
+                r.principal = Principal.signedUrl(target.tenant());
+            } else {
+                target = authorize(r, sandboxId, ENVD_TOKENS);
+            }
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
                     r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
             if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
@@ -249,12 +262,12 @@ public final class Router implements HttpHandler {
             }
             if (plane == Plane.CONNECT && e.code() != StockadeError.Code.SANDBOX_GONE) {
                 body.put("code", Errors.connectCode(e.code()));
-                body.put("message", e.getMessage());
+                body.put("message", HostPaths.scrub(e.getMessage()));
                 r.sendJson(Errors.connectStatus(e.code()), body);
             } else {
                 int status = Errors.status(e.code());
                 body.put("code", status);
-                body.put("message", e.getMessage());
+                body.put("message", HostPaths.scrub(e.getMessage()));
                 r.sendJson(status, body);
             }
         } catch (IOException | RuntimeException ignored) {

@@ -2,6 +2,7 @@ package dev.stockade.server.session;
 
 import dev.stockade.protocol.AgentException;
 import dev.stockade.server.core.Sandbox;
+import dev.stockade.server.core.SandboxState;
 import dev.stockade.server.error.StockadeError;
 import java.util.Optional;
 
@@ -29,14 +30,20 @@ final class AgentErrors {
     }
 
     /**
-     * As {@link #translate(AgentException)}, for a stream of {@code sb} that broke: when the agent went
-     * away because the sandbox's runtime ended the whole sandbox (a limit reached), the error says so.
+     * As {@link #translate(AgentException)}, for a stream of {@code sb} that broke: when the agent
+     * went away because the sandbox's runtime ended the whole sandbox (a limit reached), or because
+     * the sandbox was killed or timed out meanwhile (its state is set before its runtime is
+     * stopped), the error says so in the words E2B's SDKs look for ("sandbox was killed or reached
+     * its end of life"; unavailable becomes their TimeoutError), not in the link's own words.
      */
     static StockadeError translate(AgentException e, Sandbox sb) {
         if (e.code() == AgentException.Code.UNAVAILABLE || e.code() == AgentException.Code.PROTOCOL) {
+            // The runtime's reason (a limit reached) first; else why the server ended it (killed, timed out).
             Optional<String> why = sb.endReason();
+            if (why.isEmpty() && sb.state() instanceof SandboxState.Ended(_, var ended)) why = Optional.of(ended);
             if (why.isPresent()) {
-                return new StockadeError(StockadeError.Code.UNAVAILABLE, "sandbox " + sb.id() + " ended: " + why.get(), e);
+                return new StockadeError(StockadeError.Code.UNAVAILABLE, "The sandbox was killed or reached its end"
+                        + " of life while the request was in flight (sandbox " + sb.id() + ": " + why.get() + ")", e);
             }
         }
         return translate(e);
