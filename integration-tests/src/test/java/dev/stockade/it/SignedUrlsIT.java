@@ -2,6 +2,7 @@ package dev.stockade.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.conformance.RawClient;
 import java.net.URLEncoder;
@@ -55,6 +56,12 @@ class SignedUrlsIT extends OneServerPerClass {
         assertFalse(r.body().contains("expired"), r.body());
     }
 
+    /** The default user may not read root's 0600 file: a 4xx without its content. */
+    static void assertRefusedToTheUser(RawClient.Response r) {
+        assertTrue(r.status() >= 400 && r.status() < 500 && r.status() != 401, r.status() + " " + r.body());
+        assertFalse(r.body().contains("root-only"), r.body());
+    }
+
     @Test
     void aSignedUrlReadsAndWritesWithoutAnyHeaderForItsOperationPathAndUserOnly() throws Exception {
         RawClient.Box a = c.create(Map.of("templateID", "base", "timeout", 120, "secure", true));
@@ -105,6 +112,12 @@ class SignedUrlsIT extends OneServerPerClass {
             assertUnauthenticated(get("/files?path=hello.txt&signature="));
             assertUnauthenticated(get(url("hello.txt", null, sign("hello.txt", "read", "", "not-a-token", null), null)));
             assertEquals("from a", new String(c.download(a, "/home/user/hello.txt").body(), StandardCharsets.UTF_8));
+            // The user is the signed one: an Authorization header for root does not make a default-user URL root's.
+            assertEquals("ok\n", c.run(a, "echo root-only > /root/secret && chmod 600 /root/secret && echo ok", "root").stdout());
+            String secretUrl = url("/root/secret", null, sign("/root/secret", "read", "", a.token(), null), null);
+            assertRefusedToTheUser(get(secretUrl));
+            assertRefusedToTheUser(c.call("GET", secretUrl, null,
+                    Map.of("Authorization", "Basic " + Base64.getEncoder().encodeToString("root:".getBytes(StandardCharsets.UTF_8)))));
 
             // An ended sandbox's URLs stop working with it.
             c.kill(a);

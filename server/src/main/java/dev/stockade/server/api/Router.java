@@ -104,15 +104,19 @@ public final class Router implements HttpHandler {
                 return;
             }
             Sandbox target;
+            String authorization = r.header("Authorization");
             if (signed && r.header("X-Access-Token") == null && r.header("X-API-Key") == null) {
                 target = signedUrls.verify(r, sandboxId);
                 r.auditSandbox = target.id();
                 r.principal = Principal.signedUrl(target.tenant());
+                // The user is the signed one (the username parameter, else the default user): an
+                // Authorization header added to a signed URL must not turn it into root's.
+                authorization = null;
             } else {
                 target = authorize(r, sandboxId, ENVD_TOKENS);
             }
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
-                    r.header("Authorization"), plane == Plane.FILES ? r.query().get("username") : null));
+                    authorization, plane == Plane.FILES ? r.query().get("username") : null));
             if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
             ((Route.Envd) routeOf(found, r, plane).route().handler()).handle(r, ctx);
         } catch (StockadeError e) {
