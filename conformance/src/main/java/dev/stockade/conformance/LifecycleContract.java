@@ -230,6 +230,31 @@ public abstract class LifecycleContract extends RuntimeContract {
         }
     }
 
+    /** E2B's metrics: samples read on the host from the sandbox's cgroup and disk quota, whatever the runtime. */
+    @Test
+    void metricsAreSampledFromTheSandboxsCgroupAndDisk() throws InterruptedException {
+        RawClient.Box b = c.create(body("templateID", "base", "timeout", 60, "limits", Map.of("memoryMB", 256, "diskMB", 100)));
+        try {
+            c.run(b, "head -c 20000000 /dev/zero > /home/user/blob");
+            JsonNode samples = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null).json();
+            for (int i = 0; i < 40 && samples.isEmpty(); i++) {
+                Thread.sleep(250);
+                samples = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null).json();
+            }
+            assertFalse(samples.isEmpty(), "a sample within 10 s of the start");
+            Thread.sleep(6000);
+            samples = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null).json();
+            JsonNode m = samples.get(samples.size() - 1);
+            assertTrue(m.path("memUsed").asLong() > 0 && m.path("memUsed").asLong() <= m.path("memTotal").asLong(), m::toString);
+            assertTrue(m.path("memTotal").asLong() >= 256L << 20, m::toString);
+            assertEquals(100L << 20, m.path("diskTotal").asLong(), m::toString);
+            assertTrue(m.path("diskUsed").asLong() >= 20_000_000L, m::toString);
+            assertTrue(m.path("cpuUsedPct").asDouble() >= 0 && m.path("cpuCount").asInt() >= 1, m::toString);
+        } finally {
+            c.kill(b);
+        }
+    }
+
     @Test
     void killAnswers204ThenNotFoundEverywhere() {
         RawClient.Box b = c.create();

@@ -96,6 +96,20 @@ class OpenApiContractIT {
                     b -> c.call("POST", "/sandboxes/" + b.id() + "/connect", Map.of("timeout", 120))));
             calls.put("connectSandbox", new Call("post", "/v2/sandboxes/{sandboxID}/connect",
                     b -> c.call("POST", "/v2/sandboxes/" + b.id() + "/connect", Map.of())));
+            calls.put("getSandboxMetrics", new Call("get", "/sandboxes/{sandboxID}/metrics", b -> {
+                // The box has lived a while by now (creates above); wait for its first sample if not.
+                RawClient.Response r = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null);
+                for (int i = 0; i < 40 && r.status() == 200 && r.json().isEmpty(); i++) {
+                    try {
+                        Thread.sleep(250);
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    r = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null);
+                }
+                assertTrue(r.json().size() > 0, r.body());
+                return r;
+            }));
             String[] snapshot = new String[1];
             calls.put("createSnapshot", new Call("post", "/sandboxes/{sandboxID}/snapshots", b -> {
                 RawClient.Response r = c.call("POST", "/sandboxes/" + b.id() + "/snapshots", Map.of("name", "contract-snap"));

@@ -290,6 +290,7 @@ class TenantsIT {
                 cp(beta, "POST", "/sandboxes/{id}/refreshes", Map.of()),
                 cp(beta, "POST", "/sandboxes/{id}/connect", Map.of("timeout", 1)),
                 cp(beta, "POST", "/v2/sandboxes/{id}/connect", Map.of("timeout", 1)),
+                cp(beta, "GET", "/sandboxes/{id}/metrics", null),
                 cp(beta, "GET", "/sandboxes/{id}/network", null),
                 cp(beta, "PUT", "/sandboxes/{id}/network", Map.of("allow_internet_access", true)),
                 cp(beta, "GET", "/sandboxes/{id}/network/log", null),

@@ -99,6 +99,15 @@ public interface SandboxRuntime {
         return java.util.List.of();
     }
 
+    /**
+     * The sandbox's resource usage now, read on the host (its cgroup and its disk quota): the
+     * server samples it every few seconds for E2B's metrics. Cheap: files are read, no process
+     * is started. NOT_FOUND when the sandbox has no cgroup (it ended).
+     */
+    default ResourceUsage stats(String id) {
+        throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot report resource usage");
+    }
+
     /** Thaws a paused sandbox: its processes go on where they were. */
     default void resume(String id) {
         throw new RuntimeFailure(RuntimeFailure.Code.UNAVAILABLE, "runtime " + name() + " cannot pause sandboxes");

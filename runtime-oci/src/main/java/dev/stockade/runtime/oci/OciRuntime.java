@@ -3,6 +3,7 @@ package dev.stockade.runtime.oci;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.stockade.runtime.ResourceUsage;
 import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
@@ -225,6 +226,11 @@ abstract class OciRuntime implements SandboxRuntime {
             throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "setting the CPU share of sandbox " + id + " failed: "
                     + e.getMessage());
         }
+    }
+
+    @Override
+    public ResourceUsage stats(String id) {
+        return CgroupUsage.read(id, new BundleLayout(sandboxesRoot.resolve(id)).disk());
     }
 
     @Override

@@ -71,6 +71,7 @@ public final class Routes {
                 control("POST", "/sandboxes/{sandboxID}/connect", "sandbox.connect", (r, p) -> e.lifecycle().connect(r, p)),
                 control("POST", "/v2/sandboxes/{sandboxID}/connect", "sandbox.connect", (r, p) -> e.lifecycle().connect(r, p)),
                 control("POST", "/sandboxes/{sandboxID}/pause", "sandbox.pause", (r, p) -> e.lifecycle().pause(r, p)),
+                control("GET", "/sandboxes/{sandboxID}/metrics", "sandbox.metrics", (r, p) -> e.lifecycle().metrics(r, p)),
                 // ---- control plane: snapshots (a snapshot is a template of its tenant) ----
                 control("POST", "/sandboxes/{sandboxID}/snapshots", "snapshot.create", (r, p) -> e.snapshots().create(r, p)),
                 control("GET", "/snapshots", "snapshot.list", (r, p) -> e.snapshots().list(r, p)),

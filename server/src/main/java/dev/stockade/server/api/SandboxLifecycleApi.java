@@ -1,15 +1,21 @@
 package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.server.core.Admission;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
+import dev.stockade.server.core.UsageSample;
+import dev.stockade.server.error.StockadeError;
 import java.io.IOException;
+import java.time.Instant;
+import java.time.format.DateTimeFormatter;
+import java.util.Map;
 
 /**
  * One sandbox's life on the control plane (E2B's REST API): create, get, kill, timeout, refresh,
- * connect (resume) and pause. Each endpoint reads its body into a record, asks
+ * connect (resume), pause and its resource usage (metrics). Each endpoint reads its body into a record, asks
  * {@link SandboxManager}, and answers; the router has already checked that a {@code {sandboxID}}
  * is the caller's. Runs on request virtual threads.
  */
@@ -38,7 +44,10 @@ final class SandboxLifecycleApi {
         }
     }
 
-    /** E2B's connect (v1 and v2): resumes a paused sandbox; a timeout, when given, is reset. */
+    /**
+     * E2B's connect (v1 and v2): resumes a paused sandbox (its timeout, when given, counts from the
+     * resume); on a running one a timeout only ever extends the deadline.
+     */
     record ConnectBody(Integer timeout) {
         static ConnectBody read(JsonNode b) {
             return new ConnectBody(b.hasNonNull("timeout") ? BodyFields.intField(b, "timeout", false) : null);
@@ -52,6 +61,27 @@ final class SandboxLifecycleApi {
     record PauseBody(boolean memory) {
         static PauseBody read(JsonNode b) {
             return new PauseBody(BodyFields.boolField(b, "memory"));
+        }
+    }
+
+    /**
+     * {@code GET /sandboxes/{id}/metrics?start=&end=}: unix seconds, both optional (from the
+     * sandbox's start until now); {@code end} covers its whole second, as the SDK rounds to seconds.
+     */
+    record MetricsRange(Instant from, Instant to) {
+        static MetricsRange read(Map<String, String> q, Instant startedAt) {
+            Instant from = q.containsKey("start") ? Instant.ofEpochSecond(seconds(q, "start")) : startedAt;
+            Instant to = q.containsKey("end") ? Instant.ofEpochSecond(seconds(q, "end")).plusMillis(999) : Instant.now();
+            if (from.isAfter(to)) throw StockadeError.invalid("start must not be after end");
+            return new MetricsRange(from, to);
+        }
+
+        private static long seconds(Map<String, String> q, String name) {
+            String v = q.get(name);
+            if (v == null || !v.matches("\\d{1,12}")) {
+                throw StockadeError.invalid(name + " must be a unix time in whole seconds, got '" + v + "'");
+            }
+            return Long.parseLong(v);
         }
     }
 
@@ -96,6 +126,24 @@ final class SandboxLifecycleApi {
         if (wasPaused) r.audit(null, String.format("resumed in %.1f ms", (System.nanoTime() - t) / 1e6));
         ObjectNode out = SandboxJson.summary(r.json, sb);
         if (wasPaused) SandboxJson.preserved(out.putObject("resumed"));
+        r.sendJson(200, out);
+    }
+
+    void metrics(Request r, Route.Params p) throws IOException {
+        MetricsRange range = MetricsRange.read(r.query(), manager.live(p.sandboxId()).startedAt());
+        ArrayNode out = r.json.createArrayNode();
+        for (UsageSample s : manager.usage(p.sandboxId(), range.from(), range.to())) {
+            ObjectNode n = out.addObject();
+            n.put("timestamp", DateTimeFormatter.ISO_INSTANT.format(s.at()));
+            n.put("timestampUnix", s.at().getEpochSecond());
+            n.put("cpuCount", s.cpuCount());
+            n.put("cpuUsedPct", Math.round(s.cpuUsedPct() * 100) / 100.0);
+            n.put("memUsed", s.memUsed());
+            n.put("memTotal", s.memTotal());
+            n.put("memCache", s.memCache());
+            n.put("diskUsed", s.diskUsed());
+            n.put("diskTotal", s.diskTotal());
+        }
         r.sendJson(200, out);
     }
 

@@ -7,11 +7,15 @@ import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.SandboxState;
 import dev.stockade.server.error.StockadeError;
 import java.io.IOException;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * What a tenant can see exists: its sandboxes ({@code GET /sandboxes}, {@code GET /v2/sandboxes},
@@ -25,17 +29,27 @@ final class SandboxListApi {
         this.manager = manager;
     }
 
+    /** E2B's {@code order}: by start time, newest first unless asked otherwise. */
+    enum Order { ASC, DESC }
+
     /**
-     * A list's query: page size, states (running and paused by default), metadata that must match,
-     * and the cursor after which the page starts.
+     * A list's query, as E2B's {@code GET /v2/sandboxes} takes it: page size, states (running and
+     * paused by default), metadata that must match, the earliest start time, a template (id or
+     * alias), the order by start time, and the cursor after which the page starts. The order and
+     * the filters apply to the whole set before paging, so a cursor from one page stays valid
+     * while sandboxes come and go.
      */
-    record ListQuery(int limit, Set<String> states, Map<String, String> metadata, String after) {
+    record ListQuery(int limit, Set<String> states, Map<String, String> metadata, Instant startedAfter,
+                     String template, Order order, String after) {
         ListQuery {
             for (String s : states) {
                 if (!s.equals("running") && !s.equals("paused")) throw StockadeError.invalid("state must be running or paused, got '" + s + "'");
             }
             states = Set.copyOf(states);
             metadata = Map.copyOf(metadata);
+            if (after != null && !CURSOR.matcher(after).matches()) {
+                throw StockadeError.invalid("nextToken is not a token this server handed out (X-Next-Token of an earlier page)");
+            }
         }
 
         static ListQuery read(Map<String, String> q) {
@@ -44,7 +58,7 @@ final class SandboxListApi {
             Set<String> states = new LinkedHashSet<>(List.of("running", "paused"));
             if (state != null) {
                 states.clear();
-                states.addAll(List.of(state.split(",")));
+                for (String s : state.split(",")) if (!s.isBlank()) states.add(s.strip());
             }
             Map<String, String> metadata = new LinkedHashMap<>();
             if (q.containsKey("metadata")) {
@@ -62,9 +76,45 @@ final class SandboxListApi {
                     }
                 }
             }
-            return new ListQuery(limit, states, metadata, q.get("nextToken"));
+            Instant startedAfter = null;
+            if (q.containsKey("startedAfter")) {
+                try {
+                    startedAfter = OffsetDateTime.parse(q.get("startedAfter")).toInstant();
+                } catch (DateTimeParseException e) {
+                    throw StockadeError.invalid("startedAfter must be an RFC 3339 date-time such as 2026-01-02T03:04:05.678Z, got '"
+                            + q.get("startedAfter") + "'");
+                }
+            }
+            String template = q.get("template");
+            if (template != null && template.isEmpty()) template = null;
+            Order order = switch (q.getOrDefault("order", "desc")) {
+                case "asc" -> Order.ASC;
+                case "desc" -> Order.DESC;
+                default -> throw StockadeError.invalid("order must be asc or desc, got '" + q.get("order") + "'");
+            };
+            String after = q.get("nextToken");
+            return new ListQuery(limit, states, metadata, startedAfter, template, order,
+                    after == null || after.isEmpty() ? null : after);
+        }
+
+        /** Whether {@code sb} passes every filter (not the cursor). */
+        boolean matches(Sandbox sb) {
+            return states.contains(SandboxState.e2bName(sb.state()))
+                    && (startedAfter == null || !sb.startedAt().isBefore(startedAfter))
+                    && (template == null || template.equals(sb.templateId()) || template.equals(sb.alias()))
+                    && metadata.entrySet().stream().allMatch(e -> e.getValue().equals(sb.metadata().get(e.getKey())));
+        }
+
+        /** Whether {@code sb} comes after the cursor in this query's order. */
+        boolean afterCursor(Sandbox sb) {
+            if (after == null) return true;
+            int c = cursor(sb).compareTo(after);
+            return order == Order.ASC ? c > 0 : c < 0;
         }
     }
+
+    /** A cursor: start time (ms, zero-padded so that strings sort as times) then id. */
+    private static final Pattern CURSOR = Pattern.compile("\\d{19}\\.[a-z0-9]{1,64}");
 
     /** A list's page size: the query's {@code limit} (1..1000), 100 by default. */
     static int pageLimit(Map<String, String> q) {
@@ -82,12 +132,13 @@ final class SandboxListApi {
     void list(Request r, Route.Params p) throws IOException {
         ListQuery q = ListQuery.read(r.query());
         String tenant = r.principal.tenant();
-        List<Sandbox> page = manager.list().stream()
+        // The table's order is oldest first; newest first is the same list reversed.
+        List<Sandbox> all = manager.list();
+        if (q.order() == Order.DESC) all = all.reversed();
+        List<Sandbox> page = all.stream()
                 .filter(sb -> sb.tenant().equals(tenant))
-                .filter(sb -> q.states().contains(SandboxState.e2bName(sb.state())))
-                .filter(sb -> q.after() == null || cursor(sb).compareTo(q.after()) > 0)
-                .filter(sb -> q.metadata().entrySet().stream()
-                        .allMatch(e -> e.getValue().equals(sb.metadata().get(e.getKey()))))
+                .filter(q::matches)
+                .filter(q::afterCursor)
                 .limit(q.limit() + 1L)
                 .toList();
         ArrayNode out = r.json.createArrayNode();

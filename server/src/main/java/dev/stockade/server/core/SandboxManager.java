@@ -12,6 +12,7 @@ import dev.stockade.server.store.Store;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -30,7 +31,8 @@ import java.util.logging.Logger;
  * {@link Lifecycle} (which operation each state allows) and {@link Transitions} (carries them out),
  * {@link SandboxTable} (ids, slots, tokens, tombstones, lost sandboxes),
  * {@link SandboxRegistry} (the store's record), {@link Recovery} (take-over at start),
- * {@link Reaper} (timeouts, idle policy, vanished containers), {@link Pools} and {@link EgressDirs}.
+ * {@link Reaper} (timeouts, idle policy, vanished containers), {@link UsageSampler} (resource usage
+ * history), {@link Pools} and {@link EgressDirs}.
  *
  * <p>Called from API handler threads (virtual threads) concurrently; a sandbox's state changes under
  * its own monitor. The reaper runs on its own virtual thread and ends sandboxes through {@link Transitions}.
@@ -50,6 +52,7 @@ public final class SandboxManager implements AutoCloseable {
     private final Transitions transitions;
     private final Pools pools;
     private final Reaper reaper;
+    private final UsageSampler usage;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /**
@@ -73,6 +76,7 @@ public final class SandboxManager implements AutoCloseable {
         new Recovery(registry, runtimes, table, assembler, this.egress, quotas).run();
         this.transitions = new Transitions(runtimes, registry, table, this.egress);
         this.reaper = new Reaper(table, runtimes, transitions);
+        this.usage = new UsageSampler(table, runtimes);
         this.pools = new Pools(config.pool(), runtimes, assembler);
     }
 
@@ -230,13 +234,23 @@ public final class SandboxManager implements AutoCloseable {
 
     /**
      * Resumes a paused sandbox where it was (E2B's connect); its timeout runs again from what was left
-     * at the pause, or {@code timeoutSeconds} when given. A running sandbox only gets the new timeout.
+     * at the pause, or {@code timeoutSeconds} when given. A running sandbox's timeout is extended to
+     * {@code timeoutSeconds} from now, never shortened.
      */
     public Sandbox resume(String id, Integer timeoutSeconds) {
         if (timeoutSeconds != null) policy.checkTimeout(timeoutSeconds);
         Sandbox sb = live(id);
         transitions.resume(sb, timeoutSeconds);
         return sb;
+    }
+
+    /**
+     * A running or paused sandbox's resource usage samples taken from {@code from} to {@code to}
+     * (the last 15 minutes are kept), oldest first; NOT_FOUND once it has ended.
+     */
+    public List<UsageSample> usage(String id, Instant from, Instant to) {
+        live(id);
+        return usage.between(id, from, to);
     }
 
     public void setTimeout(String id, int seconds) {
@@ -288,6 +302,7 @@ public final class SandboxManager implements AutoCloseable {
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
         reaper.close();
+        usage.close();
         pools.close();
         List<Thread> enders = new ArrayList<>();
         for (Sandbox sb : table.all()) {
@@ -319,6 +334,7 @@ public final class SandboxManager implements AutoCloseable {
     public int detach() {
         if (!closed.compareAndSet(false, true)) return 0;
         reaper.close();
+        usage.close();
         pools.close();
         int left = 0;
         for (Sandbox sb : table.all()) {

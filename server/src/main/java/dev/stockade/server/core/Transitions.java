@@ -55,7 +55,8 @@ final class Transitions implements Reaper.Actions {
 
     /**
      * Thaws a paused sandbox, its timeout running again from what was left at the pause or from
-     * {@code timeoutSeconds} when given; a running sandbox only gets the new timeout.
+     * {@code timeoutSeconds} when given; a running sandbox's deadline moves to {@code timeoutSeconds}
+     * from now only when that is later (connect extends, never shortens).
      */
     void resume(Sandbox sb, Integer timeoutSeconds) {
         String id = sb.id();
@@ -71,7 +72,9 @@ final class Transitions implements Reaper.Actions {
                 sb.endAt(Instant.now().plus(timeoutSeconds == null ? p.remaining() : Duration.ofSeconds(timeoutSeconds)));
                 sb.resumed();
             } else if (timeoutSeconds != null) {
-                sb.endAt(Instant.now().plusSeconds(timeoutSeconds));
+                // E2B's connect never shortens a running sandbox's life: a later deadline only.
+                Instant asked = Instant.now().plusSeconds(timeoutSeconds);
+                if (asked.isAfter(sb.endAt())) sb.endAt(asked);
             }
             record(sb);
         }
