@@ -45,7 +45,7 @@ test('runCode: state persists, the last expression is the main result, execution
 
     const unicode = await sandbox.runCode('print("é ✓ 日本")\n"ünï"')
     assert.equal(unicode.logs.stdout.join(''), 'é ✓ 日本\n')
-    assert.equal(unicode.text, "'ünï'")
+    assert.equal(unicode.text, 'ünï')
   })
 })
 
@@ -70,7 +70,7 @@ test('onStdout, onStderr and onResult fire while the cell runs', opts, async () 
       },
     )
     const finished = Date.now()
-    assert.equal(execution.text, "'done'")
+    assert.equal(execution.text, 'done')
     assert.equal(execution.logs.stdout.join(''), 'one\ntwo\n')
     assert.equal(execution.logs.stderr.join(''), 'warn\n')
     const first = (kind) => events.find(([k]) => k === kind)
@@ -133,7 +133,7 @@ test('createCodeContext, listCodeContexts, restartCodeContext, removeCodeContext
     const other = await sandbox.createCodeContext()
     assert.equal(other.cwd, '/home/user')
 
-    assert.equal((await sandbox.runCode('import os\nv = 1\nos.getcwd()', { context: ctx })).text, "'/tmp'")
+    assert.equal((await sandbox.runCode('import os\nv = 1\nos.getcwd()', { context: ctx })).text, '/tmp')
     const isolated = await sandbox.runCode('v', { context: other })
     assert.equal(isolated.error?.name, 'NameError', 'contexts do not share state')
 
@@ -151,23 +151,55 @@ test('createCodeContext, listCodeContexts, restartCodeContext, removeCodeContext
   })
 })
 
-test('per-call envs reach the cell; timeoutMs ends the wait with TimeoutError', opts, async () => {
+test('per-call envs reach the cell; timeoutMs ends the wait with TimeoutError and interrupts the cell', opts, async () => {
   await withCodeSandbox(async (sandbox) => {
     const env = await sandbox.runCode('import os\nos.environ.get("PER_CALL")', { envs: { PER_CALL: 'yes' } })
-    assert.equal(env.text, "'yes'")
-    assert.equal((await sandbox.runCode('os.environ.get("PER_CALL", "unset")')).text, "'unset'", 'envs last for one call')
+    assert.equal(env.text, 'yes')
+    assert.equal((await sandbox.runCode('os.environ.get("PER_CALL", "unset")')).text, 'unset', 'envs last for one call')
 
     const ctx = await sandbox.createCodeContext()
     const started = Date.now()
     const err = await rejectsWith(
-      () => sandbox.runCode('import time\ntime.sleep(3)\ndone = True', { context: ctx, timeoutMs: 1000 }),
+      () => sandbox.runCode('import time\nstarted = True\ntime.sleep(120)\ndone = True', { context: ctx, timeoutMs: 1000 }),
       TimeoutError,
     )
     assert.match(err.message, /timed out/i)
     assert.ok(Date.now() - started < 2500, `timeoutMs took ${Date.now() - started} ms`)
-    // The client went away; the cell itself finished in the sandbox.
-    assert.equal((await sandbox.runCode('done', { context: ctx })).text, 'True')
+    // The client went away: as E2B's server does, Stockade interrupts the cell, so the next one
+    // runs at once in the same interpreter (state kept) instead of waiting behind the sleep.
+    const next = await sandbox.runCode("(started, 'done' in globals())", { context: ctx, timeoutMs: 15_000 })
+    assert.equal(next.text, '(True, False)')
+    assert.ok(Date.now() - started < 15_000, `the next cell waited ${Date.now() - started} ms`)
   })
+})
+
+test("results in E2B's forms: a str without quotes, a DataFrame's data, an image saved to a file", opts, async () => {
+  await withCodeSandbox(async (sandbox) => {
+    const env = await sandbox.runCode('import os\nos.getenv("TEST_ENV_VAR")')
+    assert.equal(env.text, 'supertest')
+    assert.equal((await sandbox.runCode('[1, "a"]')).text, "[1, 'a']", 'other types keep their repr')
+
+    const frame = await sandbox.runCode('import pandas as pd\npd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})')
+    assert.deepEqual(frame.results[0].data, { a: [1, 2, 3], b: ['x', 'y', 'z'] })
+
+    const saved = await sandbox.runCode('from PIL import Image\nImage.new("RGBA", (16, 8)).save("test.png")')
+    assert.equal(saved.results.length, 1, JSON.stringify(saved.results.map((r) => r.formats())))
+    assert.deepEqual(pngSize(saved.results[0].png), { width: 16, height: 8 })
+  }, { envs: { TEST_ENV_VAR: 'supertest' } })
+})
+
+test('a cell running while its sandbox is killed rejects with the SDK\'s "sandbox was killed" error', opts, async () => {
+  const sandbox = await Sandbox.create({ requestTimeoutMs: REQUEST_TIMEOUT_MS, timeoutMs: 120_000 })
+  try {
+    const execution = sandbox.runCode('import time\ntime.sleep(300)', { timeoutMs: 60_000 })
+    execution.catch(() => {}) // awaited below; keeps Node from reporting it unhandled meanwhile
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await sandbox.kill()
+    const err = await rejectsWith(execution, TimeoutError)
+    assert.match(err.message, /sandbox was killed while the request was in progress/)
+  } finally {
+    await sandbox.kill().catch(() => {})
+  }
 })
 
 test('language other than python is refused; language python is accepted', opts, async () => {

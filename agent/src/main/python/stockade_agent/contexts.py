@@ -338,7 +338,8 @@ def op_execute(sock, req):
             item = cell.sub.take(IDLE_CHECK)
             if item is None:
                 if alive and peer_closed(sock):
-                    alive = False  # the cell runs on; its output is discarded
+                    alive = False
+                    cell.abandon()  # nobody waits for its output: the context must be free for the next cell
                 continue
             kind, data = item
             if kind == "done":
@@ -353,6 +354,7 @@ def op_execute(sock, req):
                     send_frame(sock, kind, data)
             except OSError:
                 alive = False
+                cell.abandon()
         files = file_changes(before, scan_files(ctx.home), start_ns)
         if lost:
             state_lost = True

@@ -162,6 +162,8 @@ class IPythonRunner:
         config.InteractiveShell.colors = "NoColor"
         config.InteractiveShell.xmode = "Context"
         self.shell = Shell.instance(config=config, displayhook_class=Hook, display_pub_class=Publisher)
+        formatters = self.shell.display_formatter
+        formatters.formatters["e2b/data"] = _data_formatter()(parent=formatters)
 
     def run(self, code, n, silent):
         shell = self.shell
@@ -172,6 +174,23 @@ class IPythonRunner:
             shell.run_cell(code, store_history=not silent, silent=silent)
         finally:
             STATE.in_cell = False
+
+
+def _data_formatter():
+    """An IPython formatter for E2B's "e2b/data" form (kernel_events.dataframe_data)."""
+    from IPython.core.formatters import BaseFormatter
+    from traitlets import ObjectName, Unicode
+
+    class DataFormatter(BaseFormatter):
+        format_type = Unicode("e2b/data")
+        print_method = ObjectName("_repr_e2b_data_")
+        _return_type = (dict,)
+
+        def __call__(self, obj):
+            frame = events.dataframe_data(obj)
+            return frame if frame is not None else super().__call__(obj)
+
+    return DataFormatter
 
 
 # ---------------------------------------------------------------------------------------------

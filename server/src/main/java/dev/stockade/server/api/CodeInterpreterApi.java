@@ -50,8 +50,11 @@ final class CodeInterpreterApi {
     /** How long a chunk of stdout or stderr waits for the next chunk of the same stream to join it. */
     private static final Duration COALESCE = Duration.ofMillis(2);
     private static final int COALESCE_MAX_CHARS = 64 * 1024;
-    /** How long to wait for the next event before looking again (NDJSON has no keepalive to send meanwhile). */
-    private static final Duration POLL = Duration.ofSeconds(5);
+    /**
+     * How long a silent cell waits before a keepalive line: writing is the only way to notice a
+     * client that went away (E2B's server writes one every 5 s; the SDKs skip unknown types).
+     */
+    private static final Duration KEEPALIVE = Duration.ofSeconds(2);
 
     private final Sessions sessions = new Sessions();
     private final ObjectMapper json = new ObjectMapper();
@@ -147,11 +150,13 @@ final class CodeInterpreterApi {
             r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
             r.exchange.getResponseHeaders().set("Cache-Control", "no-store");
             r.exchange.sendResponseHeaders(200, 0);
-            try (OutputStream out = r.exchange.getResponseBody()) {
+            AbortableBody body = new AbortableBody(r.exchange.getResponseBody());
+            r.exchange.setStreams(null, body); // the exchange's own close goes through it too
+            try (OutputStream out = body) {
                 // Send the headers now: the SDK's request timeout runs until they arrive, and a cell
                 // may stay silent for longer than that.
                 out.flush();
-                relay(run, out);
+                relay(run, out, sb, body);
             }
         }
     }
@@ -169,19 +174,25 @@ final class CodeInterpreterApi {
     }
 
     /**
-     * Copies the cell's events to the client as they come. A client that goes away only stops the
-     * copy (the cell runs to its end in its context). The run always ends with an End event: the
-     * server's verdicts (a backstop, a broken link) arrive as an Error and an End like the agent's.
+     * Copies the cell's events to the client as they come. A client that goes away is noticed at
+     * the next write (a keepalive when the cell is silent): the IOException closes the run, and the
+     * agent interrupts the cell, so that its context is free for the next one. The run always ends
+     * with an End event: the server's verdicts (a backstop, a broken link) arrive as an Error and an
+     * End like the agent's; but when the sandbox itself ended during the cell, the body is cut off
+     * instead of ended, which is what the SDKs turn into their "sandbox was killed" error.
      */
-    private void relay(CellRun run, OutputStream out) throws IOException {
+    private void relay(CellRun run, OutputStream out, Sandbox sb, AbortableBody body) throws IOException {
         boolean errorSent = false;
         CellEvent pending = null;
         while (true) {
             CellEvent ev = pending;
             pending = null;
             if (ev == null) {
-                Optional<CellEvent> next = run.next(POLL);
-                if (next.isEmpty()) continue; // NDJSON has no keepalive the SDK understands: the connection just stays open
+                Optional<CellEvent> next = run.next(KEEPALIVE);
+                if (next.isEmpty()) {
+                    write(out, keepalive());
+                    continue;
+                }
                 ev = next.get();
             }
             if (ev instanceof CellEvent.Stdout || ev instanceof CellEvent.Stderr) {
@@ -212,6 +223,10 @@ final class CodeInterpreterApi {
                     errorSent = true;
                 }
                 case CellEvent.End e -> {
+                    if (e.outcome() == Outcome.KILLED && !sb.isLive()) {
+                        body.abort();
+                        throw new IOException("sandbox " + sb.id() + " ended during the cell: the response is cut off");
+                    }
                     if (!errorSent && e.outcome() != Outcome.OK && e.outcome() != Outcome.ERROR) {
                         // The cell did not finish on its own: the SDK must see an error, not a quiet success.
                         write(out, error(CellRun.errorName(e.outcome()), e.reason() == null ? e.outcome().wireName() : e.reason(), ""));
@@ -220,6 +235,40 @@ final class CodeInterpreterApi {
                     return;
                 }
             }
+        }
+    }
+
+    private ObjectNode keepalive() {
+        ObjectNode n = json.createObjectNode();
+        n.put("type", "keepalive");
+        return n;
+    }
+
+    /**
+     * The response body, which can be cut off: once aborted, close() fails instead of writing the
+     * chunked body's last chunk, and the HTTP server then closes the connection (its exchange's
+     * close treats a failing close as a broken connection), so the client sees a truncated body.
+     */
+    private static final class AbortableBody extends java.io.FilterOutputStream {
+        private volatile boolean aborted;
+
+        AbortableBody(OutputStream out) {
+            super(out);
+        }
+
+        void abort() {
+            aborted = true;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (aborted) throw new IOException("response aborted");
+            super.close();
         }
     }
 
