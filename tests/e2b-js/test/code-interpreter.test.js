@@ -202,7 +202,26 @@ test('a cell running while its sandbox is killed rejects with the SDK\'s "sandbo
   }
 })
 
-test('language other than python is refused; language python is accepted', opts, async () => {
+test("language 'bash': a shell per context, the sandbox's and the call's envs, cwd, state between cells", opts, async () => {
+  await withCodeSandbox(async (sandbox) => {
+    assert.equal((await sandbox.runCode('echo $TEST_ENV_VAR', { language: 'bash' })).logs.stdout[0], 'supertest\n')
+    const over = await sandbox.runCode('echo $TEST_ENV_VAR $FOO', { language: 'bash', envs: { TEST_ENV_VAR: 'overwrite', FOO: 'bar' } })
+    assert.equal(over.logs.stdout[0], 'overwrite bar\n')
+    const after = await sandbox.runCode('echo $TEST_ENV_VAR ${FOO:-default}', { language: 'bash' })
+    assert.equal(after.logs.stdout[0], 'supertest default\n')
+    assert.equal((await sandbox.runCode('pwd', { language: 'bash' })).logs.stdout.join('').trim(), '/home/user')
+
+    const ctx = await sandbox.createCodeContext({ language: 'bash', cwd: '/tmp' })
+    assert.equal(ctx.language, 'bash')
+    await sandbox.runCode('X=kept; cd /home/user', { context: ctx })
+    assert.equal((await sandbox.runCode('echo $X $(pwd)', { context: ctx })).logs.stdout.join(''), 'kept /home/user\n')
+    const failed = await sandbox.runCode('ls /nonexistent', { context: ctx })
+    assert.equal(failed.error?.value, '2', 'a failing command is an error whose value is its exit status')
+    assert.ok(failed.logs.stderr.join('').includes('nonexistent'), JSON.stringify(failed.logs))
+  }, { envs: { TEST_ENV_VAR: 'supertest' } })
+})
+
+test('languages other than python and bash are refused; language python is accepted', opts, async () => {
   await withCodeSandbox(async (sandbox) => {
     const err = await rejectsWith(() => sandbox.runCode('1', { language: 'r' }), SandboxError)
     assert.match(err.message, /400/)

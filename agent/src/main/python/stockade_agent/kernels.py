@@ -160,6 +160,8 @@ class Kernel:
         argv = [sys.executable or "/usr/bin/python3", kernel_path(), "--requests", str(req_r), "--events", str(ev_w)]
         if self.preload:
             argv += ["--preload", ",".join(self.preload)]
+        if ctx.language != "python":
+            argv += ["--language", ctx.language]
         ids = {"user": ctx.uid, "group": ctx.gid, "extra_groups": []} if settings.SWITCH_USER else {}
         self.oom_before = oom_kills()
         try:

@@ -170,6 +170,41 @@ class CodeContextsTest {
     }
 
     @Test
+    void bashContextsKeepTheirShellBetweenCells() {
+        ContextInfo ctx = client.createContext(new CreateContext("bash", null, Map.of(), null));
+        assertEquals("bash", ctx.language());
+        CellRun first = run(ctx.id(), "X=1\ncd /tmp\necho hi\necho warn >&2");
+        assertEquals(Outcome.OK, first.end().outcome(), first.toString());
+        assertEquals("hi\n", first.stdout());
+        assertEquals("warn\n", first.stderr());
+        assertEquals("1 /tmp\n", run(ctx.id(), "echo $X $(pwd)").stdout(), "variables and cd persist");
+
+        CellRun withEnv = run(new ExecuteCell(ctx.id(), "echo $FOO", Map.of("FOO", "b'a r"), 0, 0));
+        assertEquals("b'a r\n", withEnv.stdout());
+        assertEquals("default\n", run(ctx.id(), "echo ${FOO:-default}").stdout(), "a cell's variables last for that cell");
+        assertEquals("", run(ctx.id(), "cat").stdout(), "commands read stdin from /dev/null");
+
+        CellRun failed = run(ctx.id(), "false");
+        assertEquals(Outcome.ERROR, failed.end().outcome(), failed.toString());
+        assertEquals("1", failed.error().value(), "the exit status, as E2B's bash kernel reports it");
+
+        CellRun slow = run(new ExecuteCell(ctx.id(), "sleep 30\necho after", Map.of(), 500, 0));
+        assertEquals(Outcome.TIMEOUT, slow.end().outcome(), slow.toString());
+        assertFalse(slow.end().stateLost(), slow.toString());
+        assertEquals("", slow.stdout(), "the interrupt ends the cell, not just its command");
+        assertEquals("1\n", run(ctx.id(), "echo $X").stdout(), "the shell survived the interrupt");
+
+        CellRun exit = run(ctx.id(), "exit 3");
+        assertEquals(Outcome.KILLED, exit.end().outcome(), exit.toString());
+        assertTrue(exit.end().stateLost());
+        assertEquals("\n", run(ctx.id(), "echo $X").stdout(), "a new shell after exit");
+
+        CellRun byLanguage = run(new ExecuteCell(null, "echo ${BASH_VERSION:+bash} $(pwd)", Map.of(), 0, 0, "bash"));
+        assertEquals("bash " + agent.userHome + "\n", byLanguage.stdout(), "the default bash context");
+        client.deleteContext(ctx.id());
+    }
+
+    @Test
     void matplotlibFiguresBecomePngs() {
         ContextInfo ctx = newContext();
         CellRun shown = run(ctx.id(), """

@@ -116,12 +116,17 @@ final class CodeInterpreterApi {
         return n;
     }
 
-    /** Python is the only language: null (the default) or "python" in any case; anything else is a 400. */
+    /**
+     * Python (null, empty or "python" in any case) or bash (E2B's bash kernel: a persistent shell per
+     * context); anything else is a 400.
+     */
     private static String language(JsonNode b) {
         String language = BodyFields.textField(b, "language");
-        if (language == null || language.isEmpty() || language.toLowerCase(Locale.ROOT).equals("python")) return "python";
+        if (language == null || language.isEmpty()) return "python";
+        String l = language.toLowerCase(Locale.ROOT);
+        if (l.equals("python") || l.equals("bash")) return l;
         throw StockadeError.invalid("language '" + language + "' is not available: this server's code interpreter"
-                + " runs Python only. Send language \"python\" or leave it out.");
+                + " runs Python and bash. Send language \"python\" or \"bash\", or leave it out.");
     }
 
     private void execute(Request r, Sandbox sb) throws IOException {
@@ -129,7 +134,7 @@ final class CodeInterpreterApi {
         JsonNode codeNode = b.get("code");
         if (codeNode == null || codeNode.isNull()) throw StockadeError.invalid("code is required");
         if (!codeNode.isTextual()) throw StockadeError.invalid("code must be a string");
-        language(b);
+        String language = language(b);
         String contextId = BodyFields.textField(b, "context_id");
         if (contextId != null && contextId.isEmpty()) contextId = null;
         r.audit(contextId == null ? "default context" : "context " + contextId, "code " + Request.digest(codeNode.asText()));
@@ -144,7 +149,9 @@ final class CodeInterpreterApi {
         Limits limits = sb.limits();
         long timeoutMillis = cellTimeoutMillis(b, limits);
         long outputLimit = limits.outputMB() * 1024L * 1024L;
-        ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit);
+        // A named context has its own language; without one, the language picks the default context.
+        ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit,
+                contextId == null ? language : null);
         // Errors until here (bad body, unknown context) are plain HTTP errors; from here on the answer is a 200 stream.
         try (CellRun run = sessions.execute(sb, cell)) {
             r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
