@@ -32,7 +32,7 @@ test('runCode: state persists, the last expression is the main result, execution
   await withCodeSandbox(async (sandbox) => {
     const first = await sandbox.runCode('import math\nx = 40\nprint("hi")\nx + 2')
     assert.equal(first.text, '42')
-    assert.equal(first.logs.stdout.join(''), 'hi\n')
+    assert.deepEqual(first.logs.stdout, ['hi\n'], "print's text and its newline travel as one line")
     assert.deepEqual(first.logs.stderr, [])
     assert.equal(first.error, undefined)
     assert.equal(first.results.length, 1)

@@ -49,6 +49,11 @@ final class CodeInterpreterApi {
     private static final Pattern CONTEXT = Pattern.compile("/contexts/([^/]+)(/restart)?");
     /** How long a chunk of stdout or stderr waits for the next chunk of the same stream to join it. */
     private static final Duration COALESCE = Duration.ofMillis(2);
+    /**
+     * How long a chunk that does not end a line waits: print() writes the newline apart from its
+     * text, and a busy host can put more than COALESCE between the two.
+     */
+    private static final Duration COALESCE_LINE = Duration.ofMillis(25);
     private static final int COALESCE_MAX_CHARS = 64 * 1024;
     /**
      * How long a silent cell waits before a keepalive line: writing is the only way to notice a
@@ -206,8 +211,10 @@ final class CodeInterpreterApi {
                 // print() writes its text and its newline separately: chunks of one stream that follow
                 // each other within a moment travel as one line, as Jupyter's kernels batch them.
                 StringBuilder text = new StringBuilder(ev instanceof CellEvent.Stdout o ? o.text() : ((CellEvent.Stderr) ev).text());
-                while (text.length() < COALESCE_MAX_CHARS) {
-                    Optional<CellEvent> more = run.next(COALESCE);
+                long until = System.nanoTime() + COALESCE_LINE.toNanos() * 2; // output never waits longer
+                while (text.length() < COALESCE_MAX_CHARS && System.nanoTime() < until) {
+                    boolean lineEnded = text.isEmpty() || text.charAt(text.length() - 1) == '\n';
+                    Optional<CellEvent> more = run.next(lineEnded ? COALESCE : COALESCE_LINE);
                     if (more.isEmpty()) break;
                     if (more.get() instanceof CellEvent.Stdout o && ev instanceof CellEvent.Stdout) {
                         text.append(o.text());
