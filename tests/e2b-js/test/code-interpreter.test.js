@@ -32,7 +32,7 @@ test('runCode: state persists, the last expression is the main result, execution
   await withCodeSandbox(async (sandbox) => {
     const first = await sandbox.runCode('import math\nx = 40\nprint("hi")\nx + 2')
     assert.equal(first.text, '42')
-    assert.equal(first.logs.stdout.join(''), 'hi\n')
+    assert.deepEqual(first.logs.stdout, ['hi\n'], "print's text and its newline travel as one line")
     assert.deepEqual(first.logs.stderr, [])
     assert.equal(first.error, undefined)
     assert.equal(first.results.length, 1)
@@ -45,7 +45,7 @@ test('runCode: state persists, the last expression is the main result, execution
 
     const unicode = await sandbox.runCode('print("é ✓ 日本")\n"ünï"')
     assert.equal(unicode.logs.stdout.join(''), 'é ✓ 日本\n')
-    assert.equal(unicode.text, "'ünï'")
+    assert.equal(unicode.text, 'ünï')
   })
 })
 
@@ -70,7 +70,7 @@ test('onStdout, onStderr and onResult fire while the cell runs', opts, async () 
       },
     )
     const finished = Date.now()
-    assert.equal(execution.text, "'done'")
+    assert.equal(execution.text, 'done')
     assert.equal(execution.logs.stdout.join(''), 'one\ntwo\n')
     assert.equal(execution.logs.stderr.join(''), 'warn\n')
     const first = (kind) => events.find(([k]) => k === kind)
@@ -133,7 +133,7 @@ test('createCodeContext, listCodeContexts, restartCodeContext, removeCodeContext
     const other = await sandbox.createCodeContext()
     assert.equal(other.cwd, '/home/user')
 
-    assert.equal((await sandbox.runCode('import os\nv = 1\nos.getcwd()', { context: ctx })).text, "'/tmp'")
+    assert.equal((await sandbox.runCode('import os\nv = 1\nos.getcwd()', { context: ctx })).text, '/tmp')
     const isolated = await sandbox.runCode('v', { context: other })
     assert.equal(isolated.error?.name, 'NameError', 'contexts do not share state')
 
@@ -151,26 +151,77 @@ test('createCodeContext, listCodeContexts, restartCodeContext, removeCodeContext
   })
 })
 
-test('per-call envs reach the cell; timeoutMs ends the wait with TimeoutError', opts, async () => {
+test('per-call envs reach the cell; timeoutMs ends the wait with TimeoutError and interrupts the cell', opts, async () => {
   await withCodeSandbox(async (sandbox) => {
     const env = await sandbox.runCode('import os\nos.environ.get("PER_CALL")', { envs: { PER_CALL: 'yes' } })
-    assert.equal(env.text, "'yes'")
-    assert.equal((await sandbox.runCode('os.environ.get("PER_CALL", "unset")')).text, "'unset'", 'envs last for one call')
+    assert.equal(env.text, 'yes')
+    assert.equal((await sandbox.runCode('os.environ.get("PER_CALL", "unset")')).text, 'unset', 'envs last for one call')
 
     const ctx = await sandbox.createCodeContext()
     const started = Date.now()
     const err = await rejectsWith(
-      () => sandbox.runCode('import time\ntime.sleep(3)\ndone = True', { context: ctx, timeoutMs: 1000 }),
+      () => sandbox.runCode('import time\nstarted = True\ntime.sleep(120)\ndone = True', { context: ctx, timeoutMs: 1000 }),
       TimeoutError,
     )
     assert.match(err.message, /timed out/i)
     assert.ok(Date.now() - started < 2500, `timeoutMs took ${Date.now() - started} ms`)
-    // The client went away; the cell itself finished in the sandbox.
-    assert.equal((await sandbox.runCode('done', { context: ctx })).text, 'True')
+    // The client went away: as E2B's server does, Stockade interrupts the cell, so the next one
+    // runs at once in the same interpreter (state kept) instead of waiting behind the sleep.
+    const next = await sandbox.runCode("(started, 'done' in globals())", { context: ctx, timeoutMs: 15_000 })
+    assert.equal(next.text, '(True, False)')
+    assert.ok(Date.now() - started < 15_000, `the next cell waited ${Date.now() - started} ms`)
   })
 })
 
-test('language other than python is refused; language python is accepted', opts, async () => {
+test("results in E2B's forms: a str without quotes, a DataFrame's data, an image saved to a file", opts, async () => {
+  await withCodeSandbox(async (sandbox) => {
+    const env = await sandbox.runCode('import os\nos.getenv("TEST_ENV_VAR")')
+    assert.equal(env.text, 'supertest')
+    assert.equal((await sandbox.runCode('[1, "a"]')).text, "[1, 'a']", 'other types keep their repr')
+
+    const frame = await sandbox.runCode('import pandas as pd\npd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})')
+    assert.deepEqual(frame.results[0].data, { a: [1, 2, 3], b: ['x', 'y', 'z'] })
+
+    const saved = await sandbox.runCode('from PIL import Image\nImage.new("RGBA", (16, 8)).save("test.png")')
+    assert.equal(saved.results.length, 1, JSON.stringify(saved.results.map((r) => r.formats())))
+    assert.deepEqual(pngSize(saved.results[0].png), { width: 16, height: 8 })
+  }, { envs: { TEST_ENV_VAR: 'supertest' } })
+})
+
+test('a cell running while its sandbox is killed rejects with the SDK\'s "sandbox was killed" error', opts, async () => {
+  const sandbox = await Sandbox.create({ requestTimeoutMs: REQUEST_TIMEOUT_MS, timeoutMs: 120_000 })
+  try {
+    const execution = sandbox.runCode('import time\ntime.sleep(300)', { timeoutMs: 60_000 })
+    execution.catch(() => {}) // awaited below; keeps Node from reporting it unhandled meanwhile
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await sandbox.kill()
+    const err = await rejectsWith(execution, TimeoutError)
+    assert.match(err.message, /sandbox was killed while the request was in progress/)
+  } finally {
+    await sandbox.kill().catch(() => {})
+  }
+})
+
+test("language 'bash': a shell per context, the sandbox's and the call's envs, cwd, state between cells", opts, async () => {
+  await withCodeSandbox(async (sandbox) => {
+    assert.equal((await sandbox.runCode('echo $TEST_ENV_VAR', { language: 'bash' })).logs.stdout[0], 'supertest\n')
+    const over = await sandbox.runCode('echo $TEST_ENV_VAR $FOO', { language: 'bash', envs: { TEST_ENV_VAR: 'overwrite', FOO: 'bar' } })
+    assert.equal(over.logs.stdout[0], 'overwrite bar\n')
+    const after = await sandbox.runCode('echo $TEST_ENV_VAR ${FOO:-default}', { language: 'bash' })
+    assert.equal(after.logs.stdout[0], 'supertest default\n')
+    assert.equal((await sandbox.runCode('pwd', { language: 'bash' })).logs.stdout.join('').trim(), '/home/user')
+
+    const ctx = await sandbox.createCodeContext({ language: 'bash', cwd: '/tmp' })
+    assert.equal(ctx.language, 'bash')
+    await sandbox.runCode('X=kept; cd /home/user', { context: ctx })
+    assert.equal((await sandbox.runCode('echo $X $(pwd)', { context: ctx })).logs.stdout.join(''), 'kept /home/user\n')
+    const failed = await sandbox.runCode('ls /nonexistent', { context: ctx })
+    assert.equal(failed.error?.value, '2', 'a failing command is an error whose value is its exit status')
+    assert.ok(failed.logs.stderr.join('').includes('nonexistent'), JSON.stringify(failed.logs))
+  }, { envs: { TEST_ENV_VAR: 'supertest' } })
+})
+
+test('languages other than python and bash are refused; language python is accepted', opts, async () => {
   await withCodeSandbox(async (sandbox) => {
     const err = await rejectsWith(() => sandbox.runCode('1', { language: 'r' }), SandboxError)
     assert.match(err.message, /400/)

@@ -225,7 +225,7 @@ test('a template name ending in -hardened runs the sandbox on the hardened tier 
   const ci = await CodeInterpreterSandbox.create('code-interpreter-v1-hardened', { requestTimeoutMs: REQUEST_TIMEOUT_MS })
   try {
     const e = await ci.runCode('import platform\nplatform.release()')
-    assert.equal(e.text, "'4.4.0'")
+    assert.equal(e.text, '4.4.0')
   } finally {
     await ci.kill().catch(() => {})
   }

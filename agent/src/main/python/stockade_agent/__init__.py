@@ -13,7 +13,7 @@ The agent, the sandbox's init, serves the host over a unix socket (docs/agent-pr
     contexts      context_create, _list, _delete, _restart, _warm, execute
     kernels       the agent's side of each kernel process: start, cells, pump, death
     egress        the proxy variables and the supervision of the relay
-The kernel, one per code context, runs as the context's user: kernel, kernel_events.
+The kernel, one per code context, runs as the context's user: kernel, kernel_events, kernel_bash (bash contexts).
 The relay carries loopback TCP to the host's egress proxy: relay, relay_identify.
 All three use shared (helpers they would otherwise each copy).
 

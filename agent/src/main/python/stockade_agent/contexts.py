@@ -25,7 +25,9 @@ PRELOAD_TIMEOUT_MS = 120_000
 
 CONTEXTS = {}                    # id -> Context, oldest first; guarded by CONTEXTS_LOCK
 CONTEXTS_LOCK = _thread.allocate_lock()
-DEFAULT_CONTEXT = None           # the Context that cells without a contextId run in
+DEFAULT_CONTEXT = None           # the python Context that cells without a contextId run in
+DEFAULT_OTHERS = {}              # language -> the Context that cells of that language without a contextId run in
+LANGUAGES = {None: "python", "": "python", "python": "python", "python3": "python", "bash": "bash"}
 
 
 def check_envs(envs, key="envs"):
@@ -44,8 +46,9 @@ def check_envs(envs, key="envs"):
 class Context:
     """A named interpreter: its settings, its current kernel, and the one-cell-at-a-time lock."""
 
-    def __init__(self, user, uid, gid, home, cwd, envs, preload=()):
+    def __init__(self, user, uid, gid, home, cwd, envs, preload=(), language="python"):
         self.id = str(_uuid4())
+        self.language = language             # python, or bash (kernel_bash.py)
         self.user, self.uid, self.gid, self.home = user, uid, gid, home
         self.cwd = cwd
         self.envs = envs
@@ -59,7 +62,7 @@ class Context:
         self.preload = preload               # modules each new kernel imports before it is ready
 
     def info(self):
-        return {"id": self.id, "language": "python", "cwd": self.cwd, "user": self.user}
+        return {"id": self.id, "language": self.language, "cwd": self.cwd, "user": self.user}
 
     def ensure_kernel(self):
         """The running, ready kernel; starts one if there is none or it died. Raises AgentError."""
@@ -133,9 +136,10 @@ def find_context(cid):
 
 def new_context(req, default=False):
     global DEFAULT_CONTEXT
-    language = req.get("language")
-    if language not in (None, "", "python", "python3"):
-        raise AgentError("invalid_argument", "language %r is not supported: contexts run python" % (language,))
+    language = LANGUAGES.get(req.get("language")) if isinstance(req.get("language"), (str, type(None))) else None
+    if language is None:
+        raise AgentError("invalid_argument", "language %r is not supported: contexts run python or bash"
+                         % (req.get("language"),))
     user, uid, gid, home = lookup_user(req)
     cwd = req.get("cwd")
     cwd = home if cwd is None or cwd == "" else resolve(cwd, home, "cwd")
@@ -146,25 +150,33 @@ def new_context(req, default=False):
     if not stat.S_ISDIR(st.st_mode):
         raise AgentError("invalid_argument", "cwd '%s' is not a directory" % cwd)
     envs = check_envs(req.get("envs"))
-    ctx = Context(user, uid, gid, home, cwd, envs, settings.PRELOAD if default else ())
+    python = language == "python"
+    ctx = Context(user, uid, gid, home, cwd, envs, settings.PRELOAD if default and python else (), language)
     with CONTEXTS_LOCK:
-        if default and DEFAULT_CONTEXT is not None and not DEFAULT_CONTEXT.deleted:
-            return DEFAULT_CONTEXT
+        current = DEFAULT_CONTEXT if python else DEFAULT_OTHERS.get(language)
+        if default and current is not None and not current.deleted:
+            return current
         if len(CONTEXTS) >= MAX_CONTEXTS:
             raise AgentError("resource_exhausted", "this sandbox already has %d code contexts: delete one first"
                              % MAX_CONTEXTS)
         CONTEXTS[ctx.id] = ctx
-        if default:
+        if default and python:
             DEFAULT_CONTEXT = ctx
+        elif default:
+            DEFAULT_OTHERS[language] = ctx
     return ctx
 
 
-def default_context():
+def default_context(language=None):
+    """The context that cells without a contextId run in: one per language, created on first use."""
+    language = LANGUAGES.get(language) if isinstance(language, (str, type(None))) else None
+    if language is None:
+        raise AgentError("invalid_argument", "language must be python or bash")
     with CONTEXTS_LOCK:
-        ctx = DEFAULT_CONTEXT
+        ctx = DEFAULT_CONTEXT if language == "python" else DEFAULT_OTHERS.get(language)
     if ctx is not None and not ctx.deleted:
         return ctx
-    return new_context({}, default=True)
+    return new_context({"language": language}, default=True)
 
 
 def forget_context(ctx):
@@ -173,6 +185,8 @@ def forget_context(ctx):
         CONTEXTS.pop(ctx.id, None)
         if DEFAULT_CONTEXT is ctx:
             DEFAULT_CONTEXT = None
+        if DEFAULT_OTHERS.get(ctx.language) is ctx:
+            del DEFAULT_OTHERS[ctx.language]
     ctx.delete()
 
 
@@ -319,7 +333,7 @@ def op_execute(sock, req):
     timeout_ms = req_int(req, "timeoutMillis", 0)
     limit = req_int(req, "outputLimitBytes", 0)
     cid = req.get("contextId")
-    ctx = default_context() if cid is None else find_context(cid)
+    ctx = default_context(req.get("language")) if cid is None else find_context(cid)
     sock.settimeout(STREAM_SEND_TIMEOUT)
     send_json(sock, {"ev": "accepted", "contextId": ctx.id})
     acquire_cell_slot(ctx, sock)
@@ -338,7 +352,8 @@ def op_execute(sock, req):
             item = cell.sub.take(IDLE_CHECK)
             if item is None:
                 if alive and peer_closed(sock):
-                    alive = False  # the cell runs on; its output is discarded
+                    alive = False
+                    cell.abandon()  # nobody waits for its output: the context must be free for the next cell
                 continue
             kind, data = item
             if kind == "done":
@@ -353,6 +368,7 @@ def op_execute(sock, req):
                     send_frame(sock, kind, data)
             except OSError:
                 alive = False
+                cell.abandon()
         files = file_changes(before, scan_files(ctx.home), start_ns)
         if lost:
             state_lost = True

@@ -162,6 +162,8 @@ class IPythonRunner:
         config.InteractiveShell.colors = "NoColor"
         config.InteractiveShell.xmode = "Context"
         self.shell = Shell.instance(config=config, displayhook_class=Hook, display_pub_class=Publisher)
+        formatters = self.shell.display_formatter
+        formatters.formatters["e2b/data"] = _data_formatter()(parent=formatters)
 
     def run(self, code, n, silent):
         shell = self.shell
@@ -172,6 +174,23 @@ class IPythonRunner:
             shell.run_cell(code, store_history=not silent, silent=silent)
         finally:
             STATE.in_cell = False
+
+
+def _data_formatter():
+    """An IPython formatter for E2B's "e2b/data" form (kernel_events.dataframe_data)."""
+    from IPython.core.formatters import BaseFormatter
+    from traitlets import ObjectName, Unicode
+
+    class DataFormatter(BaseFormatter):
+        format_type = Unicode("e2b/data")
+        print_method = ObjectName("_repr_e2b_data_")
+        _return_type = (dict,)
+
+        def __call__(self, obj):
+            frame = events.dataframe_data(obj)
+            return frame if frame is not None else super().__call__(obj)
+
+    return DataFormatter
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,12 +207,14 @@ def _move_fd(fd):
     return high
 
 
-USAGE = "stockade-kernel: usage: kernel --requests FD --events FD [--preload MODULE[,MODULE]...]"
+USAGE = ("stockade-kernel: usage: kernel --requests FD --events FD [--preload MODULE[,MODULE]...]"
+         " [--language python|bash]")
 
 
 def parse_args(argv):
     fds = {}
     preload = []
+    language = "python"
     i = 0
     while i < len(argv):
         if argv[i] in ("--requests", "--events") and i + 1 < len(argv) and argv[i + 1].isdigit():
@@ -202,11 +223,14 @@ def parse_args(argv):
         elif argv[i] == "--preload" and i + 1 < len(argv) and module_names(argv[i + 1]) is not None:
             preload = module_names(argv[i + 1])
             i += 2
+        elif argv[i] == "--language" and i + 1 < len(argv) and argv[i + 1] in ("python", "bash"):
+            language = argv[i + 1]
+            i += 2
         else:
             raise SystemExit(USAGE)
     if len(fds) != 2:
         raise SystemExit(USAGE)
-    return fds["requests"], fds["events"], preload
+    return fds["requests"], fds["events"], preload, language
 
 
 def execute(runner, req):
@@ -302,11 +326,16 @@ def _draw_hidden_figure():
 
 
 def main(argv):
-    req_fd, ev_fd, modules = parse_args(argv)
+    req_fd, ev_fd, modules, language = parse_args(argv)
     req_fd, ev_fd = _move_fd(req_fd), _move_fd(ev_fd)
     _signal.signal(_signal.SIGINT, events.on_sigint)
     events.open_channel(ev_fd)
-    json = events.json
+    if language == "bash":
+        from . import kernel_bash
+        runner = kernel_bash.BashRunner()
+        events.EVENTS.send({"ev": "ready", "ipython": False, "pid": os.getpid(), "warning": None, "preloadFailed": []})
+        serve(req_fd, lambda req: kernel_bash.execute(runner, req))
+        return
     # Like Jupyter: the working directory comes first on the path, not the directory of the
     # agent's programs (the entry program "kernel" put it first, to import this package).
     if sys.path and sys.path[0] == os.path.dirname(os.path.dirname(os.path.abspath(__file__))):
@@ -332,6 +361,12 @@ def main(argv):
     failed = preload(modules)
     events.EVENTS.send({"ev": "ready", "ipython": runner.ipython, "pid": os.getpid(),
                         "python": sys.version.split()[0], "warning": failure, "preloadFailed": failed})
+    serve(req_fd, lambda req: execute(runner, req))
+
+
+def serve(req_fd, run_cell):
+    """Answers the agent's requests until it closes the request pipe."""
+    json = events.json
     while True:
         try:
             n = int.from_bytes(read_exact(req_fd, 4), "big")
@@ -344,7 +379,7 @@ def main(argv):
             continue
         op = req.get("op")
         if op == "execute":
-            status = execute(runner, req)
+            status = run_cell(req)
             STATE.in_cell = False
             events.EVENTS.send({"ev": "done", "status": status})
         elif op == "ping":

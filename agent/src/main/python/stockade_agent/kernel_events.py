@@ -146,12 +146,45 @@ def to_data(format_dict):
                     value = json.loads(value)
                 except ValueError:
                     continue
+        elif key == "e2b/data":
+            key = "data"
+            if not isinstance(value, dict):
+                continue
         elif isinstance(value, (bytes, bytearray)):
             value = bytes(value).decode("utf-8", "replace")
         elif not isinstance(value, str):
             value = str(value)
+        if key == "text":
+            value = unquote(value)
         data[key] = value
     return data
+
+
+def unquote(text):
+    """E2B's server takes the quotes off a text form that starts and ends with the same kind, so
+    that a str result reads as its content (os.getenv("X") -> supertest): the same rule here."""
+    if len(text) >= 1 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def dataframe_data(obj):
+    """E2B's data form of a pandas DataFrame: its columns as lists (to_dict(orient="list")),
+    timestamps in ISO 8601; None for anything else. pandas is only looked at when user code has
+    imported it."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(obj, pandas.DataFrame):
+        return None
+    columns = obj.to_dict(orient="list")
+    return {str(name): [_cell_value(v, pandas) for v in values] for name, values in columns.items()}
+
+
+def _cell_value(v, pandas):
+    if isinstance(v, pandas.Timestamp):
+        return v.isoformat()
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return None  # NaN and infinities have no JSON form
+    return v
 
 
 def publish(format_dict, main):
@@ -213,6 +246,9 @@ def plain_format(obj):
         data["text/plain"] = "<repr of %s failed: %r>" % (type(obj).__name__, e)
     if isinstance(obj, type):
         return data
+    frame = dataframe_data(obj)
+    if frame is not None:
+        data["e2b/data"] = frame
     bundle = _call_repr(obj, "_repr_mimebundle_")
     if isinstance(bundle, dict):
         for mime, value in bundle.items():
@@ -297,11 +333,51 @@ def _patch_pyplot(pyplot):
     pyplot.show = show
 
 
+_PIL_PATCHED = False
+
+
+def _patch_pil(image_module):
+    """As E2B's template does: an image saved to a file name is also shown as a result of the cell."""
+    global _PIL_PATCHED
+    if _PIL_PATCHED:
+        return
+    _PIL_PATCHED = True
+    original = image_module.Image.save
+
+    def save(self, fp, format=None, **params):
+        if isinstance(fp, str):
+            _show(self)
+        return original(self, fp, format, **params)
+
+    image_module.Image.save = save
+
+
+def _show(obj):
+    """display() through IPython when the kernel runs cells with it, so that its formatters apply."""
+    try:
+        from IPython import get_ipython
+        if get_ipython() is not None:
+            from IPython.display import display as ipython_display
+            ipython_display(obj)
+            return
+    except ImportError:
+        pass
+    display(obj)
+
+
+PATCHES = {"matplotlib.pyplot": _patch_pyplot, "PIL.Image": _patch_pil}
+
+
+def _patched(name):
+    return _PYPLOT_PATCHED if name == "matplotlib.pyplot" else _PIL_PATCHED
+
+
 class PyplotHook:
-    """Patches pyplot.show when matplotlib.pyplot is first imported (without importing it early)."""
+    """Patches pyplot.show and PIL's Image.save when their modules are first imported (without
+    importing them early)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "matplotlib.pyplot" or _PYPLOT_PATCHED:
+        if name not in PATCHES or _patched(name):
             return None
         spec = None
         for finder in sys.meta_path:
@@ -319,16 +395,17 @@ class PyplotHook:
 
         def exec_module(module):
             original(module)
-            if module.__name__ == "matplotlib.pyplot":
-                _patch_pyplot(module)
+            if module.__name__ in PATCHES:
+                PATCHES[module.__name__](module)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
 def before_cell():
-    if not _PYPLOT_PATCHED and "matplotlib.pyplot" in sys.modules:
-        _patch_pyplot(sys.modules["matplotlib.pyplot"])
+    for name, patch in PATCHES.items():
+        if not _patched(name) and name in sys.modules:
+            patch(sys.modules[name])
 
 
 def open_channel(fd):

@@ -51,6 +51,7 @@ class Cell:
         self.truncated = False
         self.timed_out = False
         self.interrupted = False
+        self.abandoned = False      # its client went away: interrupted so that the context is free
         self.hard_killed = False
         self.deadline = None        # monotonic time of the SIGINT
         self.hard_deadline = None   # monotonic time of the SIGKILL
@@ -80,6 +81,12 @@ class Cell:
             return
         self.output += len(payload)
         self.sub.put(("json", payload), len(payload))
+
+    def abandon(self):
+        """The client left: like E2B's server, interrupt the cell rather than let it hold the context."""
+        self.abandoned = True
+        if self.kernel is not None and not self.finished:
+            self.kernel.interrupt(self)
 
     def _truncate(self):
         self.truncated = True
@@ -153,6 +160,8 @@ class Kernel:
         argv = [sys.executable or "/usr/bin/python3", kernel_path(), "--requests", str(req_r), "--events", str(ev_w)]
         if self.preload:
             argv += ["--preload", ",".join(self.preload)]
+        if ctx.language != "python":
+            argv += ["--language", ctx.language]
         ids = {"user": ctx.uid, "group": ctx.gid, "extra_groups": []} if settings.SWITCH_USER else {}
         self.oom_before = oom_kills()
         try:
@@ -458,7 +467,7 @@ class Kernel:
             if cell.hard_deadline is not None and not cell.hard_killed:
                 if now >= cell.hard_deadline:
                     cell.hard_killed = True
-                    self.kill("timeout" if cell.timed_out else "truncated")
+                    self.kill("timeout" if cell.timed_out else "abandoned" if cell.abandoned else "truncated")
                 else:
                     left = cell.hard_deadline - now
                     wait = left if wait is None else min(wait, left)
@@ -480,6 +489,9 @@ class Kernel:
         if intent == "truncated":
             return "output_truncated", ("its output exceeded the limit and the cell did not stop within %d s of the"
                                         " interrupt: %s" % (INTERRUPT_GRACE, lost))
+        if intent == "abandoned":
+            return "killed", ("its client went away and the cell did not stop within %d s of the interrupt: %s"
+                              % (INTERRUPT_GRACE, lost))
         if intent == "restart":
             return "killed", "the context was restarted through the API while the cell ran: its state was lost"
         if intent == "delete":

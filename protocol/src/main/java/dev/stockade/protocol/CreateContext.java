@@ -4,7 +4,7 @@ import java.util.Map;
 
 /**
  * A new interpreter context (see docs/agent-protocol.md, "Code contexts"). {@code language} null
- * means "python" (the only language so far; anything else is INVALID_ARGUMENT). {@code cwd} null
+ * means "python"; "bash" is a persistent shell (anything else is INVALID_ARGUMENT). {@code cwd} null
  * means the user's home (relative paths and {@code ~} resolve against it). {@code envs} are added to
  * the context's environment for its whole life (null: none). {@code user} is "user" or "root", null
  * meaning "user".

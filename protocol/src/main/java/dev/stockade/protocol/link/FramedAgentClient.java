@@ -359,6 +359,7 @@ final class FramedAgentClient implements AgentClient {
         if (req.contextId() != null) {
             request.put("contextId", checkId(req.contextId()));
         }
+        if (req.language() != null) request.put("language", req.language());
         request.put("code", req.code());
         ObjectNode envs = request.putObject("envs");
         req.envs().forEach(envs::put);

@@ -49,9 +49,17 @@ final class CodeInterpreterApi {
     private static final Pattern CONTEXT = Pattern.compile("/contexts/([^/]+)(/restart)?");
     /** How long a chunk of stdout or stderr waits for the next chunk of the same stream to join it. */
     private static final Duration COALESCE = Duration.ofMillis(2);
+    /**
+     * How long a chunk that does not end a line waits: print() writes the newline apart from its
+     * text, and a busy host can put more than COALESCE between the two.
+     */
+    private static final Duration COALESCE_LINE = Duration.ofMillis(25);
     private static final int COALESCE_MAX_CHARS = 64 * 1024;
-    /** How long to wait for the next event before looking again (NDJSON has no keepalive to send meanwhile). */
-    private static final Duration POLL = Duration.ofSeconds(5);
+    /**
+     * How long a silent cell waits before a keepalive line: writing is the only way to notice a
+     * client that went away (E2B's server writes one every 5 s; the SDKs skip unknown types).
+     */
+    private static final Duration KEEPALIVE = Duration.ofSeconds(2);
 
     private final Sessions sessions = new Sessions();
     private final ObjectMapper json = new ObjectMapper();
@@ -113,12 +121,17 @@ final class CodeInterpreterApi {
         return n;
     }
 
-    /** Python is the only language: null (the default) or "python" in any case; anything else is a 400. */
+    /**
+     * Python (null, empty or "python" in any case) or bash (E2B's bash kernel: a persistent shell per
+     * context); anything else is a 400.
+     */
     private static String language(JsonNode b) {
         String language = BodyFields.textField(b, "language");
-        if (language == null || language.isEmpty() || language.toLowerCase(Locale.ROOT).equals("python")) return "python";
+        if (language == null || language.isEmpty()) return "python";
+        String l = language.toLowerCase(Locale.ROOT);
+        if (l.equals("python") || l.equals("bash")) return l;
         throw StockadeError.invalid("language '" + language + "' is not available: this server's code interpreter"
-                + " runs Python only. Send language \"python\" or leave it out.");
+                + " runs Python and bash. Send language \"python\" or \"bash\", or leave it out.");
     }
 
     private void execute(Request r, Sandbox sb) throws IOException {
@@ -126,7 +139,7 @@ final class CodeInterpreterApi {
         JsonNode codeNode = b.get("code");
         if (codeNode == null || codeNode.isNull()) throw StockadeError.invalid("code is required");
         if (!codeNode.isTextual()) throw StockadeError.invalid("code must be a string");
-        language(b);
+        String language = language(b);
         String contextId = BodyFields.textField(b, "context_id");
         if (contextId != null && contextId.isEmpty()) contextId = null;
         r.audit(contextId == null ? "default context" : "context " + contextId, "code " + Request.digest(codeNode.asText()));
@@ -141,17 +154,21 @@ final class CodeInterpreterApi {
         Limits limits = sb.limits();
         long timeoutMillis = cellTimeoutMillis(b, limits);
         long outputLimit = limits.outputMB() * 1024L * 1024L;
-        ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit);
+        // A named context has its own language; without one, the language picks the default context.
+        ExecuteCell cell = new ExecuteCell(contextId, codeNode.asText(), envs, timeoutMillis, outputLimit,
+                contextId == null ? language : null);
         // Errors until here (bad body, unknown context) are plain HTTP errors; from here on the answer is a 200 stream.
         try (CellRun run = sessions.execute(sb, cell)) {
             r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
             r.exchange.getResponseHeaders().set("Cache-Control", "no-store");
             r.exchange.sendResponseHeaders(200, 0);
-            try (OutputStream out = r.exchange.getResponseBody()) {
+            AbortableBody body = new AbortableBody(r.exchange.getResponseBody());
+            r.exchange.setStreams(null, body); // the exchange's own close goes through it too
+            try (OutputStream out = body) {
                 // Send the headers now: the SDK's request timeout runs until they arrive, and a cell
                 // may stay silent for longer than that.
                 out.flush();
-                relay(run, out);
+                relay(run, out, sb, body);
             }
         }
     }
@@ -169,27 +186,35 @@ final class CodeInterpreterApi {
     }
 
     /**
-     * Copies the cell's events to the client as they come. A client that goes away only stops the
-     * copy (the cell runs to its end in its context). The run always ends with an End event: the
-     * server's verdicts (a backstop, a broken link) arrive as an Error and an End like the agent's.
+     * Copies the cell's events to the client as they come. A client that goes away is noticed at
+     * the next write (a keepalive when the cell is silent): the IOException closes the run, and the
+     * agent interrupts the cell, so that its context is free for the next one. The run always ends
+     * with an End event: the server's verdicts (a backstop, a broken link) arrive as an Error and an
+     * End like the agent's; but when the sandbox itself ended during the cell, the body is cut off
+     * instead of ended, which is what the SDKs turn into their "sandbox was killed" error.
      */
-    private void relay(CellRun run, OutputStream out) throws IOException {
+    private void relay(CellRun run, OutputStream out, Sandbox sb, AbortableBody body) throws IOException {
         boolean errorSent = false;
         CellEvent pending = null;
         while (true) {
             CellEvent ev = pending;
             pending = null;
             if (ev == null) {
-                Optional<CellEvent> next = run.next(POLL);
-                if (next.isEmpty()) continue; // NDJSON has no keepalive the SDK understands: the connection just stays open
+                Optional<CellEvent> next = run.next(KEEPALIVE);
+                if (next.isEmpty()) {
+                    write(out, keepalive());
+                    continue;
+                }
                 ev = next.get();
             }
             if (ev instanceof CellEvent.Stdout || ev instanceof CellEvent.Stderr) {
                 // print() writes its text and its newline separately: chunks of one stream that follow
                 // each other within a moment travel as one line, as Jupyter's kernels batch them.
                 StringBuilder text = new StringBuilder(ev instanceof CellEvent.Stdout o ? o.text() : ((CellEvent.Stderr) ev).text());
-                while (text.length() < COALESCE_MAX_CHARS) {
-                    Optional<CellEvent> more = run.next(COALESCE);
+                long until = System.nanoTime() + COALESCE_LINE.toNanos() * 2; // output never waits longer
+                while (text.length() < COALESCE_MAX_CHARS && System.nanoTime() < until) {
+                    boolean lineEnded = text.isEmpty() || text.charAt(text.length() - 1) == '\n';
+                    Optional<CellEvent> more = run.next(lineEnded ? COALESCE : COALESCE_LINE);
                     if (more.isEmpty()) break;
                     if (more.get() instanceof CellEvent.Stdout o && ev instanceof CellEvent.Stdout) {
                         text.append(o.text());
@@ -212,6 +237,10 @@ final class CodeInterpreterApi {
                     errorSent = true;
                 }
                 case CellEvent.End e -> {
+                    if (e.outcome() == Outcome.KILLED && !sb.isLive()) {
+                        body.abort();
+                        throw new IOException("sandbox " + sb.id() + " ended during the cell: the response is cut off");
+                    }
                     if (!errorSent && e.outcome() != Outcome.OK && e.outcome() != Outcome.ERROR) {
                         // The cell did not finish on its own: the SDK must see an error, not a quiet success.
                         write(out, error(CellRun.errorName(e.outcome()), e.reason() == null ? e.outcome().wireName() : e.reason(), ""));
@@ -220,6 +249,40 @@ final class CodeInterpreterApi {
                     return;
                 }
             }
+        }
+    }
+
+    private ObjectNode keepalive() {
+        ObjectNode n = json.createObjectNode();
+        n.put("type", "keepalive");
+        return n;
+    }
+
+    /**
+     * The response body, which can be cut off: once aborted, close() fails instead of writing the
+     * chunked body's last chunk, and the HTTP server then closes the connection (its exchange's
+     * close treats a failing close as a broken connection), so the client sees a truncated body.
+     */
+    private static final class AbortableBody extends java.io.FilterOutputStream {
+        private volatile boolean aborted;
+
+        AbortableBody(OutputStream out) {
+            super(out);
+        }
+
+        void abort() {
+            aborted = true;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (aborted) throw new IOException("response aborted");
+            super.close();
         }
     }
 
