@@ -6,20 +6,11 @@ import assert from 'node:assert/strict'
 import { Sandbox } from '@e2b/code-interpreter'
 import { NotFoundError, SandboxError, TimeoutError } from 'e2b'
 import { preflight, rejectsWith, REQUEST_TIMEOUT_MS, TEST_TIMEOUT_MS } from '../lib/helpers.js'
+import { withCodeSandbox } from '../lib/code-sandbox.js'
 
 before(preflight)
 
 const opts = { timeout: TEST_TIMEOUT_MS }
-
-/** A code-interpreter sandbox (its default template), killed afterwards whatever happened. */
-async function withCodeSandbox(fn, createOpts = {}) {
-  const sandbox = await Sandbox.create({ requestTimeoutMs: REQUEST_TIMEOUT_MS, timeoutMs: 120_000, ...createOpts })
-  try {
-    return await fn(sandbox)
-  } finally {
-    await sandbox.kill().catch(() => {})
-  }
-}
 
 /** The width and height in a PNG's IHDR chunk. */
 function pngSize(base64) {
@@ -221,11 +212,11 @@ test("language 'bash': a shell per context, the sandbox's and the call's envs, c
   }, { envs: { TEST_ENV_VAR: 'supertest' } })
 })
 
-test('languages other than python and bash are refused; language python is accepted', opts, async () => {
+test('languages the template has no kernel for (r, typescript) are refused; language python is accepted', opts, async () => {
   await withCodeSandbox(async (sandbox) => {
     const err = await rejectsWith(() => sandbox.runCode('1', { language: 'r' }), SandboxError)
     assert.match(err.message, /400/)
-    await rejectsWith(() => sandbox.createCodeContext({ language: 'javascript' }), SandboxError)
+    await rejectsWith(() => sandbox.createCodeContext({ language: 'typescript' }), SandboxError)
     assert.equal((await sandbox.runCode('6 * 7', { language: 'python' })).text, '42')
   })
 })

@@ -27,7 +27,8 @@ CONTEXTS = {}                    # id -> Context, oldest first; guarded by CONTE
 CONTEXTS_LOCK = _thread.allocate_lock()
 DEFAULT_CONTEXT = None           # the python Context that cells without a contextId run in
 DEFAULT_OTHERS = {}              # language -> the Context that cells of that language without a contextId run in
-LANGUAGES = {None: "python", "": "python", "python": "python", "python3": "python", "bash": "bash"}
+LANGUAGES = {None: "python", "": "python", "python": "python", "python3": "python", "bash": "bash",
+             "javascript": "javascript", "js": "javascript"}
 
 
 def check_envs(envs, key="envs"):
@@ -48,7 +49,7 @@ class Context:
 
     def __init__(self, user, uid, gid, home, cwd, envs, preload=(), language="python"):
         self.id = str(_uuid4())
-        self.language = language             # python, or bash (kernel_bash.py)
+        self.language = language             # python, bash (kernel_bash.py) or javascript (kernel_js.py)
         self.user, self.uid, self.gid, self.home = user, uid, gid, home
         self.cwd = cwd
         self.envs = envs
@@ -138,7 +139,7 @@ def new_context(req, default=False):
     global DEFAULT_CONTEXT
     language = LANGUAGES.get(req.get("language")) if isinstance(req.get("language"), (str, type(None))) else None
     if language is None:
-        raise AgentError("invalid_argument", "language %r is not supported: contexts run python or bash"
+        raise AgentError("invalid_argument", "language %r is not supported: contexts run python, bash or javascript"
                          % (req.get("language"),))
     user, uid, gid, home = lookup_user(req)
     cwd = req.get("cwd")
@@ -171,7 +172,7 @@ def default_context(language=None):
     """The context that cells without a contextId run in: one per language, created on first use."""
     language = LANGUAGES.get(language) if isinstance(language, (str, type(None))) else None
     if language is None:
-        raise AgentError("invalid_argument", "language must be python or bash")
+        raise AgentError("invalid_argument", "language must be python, bash or javascript")
     with CONTEXTS_LOCK:
         ctx = DEFAULT_CONTEXT if language == "python" else DEFAULT_OTHERS.get(language)
     if ctx is not None and not ctx.deleted:

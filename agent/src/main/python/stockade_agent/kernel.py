@@ -208,7 +208,7 @@ def _move_fd(fd):
 
 
 USAGE = ("stockade-kernel: usage: kernel --requests FD --events FD [--preload MODULE[,MODULE]...]"
-         " [--language python|bash]")
+         " [--language python|bash|javascript]")
 
 
 def parse_args(argv):
@@ -223,7 +223,7 @@ def parse_args(argv):
         elif argv[i] == "--preload" and i + 1 < len(argv) and module_names(argv[i + 1]) is not None:
             preload = module_names(argv[i + 1])
             i += 2
-        elif argv[i] == "--language" and i + 1 < len(argv) and argv[i + 1] in ("python", "bash"):
+        elif argv[i] == "--language" and i + 1 < len(argv) and argv[i + 1] in ("python", "bash", "javascript"):
             language = argv[i + 1]
             i += 2
         else:
@@ -335,6 +335,12 @@ def main(argv):
         runner = kernel_bash.BashRunner()
         events.EVENTS.send({"ev": "ready", "ipython": False, "pid": os.getpid(), "warning": None, "preloadFailed": []})
         serve(req_fd, lambda req: kernel_bash.execute(runner, req))
+        return
+    if language == "javascript":
+        from . import kernel_js
+        runner = kernel_js.NodeRunner()
+        events.EVENTS.send({"ev": "ready", "ipython": False, "pid": os.getpid(), "warning": None, "preloadFailed": []})
+        serve(req_fd, lambda req: kernel_js.execute(runner, req))
         return
     # Like Jupyter: the working directory comes first on the path, not the directory of the
     # agent's programs (the entry program "kernel" put it first, to import this package).

@@ -95,10 +95,8 @@ class BashRunner:
 
 
 def execute(runner, req):
-    envs = req.get("envs") or {}
-    envs = {k: v for k, v in envs.items() if isinstance(k, str) and isinstance(v, str) and "\0" not in v}
     STATE.errored = False
-    status = runner.run(req.get("code", "") if isinstance(req.get("code"), str) else "", envs)
+    status = runner.run(events.cell_code(req), events.cell_envs(req))
     events.flush_std()
     if status is None:
         raise SystemExit(1)  # bash exited: the agent reports the lost state and starts a new kernel

@@ -208,6 +208,19 @@ def publish(format_dict, main):
     EVENTS.send(event)
 
 
+def cell_envs(req):
+    """A cell request's per-call env vars, keeping only the string pairs a process environment can hold."""
+    envs = req.get("envs") or {}
+    if not isinstance(envs, dict):
+        return {}
+    return {k: v for k, v in envs.items() if isinstance(k, str) and isinstance(v, str) and "\0" not in v}
+
+
+def cell_code(req):
+    code = req.get("code", "")
+    return code if isinstance(code, str) else ""
+
+
 def publish_error(name, value, traceback_text):
     STATE.errored = True
     if STATE.silent or EVENTS is None:

@@ -122,16 +122,21 @@ final class CodeInterpreterApi {
     }
 
     /**
-     * Python (null, empty or "python" in any case) or bash (E2B's bash kernel: a persistent shell per
-     * context); anything else is a 400.
+     * Python (null, empty or "python" in any case), bash (E2B's bash kernel: a persistent shell per
+     * context) or JavaScript ("javascript" or "js": a persistent node per context); anything else is
+     * a 400 that names what is available. TypeScript, R and Java kernels are not in the template.
      */
     private static String language(JsonNode b) {
         String language = BodyFields.textField(b, "language");
         if (language == null || language.isEmpty()) return "python";
-        String l = language.toLowerCase(Locale.ROOT);
-        if (l.equals("python") || l.equals("bash")) return l;
-        throw StockadeError.invalid("language '" + language + "' is not available: this server's code interpreter"
-                + " runs Python and bash. Send language \"python\" or \"bash\", or leave it out.");
+        String l = language.strip().toLowerCase(Locale.ROOT);
+        switch (l) {
+            case "python", "bash", "javascript" -> { return l; }
+            case "js" -> { return "javascript"; }
+            default -> throw StockadeError.invalid("language '" + language + "' is not available: this server's code"
+                    + " interpreter runs Python, bash and JavaScript. Send language \"python\", \"bash\" or"
+                    + " \"javascript\", or leave it out.");
+        }
     }
 
     private void execute(Request r, Sandbox sb) throws IOException {
