@@ -5,6 +5,7 @@ at a time, and is replaced when it dies. Around each cell the user's home is sca
 end of the cell names the files it wrote."""
 
 import json
+import shutil
 import os
 import stat
 import threading
@@ -286,7 +287,22 @@ def op_context_create(sock, req):
     send_json(sock, {"context": ctx.info()})
 
 
+def list_defaults():
+    """As E2B's server, which starts a python and a javascript context with the sandbox, a list
+    shows the default context of each language the template has. Only the entries are made
+    here; their interpreters start with their first cell."""
+    languages = ["python"]
+    if shutil.which("node", path=settings.BASE_PATH):
+        languages.append("javascript")
+    for language in languages:
+        try:
+            default_context(language)
+        except AgentError as e:
+            log("cannot list the default %s context: %s" % (language, e.message))
+
+
 def op_context_list(sock, req):
+    list_defaults()
     with CONTEXTS_LOCK:
         items = [c.info() for c in CONTEXTS.values() if not c.deleted]
     send_items(sock, items)

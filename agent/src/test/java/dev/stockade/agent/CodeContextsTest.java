@@ -205,6 +205,42 @@ class CodeContextsTest {
     }
 
     @Test
+    void javascriptContextsKeepTheirNodeBetweenCells() {
+        ContextInfo ctx = client.createContext(new CreateContext("js", null, Map.of(), null));
+        assertEquals("javascript", ctx.language());
+        CellRun first = run(ctx.id(), "const x = 40; console.log('hi'); console.error('warn'); x + 2");
+        assertEquals(Outcome.OK, first.end().outcome(), first.toString());
+        assertEquals("hi\n", first.stdout());
+        assertEquals("warn\n", first.stderr());
+        assertEquals("42", first.value());
+        assertEquals("'x' is 40", run(ctx.id(), "`'x' is ${x}`").value(),
+                "a top-level const persists; only quotes around the whole text are dropped");
+
+        CellRun withEnv = run(new ExecuteCell(ctx.id(), "process.env.FOO", Map.of("FOO", "b'a r"), 0, 0));
+        assertEquals("b'a r", withEnv.value());
+        assertEquals("default", run(ctx.id(), "process.env.FOO || 'default'").value());
+
+        CellRun failed = run(ctx.id(), "null.f()");
+        assertEquals(Outcome.ERROR, failed.end().outcome(), failed.toString());
+        assertEquals("TypeError", failed.error().name());
+
+        CellRun slow = run(new ExecuteCell(ctx.id(), "while (true) {}", Map.of(), 500, 0));
+        assertEquals(Outcome.TIMEOUT, slow.end().outcome(), slow.toString());
+        assertFalse(slow.end().stateLost(), slow.toString());
+        assertEquals("40", run(ctx.id(), "x").value(), "node survived the interrupt");
+
+        CellRun exit = run(ctx.id(), "process.exit(3)");
+        assertEquals(Outcome.KILLED, exit.end().outcome(), exit.toString());
+        assertTrue(exit.end().stateLost());
+        assertEquals("undefined", run(ctx.id(), "typeof x").value(), "a new node after exit");
+        client.deleteContext(ctx.id());
+
+        List<String> languages = client.listContexts().stream().map(ContextInfo::language).toList();
+        assertTrue(languages.containsAll(List.of("python", "javascript")),
+                "as E2B's server, a list shows a default context per language: " + languages);
+    }
+
+    @Test
     void matplotlibFiguresBecomePngs() {
         ContextInfo ctx = newContext();
         CellRun shown = run(ctx.id(), """
