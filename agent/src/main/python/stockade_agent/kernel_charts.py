@@ -13,7 +13,9 @@ Never fails the cell: a figure it cannot read, or one bigger than the bounds bel
 extraction slow: every point, bar, wedge, box and tick counts against one budget per figure.
 """
 
+import datetime
 import math
+import re
 import sys
 
 MAX_AXES = 64                # Axes of one figure
@@ -80,8 +82,8 @@ class _Reader:
     def ticks(self, ax, chart):
         for name, axis, scale in (("x", ax.xaxis, ax.get_xscale()), ("y", ax.yaxis, ax.get_yscale())):
             locations = list(axis.get_ticklocs())
+            self.take(len(locations))
             labels = [_text(label.get_text()) or "" for label in axis.get_ticklabels()]
-            self.take(len(locations) + len(labels))
             converter = _converter(axis)
             if _is_dates(converter):
                 from matplotlib.dates import num2date
@@ -101,8 +103,7 @@ class _Reader:
                 continue
             xs, ys = line.get_xdata(), line.get_ydata()
             self.take(min(len(xs), len(ys)))
-            out.append({"label": _numbered(line.get_label(), "_child", "Line"),
-                        "points": [[_value(x), _value(y)] for x, y in zip(xs, ys)]})
+            out.append({"label": _numbered(line.get_label(), "_child", "Line"), "points": _points(xs, ys)})
         return out
 
     def scatters(self, ax):
@@ -110,8 +111,7 @@ class _Reader:
         for collection in ax.collections:
             offsets = collection.get_offsets()
             self.take(len(offsets))
-            out.append({"label": _text(collection.get_label()) or "",
-                        "points": [[_value(p[0]), _value(p[1])] for p in offsets]})
+            out.append({"label": _text(collection.get_label()) or "", "points": _points(offsets[:, 0], offsets[:, 1])})
         return out
 
     # -- bar, box and whisker, pie --------------------------------------------------------------
@@ -120,20 +120,22 @@ class _Reader:
         from matplotlib.container import BarContainer
         out = []
         horizontal = False
+        names = {}
         for container in ax.containers:
             if not isinstance(container, BarContainer):
                 continue
             rects = list(container.patches)
             self.take(len(rects))
             horizontal = _bars_horizontal(container, rects)
-            names = _TickNames(ax.yaxis if horizontal else ax.xaxis)
+            if horizontal not in names:
+                names[horizontal] = _TickNames(ax.yaxis if horizontal else ax.xaxis)
             values = getattr(container, "datavalues", None)
             if values is None or len(values) != len(rects):
                 values = [r.get_width() if horizontal else r.get_height() for r in rects]
             group = _numbered(container.get_label(), "_container", "Group")
             for rect, value in zip(rects, values):
                 centre = rect.get_y() + rect.get_height() / 2 if horizontal else rect.get_x() + rect.get_width() / 2
-                out.append({"label": names.at(centre), "group": group, "value": _value(value)})
+                out.append({"label": names[horizontal].at(centre), "group": group, "value": _value(value)})
         _labels(ax, chart, swap=horizontal)
         return out
 
@@ -312,7 +314,6 @@ def _labels(ax, chart, swap=False):
 def _unit(label):
     if not label:
         return None
-    import re
     match = re.search(r"\s\(([^)]*)\)|\[([^\]]*)\]", label)
     if match is None:
         return None
@@ -363,12 +364,24 @@ def _numbered(label, prefix, word):
     return label
 
 
+def _points(xs, ys):
+    return [[x, y] for x, y in zip(_values(xs), _values(ys))]
+
+
+def _values(seq):
+    """_value of each item; a numeric numpy array in one step (the common case, and a large one)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(seq, numpy.ndarray) and seq.dtype.kind in "biuf":
+        values = seq.astype(float).tolist()  # a masked array's masked items become None
+        return [v if v is not None and math.isfinite(v) else None for v in values]
+    return [_value(v) for v in seq]
+
+
 def _value(v):
     """A data value as JSON: dates as ISO 8601, numbers as floats (NaN and infinities as null), the
     rest (category names) as text."""
     if isinstance(v, str):
         return v
-    import datetime
     if isinstance(v, datetime.date):
         return v.isoformat()
     numpy = sys.modules.get("numpy")
