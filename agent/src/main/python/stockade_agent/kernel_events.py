@@ -1,5 +1,5 @@
 """What the kernel (kernel.py) tells the agent: the event channel, results with their MIME
-bundles, errors, display(), and matplotlib figures as PNG. Runs in the context's own process, as
+bundles, errors, display(), and matplotlib figures as PNG with their chart data. Runs in the context's own process, as
 its user; the agent treats every event as untrusted (user code can write to the same descriptor).
 
 Events are frames of a 4-byte big-endian length and a UTF-8 JSON object (docs/agent-protocol.md,
@@ -146,8 +146,8 @@ def to_data(format_dict):
                     value = json.loads(value)
                 except ValueError:
                     continue
-        elif key == "e2b/data":
-            key = "data"
+        elif key == "e2b/data" or key == "e2b/chart":
+            key = key[4:]
             if not isinstance(value, dict):
                 continue
         elif isinstance(value, (bytes, bytearray)):
@@ -301,7 +301,8 @@ def display(*objs, **kwargs):
 
 
 # ---------------------------------------------------------------------------------------------
-# matplotlib: figures become PNG results at plt.show() and at the end of each cell
+# matplotlib: figures become PNG results, with their chart data (kernel_charts.py), at plt.show()
+# and at the end of each cell
 
 _PYPLOT_PATCHED = False
 
@@ -314,13 +315,18 @@ def flush_figures():
     if not managers:
         return
     import io
+    from .kernel_charts import figure_chart
     try:
         for manager in managers:
             fig = manager.canvas.figure
             try:
                 buf = io.BytesIO()
                 fig.savefig(buf, format="png")
-                publish({"image/png": buf.getvalue(), "text/plain": repr(fig)}, False)
+                bundle = {"image/png": buf.getvalue(), "text/plain": repr(fig)}
+                chart = figure_chart(fig)  # after savefig: the tick labels are laid out
+                if chart is not None:
+                    bundle["e2b/chart"] = chart
+                publish(bundle, False)
             except KeyboardInterrupt:
                 raise
             except Exception as e:

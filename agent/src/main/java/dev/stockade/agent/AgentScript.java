@@ -51,8 +51,9 @@ public final class AgentScript {
             "stockade_agent/files.py", "stockade_agent/contexts.py", "stockade_agent/kernels.py",
             "stockade_agent/egress.py",
             // the kernel and the relay
-            "stockade_agent/kernel.py", "stockade_agent/kernel_events.py", "stockade_agent/kernel_bash.py",
-            "stockade_agent/kernel_js.py", "stockade_agent/relay.py", "stockade_agent/relay_identify.py");
+            "stockade_agent/kernel.py", "stockade_agent/kernel_events.py", "stockade_agent/kernel_charts.py",
+            "stockade_agent/kernel_bash.py", "stockade_agent/kernel_js.py",
+            "stockade_agent/relay.py", "stockade_agent/relay_identify.py");
 
     private static final Map<String, byte[]> SOURCES = load();
     private static final String SHA256 = HexFormat.of().formatHex(digest(SOURCES));

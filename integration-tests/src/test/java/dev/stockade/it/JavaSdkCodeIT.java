@@ -82,6 +82,9 @@ class JavaSdkCodeIT {
         assertEquals(300, img.getWidth());
         assertEquals(200, img.getHeight());
         assertFalse(figure.isMainResult());
+        assertTrue(figure.chart().contains("\"type\":\"line\"") && figure.chart().contains("\"points\":[[0.0,1.0],[1.0,0.0]]"),
+                "E2B's chart data beside the png: " + figure.chart());
+        assertNull(main.chart(), "chart data is for figures only");
     }
 
     @Test

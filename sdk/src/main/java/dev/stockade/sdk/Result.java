@@ -20,6 +20,8 @@ import java.util.List;
  * @param latex LaTeX
  * @param json a JSON value, as JSON text
  * @param javascript JavaScript
+ * @param chart a matplotlib figure's chart data, as JSON text in E2B's shape ({@code {"type": "line",
+ *     "title": ..., "elements": [...]}}, docs/e2b-wire.md); null for anything else
  * @param isMainResult true for the cell's own value (Jupyter's {@code execute_result}), false for displays
  */
 public record Result(
@@ -33,7 +35,14 @@ public record Result(
         String latex,
         String json,
         String javascript,
+        String chart,
         boolean isMainResult) {
+
+    /** A result without chart data (the form before {@code chart} was added). */
+    public Result(String text, String html, String markdown, String svg, String png, String jpeg, String pdf,
+            String latex, String json, String javascript, boolean isMainResult) {
+        this(text, html, markdown, svg, png, jpeg, pdf, latex, json, javascript, null, isMainResult);
+    }
 
     /** The PNG image's bytes, or null when there is none. */
     public byte[] pngBytes() {
@@ -50,7 +59,7 @@ public record Result(
         return decode(pdf);
     }
 
-    /** The representations present besides text, in E2B's order: html, markdown, svg, png, jpeg, pdf, latex, json, javascript. */
+    /** The representations present besides text (chart data is not one, as in E2B's SDKs), in E2B's order: html, markdown, svg, png, jpeg, pdf, latex, json, javascript. */
     public List<String> formats() {
         List<String> out = new ArrayList<>();
         if (html != null) out.add("html");

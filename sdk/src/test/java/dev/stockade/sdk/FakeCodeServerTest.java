@@ -111,7 +111,7 @@ class FakeCodeServerTest {
             boolean shown = firstSeen.await(10, TimeUnit.SECONDS);
             line(out, "{\"type\":\"stderr\",\"text\":\"" + (shown ? "warn" : "never shown") + "\\n\"}");
             line(out, "{\"type\":\"result\",\"is_main_result\":false,\"text\":\"<Figure>\",\"png\":\"" + png + "\"}");
-            line(out, "{\"type\":\"result\",\"is_main_result\":true,\"text\":\"42\",\"json\":{\"a\":[1,2]},\"chart\":{}}");
+            line(out, "{\"type\":\"result\",\"is_main_result\":true,\"text\":\"42\",\"json\":{\"a\":[1,2]},\"chart\":{\"type\":\"pie\",\"title\":null,\"elements\":[]}}");
             line(out, "{\"type\":\"error\",\"name\":\"ValueError\",\"value\":\"bad\",\"traceback\":\"Traceback...\\u00e9\"}");
             line(out, "{\"type\":\"number_of_executions\",\"execution_count\":3}");
             line(out, "{\"type\":\"end_of_execution\",\"outcome\":\"error\",\"reason\":\"it raised\",\"state_lost\":false,"
@@ -137,6 +137,8 @@ class FakeCodeServerTest {
             assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, e.results().get(0).pngBytes());
             assertEquals(List.of("png"), e.results().get(0).formats());
             assertEquals("{\"a\":[1,2]}", e.results().get(1).json());
+            assertEquals("{\"type\":\"pie\",\"title\":null,\"elements\":[]}", e.results().get(1).chart());
+            assertNull(e.results().get(0).chart());
             assertTrue(e.results().get(1).isMainResult());
             assertEquals(List.of("first\n"), e.logs().stdout());
             assertEquals("warn\n", e.logs().stderrText());

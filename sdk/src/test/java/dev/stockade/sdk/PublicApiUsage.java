@@ -100,7 +100,7 @@ final class PublicApiUsage {
                 byte[] png = res.pngBytes();
                 byte[] jpeg = res.jpegBytes();
                 byte[] pdf = res.pdfBytes();
-                String html = res.html() + res.markdown() + res.svg() + res.latex() + res.json() + res.javascript();
+                String html = res.html() + res.markdown() + res.svg() + res.latex() + res.json() + res.javascript() + res.chart();
                 boolean main = res.isMainResult();
                 List<String> formats = res.formats();
             }

@@ -146,10 +146,15 @@ public final class CodeInterpreterClient {
     }
 
     static Result result(JsonNode m) {
-        JsonNode json = m.get("json");
         return new Result(str(m, "text"), str(m, "html"), str(m, "markdown"), str(m, "svg"), str(m, "png"),
-                str(m, "jpeg"), str(m, "pdf"), str(m, "latex"), json == null || json.isNull() ? null : json.toString(),
-                str(m, "javascript"), m.path("is_main_result").asBoolean(false));
+                str(m, "jpeg"), str(m, "pdf"), str(m, "latex"), jsonText(m, "json"), str(m, "javascript"),
+                jsonText(m, "chart"), m.path("is_main_result").asBoolean(false));
+    }
+
+    /** A JSON-valued form (json, chart) as JSON text; null when absent. */
+    private static String jsonText(JsonNode m, String field) {
+        JsonNode v = m.get(field);
+        return v == null || v.isNull() ? null : v.toString();
     }
 
     private static String str(JsonNode m, String field) {
