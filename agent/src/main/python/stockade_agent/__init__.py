@@ -8,7 +8,8 @@ The agent, the sandbox's init, serves the host over a unix socket (docs/agent-pr
     settings      what the command line set, the sandbox's accounts, the log
     children      the tables of children, the reaper, how a child's end is signalled and described
     credentials   acting as a sandbox user: spawning with its ids, file operations with its permissions
-    processes     exec, attach, ps, input, close_stdin, signal
+    processes     exec, attach, ps, input, close_stdin, resize, signal
+    terminals     the pseudo-terminal of a process started with pty (opened, sized, made its ctty)
     files         stat, list, mkdir, move, remove, read, write
     contexts      context_create, _list, _delete, _restart, _warm, execute
     kernels       the agent's side of each kernel process: start, cells, pump, death
@@ -24,7 +25,7 @@ out; with --egress, one supervisor thread keeps the relay running.
 
 The agent's start-up is on the create path: the modules it imports before its socket listens
 (main, protocol, settings, shared, egress) import builtin modules only, and the rest on first use
-(shared.Lazy); the operations' modules (processes, files, contexts, kernels, credentials, children)
-are imported after it listens: processes by main's warm-up thread, the others by the first request
-that needs them.
+(shared.Lazy); the operations' modules (processes, terminals, files, contexts, kernels, credentials,
+children) are imported after it listens: processes (with terminals) by main's warm-up thread, the
+others by the first request that needs them.
 """

@@ -66,7 +66,7 @@ FILE_OPS = frozenset(("stat", "list", "mkdir", "move", "remove", "read", "write"
 # listens, the others by the first request that needs them (see warm_up).
 OPS = {"hello": "main",
        "exec": "processes", "attach": "processes", "ps": "processes", "input": "processes",
-       "close_stdin": "processes", "signal": "processes",
+       "close_stdin": "processes", "signal": "processes", "resize": "processes",
        "stat": "files", "list": "files", "mkdir": "files", "move": "files", "remove": "files", "read": "files",
        "write": "files",
        "context_create": "contexts", "context_list": "contexts", "context_delete": "contexts",

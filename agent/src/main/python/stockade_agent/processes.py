@@ -1,7 +1,13 @@
-"""Processes: the exec, attach, ps, input, close_stdin and signal operations. Each process leads
-its own process group and has a pump thread that reads its stdout and stderr, counts them against
-its output limit and hands them to the attached clients; its end event (exit code, signal,
-outcome, reason) is kept for a while after it ended so that a client can still attach."""
+"""Processes: the exec, attach, ps, input, close_stdin, resize and signal operations. Each process
+leads its own process group and has a pump thread that reads its stdout and stderr, counts them
+against its output limit and hands them to the attached clients; its end event (exit code, signal,
+outcome, reason) is kept for a while after it ended so that a client can still attach.
+
+A process started with `pty` runs on a pseudo-terminal instead of pipes (E2B's terminals): it leads
+a new session whose controlling terminal is the pty's slave; the pump reads the master, input is
+written to the master, resize sets the master's window size (the kernel sends SIGWINCH to the
+foreground job) and signals go to every process of the session. While no client is attached, the
+last PTY_BACKLOG bytes of its output are kept for the next one that attaches."""
 
 import heapq
 import json
@@ -19,19 +25,22 @@ from .children import FINISHED, LOCK, RUNNING, PIPE_READ, DRAIN_AFTER_EXIT
 from .children import describe_bytes, describe_duration, oom_kills, set_oom_score_adj, signal_group, signal_name, wake
 from .credentials import popen_as
 from .egress import egress_env
+from .terminals import open_terminal, pty_size, session_members, set_size, take_terminal
 from .protocol import (AgentError, ProtocolError, os_error, DATA_TIMEOUT, ERR, IDLE_CHECK, ITEMS_BUDGET, OUT,
-                       STREAM_SEND_TIMEOUT, Subscriber, peer_closed, receiving, req_int, req_pid, req_str,
+                       PTY, STREAM_SEND_TIMEOUT, Subscriber, peer_closed, receiving, req_int, req_pid, req_str,
                        resolve, send_frame, send_items, send_json)
 from .settings import BASE_PATH, log, lookup_user
 
 FINISHED_KEEP = 60.0             # an ended process can still be attached to for this long
 FINISHED_MAX = 512
+MAX_TERMINALS = 32               # running pty processes per sandbox (each holds a thread and a pty pair)
+PTY_BACKLOG = 64 * 1024          # terminal output kept while no client is attached
 _DEADLINES = None                # the Deadlines, created with the first timeout
 _DEADLINES_LOCK = _thread.allocate_lock()
 
 
 class Proc:
-    def __init__(self, argv, env, request_env, cwd, user, tag, timeout_ms, limit):
+    def __init__(self, argv, env, request_env, cwd, user, tag, timeout_ms, limit, pty=None):
         self.argv = argv
         self.env = env
         self.request_env = request_env
@@ -56,6 +65,9 @@ class Proc:
         self.stdin_fd = -1
         self.stdin_lock = threading.Lock()
         self.stdin_closing = False
+        self.pty = pty              # (cols, rows) asked for a terminal, else None
+        self.master = -1            # the pty's master: read by the pump, written by input (stdin_fd)
+        self.backlog = bytearray()  # terminal output while nobody is attached, under LOCK
 
     def info(self):
         return {"pid": self.pid, "argv": self.argv, "env": self.request_env, "cwd": self.cwd,
@@ -63,6 +75,13 @@ class Proc:
 
     def kill_group(self, signo):
         signal_group(self.pid, signo)
+        if self.pty is not None:
+            # An interactive shell puts each job in a process group of its own: reach them all.
+            for pid in session_members(self.pid):
+                try:
+                    os.kill(pid, signo)
+                except OSError:
+                    pass
 
     def exited(self, status):
         """Called by the reaper, under LOCK, once the process has been reaped."""
@@ -79,14 +98,15 @@ class Proc:
             self._finish()
 
     def _pump(self):
-        out = self.popen.stdout.fileno()
-        err = self.popen.stderr.fileno()
-        kinds = {out: OUT, err: ERR}
+        if self.master >= 0:
+            kinds = {self.master: PTY}
+        else:
+            kinds = {self.popen.stdout.fileno(): OUT, self.popen.stderr.fileno(): ERR}
         poller = select.poll()
-        poller.register(out, select.POLLIN)
-        poller.register(err, select.POLLIN)
+        for fd in kinds:
+            poller.register(fd, select.POLLIN)
         poller.register(self.wake, select.POLLIN)
-        open_fds = 2
+        open_fds = len(kinds)
         exited = False
         while not exited:
             for fd, _ in poller.poll():
@@ -105,10 +125,15 @@ class Proc:
                 if not self._take(poller, fd, kinds[fd]):
                     open_fds -= 1
         self._finish()
-        # Keep reading (and discarding) what background descendants still write, so that they
-        # don't die of SIGPIPE; the thread ends when the last of them closes the pipes.
         poller.unregister(self.wake)
         os.close(self.wake)
+        if self.master >= 0:
+            # Closing the master hangs the terminal up: what is left of its session gets SIGHUP.
+            os.close(self.master)
+            self.master = -1
+            return
+        # Keep reading (and discarding) what background descendants still write, so that they
+        # don't die of SIGPIPE; the thread ends when the last of them closes the pipes.
         while open_fds:
             for fd, _ in poller.poll():
                 if not os.read(fd, PIPE_READ):
@@ -119,7 +144,12 @@ class Proc:
 
     def _take(self, poller, fd, kind):
         """Delivers one read of the pipe fd; at its end, stops polling it and returns False."""
-        data = os.read(fd, PIPE_READ)
+        try:
+            data = os.read(fd, PIPE_READ)
+        except BlockingIOError:
+            return True     # the pty's master is non-blocking (for input): a spurious wake-up
+        except OSError:
+            data = b""      # EIO: every slave descriptor of the pty is closed
         if data:
             self._deliver(kind, data)
             return True
@@ -142,6 +172,9 @@ class Proc:
             return
         with LOCK:
             subscribers = list(self.subscribers)
+            if not subscribers and self.pty is not None:
+                self.backlog += data
+                del self.backlog[:-PTY_BACKLOG]
         for sub in subscribers:
             sub.put((kind, data), len(data))
 
@@ -194,13 +227,19 @@ class Proc:
             FINISHED.pop(self.pid, None)
             FINISHED[self.pid] = self
             prune_finished()
+            if self.pty is not None:  # bound what ended terminals keep for a late attach
+                kept = [p for p in FINISHED.values() if p.backlog]
+                for p in kept[:-MAX_TERMINALS]:
+                    p.backlog.clear()
         if self.popen is not None:
             self.popen.returncode = exit_code  # so that Popen never waits for it itself
         for sub in subscribers:
             sub.put(("end", end))
 
     def _close_stdin(self):
-        if self.stdin_fd >= 0:
+        if self.stdin_fd >= 0 and self.master >= 0:
+            self.stdin_fd = -1  # the master is the pump's to close
+        elif self.stdin_fd >= 0:
             try:
                 self.popen.stdin.close()
             except OSError:
@@ -303,17 +342,27 @@ def spawn(req, subscriber):
     want_stdin = req.get("stdin", False)
     if not isinstance(want_stdin, bool):
         raise AgentError("invalid_argument", "stdin must be a boolean")
+    size = pty_size(req.get("pty"))
+    if size is not None:
+        env.setdefault("TERM", "xterm-256color")
 
     children.start_reaper()
-    proc = Proc(argv, env, request_env, cwd, user, tag, timeout_ms, limit)
+    proc = Proc(argv, env, request_env, cwd, user, tag, timeout_ms, limit, size)
     proc.subscribers.append(subscriber)
     proc.oom_before = oom_kills()
-    proc.wake = os.eventfd(0, os.EFD_CLOEXEC)
     options = dict(bufsize=0, cwd=cwd, env=env, close_fds=True, start_new_session=True,
                    stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    slave = -1
+    if size is not None:
+        slave = open_terminal(proc, size, uid, gid)
+        options.update(stdin=slave, stdout=slave, stderr=slave, preexec_fn=take_terminal)
+    proc.wake = os.eventfd(0, os.EFD_CLOEXEC)
     try:
         with LOCK:
+            if size is not None and sum(1 for p in RUNNING.values() if p.pty is not None) >= MAX_TERMINALS:
+                raise AgentError("resource_exhausted", "this sandbox already runs %d terminals: kill one first"
+                                 % MAX_TERMINALS)
             if settings.SWITCH_USER:
                 proc.popen = popen_as(uid, gid, argv, **options)
             else:
@@ -321,7 +370,7 @@ def spawn(req, subscriber):
             proc.pid = proc.popen.pid
             RUNNING[proc.pid] = proc
     except OSError as e:
-        os.close(proc.wake)
+        close_spawn_fds(proc)
         what = e.filename if e.filename is not None else argv[0]
         if what == cwd and e.errno in (1, 13):
             raise AgentError("permission_denied", "cannot run %s: user %s may not enter cwd '%s'" % (argv[0], user, cwd))
@@ -330,13 +379,18 @@ def spawn(req, subscriber):
                              % (what, env.get("PATH", "")))
         raise os_error(e, "cannot run %s" % what)
     except AgentError:
-        os.close(proc.wake)
+        close_spawn_fds(proc)
         raise
     except (ValueError, subprocess.SubprocessError) as e:
-        os.close(proc.wake)
+        close_spawn_fds(proc)
         raise AgentError("invalid_argument", "cannot run %s: %s" % (argv[0], e))
+    finally:
+        if slave >= 0:
+            os.close(slave)  # the child has its copies: the master reads EIO once they are all closed
     children.CHILD_EVENT.set()
-    if want_stdin:
+    if size is not None:
+        proc.stdin_fd = proc.master
+    elif want_stdin:
         proc.stdin_fd = proc.popen.stdin.fileno()
         os.set_blocking(proc.stdin_fd, False)
     set_oom_score_adj(proc.pid)
@@ -344,6 +398,30 @@ def spawn(req, subscriber):
         deadlines().add(time.monotonic() + timeout_ms / 1000.0, proc)
     _thread.start_new_thread(proc.pump, ())  # no threading.Thread: its start waits for a handshake
     return proc
+
+
+def close_spawn_fds(proc):
+    """Closes what spawn opened for a process that did not start."""
+    os.close(proc.wake)
+    if proc.master >= 0:
+        os.close(proc.master)
+        proc.master = -1
+
+
+def op_resize(sock, req):
+    pid = req_pid(req)
+    size = pty_size(req.get("pty"))
+    if size is None:
+        raise AgentError("invalid_argument", "pty with cols and rows is required")
+    proc = find_running(pid)
+    if proc.pty is None:
+        raise AgentError("invalid_argument", "process %d is not a terminal (it was started without pty)" % pid)
+    with proc.stdin_lock:
+        if proc.stdin_fd < 0:
+            raise AgentError("process_not_found", "process %d has ended" % pid)
+        set_size(proc.stdin_fd, size)
+        proc.pty = size
+    send_json(sock, {"ok": True})
 
 
 def find_running(pid):
@@ -355,10 +433,15 @@ def find_running(pid):
 
 
 def serve_stream(sock, proc, sub):
-    """Sends start, then the subscriber's output frames and end; runs on the connection thread."""
+    """Sends start, then the subscriber's output frames and end; runs on the connection thread.
+    A terminal's output this client did not get goes back to the backlog for the next one."""
     sock.settimeout(STREAM_SEND_TIMEOUT)
+    item = None
     try:
-        send_json(sock, {"ev": "start", "pid": proc.pid})
+        start = {"ev": "start", "pid": proc.pid}
+        if proc.pty is not None:
+            start["pty"] = True
+        send_json(sock, start)
         while True:
             item = sub.take(IDLE_CHECK)
             if item is None:
@@ -370,10 +453,18 @@ def serve_stream(sock, proc, sub):
                 send_json(sock, data)
                 return
             send_frame(sock, kind, data)
+            item = None
     finally:
         with LOCK:
             if sub in proc.subscribers:
                 proc.subscribers.remove(sub)
+            if proc.pty is not None:
+                unsent = [item] if item is not None else []
+                unsent += sub.drain()
+                kept = b"".join(data for kind, data in unsent if kind == PTY)
+                if kept:
+                    proc.backlog[:0] = kept
+                    del proc.backlog[:-PTY_BACKLOG]
         sub.kill()
 
 
@@ -394,6 +485,9 @@ def op_attach(sock, req):
                 raise AgentError("process_not_found", "no process with pid %d (or it ended over %d s ago)"
                                  % (pid, FINISHED_KEEP))
         sub = Subscriber()
+        if proc.backlog:
+            sub.put((PTY, bytes(proc.backlog)), len(proc.backlog))
+            proc.backlog.clear()
         if proc.end is not None:
             sub.put(("end", proc.end))
         else:
@@ -417,7 +511,7 @@ def op_ps(sock, req):
 @receiving
 def op_input(sock, req, data):
     proc = find_running(req_pid(req))
-    if proc.popen.stdin is None:
+    if proc.popen.stdin is None and proc.pty is None:
         raise AgentError("invalid_argument", "process %d was started without stdin" % proc.pid)
     sock.settimeout(DATA_TIMEOUT)
     for payload in data.frames():
@@ -450,6 +544,9 @@ def write_stdin(sock, proc, payload):
 
 def op_close_stdin(sock, req):
     proc = find_running(req_pid(req))
+    if proc.pty is not None:
+        raise AgentError("invalid_argument", "process %d runs on a terminal, which has no stdin to close: "
+                         "send ^D (0x04) as input for end-of-file" % proc.pid)
     proc.stdin_closing = True
     with proc.stdin_lock:
         proc._close_stdin()

@@ -23,6 +23,7 @@ ITEMS_BUDGET = 512 * 1024        # bytes of JSON per item frame of list/ps answe
 J = ord("J")
 OUT = ord("1")
 ERR = ord("2")
+PTY = ord("T")                   # a terminal's output (a process started with pty)
 DATA = ord("B")
 
 # errno -> error code of the protocol (see docs/agent-protocol.md)
@@ -265,6 +266,15 @@ class Subscriber:
             self.buffered -= nbytes
             self.cond.notify_all()
             return item
+
+    def drain(self):
+        """Takes every queued item at once."""
+        with self.cond:
+            items = [item for item, _ in self.items]
+            self.items.clear()
+            self.buffered = 0
+            self.cond.notify_all()
+            return items
 
     def kill(self):
         with self.cond:

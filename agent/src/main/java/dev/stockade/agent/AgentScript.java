@@ -48,6 +48,7 @@ public final class AgentScript {
             // the agent
             "stockade_agent/main.py", "stockade_agent/protocol.py", "stockade_agent/settings.py",
             "stockade_agent/children.py", "stockade_agent/credentials.py", "stockade_agent/processes.py",
+            "stockade_agent/terminals.py",
             "stockade_agent/files.py", "stockade_agent/contexts.py", "stockade_agent/kernels.py",
             "stockade_agent/egress.py",
             // the kernel and the relay

@@ -31,6 +31,7 @@ record Events(List<AgentEvent> all, byte[] stdout, byte[] stderr, AgentEvent.End
                     case AgentEvent.Started s -> { }
                     case AgentEvent.Stdout(byte[] data) -> out.writeBytes(data);
                     case AgentEvent.Stderr(byte[] data) -> err.writeBytes(data);
+                    case AgentEvent.Terminal(byte[] data) -> out.writeBytes(data);
                     case AgentEvent.Ended ended -> {
                         return new Events(all, out.toByteArray(), err.toByteArray(), ended);
                     }

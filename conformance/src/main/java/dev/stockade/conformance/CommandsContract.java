@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.stockade.runtime.Capabilities;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -26,8 +28,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Commands over process.Process as the E2B SDK drives it: exit codes, stdout/stderr separation and
  * order, large output, real-time streaming, environment and working directory, background processes
- * with stdin, attaching, signals, users. One shared sandbox for the read-only checks, fresh ones
- * where a test changes state.
+ * with stdin, attaching, signals, users; terminals as {@code sandbox.pty} drives them (Start with
+ * {@code pty}, output as {@code data.pty}, SendInput and StreamInput, Update, ^C). One shared
+ * sandbox for the read-only checks, fresh ones where a test changes state.
  */
 public abstract class CommandsContract extends RuntimeContract {
     RawClient.Box box;
@@ -386,5 +389,108 @@ public abstract class CommandsContract extends RuntimeContract {
             assertEquals(e.toString(), s.out());
             assertEquals(i, s.end().path("exitCode").asInt(0));
         }
+    }
+
+    // ---- terminals (sandbox.pty): Start with pty, data.pty, SendInput/StreamInput, Update ----
+
+    /** A terminal's stream read on another thread: its pid, its output so far, its end. */
+    private final class Terminal {
+        final CompletableFuture<Integer> pid = new CompletableFuture<>();
+        final StringBuffer output = new StringBuffer();
+        final CompletableFuture<RawClient.Streamed> done;
+
+        Terminal(String script) {
+            Map<String, Object> request = Map.of("process", Map.of("cmd", "/bin/sh", "args", List.of("-c", script)),
+                    "pty", Map.of("size", Map.of("cols", 80, "rows", 24)));
+            done = CompletableFuture.supplyAsync(() -> c.startLive(box, request, null, f -> {
+                JsonNode ev = f.message().path("event");
+                if (ev.has("start")) pid.complete(ev.get("start").path("pid").asInt());
+                JsonNode data = ev.path("data");
+                assertFalse(data.has("stdout") || data.has("stderr"), "a terminal's output is data.pty: " + f.message());
+                if (data.has("pty")) output.append(new String(Base64.getDecoder().decode(data.get("pty").asText()), StandardCharsets.UTF_8));
+            }));
+        }
+
+        int pid() throws Exception {
+            return pid.get(30, TimeUnit.SECONDS);
+        }
+
+        void awaitOutput(String wanted) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            while (!output.toString().contains(wanted)) {
+                assertTrue(System.nanoTime() < deadline, "no '" + wanted + "' in the terminal's output: " + output);
+                Thread.sleep(20);
+            }
+        }
+
+        JsonNode end() throws Exception {
+            RawClient.Streamed s = done.get(30, TimeUnit.SECONDS);
+            assertTrue(s.endedCleanly(), "the stream ends with an end-stream frame");
+            assertNull(s.error(), () -> "end-stream error " + s.error());
+            return s.end();
+        }
+    }
+
+    private static String b64(String text) {
+        return Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void aTerminalTakesInputResizesAndEnds() throws Exception {
+        Terminal t = new Terminal("stty size; tty; read a; stty size; read b; echo \"got:$b\"; exit 3");
+        int pid = t.pid();
+        t.awaitOutput("24 80");
+        t.awaitOutput("/dev/pts/");
+
+        RawClient.Response resized = c.rpc(box, "process.Process/Update",
+                Map.of("process", Map.of("pid", pid), "pty", Map.of("size", Map.of("cols", 132, "rows", 40))));
+        assertEquals(200, resized.status(), resized.body());
+        RawClient.Response typed = c.rpc(box, "process.Process/SendInput",
+                Map.of("process", Map.of("pid", pid), "input", Map.of("pty", b64("go\n"))));
+        assertEquals(200, typed.status(), typed.body());
+        t.awaitOutput("40 132");
+
+        // StreamInput: a client stream of a start and data messages, with the terminal's bytes.
+        byte[] start = RawClient.envelope(0, ("{\"start\":{\"process\":{\"pid\":" + pid + "}}}").getBytes(StandardCharsets.UTF_8));
+        byte[] keepalive = RawClient.envelope(0, "{\"keepalive\":{}}".getBytes(StandardCharsets.UTF_8));
+        byte[] data = RawClient.envelope(0, ("{\"data\":{\"input\":{\"pty\":\"" + b64("streamed\n") + "\"}}}").getBytes(StandardCharsets.UTF_8));
+        byte[] body = ByteBuffer.allocate(start.length + keepalive.length + data.length).put(start).put(keepalive).put(data).array();
+        RawClient.Streamed streamed = c.streamRaw(box, "process.Process/StreamInput", body, Map.of(), null);
+        assertEquals(200, streamed.status(), () -> "StreamInput: " + streamed.errorBody());
+        assertTrue(streamed.endedCleanly() && streamed.error() == null, () -> "StreamInput: " + streamed.frames());
+
+        JsonNode end = t.end();
+        assertEquals(3, end.path("exitCode").asInt());
+        assertTrue(t.output.toString().contains("got:streamed\r\n"), t.output.toString());
+
+        // The terminal has ended: resizing it now is not_found, bad sizes are invalid_argument.
+        RawClient.Response late = c.rpc(box, "process.Process/Update",
+                Map.of("process", Map.of("pid", pid), "pty", Map.of("size", Map.of("cols", 100, "rows", 30))));
+        assertEquals("not_found", late.json().path("code").asText(), late.body());
+        for (Object size : List.of(Map.of("cols", 0, "rows", 24), Map.of("cols", 80), Map.of("cols", 10_000, "rows", 24), "big")) {
+            RawClient.Response bad = c.rpc(box, "process.Process/Update", Map.of("process", Map.of("pid", pid), "pty", Map.of("size", size)));
+            assertEquals("invalid_argument", bad.json().path("code").asText(), bad.body());
+        }
+    }
+
+    @Test
+    void controlCInterruptsTheForegroundJob() throws Exception {
+        Terminal t = new Terminal("echo ready; sleep 60; echo not-interrupted");
+        int pid = t.pid();
+        t.awaitOutput("ready");
+        if (!checksWithout(Capabilities.USERSPACE_KERNEL, "gVisor's line discipline (runsc"
+                + " 2022-12) does not turn ^C into SIGINT: the byte reaches the program as input (docs/runtime-runsc.md)")) {
+            c.rpc(box, "process.Process/SendSignal", Map.of("process", Map.of("pid", pid), "signal", "SIGNAL_SIGKILL"));
+            assertEquals("signal: killed", t.end().path("status").asText());
+            return;
+        }
+        long sent = System.nanoTime();
+        RawClient.Response ctrlC = c.rpc(box, "process.Process/SendInput",
+                Map.of("process", Map.of("pid", pid), "input", Map.of("pty", b64("\u0003"))));
+        assertEquals(200, ctrlC.status(), ctrlC.body());
+        JsonNode end = t.end();
+        assertTrue(System.nanoTime() - sent < TimeUnit.SECONDS.toNanos(20), "^C did not interrupt the sleep");
+        assertEquals("signal: interrupt", end.path("status").asText(), end.toString());
+        assertFalse(t.output.toString().contains("not-interrupted"), t.output.toString());
     }
 }

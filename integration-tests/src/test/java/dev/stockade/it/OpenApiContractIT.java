@@ -158,8 +158,22 @@ class OpenApiContractIT {
                 int pid = startCat(c, b);
                 return c.rpc(b, "process.Process/SendSignal", Map.of("process", Map.of("pid", pid), "signal", "SIGNAL_SIGKILL"));
             }));
+            calls.put("processUpdate", new Call("post", "/process.Process/Update", b -> {
+                int pid = startTagged(c, b, Map.of("process", Map.of("cmd", "/bin/cat"), "pty", Map.of("size", Map.of("cols", 80, "rows", 24))));
+                return c.rpc(b, "process.Process/Update", Map.of("process", Map.of("pid", pid),
+                        "pty", Map.of("size", Map.of("cols", 100, "rows", 30))));
+            }));
+            calls.put("processStreamInput", new Call("post", "/process.Process/StreamInput", b -> {
+                int pid = startCat(c, b);
+                byte[] start = RawClient.envelope(0, ("{\"start\":{\"process\":{\"pid\":" + pid + "}}}").getBytes());
+                byte[] data = RawClient.envelope(0, "{\"data\":{\"input\":{\"stdin\":\"eAo=\"}}}".getBytes());
+                byte[] body = java.nio.ByteBuffer.allocate(start.length + data.length).put(start).put(data).array();
+                RawClient.Streamed s = c.streamRaw(b, "process.Process/StreamInput", body, Map.of(), null);
+                assertTrue(s.endedCleanly() && s.error() == null, "StreamInput: " + s.frames());
+                return new RawClient.Response(s.status(), null, "", null);
+            }));
             // Recognised but not supported yet: documented with their one answer, invalid_argument.
-            for (String rpc : List.of("process.Process/Update", "process.Process/StreamInput", "filesystem.Filesystem/WatchDir",
+            for (String rpc : List.of("filesystem.Filesystem/WatchDir",
                     "filesystem.Filesystem/CreateWatcher", "filesystem.Filesystem/GetWatcherEvents",
                     "filesystem.Filesystem/RemoveWatcher")) {
                 String op = (rpc.startsWith("process.") ? "process" : "fs") + rpc.substring(rpc.indexOf('/') + 1);
@@ -258,8 +272,15 @@ class OpenApiContractIT {
     }
 
     private static int startCat(RawClient c, RawClient.Box b) {
+        return startTagged(c, b, Map.of("process", Map.of("cmd", "/bin/cat"), "stdin", true));
+    }
+
+    /** Starts {@code request} (a StartRequest without tag) in the background; its pid. */
+    private static int startTagged(RawClient c, RawClient.Box b, Map<String, Object> request) {
         String tag = "cat-" + System.nanoTime();
-        Thread.ofVirtual().start(() -> c.start(b, Map.of("process", Map.of("cmd", "/bin/cat"), "stdin", true, "tag", tag), null));
+        Map<String, Object> tagged = new java.util.HashMap<>(request);
+        tagged.put("tag", tag);
+        Thread.ofVirtual().start(() -> c.start(b, tagged, null));
         for (int i = 0; i < 100; i++) {
             for (JsonNode p : c.rpc(b, "process.Process/List", Map.of()).json().get("processes")) {
                 if (tag.equals(p.path("tag").asText())) return p.get("pid").asInt();

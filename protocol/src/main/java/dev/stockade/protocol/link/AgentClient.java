@@ -85,12 +85,18 @@ public interface AgentClient {
     List<ProcessInfo> listProcesses();
 
     /**
-     * Writes to the process's stdin (it must have been started with {@code stdin = true}); returns
-     * once the data is in the pipe, which waits while the process does not read.
+     * Writes to the process's stdin (it must have been started with {@code stdin = true}) or to its
+     * terminal; returns once the data is in the pipe, which waits while the process does not read.
      */
     void sendInput(int pid, byte[] data);
 
-    /** Closes the process's stdin, so that it reads end-of-file. Idempotent. */
+    /**
+     * Sets the size of the terminal the process runs on (the kernel sends SIGWINCH to its
+     * foreground job). INVALID_ARGUMENT for a process on pipes, PROCESS_NOT_FOUND when it is not running.
+     */
+    void resize(int pid, ExecRequest.TerminalSize size);
+
+    /** Closes the process's stdin, so that it reads end-of-file. Idempotent. INVALID_ARGUMENT on a terminal. */
     void closeStdin(int pid);
 
     /**

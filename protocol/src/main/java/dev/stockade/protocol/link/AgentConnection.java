@@ -165,7 +165,8 @@ final class AgentConnection implements AutoCloseable {
         }
         fill(header, 4, 1, false);
         byte type = header[4];
-        if (type != Frame.JSON && type != Frame.STDOUT && type != Frame.STDERR && type != Frame.DATA) {
+        if (type != Frame.JSON && type != Frame.STDOUT && type != Frame.STDERR && type != Frame.TERMINAL
+                && type != Frame.DATA) {
             throw new AgentException(AgentException.Code.PROTOCOL, "the agent at " + address
                     + " sent a frame of unknown type 0x" + Integer.toHexString(type & 0xff));
         }
@@ -178,6 +179,7 @@ final class AgentConnection implements AutoCloseable {
             case Frame.JSON -> new Frame.Json(parse(payload, mapper));
             case Frame.STDOUT -> new Frame.Stdout(payload);
             case Frame.STDERR -> new Frame.Stderr(payload);
+            case Frame.TERMINAL -> new Frame.Terminal(payload);
             default -> new Frame.Data(payload);
         };
     }

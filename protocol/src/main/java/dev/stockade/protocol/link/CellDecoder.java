@@ -72,6 +72,7 @@ final class CellDecoder implements EventDecoder<CellEvent> {
                 sink.hand(event, size(event));
             }
             case Frame.Data d -> throw AgentJson.protocol("a data frame outside a large event of a cell stream");
+            case Frame.Terminal t -> throw AgentJson.protocol("a terminal frame inside a cell stream");
         }
     }
 

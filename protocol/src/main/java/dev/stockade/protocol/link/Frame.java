@@ -10,6 +10,7 @@ sealed interface Frame {
     byte JSON = 'J';
     byte STDOUT = '1';
     byte STDERR = '2';
+    byte TERMINAL = 'T';
     byte DATA = 'B';
 
     /** Type byte plus at most 1 MiB of payload; both sides refuse anything larger. */
@@ -22,6 +23,9 @@ sealed interface Frame {
     record Stdout(byte[] data) implements Frame {}
 
     record Stderr(byte[] data) implements Frame {}
+
+    /** Output of a process that runs on a pseudo-terminal (started with a terminal size). */
+    record Terminal(byte[] data) implements Frame {}
 
     /** File content or stdin; an empty one ends the data. */
     record Data(byte[] data) implements Frame {

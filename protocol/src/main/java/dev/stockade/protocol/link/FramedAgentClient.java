@@ -89,6 +89,9 @@ final class FramedAgentClient implements AgentClient {
         if (request.tag() != null) {
             req.put("tag", request.tag());
         }
+        if (request.terminal() != null) {
+            req.set("pty", terminalSize(request.terminal()));
+        }
         return openStream(req);
     }
 
@@ -107,7 +110,8 @@ final class FramedAgentClient implements AgentClient {
             }
             int pid = AgentJson.positiveInt(first, "pid");
             connection.disarm();
-            return new FrameEventStream<>(connection, callTimeout, new ProcessDecoder(pid), new AgentEvent.Started(pid));
+            boolean terminal = first.path("pty").asBoolean(false);
+            return new FrameEventStream<>(connection, callTimeout, new ProcessDecoder(pid), new AgentEvent.Started(pid, terminal));
         } catch (RuntimeException e) {
             connection.close();
             throw e;
@@ -143,6 +147,18 @@ final class FramedAgentClient implements AgentClient {
             ObjectNode answer = readAnswerAfterUpload(connection, sent);
             AgentJson.throwIfError(answer);
         }
+    }
+
+    @Override
+    public void resize(int pid, ExecRequest.TerminalSize size) {
+        Objects.requireNonNull(size, "size");
+        ObjectNode req = AgentJson.request("resize").put("pid", pid);
+        req.set("pty", terminalSize(size));
+        unary(req, callTimeout);
+    }
+
+    private static ObjectNode terminalSize(ExecRequest.TerminalSize size) {
+        return AgentJson.MAPPER.createObjectNode().put("cols", size.cols()).put("rows", size.rows());
     }
 
     @Override

@@ -5,7 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.protocol.AgentEvent;
 
 /**
- * A process's frames: stdout and stderr chunks as they are, then the end event. Stateless.
+ * A process's frames: stdout and stderr chunks (or a terminal's output) as they are, then the end
+ * event. Stateless.
  */
 record ProcessDecoder(int pid) implements EventDecoder<AgentEvent> {
     /** Output buffered for a slow consumer: 16 full frames. */
@@ -33,6 +34,7 @@ record ProcessDecoder(int pid) implements EventDecoder<AgentEvent> {
         switch (frame) {
             case Frame.Stdout(byte[] data) -> sink.hand(new AgentEvent.Stdout(data), Math.max(EVENT_BYTES, data.length));
             case Frame.Stderr(byte[] data) -> sink.hand(new AgentEvent.Stderr(data), Math.max(EVENT_BYTES, data.length));
+            case Frame.Terminal(byte[] data) -> sink.hand(new AgentEvent.Terminal(data), Math.max(EVENT_BYTES, data.length));
             case Frame.Json(ObjectNode body) -> {
                 AgentJson.throwIfError(body);
                 if (!"end".equals(AgentJson.string(body, "ev", 16, false))) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.error.StockadeError;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 
 /**
@@ -27,13 +28,35 @@ final class ConnectFrames {
         if (len != body.length - 5) {
             throw StockadeError.invalid("the Connect envelope says " + len + " bytes but " + (body.length - 5) + " followed");
         }
+        return parse(json, body, 5, (int) len);
+    }
+
+    private static JsonNode parse(ObjectMapper json, byte[] bytes, int offset, int length) {
         try {
-            JsonNode n = json.readTree(body, 5, (int) len);
+            JsonNode n = json.readTree(bytes, offset, length);
             if (n == null || !n.isObject()) throw StockadeError.invalid("the Connect message must be a JSON object");
             return n;
         } catch (IOException e) {
             throw StockadeError.invalid("the Connect message is not valid JSON: " + e.getMessage());
         }
+    }
+
+    /**
+     * The next message of a client stream (a request body of envelopes), at most {@code max} bytes;
+     * null at the end of the body (or at an end-of-stream envelope).
+     */
+    static JsonNode readMessage(InputStream in, ObjectMapper json, int max) throws IOException {
+        byte[] head = in.readNBytes(5);
+        if (head.length == 0) return null;
+        if (head.length < 5) throw StockadeError.invalid("the Connect stream ended inside an envelope prefix");
+        int flags = head[0] & 0xff;
+        if ((flags & FLAG_COMPRESSED) != 0) throw StockadeError.invalid("compressed Connect messages are not supported");
+        long len = ((head[1] & 0xffL) << 24) | ((head[2] & 0xff) << 16) | ((head[3] & 0xff) << 8) | (head[4] & 0xff);
+        if (len > max) throw Request.tooLarge(max);
+        byte[] payload = in.readNBytes((int) len);
+        if (payload.length < len) throw StockadeError.invalid("the Connect stream ended inside a message");
+        if ((flags & FLAG_END) != 0) return null;
+        return parse(json, payload, 0, payload.length);
     }
 
     static void write(OutputStream out, int flags, byte[] payload) throws IOException {

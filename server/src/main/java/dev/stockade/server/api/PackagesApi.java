@@ -84,6 +84,7 @@ final class PackagesApi {
                 switch (e.get()) {
                     case AgentEvent.Stdout o -> append(out, o.data());
                     case AgentEvent.Stderr o -> append(out, o.data());
+                    case AgentEvent.Terminal o -> append(out, o.data());
                     case AgentEvent.Ended x -> end = x;
                     case AgentEvent.Started ignored -> { }
                 }

@@ -12,6 +12,7 @@ import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.CommandRun;
 import dev.stockade.server.session.Sessions;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,13 +24,21 @@ import java.util.Optional;
 
 /**
  * envd's process.Process service over Connect+JSON: Start and Connect stream events; List,
- * SendInput, SendSignal and CloseStdin are unary. The agent spawns and watches the processes and
+ * SendInput, SendSignal, CloseStdin and Update are unary; StreamInput reads a stream of inputs. A
+ * process started with {@code pty} runs on a terminal: its output is sent as {@code pty} data,
+ * Update resizes it. The agent spawns and watches the processes and
  * {@link Sessions} applies the server's rules; this class translates requests into its calls and
  * events into Connect messages. Each call runs on its request's virtual thread.
  */
 final class ProcessRpc {
     private static final int MAX_UNARY = 8 * 1024 * 1024;
     private static final Duration DEFAULT_KEEPALIVE = Duration.ofSeconds(30);
+    /**
+     * How often an idle terminal stream writes a keepalive. A client that left is only noticed by a
+     * write failing (the first write after it left still succeeds), so probing often lets the agent
+     * keep the terminal's later output for the next client instead of writing it into the void.
+     */
+    private static final Duration TERMINAL_PROBE = Duration.ofMillis(250);
 
     private final Sessions sessions = new Sessions();
 
@@ -41,8 +50,8 @@ final class ProcessRpc {
             case "SendInput" -> sendInput(r, ctx);
             case "SendSignal" -> sendSignal(r, ctx);
             case "CloseStdin" -> closeStdin(r, ctx);
-            case "Update", "StreamInput" -> throw new StockadeError(StockadeError.Code.INVALID_ARGUMENT,
-                    "process." + method + " (terminals) is not supported by this server yet");
+            case "Update" -> update(r, ctx);
+            case "StreamInput" -> streamInput(r, ctx);
             default -> {
                 return false;
             }
@@ -75,13 +84,11 @@ final class ProcessRpc {
         String cwd = p.hasNonNull("cwd") && !p.get("cwd").asText().isEmpty() ? p.get("cwd").asText() : null;
         boolean stdin = req.path("stdin").asBoolean(false);
         String tag = req.hasNonNull("tag") ? req.get("tag").asText() : null;
-        if (req.hasNonNull("pty")) {
-            throw StockadeError.invalid("pseudo-terminals (pty) are not supported by this server yet");
-        }
+        ExecRequest.TerminalSize terminal = req.hasNonNull("pty") ? terminalSize(req.get("pty")) : null;
         Limits limits = ctx.sandbox().limits();
         long timeoutMillis = commandTimeoutMillis(r, limits);
         long outputLimit = limits.outputMB() * 1024L * 1024L;
-        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, timeoutMillis, outputLimit, tag);
+        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, timeoutMillis, outputLimit, tag, terminal);
         stream(r, keepalive(r), () -> sessions.exec(ctx.sandbox(), exec));
     }
 
@@ -116,13 +123,14 @@ final class ProcessRpc {
                 return;
             }
             try (CommandRun s = run) {
+                Duration idle = s.terminal() && keepalive.compareTo(TERMINAL_PROBE) > 0 ? TERMINAL_PROBE : keepalive;
                 Event started = Event.of(r, "start");
                 started.body().put("pid", s.pid());
                 started.send(out, r);
                 while (true) {
                     Optional<AgentEvent> ev;
                     try {
-                        ev = s.next(keepalive);
+                        ev = s.next(idle);
                     } catch (StockadeError e) {
                         ConnectFrames.end(out, r.json, e);
                         return;
@@ -141,6 +149,11 @@ final class ProcessRpc {
                         case AgentEvent.Stderr o -> {
                             Event d = Event.of(r, "data");
                             d.body().put("stderr", Base64.getEncoder().encodeToString(o.data()));
+                            d.send(out, r);
+                        }
+                        case AgentEvent.Terminal o -> {
+                            Event d = Event.of(r, "data");
+                            d.body().put("pty", Base64.getEncoder().encodeToString(o.data()));
                             d.send(out, r);
                         }
                         case AgentEvent.Ended end -> {
@@ -228,17 +241,52 @@ final class ProcessRpc {
     private void sendInput(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = r.jsonBody(MAX_UNARY);
         int pid = selectPid(ctx, req.path("process"));
-        JsonNode input = req.path("input");
-        String b64 = input.hasNonNull("stdin") ? input.get("stdin").asText() : input.path("pty").asText(null);
-        if (b64 == null) throw StockadeError.invalid("input.stdin is required");
-        byte[] data;
-        try {
-            data = Base64.getDecoder().decode(b64);
-        } catch (IllegalArgumentException e) {
-            throw StockadeError.invalid("input.stdin is not valid base64");
-        }
-        sessions.sendInput(ctx.sandbox(), pid, data);
+        sessions.sendInput(ctx.sandbox(), pid, inputBytes(req.path("input")));
         r.sendJson(200, r.json.createObjectNode());
+    }
+
+    /** A ProcessInput: {"stdin": b64} or {"pty": b64}; a terminal's process takes either. */
+    private static byte[] inputBytes(JsonNode input) {
+        String b64 = input.hasNonNull("stdin") ? input.get("stdin").asText() : input.path("pty").asText(null);
+        if (b64 == null) throw StockadeError.invalid("input.stdin or input.pty is required");
+        try {
+            return Base64.getDecoder().decode(b64);
+        } catch (IllegalArgumentException e) {
+            throw StockadeError.invalid("input is not valid base64");
+        }
+    }
+
+    /**
+     * StreamInput, a client stream: a start message naming the process, then data messages whose
+     * bytes are written in order (keepalives are skipped); answered once the client ends its stream,
+     * or at the first failure, which ends the call (each message bounded like a unary request).
+     */
+    private void streamInput(Request r, EnvdContext ctx) throws IOException {
+        StockadeError failure = null;
+        try (InputStream in = r.exchange.getRequestBody()) {
+            Integer pid = null;
+            JsonNode msg;
+            while ((msg = ConnectFrames.readMessage(in, r.json, MAX_UNARY)) != null) {
+                if (msg.has("start")) {
+                    if (pid != null) throw StockadeError.invalid("a StreamInput has one start message");
+                    pid = selectPid(ctx, msg.get("start").path("process"));
+                } else if (msg.has("data")) {
+                    if (pid == null) throw StockadeError.invalid("a StreamInput must begin with a start message");
+                    sessions.sendInput(ctx.sandbox(), pid, inputBytes(msg.get("data").path("input")));
+                } else if (!msg.has("keepalive")) {
+                    throw StockadeError.invalid("a StreamInput message is start, data or keepalive");
+                }
+            }
+            if (pid == null) throw StockadeError.invalid("a StreamInput must begin with a start message");
+        } catch (StockadeError e) {
+            failure = e;
+        }
+        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
+        r.exchange.sendResponseHeaders(200, 0);
+        try (OutputStream out = r.exchange.getResponseBody()) {
+            if (failure == null) ConnectFrames.message(out, r.json, r.json.createObjectNode());
+            ConnectFrames.end(out, r.json, failure);
+        }
     }
 
     private void sendSignal(Request r, EnvdContext ctx) throws IOException {
@@ -252,6 +300,34 @@ final class ProcessRpc {
         };
         sessions.signal(ctx.sandbox(), pid, name);
         r.sendJson(200, r.json.createObjectNode());
+    }
+
+    /** Update: the terminal's new size; without {@code pty} there is nothing to change (as envd). */
+    private void update(Request r, EnvdContext ctx) throws IOException {
+        JsonNode req = r.jsonBody(MAX_UNARY);
+        int pid = selectPid(ctx, req.path("process"));
+        if (req.hasNonNull("pty")) {
+            sessions.resize(ctx.sandbox(), pid, terminalSize(req.get("pty")));
+        }
+        r.sendJson(200, r.json.createObjectNode());
+    }
+
+    /** A PTY message: {"size": {"cols": C, "rows": R}}, each 1..9999. */
+    private static ExecRequest.TerminalSize terminalSize(JsonNode pty) {
+        JsonNode size = pty.path("size");
+        if (!pty.isObject() || !size.isObject()) throw StockadeError.invalid("pty must be {\"size\": {\"cols\": C, \"rows\": R}}");
+        int cols = cells(size, "cols");
+        int rows = cells(size, "rows");
+        return new ExecRequest.TerminalSize(cols, rows);
+    }
+
+    private static int cells(JsonNode size, String name) {
+        JsonNode n = size.get(name);
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToInt() || n.intValue() < 1
+                || n.intValue() > ExecRequest.TerminalSize.MAX) {
+            throw StockadeError.invalid("pty.size." + name + " must be a whole number from 1 to " + ExecRequest.TerminalSize.MAX);
+        }
+        return n.intValue();
     }
 
     private void closeStdin(Request r, EnvdContext ctx) throws IOException {

@@ -26,6 +26,7 @@ public final class CommandRun implements AutoCloseable {
     private final EventStream<AgentEvent> stream;
     private final Backstop backstop;
     private final int pid;
+    private final boolean terminal;
     private final Runnable done;
     private long forwarded;
     private boolean ended;
@@ -41,10 +42,16 @@ public final class CommandRun implements AutoCloseable {
             throw new IllegalStateException("a process stream began with " + first);
         }
         this.pid = started.pid();
+        this.terminal = started.terminal();
     }
 
     public int pid() {
         return pid;
+    }
+
+    /** Whether the process runs on a terminal: its output comes as {@link AgentEvent.Terminal}. */
+    public boolean terminal() {
+        return terminal;
     }
 
     /**
@@ -73,6 +80,7 @@ public final class CommandRun implements AutoCloseable {
         switch (event.get()) {
             case AgentEvent.Stdout o -> forwarded += o.data().length;
             case AgentEvent.Stderr o -> forwarded += o.data().length;
+            case AgentEvent.Terminal o -> forwarded += o.data().length;
             case AgentEvent.Ended e -> ended = true;
             case AgentEvent.Started s -> { }
         }

@@ -64,6 +64,11 @@ public final class Sessions {
         run(sb, agent -> agent.sendInput(pid, data));
     }
 
+    /** Sets the size of the terminal process {@code pid} runs on. */
+    public void resize(Sandbox sb, int pid, ExecRequest.TerminalSize size) {
+        run(sb, agent -> agent.resize(pid, size));
+    }
+
     public void closeStdin(Sandbox sb, int pid) {
         run(sb, agent -> agent.closeStdin(pid));
     }
