@@ -38,6 +38,8 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 abstract class OciRuntime implements SandboxRuntime {
     static final Duration RUNC_TIMEOUT = Duration.ofSeconds(30);
+    /** How long killed processes get to leave a sandbox's cgroups (on a loaded host they take a while). */
+    private static final Duration CGROUP_REMOVAL = Duration.ofSeconds(10);
     /** cgroup v1 cpu.shares of a background sandbox (the kernel's minimum) and of a normal one. */
     static final int BACKGROUND_SHARES = 2;
     static final int NORMAL_SHARES = 1024;
@@ -382,9 +384,63 @@ abstract class OciRuntime implements SandboxRuntime {
         }
     }
 
-    /** After the container is deleted: removes what the binary may leave behind (runc leaves nothing). */
+    /**
+     * After the container is deleted: its cgroups, wherever they are left. runsc removes them when
+     * it deletes a container that it stopped, but not those of a sandbox whose sentry died (a limit
+     * was reached); runc's delete gives up on a cgroup whose killed processes are slow to go (seen
+     * at load average 14) and on one of a create that failed half-way, and forgets the container
+     * all the same. Left, the directories would leak and keep the dead sandbox's limits for the
+     * next container of that name. Kills what is left in them (by pid, and only in this sandbox's
+     * own cgroups) and removes them; the name is this sandbox's, so nothing of another server's
+     * is touched.
+     */
     void removeLeftovers(String id) {
+        List<Path> dirs = new ArrayList<>();
+        if (Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) {
+            dirs.add(Path.of("/sys/fs/cgroup", OciConfigPlanner.containerId(id)));
+        } else {
+            try (var controllers = Files.list(Path.of("/sys/fs/cgroup"))) {
+                controllers.filter(c -> !Files.isSymbolicLink(c)).forEach(c -> dirs.add(c.resolve(OciConfigPlanner.containerId(id))));
+            } catch (IOException e) {
+                return;
+            }
+        }
+        long deadline = System.nanoTime() + CGROUP_REMOVAL.toNanos();
+        for (Path dir : dirs) {
+            if (!Files.isDirectory(dir)) continue;
+            while (System.nanoTime() < deadline) {
+                try {
+                    Files.delete(dir);
+                    break;
+                } catch (IOException busy) {
+                    killAll(dir.resolve("cgroup.procs"));
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+            if (Files.isDirectory(dir)) {
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "the cgroup " + dir + " of sandbox " + id
+                        + " could not be removed (processes left in it: " + dir.resolve("cgroup.procs") + ")");
+            }
+        }
     }
+
+    private static void killAll(Path procs) {
+        try {
+            for (String line : Files.readAllLines(procs)) {
+                if (line.strip().matches("\\d{1,10}")) {
+                    ProcessHandle.of(Long.parseLong(line.strip())).ifPresent(ProcessHandle::destroyForcibly);
+                }
+            }
+        } catch (IOException gone) {
+            // the cgroup went away meanwhile
+        }
+    }
+
 
     @Override
     public Set<String> reapExcept(Set<String> keep) {

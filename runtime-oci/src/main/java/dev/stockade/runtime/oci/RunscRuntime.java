@@ -207,59 +207,6 @@ public final class RunscRuntime extends OciRuntime {
         return 0;
     }
 
-    /**
-     * runsc removes the container's cgroups when it deletes a container that it stopped, but not
-     * those of a sandbox whose sentry died (a limit was reached): their directories would keep
-     * the dead sandbox's limits for the next container of that name. Kills what is left in them
-     * (by pid: only a crashed sandbox's gofer can be) and removes them.
-     */
-    @Override
-    void removeLeftovers(String id) {
-        List<Path> dirs = new ArrayList<>();
-        if (Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) {
-            dirs.add(Path.of("/sys/fs/cgroup", cgroupName(id)));
-        } else {
-            try (var controllers = Files.list(Path.of("/sys/fs/cgroup"))) {
-                controllers.filter(c -> !Files.isSymbolicLink(c)).forEach(c -> dirs.add(c.resolve(cgroupName(id))));
-            } catch (IOException e) {
-                return;
-            }
-        }
-        for (Path dir : dirs) {
-            if (!Files.isDirectory(dir)) continue;
-            for (int attempt = 0; attempt < 50; attempt++) {
-                try {
-                    Files.delete(dir);
-                    break;
-                } catch (IOException busy) {
-                    killAll(dir.resolve("cgroup.procs"));
-                    try {
-                        Thread.sleep(20);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-            }
-            if (Files.isDirectory(dir)) {
-                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "the cgroup " + dir + " of sandbox " + id
-                        + " could not be removed (processes left in it: " + dir.resolve("cgroup.procs") + ")");
-            }
-        }
-    }
-
-    private static void killAll(Path procs) {
-        try {
-            for (String line : Files.readAllLines(procs)) {
-                if (line.strip().matches("\\d{1,10}")) {
-                    ProcessHandle.of(Long.parseLong(line.strip())).ifPresent(ProcessHandle::destroyForcibly);
-                }
-            }
-        } catch (IOException gone) {
-            // the cgroup went away meanwhile
-        }
-    }
-
     private static String cgroupName(String id) {
         return OciConfigPlanner.containerId(id);
     }

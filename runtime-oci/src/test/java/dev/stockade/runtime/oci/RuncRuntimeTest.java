@@ -87,4 +87,33 @@ class RuncRuntimeTest {
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(id), "no mount left");
         assertFalse(Files.exists(Path.of("/sys/fs/cgroup/memory/stockade-" + id)), "no cgroup left");
     }
+
+    /**
+     * runc forgets a container whose cgroups it could not remove (killed processes slow to leave at
+     * load average 14, or a create that failed half-way): destroy removes what is left under the
+     * sandbox's own cgroup name, in every hierarchy, and only that.
+     */
+    @Test
+    void destroyRemovesTheCgroupsRuncLeftBehind() throws Exception {
+        String id = "t" + Long.toHexString(System.nanoTime());
+        String other = "t" + Long.toHexString(System.nanoTime() + 1);
+        java.util.List<Path> left = new java.util.ArrayList<>();
+        java.util.List<Path> notOurs = new java.util.ArrayList<>();
+        try (var hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
+            for (Path h : hierarchies.filter(h -> !Files.isSymbolicLink(h) && Files.isDirectory(h)).toList()) {
+                if (!Files.isRegularFile(h.resolve("cgroup.procs"))) continue; // not a hierarchy's root
+                left.add(Files.createDirectory(h.resolve("stockade-" + id)));
+                notOurs.add(Files.createDirectory(h.resolve("stockade-" + other)));
+            }
+        }
+        assumeTrue(!left.isEmpty(), "no writable cgroup hierarchy here");
+        try {
+            runtime.destroy(id); // no such container: runc has already forgotten it
+            for (Path p : left) assertFalse(Files.exists(p), p + " is left");
+            for (Path p : notOurs) assertTrue(Files.isDirectory(p), p + " is another sandbox's: it must stay");
+        } finally {
+            for (Path p : notOurs) Files.deleteIfExists(p);
+            for (Path p : left) Files.deleteIfExists(p);
+        }
+    }
 }
