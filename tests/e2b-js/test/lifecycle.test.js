@@ -65,8 +65,8 @@ test('create, getInfo, setTimeout, list, kill on the default template', opts, as
     assert.ok(Number.isInteger(info.memoryMB) && info.memoryMB > 0, `memoryMB ${info.memoryMB}`)
     assert.equal(typeof info.envdVersion, 'string')
     assert.ok(
-      compareVersions(info.envdVersion, '0.5.7') >= 0,
-      `envdVersion ${info.envdVersion} keeps the SDK on legacy paths (need >= 0.5.7)`,
+      compareVersions(info.envdVersion, '0.6.2') >= 0,
+      `envdVersion ${info.envdVersion} keeps the SDK on legacy paths or refuses file metadata (need >= 0.6.2)`,
     )
     assert.equal(await sandbox.isRunning(), true)
 

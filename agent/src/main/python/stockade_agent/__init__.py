@@ -11,6 +11,7 @@ The agent, the sandbox's init, serves the host over a unix socket (docs/agent-pr
     processes     exec, attach, ps, input, close_stdin, resize, signal
     terminals     the pseudo-terminal of a process started with pty (opened, sized, made its ctty)
     files         stat, list, mkdir, move, remove, read, write
+    file_metadata the user.e2b.* extended attributes that hold a file's metadata (for files)
     contexts      context_create, _list, _delete, _restart, _warm, execute
     kernels       the agent's side of each kernel process: start, cells, pump, death
     egress        the proxy variables and the supervision of the relay

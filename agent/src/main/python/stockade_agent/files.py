@@ -8,6 +8,7 @@ import os
 import pwd
 import stat
 
+from . import file_metadata
 from . import settings
 from .protocol import (AgentError, CHUNK, DATA, DATA_TIMEOUT, os_error, receiving, req_int, resolve, send_frame,
                        send_items, send_json)
@@ -64,10 +65,15 @@ def entry(path, names, lst=None):
         kind = "file"
     else:
         kind = "other"
-    return {"name": os.path.basename(path) or "/", "path": path, "type": kind, "size": st.st_size,
-            "mode": stat.S_IMODE(st.st_mode), "permissions": stat.filemode(st.st_mode),
-            "owner": names.user(st.st_uid), "group": names.group(st.st_gid),
-            "modifiedMillis": st.st_mtime_ns // 1_000_000, "symlinkTarget": target}
+    found = {"name": os.path.basename(path) or "/", "path": path, "type": kind, "size": st.st_size,
+             "mode": stat.S_IMODE(st.st_mode), "permissions": stat.filemode(st.st_mode),
+             "owner": names.user(st.st_uid), "group": names.group(st.st_gid),
+             "modifiedMillis": st.st_mtime_ns // 1_000_000, "symlinkTarget": target}
+    if kind in ("file", "dir"):
+        metadata = file_metadata.read(path)
+        if metadata:
+            found["metadata"] = metadata
+    return found
 
 
 def file_op(what, fn):
@@ -305,6 +311,7 @@ def op_write(sock, req, data):
     _, uid, gid, home = lookup_user(req)
     path = resolve(req.get("path"), home)
     what = "cannot write %s" % path
+    metadata = file_metadata.from_request(req)
     try:
         if os.path.islink(path):
             path = os.path.realpath(path)  # write through the link, like open(2) would
@@ -332,6 +339,9 @@ def op_write(sock, req, data):
                 while payload:
                     n = os.write(fd, payload)
                     payload = payload[n:]
+            # On the new file, before its mode and owner become the replaced file's: the user who
+            # created it may set its attributes; the file it replaces takes its own along.
+            file_metadata.apply(fd, metadata, path)
             if existing is not None and stat.S_ISREG(existing.st_mode):
                 os.fchmod(fd, stat.S_IMODE(existing.st_mode))
                 if settings.SWITCH_USER:

@@ -169,6 +169,20 @@ class HostileAgentTest {
     }
 
     @Test
+    void entryMetadataIsBoundedAndTyped() {
+        String entry = "{\"entry\": {\"name\": \"x\", \"path\": \"/x\", \"type\": \"file\", \"size\": 1, \"mode\": 420,"
+                + " \"permissions\": \"-rw-r--r--\", \"owner\": \"u\", \"group\": \"g\", \"modifiedMillis\": 0,"
+                + " \"symlinkTarget\": null, \"metadata\": %s}}";
+        for (String bad : List.of("[\"a\"]", "{\"a\": 1}", "{\"\": \"v\"}",
+                "{\"a\": \"" + "v".repeat(3000) + "\", \"b\": \"" + "w".repeat(3000) + "\"}")) {
+            behaviour = c -> send(c, frame('J', entry.formatted(bad)));
+            assertFails(AgentException.Code.PROTOCOL, () -> client().stat("x", "user"));
+        }
+        behaviour = c -> send(c, frame('J', entry.formatted("{\"author\": \"mish\"}")));
+        assertEquals(Map.of("author", "mish"), client().stat("x", "user").metadata());
+    }
+
+    @Test
     void silenceIsATimeout() {
         behaviour = c -> sleepForever();
         assertFails(AgentException.Code.TIMEOUT, () -> client().stat("x", "user"));

@@ -44,7 +44,7 @@ class RuntimesIT extends OneServerPerClass {
         assertEquals("runc", r.json().get(0).path("name").asText(), "the default first: " + r.body());
         assertTrue(runc.path("default").asBoolean() && runc.path("available").asBoolean(), r.body());
         assertTrue(!runsc.path("default").asBoolean() && runsc.path("available").asBoolean(), r.body());
-        assertEquals(Set.of("pause", "snapshot", "network-allowlist", "per-process-limits", "seccomp"), caps(runc), r.body());
+        assertEquals(Set.of("pause", "snapshot", "network-allowlist", "per-process-limits", "seccomp", "user-xattrs"), caps(runc), r.body());
         assertEquals(Set.of("pause", "snapshot", "network-allowlist", "userspace-kernel"), caps(runsc), r.body());
         assertTrue(runsc.path("isolation").asText().contains("gVisor"), r.body());
         assertTrue(runc.path("isolation").asText().contains("namespaces"), r.body());

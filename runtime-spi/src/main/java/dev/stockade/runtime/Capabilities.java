@@ -25,6 +25,11 @@ public final class Capabilities {
     public static final String SECCOMP = "seccomp";
     /** User code's system calls are served by a kernel of the runtime's own, never the host's. */
     public static final String USERSPACE_KERNEL = "userspace-kernel";
+    /**
+     * The sandbox's files take {@code user.*} extended attributes, where file metadata (E2B's
+     * {@code X-Metadata-*} uploads) is kept; without it, a write with metadata is refused (400).
+     */
+    public static final String USER_XATTRS = "user-xattrs";
 
     private Capabilities() {
     }

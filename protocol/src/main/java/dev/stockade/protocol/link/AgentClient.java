@@ -13,6 +13,7 @@ import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The host's side of the link to one sandbox's agent (see docs/agent-protocol.md).
@@ -148,7 +149,17 @@ public interface AgentClient {
      * replaced one keeps its mode and owner. A symlink at {@code path} is written through.
      * The content stream is read without deadline; its IOException is thrown as UncheckedIOException.
      */
-    EntryInfo writeFile(String path, InputStream content, String user);
+    default EntryInfo writeFile(String path, InputStream content, String user) {
+        return writeFile(path, content, user, Map.of());
+    }
+
+    /**
+     * As {@link #writeFile(String, InputStream, String)}, storing {@code metadata} with the new
+     * file ({@link dev.stockade.protocol.FileMetadata}; the caller checked it): the file then has
+     * exactly these pairs, so an empty map clears what the replaced file had. INVALID_ARGUMENT
+     * when the sandbox's filesystem cannot hold them (no user extended attributes).
+     */
+    EntryInfo writeFile(String path, InputStream content, String user, Map<String, String> metadata);
     // ---- code contexts (docs/agent-protocol.md, "Code contexts") ------------------------------
 
     /**

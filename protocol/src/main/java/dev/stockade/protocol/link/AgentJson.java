@@ -15,6 +15,7 @@ import dev.stockade.protocol.CellEvent;
 import dev.stockade.protocol.ContextInfo;
 import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.FileChange;
+import dev.stockade.protocol.FileMetadata;
 import dev.stockade.protocol.Outcome;
 import dev.stockade.protocol.ProcessInfo;
 import java.util.ArrayList;
@@ -157,7 +158,35 @@ final class AgentJson {
                 string(object, "owner", 256, false),
                 string(object, "group", 256, false),
                 longValue(object, "modifiedMillis"),
-                path(object, "symlinkTarget", true));
+                path(object, "symlinkTarget", true),
+                metadata(object));
+    }
+
+    /**
+     * An entry's file metadata: string pairs the agent bounds to {@link FileMetadata#MAX_TOTAL_BYTES}
+     * (code in the sandbox may set any attribute; the agent leaves out what would pass the bound).
+     */
+    static Map<String, String> metadata(ObjectNode entry) {
+        JsonNode node = entry.get("metadata");
+        if (node == null || node.isNull()) {
+            return Map.of();
+        }
+        if (!(node instanceof ObjectNode object)) {
+            throw protocol("entry metadata is not an object");
+        }
+        Map<String, String> metadata = new LinkedHashMap<>();
+        int total = 0;
+        for (var field : object.properties()) {
+            if (!field.getValue().isTextual() || field.getKey().isEmpty()) {
+                throw protocol("entry metadata '" + field.getKey() + "' is not a non-empty key with a string value");
+            }
+            total += FileMetadata.cost(field.getKey(), field.getValue().textValue());
+            if (total > FileMetadata.MAX_TOTAL_BYTES) {
+                throw protocol("entry metadata is larger than " + FileMetadata.MAX_TOTAL_BYTES + " bytes");
+            }
+            metadata.put(field.getKey(), field.getValue().textValue());
+        }
+        return metadata;
     }
 
     static ProcessInfo processInfo(JsonNode node) {

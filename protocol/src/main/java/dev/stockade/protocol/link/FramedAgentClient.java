@@ -19,6 +19,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.Function;
 
@@ -225,10 +226,15 @@ final class FramedAgentClient implements AgentClient {
     }
 
     @Override
-    public EntryInfo writeFile(String path, InputStream content, String user) {
+    public EntryInfo writeFile(String path, InputStream content, String user, Map<String, String> metadata) {
         Objects.requireNonNull(content, "content");
+        ObjectNode request = pathRequest("write", path, user);
+        if (!metadata.isEmpty()) {
+            ObjectNode pairs = request.putObject("metadata");
+            metadata.forEach(pairs::put);
+        }
         try (AgentConnection connection = AgentConnection.open(transport, callTimeout)) {
-            connection.sendJson(pathRequest("write", path, user));
+            connection.sendJson(request);
             connection.disarm();
             byte[] buffer = new byte[Frame.MAX_PAYLOAD];
             boolean sent = true;

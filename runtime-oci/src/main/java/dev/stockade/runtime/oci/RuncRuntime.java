@@ -36,7 +36,7 @@ public final class RuncRuntime extends OciRuntime {
     @Override
     public Set<String> capabilities() {
         return Set.of(Capabilities.PAUSE, Capabilities.SNAPSHOT, Capabilities.NETWORK_ALLOWLIST, Capabilities.PER_PROCESS_LIMITS,
-                Capabilities.SECCOMP);
+                Capabilities.SECCOMP, Capabilities.USER_XATTRS);
     }
 
     @Override

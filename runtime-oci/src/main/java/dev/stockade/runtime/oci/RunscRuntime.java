@@ -83,7 +83,8 @@ public final class RunscRuntime extends OciRuntime {
     /**
      * Each tested against the real runsc (RunscRuntimeTest, docs/runtime-runsc.md). Not declared:
      * seccomp (the sentry is the boundary, policy/runsc.json), per-process-limits (a limit ends the
-     * sandbox), memory-snapshot (checkpoint fails while the agent's host socket is bound).
+     * sandbox), memory-snapshot (checkpoint fails while the agent's host socket is bound),
+     * user-xattrs (the gofer-backed root answers EOPNOTSUPP to user.* attributes).
      */
     @Override
     public Set<String> capabilities() {

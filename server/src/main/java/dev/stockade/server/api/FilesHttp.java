@@ -10,13 +10,15 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.Locale;
+import java.util.Map;
 import java.util.zip.GZIPInputStream;
 
 /**
  * envd's plain file transfer: GET /files streams a file out, POST /files streams one or more in
  * (application/octet-stream, optionally gzip, or multipart/form-data as the E2B SDKs send by
  * default). Bodies are streamed through the agent ({@link Sessions}), never held whole in memory; an upload larger than
- * the sandbox's disk limit is refused with 413 as soon as it passes the limit.
+ * the sandbox's disk limit is refused with 413 as soon as it passes the limit. {@code X-Metadata-*}
+ * headers are stored with every file written ({@link UploadMetadata}).
  */
 final class FilesHttp {
     private final Sessions sessions = new Sessions();
@@ -48,6 +50,7 @@ final class FilesHttp {
 
     private void upload(Request r, EnvdContext ctx) throws IOException {
         String queryPath = queryPath(r);
+        Map<String, String> metadata = UploadMetadata.from(r);
         long max = ctx.sandbox().limits().diskMB() * 1024L * 1024L;
         String type = r.header("Content-Type");
         String t = type == null ? "" : type.toLowerCase(Locale.ROOT);
@@ -61,7 +64,7 @@ final class FilesHttp {
                 String path = queryPath != null ? queryPath : part.filename();
                 if (path == null || path.isEmpty()) throw StockadeError.invalid("a multipart file part has no filename and no path was given");
                 checkPath(path);
-                out.add(written(r, sessions.writeFile(ctx.sandbox(), path, part.content(), ctx.user())));
+                out.add(written(r, sessions.writeFile(ctx.sandbox(), path, part.content(), ctx.user(), metadata)));
             }
         } else {
             if (queryPath == null) throw StockadeError.invalid("the path query parameter is required");
@@ -72,7 +75,7 @@ final class FilesHttp {
             } else if (enc != null && !enc.isBlank() && !enc.trim().equalsIgnoreCase("identity")) {
                 throw StockadeError.invalid("Content-Encoding " + enc + " is not supported (gzip or none)");
             }
-            out.add(written(r, sessions.writeFile(ctx.sandbox(), queryPath, in, ctx.user())));
+            out.add(written(r, sessions.writeFile(ctx.sandbox(), queryPath, in, ctx.user(), metadata)));
         }
         if (out.isEmpty()) throw StockadeError.invalid("the upload contained no file");
         r.sendJson(200, out);
@@ -83,6 +86,7 @@ final class FilesHttp {
         n.put("name", e.name());
         n.put("type", "dir".equals(e.type()) ? "dir" : "file");
         n.put("path", e.path());
+        if (!e.metadata().isEmpty()) e.metadata().forEach(n.putObject("metadata")::put);
         return n;
     }
 

@@ -100,7 +100,7 @@ final class FilesystemRpc {
         return p;
     }
 
-    /** EntryInfo in proto3 JSON: enum by name, int64 as a string, Timestamp as RFC 3339. */
+    /** EntryInfo in proto3 JSON: enum by name, int64 as a string, Timestamp as RFC 3339, metadata (a map) only when there is some. */
     static ObjectNode entry(ObjectMapper json, EntryInfo e) {
         ObjectNode n = json.createObjectNode();
         n.put("name", e.name());
@@ -118,6 +118,7 @@ final class FilesystemRpc {
         n.put("group", e.group());
         n.put("modifiedTime", DateTimeFormatter.ISO_INSTANT.format(Instant.ofEpochMilli(e.modifiedMillis())));
         if (e.symlinkTarget() != null) n.put("symlinkTarget", e.symlinkTarget());
+        if (!e.metadata().isEmpty()) e.metadata().forEach(n.putObject("metadata")::put);
         return n;
     }
 }

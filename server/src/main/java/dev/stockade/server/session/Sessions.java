@@ -14,6 +14,7 @@ import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.error.StockadeError;
 import java.io.InputStream;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
@@ -116,6 +117,11 @@ public final class Sessions {
     /** Writes {@code content} to {@code path}; a failure of {@code content} itself propagates as it is. */
     public EntryInfo writeFile(Sandbox sb, String path, InputStream content, String user) {
         return call(sb, agent -> agent.writeFile(path, content, user));
+    }
+
+    /** As {@link #writeFile(Sandbox, String, InputStream, String)}, the file then holding exactly {@code metadata}. */
+    public EntryInfo writeFile(Sandbox sb, String path, InputStream content, String user, Map<String, String> metadata) {
+        return call(sb, agent -> agent.writeFile(path, content, user, metadata));
     }
 
     // ---- code contexts and cells ----------------------------------------------------------------
