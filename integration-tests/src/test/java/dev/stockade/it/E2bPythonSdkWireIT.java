@@ -54,6 +54,34 @@ class E2bPythonSdkWireIT extends OneServerPerClass {
         }
     }
 
+    /**
+     * envd ends a command's stream with {@code deadline_exceeded} (no end event) when the request's
+     * Connect-Timeout-Ms passes: the async Python SDK learns of the timeout only from the server (its
+     * client-side timer runs in another task), and raises TimeoutException from it.
+     */
+    @Test
+    void theRequestsDeadlineEndsTheStreamWithDeadlineExceeded() {
+        RawClient.Box b = c.create(Map.of("templateID", "base"));
+        try {
+            String start = "{\"process\": {\"cmd\": \"/bin/bash\", \"args\": [\"-l\", \"-c\", \"sleep 20\"], \"envs\": {}}, \"stdin\": false}";
+            Map<String, String> h = Map.of("User-Agent", "connectrpc/0.11.1", "Connect-Accept-Encoding", "identity",
+                    "Connect-Content-Encoding", "identity", "Connect-Timeout-Ms", "1500");
+            long t0 = System.nanoTime();
+            RawClient.Streamed s = c.streamChunked(b, "process.Process/Start",
+                    RawClient.envelope(0, start.getBytes(StandardCharsets.UTF_8)), h, null);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            assertEquals(200, s.status(), () -> String.valueOf(s.errorBody()));
+            assertTrue(s.pid() > 0);
+            assertEquals(null, s.end(), "no end event, as envd");
+            assertEquals("deadline_exceeded", s.error().path("code").asText(), () -> String.valueOf(s.error()));
+            assertTrue(secs >= 1.4 && secs < 5, "ended at the 1.5 s deadline, took " + secs + " s");
+            RawClient.Run left = c.run(b, "pgrep -x sleep || true");
+            assertEquals("", left.stdout(), "the command was killed at its deadline");
+        } finally {
+            c.kill(b);
+        }
+    }
+
     @Test
     void unaryCallsWithIdentityEncodingsAnswerPlainConnectJson() {
         RawClient.Box b = c.create(Map.of("templateID", "base"));
