@@ -278,6 +278,19 @@ public final class RawClient {
      * frame. {@code headers} are added to (and override) the sandbox's envd headers.
      */
     public Streamed streamRaw(Box b, String rpc, byte[] body, Map<String, String> headers, java.util.function.Consumer<Frame> onFrame) {
+        return streamRaw(b, rpc, HttpRequest.BodyPublishers.ofByteArray(body), headers, onFrame);
+    }
+
+    /**
+     * {@link #streamRaw} with a body of unknown length, which HTTP/1.1 sends chunked: what the E2B
+     * Python SDK's Connect client (connectrpc) sends for a server-streaming RPC.
+     */
+    public Streamed streamChunked(Box b, String rpc, byte[] body, Map<String, String> headers, java.util.function.Consumer<Frame> onFrame) {
+        return streamRaw(b, rpc, HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(body)), headers, onFrame);
+    }
+
+    private Streamed streamRaw(Box b, String rpc, HttpRequest.BodyPublisher body, Map<String, String> headers,
+            java.util.function.Consumer<Frame> onFrame) {
         try {
             Map<String, String> h = new java.util.LinkedHashMap<>(envd(b));
             h.put("Content-Type", "application/connect+json");
@@ -286,7 +299,7 @@ public final class RawClient {
             h.putAll(headers);
             HttpRequest.Builder rb = HttpRequest.newBuilder(base.resolve("/" + rpc))
                     .timeout(Duration.ofSeconds(300))
-                    .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+                    .POST(body);
             h.forEach((k, v) -> {
                 if (v != null) rb.header(k, v);
             });

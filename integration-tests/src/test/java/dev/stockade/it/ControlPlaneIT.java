@@ -128,6 +128,26 @@ class ControlPlaneIT extends OneServerPerClass {
         }
     }
 
+    /** E2B's API takes a timeout of 0 or less as "now" (the Python SDK's tests force a timeout with setTimeout(0)). */
+    @Test
+    void setTimeoutOfZeroOrLessEndsARunningSandboxNow() throws InterruptedException {
+        for (int timeout : new int[] {0, -5}) {
+            RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 300));
+            try {
+                RawClient.Response r = c.call("POST", "/sandboxes/" + b.id() + "/timeout", Map.of("timeout", timeout));
+                assertEquals(204, r.status(), r::body);
+                int status = 200;
+                for (int i = 0; i < 50 && status == 200; i++) {
+                    Thread.sleep(100);
+                    status = c.call("GET", "/sandboxes/" + b.id(), null).status();
+                }
+                assertEquals(404, status, "timeout " + timeout + ": the sandbox should have ended within 5 s");
+            } finally {
+                c.call("DELETE", "/sandboxes/" + b.id(), null);
+            }
+        }
+    }
+
     private static Instant endAt(RawClient.Box b) {
         return Instant.parse(c.call("GET", "/sandboxes/" + b.id(), null).json().get("endAt").asText());
     }

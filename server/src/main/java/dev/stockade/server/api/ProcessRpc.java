@@ -86,16 +86,16 @@ final class ProcessRpc {
         String tag = req.hasNonNull("tag") ? req.get("tag").asText() : null;
         ExecRequest.TerminalSize terminal = req.hasNonNull("pty") ? terminalSize(req.get("pty")) : null;
         Limits limits = ctx.sandbox().limits();
-        long timeoutMillis = commandTimeoutMillis(r, limits);
+        CommandDeadline deadline = commandTimeout(r, limits);
         long outputLimit = limits.outputMB() * 1024L * 1024L;
-        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, timeoutMillis, outputLimit, tag, terminal);
-        stream(r, keepalive(r), () -> sessions.exec(ctx.sandbox(), exec));
+        ExecRequest exec = new ExecRequest(argv, env, cwd, ctx.user(), stdin, deadline.millis(), outputLimit, tag, terminal);
+        stream(r, keepalive(r), deadline.clients(), () -> sessions.exec(ctx.sandbox(), exec));
     }
 
     private void connect(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
         int pid = selectPid(ctx, req.path("process"));
-        stream(r, keepalive(r), () -> sessions.attach(ctx.sandbox(), pid));
+        stream(r, keepalive(r), false, () -> sessions.attach(ctx.sandbox(), pid));
     }
 
     private interface Opener {
@@ -105,9 +105,12 @@ final class ProcessRpc {
     /**
      * Streams a process's events as Connect envelopes. An error before the first event is sent
      * as an end-of-stream error (Connect streams always answer 200); a client that goes away only
-     * detaches: the process keeps running.
+     * detaches: the process keeps running. When {@code clientsDeadline} (the request's
+     * Connect-Timeout-Ms, not the sandbox's limit) ended the command, the stream ends as envd's does:
+     * with {@code deadline_exceeded} and no end event (the E2B SDKs' TimeoutError, which the Python
+     * SDK's async client only learns from the server).
      */
-    private void stream(Request r, Duration keepalive, Opener opener) throws IOException {
+    private void stream(Request r, Duration keepalive, boolean clientsDeadline, Opener opener) throws IOException {
         CommandRun run = null;
         StockadeError early = null;
         try {
@@ -150,6 +153,11 @@ final class ProcessRpc {
                             Event d = Event.of(r, "data");
                             d.body().put("stderr", Base64.getEncoder().encodeToString(o.data()));
                             d.send(out, r);
+                        }
+                        case AgentEvent.Ended end when clientsDeadline && end.outcome() == Outcome.TIMEOUT -> {
+                            ConnectFrames.end(out, r.json, new StockadeError(StockadeError.Code.TIMEOUT,
+                                    "the command was killed at the request's deadline: " + end.reason()));
+                            return;
                         }
                         case AgentEvent.Terminal o -> {
                             Event d = Event.of(r, "data");
@@ -362,19 +370,22 @@ final class ProcessRpc {
         throw StockadeError.invalid("process must give a pid or a tag");
     }
 
+    /** A command's lifetime, and whether it is the client's (Connect-Timeout-Ms) rather than the sandbox's limit. */
+    record CommandDeadline(long millis, boolean clients) {}
+
     /**
      * A command lives until Connect-Timeout-Ms (the E2B SDKs' timeoutMs: its lifetime, enforced
      * here on the server's clock, not by the client going away), and never longer than the
      * sandbox's commandTimeoutSeconds limit.
      */
-    static long commandTimeoutMillis(Request r, Limits limits) {
+    static CommandDeadline commandTimeout(Request r, Limits limits) {
         long max = limits.commandTimeoutSeconds() * 1000L;
         String h = r.header("Connect-Timeout-Ms");
-        if (h == null || h.isBlank()) return max;
+        if (h == null || h.isBlank()) return new CommandDeadline(max, false);
         try {
             long ms = Long.parseLong(h.trim());
-            if (ms <= 0) return max;
-            return Math.min(ms, max);
+            if (ms <= 0 || ms >= max) return new CommandDeadline(max, false);
+            return new CommandDeadline(ms, true);
         } catch (NumberFormatException e) {
             throw StockadeError.invalid("Connect-Timeout-Ms must be a whole number of milliseconds");
         }

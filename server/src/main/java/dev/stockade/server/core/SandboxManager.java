@@ -253,9 +253,16 @@ public final class SandboxManager implements AutoCloseable {
         return usage.between(id, from, to);
     }
 
+    /**
+     * A running sandbox's timeout from now. As E2B's API does, a timeout of 0 or less means now: the
+     * sandbox reaches its end of life at once (killed, or paused with autoPause), which the E2B SDKs'
+     * {@code setTimeout(0)} relies on. A paused sandbox's timeout (counted from its resume) must be
+     * a valid one.
+     */
     public void setTimeout(String id, int seconds) {
-        policy.checkTimeout(seconds);
-        transitions.setTimeout(live(id), seconds);
+        Sandbox sb = live(id);
+        if (seconds > 0 || sb.isPaused()) policy.checkTimeout(seconds);
+        transitions.setTimeout(sb, Math.max(0, seconds));
     }
 
     /**

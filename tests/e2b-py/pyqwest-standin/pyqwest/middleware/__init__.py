@@ -1,0 +1,1 @@
+"""Transport middleware (only retries are provided by the stand-in)."""
