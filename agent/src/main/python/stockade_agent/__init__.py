@@ -10,6 +10,7 @@ The agent, the sandbox's init, serves the host over a unix socket (docs/agent-pr
     credentials   acting as a sandbox user: spawning with its ids, file operations with its permissions
     processes     exec, attach, ps, input, close_stdin, signal
     files         stat, list, mkdir, move, remove, read, write
+    watch         watch (directory watching with inotify: one instance and one reader thread per agent)
     contexts      context_create, _list, _delete, _restart, _warm, execute
     kernels       the agent's side of each kernel process: start, cells, pump, death
     egress        the proxy variables and the supervision of the relay

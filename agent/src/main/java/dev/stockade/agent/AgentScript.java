@@ -49,7 +49,7 @@ public final class AgentScript {
             "stockade_agent/main.py", "stockade_agent/protocol.py", "stockade_agent/settings.py",
             "stockade_agent/children.py", "stockade_agent/credentials.py", "stockade_agent/processes.py",
             "stockade_agent/files.py", "stockade_agent/contexts.py", "stockade_agent/kernels.py",
-            "stockade_agent/egress.py",
+            "stockade_agent/egress.py", "stockade_agent/watch.py",
             // the kernel and the relay
             "stockade_agent/kernel.py", "stockade_agent/kernel_events.py", "stockade_agent/kernel_bash.py",
             "stockade_agent/relay.py", "stockade_agent/relay_identify.py");

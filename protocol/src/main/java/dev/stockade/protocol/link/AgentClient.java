@@ -9,6 +9,8 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchEvent;
+import dev.stockade.protocol.WatchRequest;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -143,6 +145,16 @@ public interface AgentClient {
      * The content stream is read without deadline; its IOException is thrown as UncheckedIOException.
      */
     EntryInfo writeFile(String path, InputStream content, String user);
+
+    /**
+     * Watches a directory (with inotify inside the sandbox) and returns once the watch is set up:
+     * changes made afterwards are reported. NOT_FOUND for a missing path, NOT_A_DIRECTORY for
+     * another entry, PERMISSION_DENIED when the user may not read it, INVALID_ARGUMENT past the
+     * sandbox's limits (32 watchers, 8192 watched directories). The stream ends with
+     * {@link WatchEvent.Ended} when the directory is removed or moved away, and fails with INTERNAL
+     * when events were lost (a queue overflowed). Closing the stream ends the watch.
+     */
+    EventStream<WatchEvent> watchDir(WatchRequest request);
     // ---- code contexts (docs/agent-protocol.md, "Code contexts") ------------------------------
 
     /**

@@ -13,6 +13,8 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchEvent;
+import dev.stockade.protocol.WatchRequest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -246,6 +248,26 @@ final class FramedAgentClient implements AgentClient {
             ObjectNode answer = readAnswerAfterUpload(connection, sent);
             AgentJson.throwIfError(answer);
             return AgentJson.entry(answer.get("entry"));
+        }
+    }
+
+    @Override
+    public EventStream<WatchEvent> watchDir(WatchRequest request) {
+        ObjectNode req = pathRequest("watch", request.path(), request.user())
+                .put("recursive", request.recursive())
+                .put("includeEntry", request.includeEntry());
+        AgentConnection connection = AgentConnection.open(transport, callTimeout);
+        try {
+            connection.sendJson(req);
+            ObjectNode first = connection.readAnswer();
+            if (!"start".equals(AgentJson.string(first, "ev", 16, false))) {
+                throw AgentJson.protocol("a directory watch must begin with a start event");
+            }
+            connection.disarm();
+            return new FrameEventStream<>(connection, callTimeout, new WatchDecoder(request.path()), null);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw e;
         }
     }
 

@@ -8,6 +8,7 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchRequest;
 import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.protocol.link.EventStream;
 import dev.stockade.server.core.Sandbox;
@@ -111,6 +112,14 @@ public final class Sessions {
     /** Writes {@code content} to {@code path}; a failure of {@code content} itself propagates as it is. */
     public EntryInfo writeFile(Sandbox sb, String path, InputStream content, String user) {
         return call(sb, agent -> agent.writeFile(path, content, user));
+    }
+
+    /**
+     * Watches a directory; returns once the watch is set up (NOT_FOUND for a missing path,
+     * INVALID_ARGUMENT for a file, a directory the user may not read, or past the sandbox's limits).
+     */
+    public DirWatch watchDir(Sandbox sb, WatchRequest request) {
+        return stream(sb, agent -> agent.watchDir(request), (stream, done) -> new DirWatch(sb, stream, done));
     }
 
     // ---- code contexts and cells ----------------------------------------------------------------
