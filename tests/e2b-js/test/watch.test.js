@@ -131,6 +131,16 @@ test('the watch ends cleanly when the watched directory is removed', opts, async
   })
 })
 
+test('killing the sandbox ends its watches with an error', opts, async () => {
+  await withSandbox(async (sandbox) => {
+    await sandbox.files.makeDir('killed')
+    const w = await record(sandbox, 'killed')
+    await sandbox.kill()
+    await eventually(() => w.exits.length === 1, { what: 'onExit' })
+    assert.ok(w.exits[0] instanceof Error, `onExit got ${w.exits[0]}`)
+  })
+})
+
 test('includeEntry: create and write events carry the entry, as the wire and the SDK give it', opts, async () => {
   await withSandbox(async (sandbox) => {
     await sandbox.files.makeDir('entries')
