@@ -40,50 +40,42 @@ final class FilesystemWatchRpc {
         flag(req, "allowNetworkMounts", "allow_network_mounts");
         long deadline = lifetimeNanos(r);
         Duration keepalive = ProcessRpc.keepalive(r).compareTo(PROBE) < 0 ? ProcessRpc.keepalive(r) : PROBE;
-        DirWatch opened = null;
-        StockadeError early = null;
+        DirWatch opened;
         try {
             opened = sessions.watchDir(ctx.sandbox(), watch);
         } catch (StockadeError e) {
-            early = e;
+            ConnectFrames.refuse(r, e);
+            return;
         }
-        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
-        r.exchange.sendResponseHeaders(200, 0);
-        try (OutputStream out = r.exchange.getResponseBody()) {
-            if (early != null) {
-                ConnectFrames.end(out, r.json, early);
-                return;
-            }
-            try (DirWatch w = opened) {
-                ObjectNode start = r.json.createObjectNode();
-                start.putObject("start");
-                ConnectFrames.message(out, r.json, start);
-                while (true) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) {
-                        ConnectFrames.end(out, r.json, new StockadeError(StockadeError.Code.TIMEOUT,
-                                "the watch of " + path + " reached its Connect-Timeout-Ms"));
+        try (DirWatch w = opened; OutputStream out = ConnectFrames.begin(r)) {
+            ObjectNode start = r.json.createObjectNode();
+            start.putObject("start");
+            ConnectFrames.message(out, r.json, start);
+            while (true) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    ConnectFrames.end(out, r.json, new StockadeError(StockadeError.Code.TIMEOUT,
+                            "the watch of " + path + " reached its Connect-Timeout-Ms"));
+                    return;
+                }
+                Optional<WatchEvent> ev;
+                try {
+                    ev = w.next(Duration.ofNanos(Math.min(left, keepalive.toNanos())));
+                } catch (StockadeError e) {
+                    ConnectFrames.end(out, r.json, e);
+                    return;
+                }
+                if (ev.isEmpty()) {
+                    ObjectNode k = r.json.createObjectNode();
+                    k.putObject("keepalive");
+                    ConnectFrames.message(out, r.json, k);
+                    continue;
+                }
+                switch (ev.get()) {
+                    case WatchEvent.Changed c -> ConnectFrames.message(out, r.json, filesystemEvent(r, c));
+                    case WatchEvent.Ended end -> {
+                        ConnectFrames.end(out, r.json, null);
                         return;
-                    }
-                    Optional<WatchEvent> ev;
-                    try {
-                        ev = w.next(Duration.ofNanos(Math.min(left, keepalive.toNanos())));
-                    } catch (StockadeError e) {
-                        ConnectFrames.end(out, r.json, e);
-                        return;
-                    }
-                    if (ev.isEmpty()) {
-                        ObjectNode k = r.json.createObjectNode();
-                        k.putObject("keepalive");
-                        ConnectFrames.message(out, r.json, k);
-                        continue;
-                    }
-                    switch (ev.get()) {
-                        case WatchEvent.Changed c -> ConnectFrames.message(out, r.json, filesystemEvent(r, c));
-                        case WatchEvent.Ended end -> {
-                            ConnectFrames.end(out, r.json, null);
-                            return;
-                        }
                     }
                 }
             }
