@@ -195,6 +195,44 @@ test('a sandbox runs at most 32 watchers at once; stopped ones free their place'
   })
 })
 
+test('the polled form: CreateWatcher, GetWatcherEvents, RemoveWatcher', opts, async () => {
+  await withSandbox(async (sandbox) => {
+    await sandbox.files.makeDir('polled')
+    const { watcherId } = await unary(sandbox, 'CreateWatcher', { path: 'polled', includeEntry: true })
+    assert.match(watcherId, /^w[0-9a-f]+$/)
+    await sandbox.files.write('polled/p.txt', 'hi')
+    const events = []
+    await eventually(async () => {
+      events.push(...(await unary(sandbox, 'GetWatcherEvents', { watcherId })).events)
+      return events.some((e) => e.type === 'EVENT_TYPE_WRITE')
+    }, { what: `the write polled (got ${JSON.stringify(events)})` })
+    const write = events.find((e) => e.type === 'EVENT_TYPE_WRITE')
+    assert.equal(write.name, 'p.txt')
+    assert.equal(write.entry.path, '/home/user/polled/p.txt')
+    assert.deepEqual(await unary(sandbox, 'RemoveWatcher', { watcherId }), {})
+    const gone = await unary(sandbox, 'GetWatcherEvents', { watcherId }, 404)
+    assert.equal(gone.code, 'not_found')
+  })
+})
+
+/** A unary filesystem RPC spoken directly (Connect, JSON); asserts the status and returns the body. */
+async function unary(sandbox, method, body, status = 200) {
+  const res = await fetch(`${process.env.E2B_SANDBOX_URL}/filesystem.Filesystem/${method}`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'Connect-Protocol-Version': '1',
+      'E2b-Sandbox-Id': sandbox.sandboxId,
+      'E2b-Sandbox-Port': '49983',
+      'X-Access-Token': sandbox.envdAccessToken,
+    },
+    body: JSON.stringify(body),
+  })
+  const json = await res.json()
+  assert.equal(res.status, status, JSON.stringify(json))
+  return json
+}
+
 /**
  * WatchDir spoken directly (Connect server stream, JSON codec): returns a reader of its messages.
  */

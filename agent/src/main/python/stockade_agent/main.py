@@ -68,7 +68,8 @@ OPS = {"hello": "main",
        "exec": "processes", "attach": "processes", "ps": "processes", "input": "processes",
        "close_stdin": "processes", "signal": "processes",
        "stat": "files", "list": "files", "mkdir": "files", "move": "files", "remove": "files", "read": "files",
-       "write": "files", "watch": "watch",
+       "write": "files", "watch": "watch", "watcher_create": "watch", "watcher_events": "watch",
+       "watcher_remove": "watch",
        "context_create": "contexts", "context_list": "contexts", "context_delete": "contexts",
        "context_restart": "contexts", "context_warm": "contexts", "execute": "contexts"}
 

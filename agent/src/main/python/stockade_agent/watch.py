@@ -31,6 +31,7 @@ import select
 import struct
 import _thread
 
+from . import settings
 from .files import Names, entry
 from .protocol import AgentError, os_error, resolve, send_json
 from .settings import log, lookup_user
@@ -40,6 +41,7 @@ threading = Lazy("threading")
 collections = Lazy("collections")
 re = Lazy("re")
 ctypes = Lazy("ctypes")
+credentials = Lazy(__package__ + ".credentials")  # the polled form drains as its creator
 
 MAX_WATCHERS = 32                # watch streams at once in one sandbox
 MAX_DIRS = 8192                  # directories watched by one sandbox's watchers together
@@ -99,6 +101,9 @@ class Inotify:
         """Watches the directory path for watcher, with the calling thread's permissions (the
         user's); returns its watch descriptor. Raises OSError, or AgentError past MAX_DIRS."""
         c = libc()
+        # inotify_add_watch needs read permission on Linux; gVisor does not check it, so the
+        # agent does, by opening the directory for reading as the user.
+        os.close(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
         with self.lock:
             if len(self.subs) >= MAX_DIRS:
                 raise AgentError("invalid_argument", "cannot watch %s: this sandbox already watches %d directories,"
@@ -191,6 +196,9 @@ class Watcher:
         self.queue = collections.deque()
         self.failure = None
         self.wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.uid = self.gid = 0          # whose permissions the polled form drains with
+        self.over = None                 # the polled form: why it ended, once it has
+        self.drain_lock = threading.Lock()  # the polled form: its thread against the requests
 
     def push(self, raw):
         if self.failure is not None:
@@ -292,12 +300,12 @@ class Watcher:
         return None
 
 
-def op_watch(sock, req):
+def open_watcher(req):
+    """A watcher of the request's directory, counted against MAX_WATCHERS (close_watcher gives
+    the place back). Runs as the request's user."""
     global WATCHERS
-    _, _, _, home = lookup_user(req)
+    _, uid, gid, home = lookup_user(req)
     root = resolve(req.get("path"), home)
-    recursive = req.get("recursive") is True
-    include_entry = req.get("includeEntry") is True
     what = "cannot watch %s" % root
     try:
         st = os.stat(root)
@@ -312,36 +320,58 @@ def op_watch(sock, req):
         WATCHERS += 1
     watcher = None
     try:
-        watcher = Watcher(inotify(), root, recursive, include_entry)
+        watcher = Watcher(inotify(), root, req.get("recursive") is True, req.get("includeEntry") is True)
+        watcher.uid, watcher.gid = uid, gid
         try:
             watcher.root_wd = watcher.notify.add(watcher, root)
         except OSError as e:
             raise os_error(e, what)
         watcher.dirs[watcher.root_wd] = root
-        if recursive:
+        if watcher.recursive:
             watcher.watch_tree(root, None)
+        return watcher
+    except BaseException:
+        close_watcher(watcher)
+        raise
+
+
+def close_watcher(watcher):
+    global WATCHERS
+    if watcher is not None:
+        watcher.close()
+    with _LOCK:
+        WATCHERS -= 1
+
+
+def op_watch(sock, req):
+    watcher = open_watcher(req)
+    try:
         send_json(sock, {"ev": "start"})
         _serve(sock, watcher)
     finally:
-        if watcher is not None:
-            watcher.close()
-        with _LOCK:
-            WATCHERS -= 1
+        close_watcher(watcher)
 
 
-def _serve(sock, watcher):
-    """Sends the watcher's events until the host hangs up (its only message after the request),
-    the watched directory is gone, or events were lost."""
-    out = []
+def _emitter(watcher, out, base):
+    """emit(kind, path) for Watcher.changes: appends the event, as base plus type, name and entry, to out."""
 
     def emit(kind, path):
-        event = {"ev": "fs", "type": kind, "name": os.path.relpath(path, watcher.root)}
+        event = dict(base, type=kind, name=os.path.relpath(path, watcher.root))
         if watcher.include_entry and kind in WITH_ENTRY:
             try:
                 event["entry"] = entry(path, watcher.names)
             except OSError:
                 pass  # gone meanwhile: best effort, as envd
         out.append(event)
+
+    return emit
+
+
+def _serve(sock, watcher):
+    """Sends the watcher's events until the host hangs up (its only message after the request),
+    the watched directory is gone, or events were lost."""
+    out = []
+    emit = _emitter(watcher, out, {"ev": "fs"})
 
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -365,3 +395,102 @@ def _serve(sock, watcher):
         if over is not None:
             send_json(sock, {"ev": "end", "reason": over})
             return
+
+
+# ---------------------------------------------------------------------------------------------
+# The polled form (envd's CreateWatcher, GetWatcherEvents, RemoveWatcher): the watcher outlives
+# its request. A thread of its own, running as the user who created it, turns its raw events into
+# changes as they come (adding new subdirectories at once, as the stream does); the changes wait
+# (2 * QUEUE_MAX at most) for the next watcher_events. It ends with watcher_remove or the agent.
+
+POLLED = {}                      # watcher id -> Watcher
+
+
+def op_watcher_create(sock, req):
+    # As the user for the watch itself, but not around the thread's start: a thread inherits its
+    # creator's ids, and one started with the user's effective ids (gVisor) could not switch back.
+    _, uid, gid, _ = lookup_user(req)
+    if settings.SWITCH_USER and uid != 0:
+        watcher = credentials.run_as(uid, gid, lambda: open_watcher(req))
+    else:
+        watcher = open_watcher(req)
+    watcher.ready = []
+    watcher.closed = False
+    watcher_id = "w" + os.urandom(12).hex()
+    with _LOCK:
+        POLLED[watcher_id] = watcher
+    try:
+        _thread.start_new_thread(_poll_loop, (watcher,))
+    except RuntimeError:
+        with _LOCK:
+            POLLED.pop(watcher_id, None)
+        close_watcher(watcher)
+        raise AgentError("resource_exhausted", "cannot watch %s: no thread for the watcher (the sandbox's"
+                         " pids limit)" % watcher.root)
+    send_json(sock, {"watcherId": watcher_id})
+
+
+def _poll_loop(watcher):
+    emit = _emitter(watcher, watcher.ready, {})
+
+    def loop():
+        poller = select.poll()
+        poller.register(watcher.wake, select.POLLIN)
+        while True:
+            poller.poll(HOST_CHECK * 1000)
+            with watcher.drain_lock:
+                if watcher.closed:
+                    return
+                try:
+                    os.eventfd_read(watcher.wake)
+                except BlockingIOError:
+                    pass
+                while watcher.queue and watcher.over is None:
+                    watcher.over = watcher.changes(watcher.queue.popleft(), emit)
+                if len(watcher.ready) > 2 * QUEUE_MAX:
+                    watcher.ready.clear()
+                    watcher.fail("more than %d filesystem events waited for GetWatcherEvents: events were lost;"
+                                 " watch again to go on" % (2 * QUEUE_MAX))
+
+    try:
+        if settings.SWITCH_USER and watcher.uid != 0:
+            credentials.run_as(watcher.uid, watcher.gid, loop)
+        else:
+            loop()
+    except Exception as e:
+        log("directory watcher of %s: %r" % (watcher.root, e))
+    finally:
+        with watcher.drain_lock:
+            watcher.closed = True
+            close_watcher(watcher)
+
+
+def _polled(req):
+    watcher_id = req.get("watcherId")
+    with _LOCK:
+        watcher = POLLED.get(watcher_id) if isinstance(watcher_id, str) else None
+    if watcher is None:
+        raise AgentError("not_found", "watcher %s not found" % str(watcher_id)[:80])
+    return watcher_id, watcher
+
+
+def op_watcher_events(sock, req):
+    _, watcher = _polled(req)
+    with watcher.drain_lock:
+        events = list(watcher.ready)
+        watcher.ready.clear()
+        failure = watcher.failure
+    if failure is not None and not events:
+        raise AgentError("internal", "watching %s stopped: %s" % (watcher.root, failure))
+    send_json(sock, {"events": events})
+
+
+def op_watcher_remove(sock, req):
+    watcher_id, watcher = _polled(req)
+    with _LOCK:
+        POLLED.pop(watcher_id, None)
+    with watcher.drain_lock:  # its thread closes it, under this lock, once it sees closed
+        if not watcher.closed:
+            watcher.closed = True
+            os.eventfd_write(watcher.wake, 1)
+    send_json(sock, {"ok": True})

@@ -130,6 +130,14 @@ class AgentWatchTest {
         write("file.txt", "x");
         assertEquals(AgentException.Code.NOT_A_DIRECTORY,
                 assertThrows(AgentException.class, () -> watch("file.txt", false, false)).code());
+        if (AgentProcess.ROOT) {
+            Path closed = Files.createDirectories(agent.userHome.resolve("closed"));
+            Files.setPosixFilePermissions(closed, PosixFilePermissions.fromString("rwx------"));
+            assertEquals(AgentException.Code.PERMISSION_DENIED,
+                    assertThrows(AgentException.class, () -> watch("closed", false, false)).code());
+            assertEquals(AgentException.Code.PERMISSION_DENIED, assertThrows(AgentException.class,
+                    () -> client.createWatcher(new WatchRequest("closed", false, false, "user"))).code());
+        }
         client.makeDir("many", "user");
         for (int i = 0; i < 32; i++) watch("many", false, false);
         AgentException over = assertThrows(AgentException.class, () -> watch("many", false, false));
@@ -147,6 +155,36 @@ class AgentWatchTest {
                 Thread.sleep(50);
             }
         }
+    }
+
+    @Test
+    void thePolledFormKeepsChangesUntilAskedAndSharesTheLimit() throws Exception {
+        client.makeDir("polled", "user");
+        String id = client.createWatcher(new WatchRequest("polled", true, true, "user"));
+        write("polled/a.txt", "x");
+        client.makeDir("polled/sub", "user");
+        write("polled/sub/b.txt", "y");
+        List<String> seen = new ArrayList<>();
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (!seen.contains("write sub/b.txt") && System.nanoTime() < deadline) {
+            for (WatchEvent.Changed c : client.watcherEvents(id)) {
+                seen.add(c.kind().wireName() + " " + c.name());
+                if (c.kind() == WatchEvent.Kind.WRITE) assertNotNull(c.entry(), c.toString());
+            }
+            Thread.sleep(50);
+        }
+        assertTrue(seen.containsAll(List.of("create a.txt", "write a.txt", "create sub", "write sub/b.txt")), seen.toString());
+        assertEquals(List.of(), client.watcherEvents(id), "nothing new since the last call");
+        // Polled watchers count against the sandbox's 32 like streams do.
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 31; i++) ids.add(client.createWatcher(new WatchRequest("polled", false, false, "user")));
+        assertEquals(AgentException.Code.INVALID_ARGUMENT, assertThrows(AgentException.class,
+                () -> client.createWatcher(new WatchRequest("polled", false, false, "user"))).code());
+        client.removeWatcher(id);
+        assertEquals(AgentException.Code.NOT_FOUND, assertThrows(AgentException.class, () -> client.watcherEvents(id)).code());
+        assertEquals(AgentException.Code.NOT_FOUND, assertThrows(AgentException.class, () -> client.removeWatcher(id)).code());
+        ids.add(client.createWatcher(new WatchRequest("polled", false, false, "user")));
+        for (String other : ids) client.removeWatcher(other);
     }
 
     @Test

@@ -165,9 +165,17 @@ class OpenApiContractIT {
                 assertEquals("not_found", r.error().path("code").asText(), String.valueOf(r.error()));
                 return new RawClient.Response(200, null, "", null);
             }));
-            for (String rpc : List.of("process.Process/Update", "process.Process/StreamInput",
-                    "filesystem.Filesystem/CreateWatcher", "filesystem.Filesystem/GetWatcherEvents",
-                    "filesystem.Filesystem/RemoveWatcher")) {
+            calls.put("fsCreateWatcher", new Call("post", "/filesystem.Filesystem/CreateWatcher",
+                    b -> c.rpc(b, "filesystem.Filesystem/CreateWatcher", Map.of("path", "/home/user"))));
+            calls.put("fsGetWatcherEvents", new Call("post", "/filesystem.Filesystem/GetWatcherEvents", b -> {
+                String id = c.rpc(b, "filesystem.Filesystem/CreateWatcher", Map.of("path", "/tmp")).json().path("watcherId").asText();
+                return c.rpc(b, "filesystem.Filesystem/GetWatcherEvents", Map.of("watcherId", id));
+            }));
+            calls.put("fsRemoveWatcher", new Call("post", "/filesystem.Filesystem/RemoveWatcher", b -> {
+                String id = c.rpc(b, "filesystem.Filesystem/CreateWatcher", Map.of("path", "/tmp")).json().path("watcherId").asText();
+                return c.rpc(b, "filesystem.Filesystem/RemoveWatcher", Map.of("watcherId", id));
+            }));
+            for (String rpc : List.of("process.Process/Update", "process.Process/StreamInput")) {
                 String op = (rpc.startsWith("process.") ? "process" : "fs") + rpc.substring(rpc.indexOf('/') + 1);
                 calls.put(op, new Call("post", "/" + rpc, b -> {
                     RawClient.Response r = c.rpc(b, rpc, Map.of());

@@ -155,6 +155,23 @@ public interface AgentClient {
      * when events were lost (a queue overflowed). Closing the stream ends the watch.
      */
     EventStream<WatchEvent> watchDir(WatchRequest request);
+
+    /**
+     * The polled form of {@link #watchDir} (envd's CreateWatcher): starts a watch that outlives the
+     * call and returns its id; its changes wait in the agent (4096 at most) for
+     * {@link #watcherEvents}. Refused as watchDir is; it counts against the same 32 watchers.
+     */
+    String createWatcher(WatchRequest request);
+
+    /**
+     * The changes of watcher {@code id} since the last call (none is fine), made into names and
+     * entries with its creator's permissions. NOT_FOUND for an unknown id; INTERNAL once events
+     * were lost (every later call too, until it is removed).
+     */
+    List<WatchEvent.Changed> watcherEvents(String id);
+
+    /** Ends watcher {@code id}; NOT_FOUND for an unknown id. */
+    void removeWatcher(String id);
     // ---- code contexts (docs/agent-protocol.md, "Code contexts") ------------------------------
 
     /**

@@ -2,6 +2,7 @@ package dev.stockade.protocol.link;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.WatchEvent;
 
 /**
@@ -37,22 +38,28 @@ record WatchDecoder(String path) implements EventDecoder<WatchEvent> {
         String ev = AgentJson.string(body, "ev", 16, false);
         switch (ev) {
             case "fs" -> {
-                String type = AgentJson.string(body, "type", 16, false);
-                WatchEvent.Kind kind = switch (type) {
-                    case "create" -> WatchEvent.Kind.CREATE;
-                    case "rename" -> WatchEvent.Kind.RENAME;
-                    case "chmod" -> WatchEvent.Kind.CHMOD;
-                    case "write" -> WatchEvent.Kind.WRITE;
-                    case "remove" -> WatchEvent.Kind.REMOVE;
-                    default -> throw AgentJson.protocol("unknown change type '" + type + "' in " + what());
-                };
-                String name = AgentJson.string(body, "name", MAX_NAME, false);
-                var entry = body.hasNonNull("entry") ? AgentJson.entry(body.get("entry")) : null;
-                sink.hand(new WatchEvent.Changed(kind, name, entry), 128 + name.length() * 2);
+                WatchEvent.Changed c = changed(body, what());
+                sink.hand(c, 128 + c.name().length() * 2);
             }
             case "end" -> sink.hand(new WatchEvent.Ended(AgentJson.text(body, "reason")), 128);
             default -> throw AgentJson.protocol("unexpected event '" + ev + "' in " + what());
         }
+    }
+
+    /** One change as the agent sends it: {type, name, entry?}, from {@code what} (for messages). */
+    static WatchEvent.Changed changed(ObjectNode body, String what) {
+        String type = AgentJson.string(body, "type", 16, false);
+        WatchEvent.Kind kind = switch (type) {
+            case "create" -> WatchEvent.Kind.CREATE;
+            case "rename" -> WatchEvent.Kind.RENAME;
+            case "chmod" -> WatchEvent.Kind.CHMOD;
+            case "write" -> WatchEvent.Kind.WRITE;
+            case "remove" -> WatchEvent.Kind.REMOVE;
+            default -> throw AgentJson.protocol("unknown change type '" + type + "' in " + what);
+        };
+        String name = AgentJson.string(body, "name", MAX_NAME, false);
+        EntryInfo entry = body.hasNonNull("entry") ? AgentJson.entry(body.get("entry")) : null;
+        return new WatchEvent.Changed(kind, name, entry);
     }
 
     @Override

@@ -12,8 +12,8 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 
 /**
- * envd's filesystem.Filesystem service (unary Connect+JSON calls; WatchDir, a stream, in
- * {@link FilesystemWatchRpc}), translated into {@link Sessions}
+ * envd's filesystem.Filesystem service (unary Connect+JSON calls; directory watching,
+ * WatchDir and its polled form, in {@link FilesystemWatchRpc}), translated into {@link Sessions}
  * calls. Paths are resolved by the agent inside the sandbox, never on the host: a symlink planted in the sandbox leads only to the
  * sandbox's own files. Runs on request virtual threads.
  */
@@ -70,9 +70,9 @@ final class FilesystemRpc {
                 r.sendJson(200, r.json.createObjectNode());
             }
             case "WatchDir" -> watch.watchDir(r, ctx);
-            case "CreateWatcher", "GetWatcherEvents", "RemoveWatcher" -> throw new StockadeError(
-                    StockadeError.Code.INVALID_ARGUMENT, "filesystem." + method + " (polled directory watching) is not"
-                    + " supported by this server yet: use the streaming WatchDir");
+            case "CreateWatcher" -> watch.createWatcher(r, ctx);
+            case "GetWatcherEvents" -> watch.watcherEvents(r, ctx);
+            case "RemoveWatcher" -> watch.removeWatcher(r, ctx);
             default -> {
                 return false;
             }

@@ -17,7 +17,8 @@ import java.util.Optional;
  * with inotify (as the user, {@link Sessions#watchDir}); this class writes {@code {"start": {}}}
  * once the watch is set up, then one {@code {"filesystem": {name, type, entry?}}} per change and
  * {@code {"keepalive": {}}} while idle, until the client goes away, Connect-Timeout-Ms passes, or
- * the watched directory is gone. Called by {@link FilesystemRpc} on the request's virtual thread,
+ * the watched directory is gone; and its polled form (CreateWatcher, GetWatcherEvents,
+ * RemoveWatcher: unary calls on a watch the agent keeps). Called by {@link FilesystemRpc} on the request's virtual thread,
  * which it holds for the watch's life.
  */
 final class FilesystemWatchRpc {
@@ -33,11 +34,8 @@ final class FilesystemWatchRpc {
 
     void watchDir(Request r, EnvdContext ctx) throws IOException {
         JsonNode req = ConnectFrames.readRequest(r.body(MAX_BODY), r.json);
-        String path = FilesystemRpc.path(req, "path");
-        WatchRequest watch = new WatchRequest(path, flag(req, "recursive", "recursive"),
-                flag(req, "includeEntry", "include_entry"), ctx.user());
-        // allowNetworkMounts is accepted and has nothing to allow: a sandbox has no network mounts.
-        flag(req, "allowNetworkMounts", "allow_network_mounts");
+        WatchRequest watch = watchRequest(req, ctx);
+        String path = watch.path();
         long deadline = lifetimeNanos(r);
         Duration keepalive = ProcessRpc.keepalive(r).compareTo(PROBE) < 0 ? ProcessRpc.keepalive(r) : PROBE;
         DirWatch opened;
@@ -82,14 +80,58 @@ final class FilesystemWatchRpc {
         }
     }
 
-    /** {"filesystem": {name, type: EVENT_TYPE_*, entry?}}: one message of the stream. */
+    /** CreateWatcher (unary): {"watcherId"} of a watch that waits for GetWatcherEvents. */
+    void createWatcher(Request r, EnvdContext ctx) throws IOException {
+        WatchRequest watch = watchRequest(r.jsonBody(MAX_BODY), ctx);
+        ObjectNode out = r.json.createObjectNode();
+        out.put("watcherId", sessions.createWatcher(ctx.sandbox(), watch));
+        r.sendJson(200, out);
+    }
+
+    /** GetWatcherEvents (unary): {"events": [FilesystemEvent...]} since the last call. */
+    void watcherEvents(Request r, EnvdContext ctx) throws IOException {
+        String id = watcherId(r.jsonBody(MAX_BODY));
+        ObjectNode out = r.json.createObjectNode();
+        var events = out.putArray("events");
+        for (WatchEvent.Changed c : sessions.watcherEvents(ctx.sandbox(), id)) events.add(fsEvent(r, c));
+        r.sendJson(200, out);
+    }
+
+    /** RemoveWatcher (unary): {}. */
+    void removeWatcher(Request r, EnvdContext ctx) throws IOException {
+        sessions.removeWatcher(ctx.sandbox(), watcherId(r.jsonBody(MAX_BODY)));
+        r.sendJson(200, r.json.createObjectNode());
+    }
+
+    private static WatchRequest watchRequest(JsonNode req, EnvdContext ctx) {
+        String path = FilesystemRpc.path(req, "path");
+        // allowNetworkMounts is accepted and has nothing to allow: a sandbox has no network mounts.
+        flag(req, "allowNetworkMounts", "allow_network_mounts");
+        return new WatchRequest(path, flag(req, "recursive", "recursive"), flag(req, "includeEntry", "include_entry"), ctx.user());
+    }
+
+    private static String watcherId(JsonNode req) {
+        JsonNode v = req.has("watcherId") ? req.get("watcherId") : req.get("watcher_id");
+        if (v == null || !v.isTextual() || v.asText().isEmpty() || v.asText().length() > 64) {
+            throw StockadeError.invalid("watcherId is required: the id CreateWatcher answered");
+        }
+        return v.asText();
+    }
+
+    /** {"filesystem": {FilesystemEvent}}: one message of the stream. */
     static ObjectNode filesystemEvent(Request r, WatchEvent.Changed c) {
         ObjectNode root = r.json.createObjectNode();
-        ObjectNode fs = root.putObject("filesystem");
+        root.set("filesystem", fsEvent(r, c));
+        return root;
+    }
+
+    /** envd's FilesystemEvent: {name, type: EVENT_TYPE_*, entry?}. */
+    private static ObjectNode fsEvent(Request r, WatchEvent.Changed c) {
+        ObjectNode fs = r.json.createObjectNode();
         fs.put("name", c.name());
         fs.put("type", "EVENT_TYPE_" + c.kind().name());
         if (c.entry() != null) fs.set("entry", FilesystemRpc.entry(r.json, c.entry()));
-        return root;
+        return fs;
     }
 
     /** A proto3 bool under its JSON name or its proto name; absent is false. */
