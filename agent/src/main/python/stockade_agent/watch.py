@@ -1,13 +1,15 @@
-"""Directory watching (E2B's filesystem WatchDir): the watch operation, with the kernel's inotify.
+"""Directory watching (E2B's filesystem WatchDir) with the kernel's inotify: the stream (op watch)
+and the polled form (watcher_create, watcher_events, watcher_remove).
 
 One inotify instance serves the whole agent (created by the first watch, kept until the agent
 ends): every sandbox then costs the host at most one inotify instance, however many watchers it
 runs, and instances are counted against the host's root (fs.inotify.max_user_instances). Its
 reader thread only sorts raw events by watch descriptor into the queues of the watchers that
-subscribed to it; everything else (names, subdirectories added, entry info) is done by each
-watcher's own connection thread, which main runs with the requesting user's permissions
-(credentials.run_as), so a recursive watch adds only directories that user may read and entry info
-is what that user may see.
+subscribed to it; everything else (names, subdirectories added, entry info) is done by the
+watcher's own thread with the user's permissions: a stream's connection thread (main runs it with
+credentials.run_as), a polled watcher's thread of its own. So a recursive watch adds only
+directories that user may read (the agent opens each one as the user first: gVisor's inotify does
+not check) and entry info is what that user may see.
 
 Events follow envd (which uses fsnotify): a name relative to the watched directory ("." for the
 directory itself), one event per kind in the order create, rename, chmod, write, remove:
@@ -251,10 +253,15 @@ class Watcher:
                 del self.dirs[wd]
                 self.notify.drop(self, wd)
 
-    def close(self):
+    def unsubscribe(self):
+        """Drops every watch of this watcher (it is over); the queue takes nothing more."""
         for wd in list(self.dirs):
             self.notify.drop(self, wd)
         self.dirs.clear()
+        self.queue.clear()
+
+    def close(self):
+        self.unsubscribe()
         os.close(self.wake)
 
     def changes(self, raw, emit):
@@ -447,6 +454,8 @@ def _poll_loop(watcher):
                     pass
                 while watcher.queue and watcher.over is None:
                     watcher.over = watcher.changes(watcher.queue.popleft(), emit)
+                if watcher.over is not None:
+                    watcher.unsubscribe()  # the directory is gone: what is left to report was reported
                 if len(watcher.ready) > 2 * QUEUE_MAX:
                     watcher.ready.clear()
                     watcher.fail("more than %d filesystem events waited for GetWatcherEvents: events were lost;"
