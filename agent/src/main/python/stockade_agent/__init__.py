@@ -12,6 +12,7 @@ The agent, the sandbox's init, serves the host over a unix socket (docs/agent-pr
     terminals     the pseudo-terminal of a process started with pty (opened, sized, made its ctty)
     files         stat, list, mkdir, move, remove, read, write
     file_metadata the user.e2b.* extended attributes that hold a file's metadata (for files)
+    watch         watch, watcher_create, _events, _remove (directory watching with one inotify instance)
     contexts      context_create, _list, _delete, _restart, _warm, execute
     kernels       the agent's side of each kernel process: start, cells, pump, death
     egress        the proxy variables and the supervision of the relay
@@ -22,7 +23,8 @@ All three use shared (helpers they would otherwise each copy).
 The agent's threads: the main thread accepts; one thread per connection runs one request; one
 pump thread per process or kernel reads its pipes and delivers the end; one reaper thread waits
 for every child (as PID 1 it also reaps orphans); one deadline thread kills processes that time
-out; with --egress, one supervisor thread keeps the relay running.
+out; with --egress, one supervisor thread keeps the relay running; once something is watched, one
+inotify reader thread, and one thread per polled watcher.
 
 The agent's start-up is on the create path: the modules it imports before its socket listens
 (main, protocol, settings, shared, egress) import builtin modules only, and the rest on first use

@@ -328,7 +328,7 @@ def op_write(sock, req, data):
             if not (settings.SWITCH_USER and uid != 0 and make_parent_as_root(directory, uid, gid)):
                 raise
             make_dirs(directory, uid, gid)
-        tmp = "%s/.%s.%s.stockade-tmp" % (directory, os.path.basename(path)[:200], os.urandom(6).hex())
+        tmp = temp_name(directory, path, existing is None)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as e:
         raise os_error(e, what)
@@ -358,6 +358,14 @@ def op_write(sock, req, data):
         _unlink_quietly(tmp)
         raise
     send_json(sock, {"entry": file_op("cannot stat %s" % path, lambda: entry(path, Names()))})
+
+
+def temp_name(directory, path, new):
+    """The temporary file a write fills before renaming it over path: hidden, unique, and telling
+    whether path is new ("n") or replaced ("r"), so that a directory watcher reports the rename as
+    the write it is (watch.agent_temp reads it)."""
+    return "%s/.%s.%s%s.stockade-tmp" % (directory, os.path.basename(path)[:200], "n" if new else "r",
+                                         os.urandom(6).hex())
 
 
 def _unlink_quietly(path):

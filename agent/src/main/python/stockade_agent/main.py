@@ -59,7 +59,7 @@ def op_hello(sock, req):
 
 # File operations act with the permissions of the user they are asked for (credentials.run_as,
 # imported like the operations' modules).
-FILE_OPS = frozenset(("stat", "list", "mkdir", "move", "remove", "read", "write"))
+FILE_OPS = frozenset(("stat", "list", "mkdir", "move", "remove", "read", "write", "watch"))
 
 # Every operation: its name on the wire -> the module of this package whose function op_NAME runs
 # it. Start-up imports none of them: processes is imported by the warm-up thread once the socket
@@ -68,7 +68,8 @@ OPS = {"hello": "main",
        "exec": "processes", "attach": "processes", "ps": "processes", "input": "processes",
        "close_stdin": "processes", "signal": "processes", "resize": "processes",
        "stat": "files", "list": "files", "mkdir": "files", "move": "files", "remove": "files", "read": "files",
-       "write": "files",
+       "write": "files", "watch": "watch", "watcher_create": "watch", "watcher_events": "watch",
+       "watcher_remove": "watch",
        "context_create": "contexts", "context_list": "contexts", "context_delete": "contexts",
        "context_restart": "contexts", "context_warm": "contexts", "execute": "contexts"}
 

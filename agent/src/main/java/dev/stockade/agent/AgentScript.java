@@ -50,7 +50,7 @@ public final class AgentScript {
             "stockade_agent/children.py", "stockade_agent/credentials.py", "stockade_agent/processes.py",
             "stockade_agent/terminals.py",
             "stockade_agent/files.py", "stockade_agent/contexts.py", "stockade_agent/kernels.py",
-            "stockade_agent/egress.py",
+            "stockade_agent/egress.py", "stockade_agent/watch.py",
             "stockade_agent/file_metadata.py",
             // the kernel and the relay
             "stockade_agent/kernel.py", "stockade_agent/kernel_events.py", "stockade_agent/kernel_charts.py",

@@ -9,6 +9,8 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchEvent;
+import dev.stockade.protocol.WatchRequest;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -160,6 +162,33 @@ public interface AgentClient {
      * when the sandbox's filesystem cannot hold them (no user extended attributes).
      */
     EntryInfo writeFile(String path, InputStream content, String user, Map<String, String> metadata);
+
+    /**
+     * Watches a directory (with inotify inside the sandbox) and returns once the watch is set up:
+     * changes made afterwards are reported. NOT_FOUND for a missing path, NOT_A_DIRECTORY for
+     * another entry, PERMISSION_DENIED when the user may not read it, INVALID_ARGUMENT past the
+     * sandbox's limits (32 watchers, 8192 watched directories). The stream ends with
+     * {@link WatchEvent.Ended} when the directory is removed or moved away, and fails with INTERNAL
+     * when events were lost (a queue overflowed). Closing the stream ends the watch.
+     */
+    EventStream<WatchEvent> watchDir(WatchRequest request);
+
+    /**
+     * The polled form of {@link #watchDir} (envd's CreateWatcher): starts a watch that outlives the
+     * call and returns its id; its changes wait in the agent (4096 at most) for
+     * {@link #watcherEvents}. Refused as watchDir is; it counts against the same 32 watchers.
+     */
+    String createWatcher(WatchRequest request);
+
+    /**
+     * The changes of watcher {@code id} since the last call (none is fine), made into names and
+     * entries with its creator's permissions. NOT_FOUND for an unknown id; INTERNAL once events
+     * were lost (every later call too, until it is removed).
+     */
+    List<WatchEvent.Changed> watcherEvents(String id);
+
+    /** Ends watcher {@code id}; NOT_FOUND for an unknown id. */
+    void removeWatcher(String id);
     // ---- code contexts (docs/agent-protocol.md, "Code contexts") ------------------------------
 
     /**

@@ -13,6 +13,8 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchEvent;
+import dev.stockade.protocol.WatchRequest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -35,6 +37,8 @@ final class FramedAgentClient implements AgentClient {
     static final int PROCESS_LIST_LIMIT = 100_000;
     /** Most contexts a listing may hold (the agent allows 64). */
     static final int CONTEXT_LIST_LIMIT = 1_000;
+    /** Most changes one watcher_events answer may hold (the agent keeps 4096 raw events, each at most 2 changes). */
+    static final int WATCHER_EVENTS_LIMIT = 10_000;
 
     private final Transport transport;
     private final Duration callTimeout;
@@ -269,6 +273,59 @@ final class FramedAgentClient implements AgentClient {
             AgentJson.throwIfError(answer);
             return AgentJson.entry(answer.get("entry"));
         }
+    }
+
+    @Override
+    public EventStream<WatchEvent> watchDir(WatchRequest request) {
+        ObjectNode req = pathRequest("watch", request.path(), request.user())
+                .put("recursive", request.recursive())
+                .put("includeEntry", request.includeEntry());
+        AgentConnection connection = AgentConnection.open(transport, callTimeout);
+        try {
+            connection.sendJson(req);
+            ObjectNode first = connection.readAnswer();
+            if (!"start".equals(AgentJson.string(first, "ev", 16, false))) {
+                throw AgentJson.protocol("a directory watch must begin with a start event");
+            }
+            connection.disarm();
+            return new FrameEventStream<>(connection, callTimeout, new WatchDecoder(request.path()), null);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public String createWatcher(WatchRequest request) {
+        ObjectNode req = pathRequest("watcher_create", request.path(), request.user())
+                .put("recursive", request.recursive())
+                .put("includeEntry", request.includeEntry());
+        return AgentJson.string(unary(req, callTimeout), "watcherId", 64, false);
+    }
+
+    @Override
+    public List<WatchEvent.Changed> watcherEvents(String id) {
+        JsonNode events = unary(AgentJson.request("watcher_events").put("watcherId", watcherId(id)), callTimeout).get("events");
+        if (events == null || !events.isArray()) throw AgentJson.protocol("watcher_events must answer {\"events\": [...]}");
+        if (events.size() > WATCHER_EVENTS_LIMIT) throw AgentJson.protocol("more than " + WATCHER_EVENTS_LIMIT + " watcher events");
+        List<WatchEvent.Changed> changes = new ArrayList<>();
+        for (JsonNode e : events) {
+            if (!(e instanceof ObjectNode event)) throw AgentJson.protocol("a watcher event is not an object");
+            changes.add(WatchDecoder.changed(event, "watcher " + id));
+        }
+        return changes;
+    }
+
+    @Override
+    public void removeWatcher(String id) {
+        unary(AgentJson.request("watcher_remove").put("watcherId", watcherId(id)), callTimeout);
+    }
+
+    private static String watcherId(String id) {
+        if (id == null || id.isEmpty() || id.length() > 64 || id.indexOf('\0') >= 0) {
+            throw new AgentException(AgentException.Code.INVALID_ARGUMENT, "a watcher id must be 1..64 characters");
+        }
+        return id;
     }
 
     /**

@@ -71,6 +71,20 @@ final class ConnectFrames {
         write(out, 0, json.writeValueAsBytes(msg));
     }
 
+    /** Answers 200 with the stream's content type (a Connect stream always does) and returns its body. */
+    static OutputStream begin(Request r) throws IOException {
+        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
+        r.exchange.sendResponseHeaders(200, 0);
+        return r.exchange.getResponseBody();
+    }
+
+    /** A stream refused before its first message: 200, then only the end-of-stream carrying {@code error}. */
+    static void refuse(Request r, StockadeError error) throws IOException {
+        try (OutputStream out = begin(r)) {
+            end(out, r.json, error);
+        }
+    }
+
     static void end(OutputStream out, ObjectMapper json, StockadeError error) throws IOException {
         var end = json.createObjectNode();
         if (error != null) {

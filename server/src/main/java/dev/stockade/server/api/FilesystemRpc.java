@@ -12,7 +12,8 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 
 /**
- * envd's filesystem.Filesystem service (unary Connect+JSON calls), translated into {@link Sessions}
+ * envd's filesystem.Filesystem service (unary Connect+JSON calls; directory watching,
+ * WatchDir and its polled form, in {@link FilesystemWatchRpc}), translated into {@link Sessions}
  * calls. Paths are resolved by the agent inside the sandbox, never on the host: a symlink planted in the sandbox leads only to the
  * sandbox's own files. Runs on request virtual threads.
  */
@@ -21,6 +22,7 @@ final class FilesystemRpc {
     private static final int MAX_DEPTH = 32;
 
     private final Sessions sessions = new Sessions();
+    private final FilesystemWatchRpc watch = new FilesystemWatchRpc();
 
     boolean handle(Request r, EnvdContext ctx, String method) throws IOException {
         switch (method) {
@@ -67,8 +69,10 @@ final class FilesystemRpc {
                 sessions.remove(ctx.sandbox(), path, ctx.user());
                 r.sendJson(200, r.json.createObjectNode());
             }
-            case "WatchDir", "CreateWatcher", "GetWatcherEvents", "RemoveWatcher" -> throw new StockadeError(
-                    StockadeError.Code.INVALID_ARGUMENT, "filesystem." + method + " (directory watching) is not supported by this server yet");
+            case "WatchDir" -> watch.watchDir(r, ctx);
+            case "CreateWatcher" -> watch.createWatcher(r, ctx);
+            case "GetWatcherEvents" -> watch.watcherEvents(r, ctx);
+            case "RemoveWatcher" -> watch.removeWatcher(r, ctx);
             default -> {
                 return false;
             }

@@ -391,7 +391,8 @@ final class ProcessRpc {
         }
     }
 
-    private static Duration keepalive(Request r) {
+    /** Keepalive-Ping-Interval (seconds, 1..120; 30 when absent): idle time between keepalive messages of a stream. */
+    static Duration keepalive(Request r) {
         String h = r.header("Keepalive-Ping-Interval");
         if (h == null) return DEFAULT_KEEPALIVE;
         try {

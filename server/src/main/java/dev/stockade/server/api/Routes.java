@@ -108,7 +108,7 @@ public final class Routes {
                 rpc("filesystem.Filesystem/MakeDir", (r, c) -> handled(e.filesystem().handle(r, c, "MakeDir"))),
                 rpc("filesystem.Filesystem/Move", (r, c) -> handled(e.filesystem().handle(r, c, "Move"))),
                 rpc("filesystem.Filesystem/Remove", (r, c) -> handled(e.filesystem().handle(r, c, "Remove"))),
-                // Directory watching: recognised, answered "not supported yet" (400).
+                // Directory watching: WatchDir streams; CreateWatcher/GetWatcherEvents/RemoveWatcher poll.
                 rpc("filesystem.Filesystem/WatchDir", (r, c) -> handled(e.filesystem().handle(r, c, "WatchDir"))),
                 rpc("filesystem.Filesystem/CreateWatcher", (r, c) -> handled(e.filesystem().handle(r, c, "CreateWatcher"))),
                 rpc("filesystem.Filesystem/GetWatcherEvents", (r, c) -> handled(e.filesystem().handle(r, c, "GetWatcherEvents"))),

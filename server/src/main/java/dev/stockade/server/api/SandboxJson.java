@@ -15,7 +15,7 @@ import java.time.format.DateTimeFormatter;
  */
 final class SandboxJson {
     /** The envd version Stockade reports: the SDKs switch code paths on it (docs/e2b-wire.md). */
-    static final String ENVD_VERSION = "0.6.2";
+    static final String ENVD_VERSION = "0.6.4";
 
     private SandboxJson() {}
 

@@ -8,6 +8,8 @@ import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.ExecRequest;
 import dev.stockade.protocol.ExecuteCell;
 import dev.stockade.protocol.ProcessInfo;
+import dev.stockade.protocol.WatchEvent;
+import dev.stockade.protocol.WatchRequest;
 import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.protocol.link.EventStream;
 import dev.stockade.server.core.Sandbox;
@@ -122,6 +124,28 @@ public final class Sessions {
     /** As {@link #writeFile(Sandbox, String, InputStream, String)}, the file then holding exactly {@code metadata}. */
     public EntryInfo writeFile(Sandbox sb, String path, InputStream content, String user, Map<String, String> metadata) {
         return call(sb, agent -> agent.writeFile(path, content, user, metadata));
+    }
+
+    /**
+     * Watches a directory; returns once the watch is set up (NOT_FOUND for a missing path,
+     * INVALID_ARGUMENT for a file, a directory the user may not read, or past the sandbox's limits).
+     */
+    public DirWatch watchDir(Sandbox sb, WatchRequest request) {
+        return stream(sb, agent -> agent.watchDir(request), (stream, done) -> new DirWatch(sb, stream, done));
+    }
+
+    /** The polled form of {@link #watchDir}: starts a watch that outlives the request; returns its id. */
+    public String createWatcher(Sandbox sb, WatchRequest request) {
+        return call(sb, agent -> agent.createWatcher(request));
+    }
+
+    /** The changes of a polled watch since the last call; NOT_FOUND for an unknown id, INTERNAL once events were lost. */
+    public List<WatchEvent.Changed> watcherEvents(Sandbox sb, String id) {
+        return call(sb, agent -> agent.watcherEvents(id));
+    }
+
+    public void removeWatcher(Sandbox sb, String id) {
+        run(sb, agent -> agent.removeWatcher(id));
     }
 
     // ---- code contexts and cells ----------------------------------------------------------------
