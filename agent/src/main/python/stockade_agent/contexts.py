@@ -278,6 +278,7 @@ def acquire_cell_slot(ctx, sock):
 
 
 def op_context_create(sock, req):
+    list_defaults()  # first, so that a list shows the new context last (E2B's tests look there)
     ctx = new_context(req)
     try:
         ctx.ensure_kernel()
@@ -289,8 +290,9 @@ def op_context_create(sock, req):
 
 def list_defaults():
     """As E2B's server, which starts a python and a javascript context with the sandbox, a list
-    shows the default context of each language the template has. Only the entries are made
-    here; their interpreters start with their first cell."""
+    shows the default context of each language the template has, ahead of those made by
+    context_create. Only the entries are made here; their interpreters start with their first
+    cell."""
     languages = ["python"]
     if shutil.which("node", path=settings.BASE_PATH):
         languages.append("javascript")

@@ -238,6 +238,9 @@ class CodeContextsTest {
         List<String> languages = client.listContexts().stream().map(ContextInfo::language).toList();
         assertTrue(languages.containsAll(List.of("python", "javascript")),
                 "as E2B's server, a list shows a default context per language: " + languages);
+        ContextInfo made = client.createContext(new CreateContext("python", null, Map.of(), null));
+        assertEquals(made, client.listContexts().getLast(), "a new context is listed last, after the defaults");
+        client.deleteContext(made.id());
     }
 
     @Test
