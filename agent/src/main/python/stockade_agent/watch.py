@@ -19,7 +19,8 @@ directory itself), one event per kind in the order create, rename, chmod, write,
     IN_DELETE, IN_DELETE_SELF -> remove
 
 The agent's own atomic writes (files.temp_name: data into a hidden temporary file renamed over
-the destination) are reported as envd's in-place writes are: write, after create for a new file;
+the destination) are reported as envd's in-place writes are: chmod (its chown) then write, after
+create for a new file;
 the temporary file itself is never reported. Unlike envd, a watch ends (cleanly) when the watched
 directory is removed or moved away, after reporting it: nothing is left to watch.
 
@@ -292,8 +293,11 @@ class Watcher:
         if mask & IN_MOVED_TO and cookie in self.moved_temps:
             (short, new) = self.moved_temps.pop(cookie)
             if short == name[:200]:
+                # As envd's upload: open(O_CREAT) (create, when new), chown to the user (chmod), the
+                # data (write). E2B's Python tests count these three for a new file.
                 if new:
                     emit("create", path)
+                emit("chmod", path)
                 emit("write", path)
                 return None
         for kind, bits in KINDS:

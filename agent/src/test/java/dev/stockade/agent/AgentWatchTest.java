@@ -78,11 +78,14 @@ class AgentWatchTest {
         List<String> seen = new ArrayList<>();
         write("w/a.txt", "one");
         until(s, seen, "write a.txt"::equals);
-        assertEquals(List.of("create a.txt", "write a.txt"), seen, "a new file: create, then write");
+        assertEquals(List.of("create a.txt", "chmod a.txt", "write a.txt"), seen,
+                "a new file as envd's upload reports it: open(O_CREAT), chown, data");
         seen.clear();
         write("w/a.txt", "two");
         until(s, seen, "write a.txt"::equals);
-        assertEquals(List.of("write a.txt"), seen, "an overwrite is a write; the temporary file is never reported");
+        assertEquals(List.of("chmod a.txt", "write a.txt"), seen,
+                "an overwrite is envd's in-place write (chown, data); the temporary file is never reported");
+        seen.clear();
         Files.setPosixFilePermissions(agent.userHome.resolve("w/a.txt"), PosixFilePermissions.fromString("rw-------"));
         until(s, seen, "chmod a.txt"::equals);
         client.move("w/a.txt", "w/b.txt", "user");
