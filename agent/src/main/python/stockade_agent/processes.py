@@ -553,6 +553,9 @@ def op_close_stdin(sock, req):
     send_json(sock, {"ok": True})
 
 
+KILL_REAP_WAIT = 2.0  # seconds a SIGKILL's answer waits for the process to be reaped
+
+
 def op_signal(sock, req):
     pid = req_pid(req)
     name = req_str(req, "signal")
@@ -565,4 +568,10 @@ def op_signal(sock, req):
             raise AgentError("process_not_found", "no running process with pid %d" % pid)
         proc.sent_signals.add(int(signo))
         proc.kill_group(int(signo))
+    if signo == signal.SIGKILL:
+        # The SDKs' kill() promises the process is gone when it returns (E2B's tests check with
+        # `kill -0 PID` at once): a killed process is a zombie until the reaper has waited for it.
+        deadline = time.monotonic() + KILL_REAP_WAIT
+        while proc.status is None and time.monotonic() < deadline:
+            time.sleep(0.005)
     send_json(sock, {"ok": True})

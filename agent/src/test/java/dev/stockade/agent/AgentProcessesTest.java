@@ -188,6 +188,9 @@ class AgentProcessesTest {
 
         Proc attached = Proc.of(client.attach(pid));
         client.signal(pid, "SIGKILL");
+        // E2B's kill tests run `kill -0 PID` right after kill(): the process is reaped, not a zombie.
+        assertFalse(java.nio.file.Files.exists(java.nio.file.Path.of("/proc", Integer.toString(pid))),
+                "a SIGKILL's answer comes once the process is reaped");
         AgentEvent.Ended ended = Events.collect(attached, MAX).ended();
         assertEquals(new AgentEvent.Ended(-1, "SIGKILL", Outcome.KILLED, "killed by SIGKILL sent through the API"), ended);
         assertTrue(client.listProcesses().stream().noneMatch(p -> p.pid() == pid));
