@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,6 +13,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
@@ -145,7 +147,9 @@ class RunscRuntimeTest {
         SandboxSpec spec = spec(id, 1, new Limits(512, 1, 256, 64, 16, 60));
         RuntimeSandbox sb = runtime.start(spec);
         hello(sb.agentSocket());
-        runtime.update(id, new Limits(300, 0.5, 100, 128, 16, 60));
+        RuntimeFailure fixed = assertThrows(RuntimeFailure.class, () -> runtime.update(id, new Limits(300, 0.5, 100, 128, 16, 60)));
+        assertTrue(fixed.getMessage().contains("process limit") && fixed.getMessage().contains("fixed"), fixed.getMessage());
+        runtime.update(id, new Limits(300, 0.5, 256, 128, 16, 60));
         Path mem = Path.of("/sys/fs/cgroup/memory", "stockade-" + id);
         assumeTrue(Files.isDirectory(mem), "cgroup v1 layout expected (this test reads v1 files)");
         long bytes = (300L + RunscRuntime.MEMORY_OVERHEAD_MB) << 20;
@@ -153,14 +157,14 @@ class RunscRuntimeTest {
         if (Files.exists(mem.resolve("memory.memsw.limit_in_bytes"))) {
             assertEquals(bytes, Long.parseLong(Files.readString(mem.resolve("memory.memsw.limit_in_bytes")).strip()));
         }
-        assertEquals(100L * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
+        assertEquals((256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
                 Long.parseLong(Files.readString(Path.of("/sys/fs/cgroup/pids", "stockade-" + id, "pids.max")).strip()));
         assertEquals("50000", Files.readString(Path.of("/sys/fs/cgroup/cpu", "stockade-" + id, "cpu.cfs_quota_us")).strip());
         Exec df = exec(sb.agentSocket(), "df -m / | tail -1 | tr -s ' ' | cut -d' ' -f2");
         assertEquals("128", df.stdout().strip(), "the disk tmpfs was resized: " + df);
         runtime.setBackground(id, true);
         assertEquals("2", Files.readString(Path.of("/sys/fs/cgroup/cpu", "stockade-" + id, "cpu.shares")).strip());
-        runtime.update(id, new Limits(800, 2, 300, 128, 16, 60));
+        runtime.update(id, new Limits(800, 2, 256, 128, 16, 60));
         assertEquals((800L + RunscRuntime.MEMORY_OVERHEAD_MB) << 20,
                 Long.parseLong(Files.readString(mem.resolve("memory.limit_in_bytes")).strip()), "raising works too");
         assertEquals(0, exec(sb.agentSocket(), "true").exitCode(), "the sandbox lives on");
