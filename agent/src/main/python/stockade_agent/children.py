@@ -6,11 +6,13 @@ reaper reaps under LOCK, so a pid is never looked up (or signalled) after it was
 record has .status (None until reaped) and .exited(status), which the reaper calls under LOCK."""
 
 import os
+import resource
 import signal
 import threading
 import _thread
 
 from . import settings
+from .protocol import AgentError
 
 PIPE_READ = 1 << 16              # one read from a child's pipe
 DRAIN_AFTER_EXIT = 0.1           # read what an exited child left in its pipes for at most this
@@ -127,3 +129,54 @@ def set_oom_score_adj(pid):
         pass
     finally:
         os.close(fd)
+
+
+# Headroom. The sandbox's pids are two limits (docs/runtime-runc.md "Headroom"): RLIMIT_NPROC, which
+# the runtime sets on the agent and every process inherits, bounds the tasks of each sandbox user
+# (the kernel counts them per real uid, and the sandbox's uids are its own host range); the cgroup
+# allows a reserve more, for the agent. So user code of uid 1000 at its limit is refused further
+# forks, while the agent (uid 0) still runs commands, file operations and kills. Root's processes
+# share uid 0 with the agent: they get a lower limit than the agent's, which leaves the agent
+# ROOT_HEADROOM tasks of its own even when root's code takes all it may. Nobody in the sandbox can
+# raise a hard limit (that needs CAP_SYS_RESOURCE in the host's namespace).
+ROOT_HEADROOM = 16               # the agent's tasks beyond root's processes (at most a quarter of pids)
+
+
+def user_pids():
+    """The process limit of each sandbox user (the agent's RLIMIT_NPROC), or None when unlimited."""
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+def root_pids():
+    """The process limit given to root's processes, or None when the agent has none to share."""
+    pids = user_pids()
+    if pids is None:
+        return None
+    return max(1, pids - min(ROOT_HEADROOM, pids // 4))
+
+
+def preexec_for(uid, then=None):
+    """The preexec_fn of a child that runs as uid: for root, one that lowers its process limit
+    below the agent's (then calls then, if any); for other users, then (they inherit theirs)."""
+    limit = root_pids() if uid == 0 and settings.SWITCH_USER else None
+    if limit is None:
+        return then
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+        if then is not None:
+            then()
+    return lower
+
+
+def spawn_refused(what, user):
+    """The error for a spawn the process limit refused (EAGAIN): the user's processes are at it."""
+    if user == "root":
+        limit = root_pids()
+        return AgentError("resource_exhausted", "cannot run %s: root's processes have reached their limit of %s processes"
+                          " and threads (the sandbox's pids, less the agent's reserve); end some of them (a kill"
+                          " through the API needs no new process)" % (what, limit))
+    return AgentError("resource_exhausted", "cannot run %s: user %s has reached the sandbox's process limit of %s"
+                      " processes and threads; end some of its processes (a kill through the API, or a command as"
+                      " root, needs none of them)" % (what, user, user_pids()))

@@ -163,6 +163,9 @@ class Kernel:
         if ctx.language != "python":
             argv += ["--language", ctx.language]
         ids = {"user": ctx.uid, "group": ctx.gid, "extra_groups": []} if settings.SWITCH_USER else {}
+        preexec = children.preexec_for(ctx.uid)  # root's kernel: below the agent's process limit
+        if preexec is not None:
+            ids["preexec_fn"] = preexec
         self.oom_before = oom_kills()
         try:
             with LOCK:
@@ -178,6 +181,8 @@ class Kernel:
             self.gone = True
             self.dead.set()
             self.ready.set()
+            if isinstance(e, OSError) and e.errno == 11:  # EAGAIN: the user's processes are at their limit
+                raise children.spawn_refused("the python interpreter of context %s" % ctx.id, ctx.user)
             if isinstance(e, OSError):
                 raise os_error(e, "cannot start the python interpreter of context %s" % ctx.id)
             raise AgentError("internal", "cannot start the python interpreter of context %s: %s" % (ctx.id, e))

@@ -356,7 +356,10 @@ def spawn(req, subscriber):
     slave = -1
     if size is not None:
         slave = open_terminal(proc, size, uid, gid)
-        options.update(stdin=slave, stdout=slave, stderr=slave, preexec_fn=take_terminal)
+        options.update(stdin=slave, stdout=slave, stderr=slave)
+    preexec = children.preexec_for(uid, take_terminal if size is not None else None)
+    if preexec is not None:
+        options["preexec_fn"] = preexec
     proc.wake = os.eventfd(0, os.EFD_CLOEXEC)
     try:
         with LOCK:
@@ -377,6 +380,8 @@ def spawn(req, subscriber):
         if e.errno == 2:
             raise AgentError("not_found", "cannot run %s: no such file or directory (PATH=%s)"
                              % (what, env.get("PATH", "")))
+        if e.errno == 11:  # EAGAIN: the user's processes are at their limit (RLIMIT_NPROC)
+            raise children.spawn_refused(argv[0], user)
         raise os_error(e, "cannot run %s" % what)
     except AgentError:
         close_spawn_fds(proc)

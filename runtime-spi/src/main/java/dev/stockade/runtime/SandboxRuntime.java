@@ -34,7 +34,9 @@ public interface SandboxRuntime {
     /**
      * Changes a running sandbox's resource limits (a pooled sandbox taken by a create that asked
      * for other limits than the pool's). Memory, pids and CPU take effect at once; a smaller disk
-     * than what the sandbox already uses fails. On failure the caller destroys the sandbox.
+     * than what the sandbox already uses fails, and so may a runtime that cannot change the
+     * users' process limit (RLIMIT_NPROC) of processes it does not own (runsc's sentry). On
+     * failure the caller destroys the sandbox.
      */
     void update(String id, Limits limits);
 

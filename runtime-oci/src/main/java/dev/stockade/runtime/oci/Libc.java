@@ -10,13 +10,15 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * The few libc calls the OCI runtime makes itself, through the FFM API: mount(2) and umount2(2).
+ * The few libc calls the OCI runtime makes itself, through the FFM API: mount(2), umount2(2) and
+ * prlimit(2).
  * Calling them directly costs a tenth of a millisecond; running /bin/mount costs milliseconds on
  * the create path. Errors carry errno's text.
  */
 final class Libc {
     static final long MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_REMOUNT = 32;
     static final int MNT_DETACH = 2;
+    static final int RLIMIT_NPROC = 6;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
@@ -30,6 +32,11 @@ final class Libc {
     private static final MethodHandle UMOUNT2 = LINKER.downcallHandle(
             LINKER.defaultLookup().find("umount2").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT),
+            CCS);
+    private static final MethodHandle PRLIMIT = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("prlimit").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS),
             CCS);
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LINKER.defaultLookup().find("strerror").orElseThrow(),
@@ -63,6 +70,23 @@ final class Libc {
             return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw new IllegalStateException("umount2: native call failed", t);
+        }
+    }
+
+    /**
+     * prlimit(2): sets resource {@code resource} of process {@code pid} to {@code limit} (soft and
+     * hard); returns errno (0 on success; ESRCH when the process has ended meanwhile).
+     */
+    static int prlimit(long pid, int resource, long limit) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG, 2);
+            value.setAtIndex(ValueLayout.JAVA_LONG, 0, limit);
+            value.setAtIndex(ValueLayout.JAVA_LONG, 1, limit);
+            int rc = (int) PRLIMIT.invokeExact(state, (int) pid, resource, value, MemorySegment.NULL);
+            return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("prlimit: native call failed", t);
         }
     }
 

@@ -18,11 +18,23 @@ import java.util.List;
  * agent keeps only the capabilities it needs to switch to the user and manage files, which user code
  * loses on exec as uid 1000; no_new_privs; the seccomp deny-list; masked /proc paths; read-only
  * /proc/sys, /sys and /usr; a minimal /dev; memory without swap, pids and CPU quotas.
+ *
+ * <p>Processes have two limits so that user code at its limit never costs the owner the sandbox
+ * (SPECIFICATION.md S2.13h): RLIMIT_NPROC = {@code pids}, set on the agent and inherited by every
+ * process, counts the tasks of each sandbox user (uids are the sandbox's own host range, so the
+ * count is this sandbox's alone; the sandbox's root has no CAP_SYS_RESOURCE in the host namespace,
+ * so nobody inside can raise it); the cgroup allows {@link #AGENT_PIDS_RESERVE} more, the agent's
+ * headroom for its threads and for the commands, file operations and kills its owner asks for.
  */
 final class OciConfigPlanner {
     static final List<String> AGENT_CAPABILITIES = List.of(
             "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID", "CAP_KILL");
     static final int ID_RANGE = 65536;
+    /**
+     * Tasks the sandbox's cgroup allows beyond {@code pids}: the agent's own (a thread per request
+     * and per running process, the relay) while user code holds all of its {@code pids}.
+     */
+    static final int AGENT_PIDS_RESERVE = 64;
     static final String HOSTNAME = "sandbox";
 
     private final ObjectMapper json;
@@ -64,9 +76,12 @@ final class OciConfigPlanner {
             return ((long) memoryMB + memoryOverheadMB) * 1024 * 1024;
         }
 
-        /** The host cgroup's pids limit for a sandbox of {@code pids} processes and threads. */
+        /**
+         * The host cgroup's pids limit for a sandbox whose users may have {@code pids} processes and
+         * threads each (their RLIMIT_NPROC): that plus the agent's reserve, in host tasks.
+         */
         long hostPids(int pids) {
-            return (long) pids * pidsPerProcess + pidsOverhead;
+            return ((long) pids + AGENT_PIDS_RESERVE) * pidsPerProcess + pidsOverhead;
         }
     }
 
@@ -128,6 +143,9 @@ final class OciConfigPlanner {
         ArrayNode rlimits = process.putArray("rlimits");
         rlimit(rlimits, "RLIMIT_NOFILE", 4096);
         rlimit(rlimits, "RLIMIT_CORE", 0);
+        // Inherited by every process the agent starts, as each user (the agent reads it back as the
+        // users' process limit and gives root's processes less: docs/runtime-runc.md "Headroom").
+        rlimit(rlimits, "RLIMIT_NPROC", limits.pids());
         process.put("noNewPrivileges", true);
 
         ObjectNode root = c.putObject("root");

@@ -45,7 +45,7 @@ public final class RuncRuntime extends OciRuntime {
             long memory = (long) limits.memoryMB() * 1024 * 1024;
             List<String> args = new ArrayList<>(List.of("update", "--memory", Long.toString(memory)));
             if (swapAccounting) args.addAll(List.of("--memory-swap", Long.toString(memory)));
-            args.addAll(List.of("--pids-limit", Integer.toString(limits.pids()),
+            args.addAll(List.of("--pids-limit", Long.toString(planner.profile().hostPids(limits.pids())),
                     "--cpu-period", "100000", "--cpu-quota", Long.toString(Math.max(1000, Math.round(limits.cpus() * 100_000))),
                     OciConfigPlanner.containerId(id)));
             HostCommand.Result r = HostCommand.run(command(args.toArray(String[]::new)), RUNC_TIMEOUT);
@@ -53,20 +53,48 @@ public final class RuncRuntime extends OciRuntime {
                 throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the limits of sandbox " + id
                         + " failed (exit " + r.exitCode() + "): " + r.output().strip());
             }
+            setUserPids(id, limits.pids());
             resizeDisk(id, limits.diskMB());
         }
     }
 
-    @Override
-    public List<String> processCommands(String id) {
-        String cg = "stockade-" + id;
-        Path procs = null;
-        for (Path p : List.of(Path.of("/sys/fs/cgroup/pids", cg, "cgroup.procs"), Path.of("/sys/fs/cgroup", cg, "cgroup.procs"))) {
-            if (Files.isRegularFile(p)) {
-                procs = p;
-                break;
+    /**
+     * Gives every process of the sandbox RLIMIT_NPROC {@code pids}, as the plan gave the agent at
+     * start (OciConfigPlanner): the agent reads its own back at each spawn, so later processes, and
+     * root's lower share, follow. Only the host (CAP_SYS_RESOURCE) can raise it.
+     */
+    private void setUserPids(String id, int pids) {
+        Path procs = cgroupProcs(id);
+        if (procs == null) throw new RuntimeFailure(RuntimeFailure.Code.NOT_FOUND, "sandbox " + id + " has no processes");
+        List<String> pidLines;
+        try {
+            pidLines = Files.readAllLines(procs);
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "reading the processes of sandbox " + id + " failed: "
+                    + e.getMessage());
+        }
+        for (String line : pidLines) {
+            if (!line.strip().matches("\\d{1,10}")) continue;
+            int errno = Libc.prlimit(Long.parseLong(line.strip()), Libc.RLIMIT_NPROC, pids);
+            if (errno != 0 && errno != 3) { // ESRCH: it ended meanwhile
+                throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the process limit of sandbox " + id
+                        + " failed: " + Libc.strerror(errno));
             }
         }
+    }
+
+    /** The sandbox's cgroup.procs (cgroup v1's pids hierarchy, or v2's), or null without one. */
+    private static Path cgroupProcs(String id) {
+        String cg = "stockade-" + id;
+        for (Path p : List.of(Path.of("/sys/fs/cgroup/pids", cg, "cgroup.procs"), Path.of("/sys/fs/cgroup", cg, "cgroup.procs"))) {
+            if (Files.isRegularFile(p)) return p;
+        }
+        return null;
+    }
+
+    @Override
+    public List<String> processCommands(String id) {
+        Path procs = cgroupProcs(id);
         if (procs == null) return List.of();
         long init = -1;
         try {

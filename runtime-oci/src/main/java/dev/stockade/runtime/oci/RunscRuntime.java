@@ -114,7 +114,15 @@ public final class RunscRuntime extends OciRuntime {
             long pids = PROFILE.hostPids(limits.pids());
             long quota = Math.max(1000, Math.round(limits.cpus() * 100_000));
             try {
-                if (Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) {
+                boolean v2 = Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"));
+                Path pidsMax = (v2 ? Path.of("/sys/fs/cgroup", cgroupName(id)) : v1(id, "pids")).resolve("pids.max");
+                if (Files.isRegularFile(pidsMax) && Long.parseLong(Files.readString(pidsMax).strip()) != pids) {
+                    // The users' process limit is the RLIMIT_NPROC the agent started with, inside the
+                    // sentry, where the host cannot change it (prlimit reaches host processes only).
+                    throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "the process limit of hardened sandbox " + id
+                            + " is fixed when it starts; start a new sandbox for another pids limit");
+                }
+                if (v2) {
                     Path cg = Path.of("/sys/fs/cgroup", cgroupName(id));
                     if (!Files.isDirectory(cg)) throw notRunning(id);
                     // v2 takes a limit below the current use and then OOM-kills (which ends a runsc
@@ -188,7 +196,7 @@ public final class RunscRuntime extends OciRuntime {
             }
             if (counter(pids.resolve("pids.events"), "max") > 0) {
                 long max = Long.parseLong(Files.readString(pids.resolve("pids.max")).strip());
-                long userPids = Math.max(0, (max - PIDS_OVERHEAD) / PIDS_PER_PROCESS);
+                long userPids = Math.max(0, (max - PIDS_OVERHEAD) / PIDS_PER_PROCESS - OciConfigPlanner.AGENT_PIDS_RESERVE);
                 return Optional.of("the sandbox reached its process limit of " + userPids + " processes; the hardened"
                         + " runtime (runsc) ends the whole sandbox when that happens");
             }

@@ -49,7 +49,13 @@ class OciConfigPlannerTest {
         assertTrue(c.at("/process/noNewPrivileges").asBoolean());
         assertEquals(536_870_912L, c.at("/linux/resources/memory/limit").asLong());
         assertEquals(536_870_912L, c.at("/linux/resources/memory/swap").asLong(), "memory+swap == memory: no swap");
-        assertEquals(256, c.at("/linux/resources/pids/limit").asInt());
+        // Headroom: each user's processes get pids (RLIMIT_NPROC, inherited from the agent); the cgroup
+        // allows the agent's reserve on top, so user code at its limit never takes the agent's.
+        assertEquals(256 + OciConfigPlanner.AGENT_PIDS_RESERVE, c.at("/linux/resources/pids/limit").asInt());
+        JsonNode nproc = null;
+        for (JsonNode r : c.at("/process/rlimits")) if (r.get("type").asText().equals("RLIMIT_NPROC")) nproc = r;
+        assertEquals("{\"type\":\"RLIMIT_NPROC\",\"hard\":256,\"soft\":256}", String.valueOf(nproc));
+        assertFalse(c.at("/process/capabilities/bounding").toString().contains("SYS_RESOURCE"), "nobody inside may raise it");
         assertEquals(150_000, c.at("/linux/resources/cpu/quota").asLong());
         for (JsonNode m : c.get("mounts")) {
             if (m.get("destination").asText().equals("/usr") || m.get("destination").asText().equals("/sys")) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,6 +13,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.runtime.Capabilities;
 import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
@@ -145,7 +147,9 @@ class RunscRuntimeTest {
         SandboxSpec spec = spec(id, 1, new Limits(512, 1, 256, 64, 16, 60));
         RuntimeSandbox sb = runtime.start(spec);
         hello(sb.agentSocket());
-        runtime.update(id, new Limits(300, 0.5, 100, 128, 16, 60));
+        RuntimeFailure fixed = assertThrows(RuntimeFailure.class, () -> runtime.update(id, new Limits(300, 0.5, 100, 128, 16, 60)));
+        assertTrue(fixed.getMessage().contains("process limit") && fixed.getMessage().contains("fixed"), fixed.getMessage());
+        runtime.update(id, new Limits(300, 0.5, 256, 128, 16, 60));
         Path mem = Path.of("/sys/fs/cgroup/memory", "stockade-" + id);
         assumeTrue(Files.isDirectory(mem), "cgroup v1 layout expected (this test reads v1 files)");
         long bytes = (300L + RunscRuntime.MEMORY_OVERHEAD_MB) << 20;
@@ -153,14 +157,14 @@ class RunscRuntimeTest {
         if (Files.exists(mem.resolve("memory.memsw.limit_in_bytes"))) {
             assertEquals(bytes, Long.parseLong(Files.readString(mem.resolve("memory.memsw.limit_in_bytes")).strip()));
         }
-        assertEquals(100L * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
+        assertEquals((256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
                 Long.parseLong(Files.readString(Path.of("/sys/fs/cgroup/pids", "stockade-" + id, "pids.max")).strip()));
         assertEquals("50000", Files.readString(Path.of("/sys/fs/cgroup/cpu", "stockade-" + id, "cpu.cfs_quota_us")).strip());
         Exec df = exec(sb.agentSocket(), "df -m / | tail -1 | tr -s ' ' | cut -d' ' -f2");
         assertEquals("128", df.stdout().strip(), "the disk tmpfs was resized: " + df);
         runtime.setBackground(id, true);
         assertEquals("2", Files.readString(Path.of("/sys/fs/cgroup/cpu", "stockade-" + id, "cpu.shares")).strip());
-        runtime.update(id, new Limits(800, 2, 300, 128, 16, 60));
+        runtime.update(id, new Limits(800, 2, 256, 128, 16, 60));
         assertEquals((800L + RunscRuntime.MEMORY_OVERHEAD_MB) << 20,
                 Long.parseLong(Files.readString(mem.resolve("memory.limit_in_bytes")).strip()), "raising works too");
         assertEquals(0, exec(sb.agentSocket(), "true").exitCode(), "the sandbox lives on");
@@ -221,23 +225,36 @@ class RunscRuntimeTest {
         assertEquals(List.of(), processesMentioning(drop));
     }
 
+    /**
+     * The process limit is RLIMIT_NPROC inside the sentry (issue 15), reached long before the host's
+     * pids limit: a storm's forks fail with EAGAIN and the sandbox lives on. (Before, the host limit
+     * came first and the sentry panicked: the whole sandbox ended.)
+     */
     @Test
-    void aProcessLimitEndsTheSandboxAndEndReasonSaysSo() throws Exception {
+    void aProcessLimitRefusesForksInsideAndTheSandboxLivesOn() throws Exception {
         String id = newId();
         RuntimeSandbox sb = runtime.start(spec(id, 6, new Limits(512, 1, 8, 16, 16, 60)));
         hello(sb.agentSocket());
         try {
-            exec(sb.agentSocket(), "for i in $(seq 40); do setsid sleep 600 & done; wait");
-        } catch (IOException expected) {
-            // the agent went down with the sandbox
+            Exec storm = exec(sb.agentSocket(), "exec python3 -c '" + String.join("\n",
+                    "import os, time",
+                    "n = 0",
+                    "try:",
+                    "    while n < 40:",
+                    "        if os.fork() == 0:",
+                    "            time.sleep(600)",
+                    "            os._exit(0)",
+                    "        n += 1",
+                    "except OSError as e:",
+                    "    print(n, e.errno)") + "'");
+            assertTrue(storm.stdout().strip().endsWith(" 11"), "forks refused with EAGAIN: " + storm);
+            assertTrue(Integer.parseInt(storm.stdout().strip().split(" ")[0]) <= 8, storm.toString());
+            assertTrue(runtime.isAlive(id), "the sandbox lives on");
+            assertEquals(1, hello(sb.agentSocket()).path("pid").asInt(), "its agent answers");
+            assertTrue(runtime.endReason(id).isEmpty(), "no host limit was reached");
+        } finally {
+            runtime.destroy(id);
         }
-        long deadline = System.currentTimeMillis() + 15_000;
-        while (runtime.isAlive(id) && System.currentTimeMillis() < deadline) Thread.sleep(100);
-        assertFalse(runtime.isAlive(id), "this gVisor ends the whole sandbox at the pids limit");
-        String why = runtime.endReason(id).orElseThrow();
-        assertTrue(why.contains("process limit of 8 processes"), why);
-        runtime.destroy(id);
-        assertFalse(Files.exists(Path.of("/sys/fs/cgroup/pids", "stockade-" + id)), "the crashed sandbox's cgroup is removed too");
         assertEquals(List.of(), processesMentioning(id));
     }
 
