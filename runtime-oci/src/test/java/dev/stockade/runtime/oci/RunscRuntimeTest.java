@@ -176,9 +176,11 @@ class RunscRuntimeTest {
         SandboxSpec spec = spec(id, 2, new Limits(512, 1, 256, 64, 16, 60));
         RuntimeSandbox sb = runtime.start(spec);
         hello(sb.agentSocket());
-        Exec loop = exec(sb.agentSocket(), "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done'"
+        Exec loop = exec(sb.agentSocket(), "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done'"
                 + " >/dev/null 2>&1 < /dev/null & /usr/bin/python3 -c 'open(\"/home/user/note\", \"w\").write(\"written inside\")'");
         assertEquals(0, loop.exitCode(), loop.toString());
+        // Renamed into place, never truncated in place: a pause (or a read) between a truncate and
+        // its write would see an empty counter (seen once in CI under load).
         Path counter = spec.stateDir().resolve("disk/upper/tmp/counter");
         Thread.sleep(400);
 
