@@ -38,9 +38,7 @@ class OpenNetworkDowngradeIT {
     @BeforeAll
     static void up() {
         site = NetworkContract.Site.start("127.0.0.1", "host-site");
-        EgressConfig d = EgressConfig.defaults();
-        ts = new TestServer(cfg -> cfg.withEgress(new EgressConfig(false, List.of("127.0.0.1/32"), Map.of(),
-                d.connectTimeout(), d.idleTimeout(), d.maxConnectionsPerSandbox(), d.logCapacity(), null)));
+        ts = new TestServer(cfg -> cfg.withEgress(EgressConfig.defaults().withPrivateAllow(List.of("127.0.0.1/32"))));
         c = ts.client;
     }
 

@@ -31,12 +31,10 @@ class OperatorAddressesIT {
     @BeforeAll
     static void up() {
         site = NetworkContract.Site.start("127.0.0.1", "host-site");
-        EgressConfig d = EgressConfig.defaults();
-        ts = new TestServer(cfg -> cfg.withEgress(new EgressConfig(false, List.of(),
-                Map.of("site.test", List.of("127.0.0.1"), "compat.test", List.of("::127.0.0.1"),
-                        "nat64.test", List.of("64:ff9b::7f00:1"), "sixtofour.test", List.of("2002:7f00:1::"),
-                        "api.test", List.of("127.0.0.1")),
-                d.connectTimeout(), d.idleTimeout(), d.maxConnectionsPerSandbox(), d.logCapacity(), null)));
+        ts = new TestServer(cfg -> cfg.withEgress(EgressConfig.defaults().withHosts(Map.of(
+                "site.test", List.of("127.0.0.1"), "compat.test", List.of("::127.0.0.1"),
+                "nat64.test", List.of("64:ff9b::7f00:1"), "sixtofour.test", List.of("2002:7f00:1::"),
+                "api.test", List.of("127.0.0.1")))));
         c = ts.client;
     }
 

@@ -115,6 +115,18 @@ public record EgressConfig(
                 null, OpenRequests.DOWNGRADE);
     }
 
+    /** These settings with other private ranges the operator opens ({@code --egress-private}). */
+    public EgressConfig withPrivateAllow(List<String> cidrs) {
+        return new EgressConfig(allowOpen, cidrs, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
+                logCapacity, extraTrustPem, openRequests);
+    }
+
+    /** These settings with other static name → address overrides ({@code --egress-host}). */
+    public EgressConfig withHosts(Map<String, List<String>> overrides) {
+        return new EgressConfig(allowOpen, privateAllow, overrides, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
+                logCapacity, extraTrustPem, openRequests);
+    }
+
     /** These settings with another answer to implicit open requests. */
     public EgressConfig withOpenRequests(OpenRequests answer) {
         return new EgressConfig(allowOpen, privateAllow, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox,

@@ -260,10 +260,8 @@ class CreatePolicyTest {
             assertEquals(StockadeError.Code.INVALID_ARGUMENT, e.code());
         }
         // Where the operator opened the address, the sandbox may name it (narrowing).
-        EgressConfig d = EgressConfig.defaults();
-        EgressConfig opened = new EgressConfig(false, List.of("127.0.0.1/32"), d.hosts(), d.connectTimeout(), d.idleTimeout(),
-                d.maxConnectionsPerSandbox(), d.logCapacity(), null);
-        CreatePolicy operator = policy(config(false, 200).withEgress(opened), true);
+        CreatePolicy operator = policy(config(false, 200).withEgress(EgressConfig.defaults()
+                .withPrivateAllow(List.of("127.0.0.1/32"))), true);
         operator.checkNetwork(NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("127.0.0.1:3000"), List.of(), Map.of()));
     }
 

@@ -19,9 +19,7 @@ class EgressConfigTest {
     }
 
     private static EgressConfig opening(String... cidrs) {
-        EgressConfig d = EgressConfig.defaults();
-        return new EgressConfig(false, List.of(cidrs), Map.of(), d.connectTimeout(), d.idleTimeout(),
-                d.maxConnectionsPerSandbox(), d.logCapacity(), null);
+        return EgressConfig.defaults().withPrivateAllow(List.of(cidrs));
     }
 
     @Test
