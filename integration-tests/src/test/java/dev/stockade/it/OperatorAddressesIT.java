@@ -55,6 +55,7 @@ class OperatorAddressesIT {
         entries.forEach((entry, range) -> {
             RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "base",
                     "network", Map.of("allowOut", List.of("pypi.org", entry))));
+            if (r.status() == 201) c.kill(new RawClient.Box(r.json().path("sandboxID").asText(), null));
             assertEquals(400, r.status(), entry + " → " + r.body());
             String message = r.json().path("message").asText();
             assertTrue(message.startsWith("network.allowOut entry '"), message);
@@ -87,7 +88,8 @@ class OperatorAddressesIT {
                     "http://127.0.0.1:" + p + "/e");
             StringBuilder cmd = new StringBuilder();
             for (String u : urls) {
-                cmd.append("curl -sS -m 20 --noproxy '' -w ' [%{http_code}]' ").append(u).append("; echo; ");
+                // The refusal's body ends with a newline: one line per URL, its status after it.
+                cmd.append("curl -sS -m 20 --noproxy '' -w ' [%{http_code}]' ").append(u).append(" | tr -d '\\n'; echo; ");
             }
             RawClient.Run r = c.run(b, cmd.toString());
             String out = r.stdout();
