@@ -61,8 +61,9 @@ final class ServeCommand implements Subcommand {
                                              downgrade (default) creates it with an allow-list of its
                                              allowOut, else no network, and says so in the answer;
                                              refuse answers 400. network.mode "open" is always refused
-                  --egress-private CIDR      a private range sandboxes may reach when their policy
-                                             lists it (repeatable; e.g. an internal API)
+                  --egress-private CIDR      a private range or host address sandboxes may reach when
+                                             their policy lists it (repeatable; e.g. an internal API);
+                                             a sandbox's own allow entries never open these
                   --egress-host NAME=IP[,IP] resolve NAME to these addresses instead of DNS (repeatable)
                   --egress-trust FILE        extra CA certificates (PEM) trusted for upstream TLS
                 Warm pools (ready sandboxes, so a create is a hand-over, not a container start):

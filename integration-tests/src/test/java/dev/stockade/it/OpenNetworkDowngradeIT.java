@@ -19,9 +19,10 @@ import org.junit.jupiter.api.Test;
  * What the E2B SDKs' implied {@code allow_internet_access: true} gets on a server whose operator has not
  * enabled open egress (issue 14): by default the sandbox is created under the most the operator permits,
  * says so in the create and get answers and in the audit log, and a connection it refuses fails at once
- * naming the policy; with {@code --open-network-requests refuse} the same body is a 400. The server is a
- * default one (no {@code --allow-open-network}, no private ranges); a site on the host's loopback stands
- * for what the sandbox tries to reach.
+ * naming the policy; with {@code --open-network-requests refuse} the same body is a 400. The server has
+ * no {@code --allow-open-network}; a site on the host's loopback stands for what the sandbox tries to
+ * reach, and the operator lists loopback ({@code --egress-private 127.0.0.1/32}) so that an allow entry
+ * asked for later can reach it (a tenant's entry alone never opens loopback: OperatorAddressesIT).
  */
 class OpenNetworkDowngradeIT {
     /** Exactly the body the E2B Python SDK sends for {@code Sandbox()}. */
@@ -37,7 +38,7 @@ class OpenNetworkDowngradeIT {
     @BeforeAll
     static void up() {
         site = NetworkContract.Site.start("127.0.0.1", "host-site");
-        ts = new TestServer();
+        ts = new TestServer(cfg -> cfg.withEgress(EgressConfig.defaults().withPrivateAllow(List.of("127.0.0.1/32"))));
         c = ts.client;
     }
 

@@ -195,6 +195,9 @@ final class CreatePolicy {
                     + " egress.allowOpen is off): list the destinations instead (network.allowOut), and they"
                     + " become an allow-list");
         }
+        config.egress().closedEntry(p).ifPresent(why -> {
+            throw StockadeError.invalid(why);
+        });
         if (!config.egress().allowOpen()) {
             for (String entry : p.allow()) {
                 if (tooBroad(entry)) {

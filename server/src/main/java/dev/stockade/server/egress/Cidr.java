@@ -83,8 +83,36 @@ final class Cidr {
         return true;
     }
 
+    /** Whether every address of {@code other} lies in this prefix (same family, at least as long, same bits). */
+    boolean encloses(Cidr other) {
+        if (other.network.length != network.length || other.prefix < prefix) {
+            return false;
+        }
+        for (int i = 0; i < prefix; i++) {
+            int mask = 0x80 >>> (i % 8);
+            if ((other.network[i / 8] & mask) != (network[i / 8] & mask)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     int prefix() {
         return prefix;
+    }
+
+    /** The network address of {@code cidr}. */
+    static InetAddress address(Cidr cidr) {
+        try {
+            return InetAddress.getByAddress(cidr.network);
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException(e); // 4 or 16 bytes are always an address
+        }
+    }
+
+    /** The network address's bytes (a copy). */
+    byte[] networkBytes() {
+        return network.clone();
     }
 
     boolean isV4() {

@@ -17,7 +17,7 @@ import java.time.Instant;
  * @param address the address Stockade resolved and would connect to; null if none was reached
  * @param allowed whether the attempt went ahead
  * @param rule the policy entry that decided (e.g. {@code allow *.example.com}, {@code mode none},
- *     {@code private-range 10.0.0.0/8}, {@code package-allowlist})
+ *     {@code private-range 10.0.0.0/8}, {@code host-address 203.0.113.9}, {@code package-allowlist})
  * @param reason a sentence a person can read
  */
 public record Decision(Instant time, String sandboxId, Integer pid, Integer uid, String kind, String host, int port,

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The operator's settings for the egress proxy (not the user's: those are {@link NetworkPolicy}).
@@ -114,10 +115,59 @@ public record EgressConfig(
                 null, OpenRequests.DOWNGRADE);
     }
 
+    /** These settings with other private ranges the operator opens ({@code --egress-private}). */
+    public EgressConfig withPrivateAllow(List<String> cidrs) {
+        return new EgressConfig(allowOpen, cidrs, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
+                logCapacity, extraTrustPem, openRequests);
+    }
+
+    /** These settings with other static name → address overrides ({@code --egress-host}). */
+    public EgressConfig withHosts(Map<String, List<String>> overrides) {
+        return new EgressConfig(allowOpen, privateAllow, overrides, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
+                logCapacity, extraTrustPem, openRequests);
+    }
+
     /** These settings with another answer to implicit open requests. */
     public EgressConfig withOpenRequests(OpenRequests answer) {
         return new EgressConfig(allowOpen, privateAllow, hosts, connectTimeout, idleTimeout, maxConnectionsPerSandbox,
                 logCapacity, extraTrustPem, answer);
+    }
+
+    /**
+     * Why a sandbox's policy may not be set, if it may not: an IP/CIDR allow entry that names only
+     * the operator's addresses (a private/special range, or an address of this host) where the
+     * operator has not opened them (issue 15). Such an entry could never admit anything (the proxy
+     * refuses those addresses at connect time whatever the entries say), so it is refused when it is
+     * asked for, naming the entry and the reason. Entries wider than a special range ({@code 0.0.0.0/0})
+     * are accepted: their public part is the tenant's to name. Called on request threads, at create
+     * and when a sandbox's policy is replaced.
+     */
+    public Optional<String> closedEntry(NetworkPolicy policy) {
+        return closedEntry(policy, HostAddresses.system());
+    }
+
+    Optional<String> closedEntry(NetworkPolicy policy, HostAddresses host) {
+        List<Cidr> opened = privateAllowCidrs();
+        for (EgressRule rule : policy.allowEntries()) {
+            if (rule.kind() != EgressRule.Kind.ADDRESS) {
+                continue;
+            }
+            List<Cidr> forms = AddressRanges.forms(rule.cidr());
+            if (opened.stream().anyMatch(o -> forms.stream().anyMatch(o::encloses))) {
+                continue;
+            }
+            Optional<Cidr> range = AddressRanges.holding(rule.cidr());
+            boolean single = rule.cidr().prefix() == (rule.cidr().isV4() ? 32 : 128);
+            if (range.isEmpty() && !(single && host.contains(Cidr.address(rule.cidr())))) {
+                continue;
+            }
+            String what = range.map(r -> "is inside " + r + ", a private/special range (loopback, private networks,"
+                    + " link-local and cloud metadata)").orElse("is an address of this server's host");
+            return Optional.of("network.allowOut entry '" + rule.text() + "' " + what + ", which only the operator"
+                    + " can open (--egress-private) and has not opened for it: a sandbox's allow entries narrow what the operator"
+                    + " permits and cannot open the operator's addresses; remove the entry or ask the operator");
+        }
+        return Optional.empty();
     }
 
     List<Cidr> privateAllowCidrs() {

@@ -7,9 +7,15 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Decides one destination: the sandbox's policy, then the private/special address ranges, on
+ * Decides one destination: the sandbox's policy, then the operator's addresses (the private/special
+ * ranges of {@link AddressRanges} and the host's own interface addresses, {@link HostAddresses}), on
  * addresses resolved here on the host. The first address that passes is pinned: the connection
  * goes to exactly that address and the name is never resolved again for it.
+ *
+ * <p>The operator's addresses open only where the operator's {@code privateAllow}
+ * ({@code --egress-private}) covers them, and then only as far as the sandbox's policy admits them:
+ * a sandbox's allow entries narrow what the operator permits and never widen it (issue 15, where a
+ * tenant's {@code allowOut: ["127.0.0.1:3000"]} read the server's own API).
  *
  * <p>Order: mode none refuses before any lookup; in allowlist mode a name no entry names is
  * refused before any lookup too unless the allow list has IP/CIDR entries (then its addresses may
@@ -19,6 +25,7 @@ import java.util.Optional;
 final class EgressGate {
     private final HostResolver resolver;
     private final List<Cidr> privateAllow;
+    private final HostAddresses hostAddresses;
 
     /**
      * The answer for one destination.
@@ -31,9 +38,15 @@ final class EgressGate {
         }
     }
 
+    /** A gate that refuses the addresses of this host's interfaces. */
     EgressGate(HostResolver resolver, List<Cidr> privateAllow) {
+        this(resolver, privateAllow, HostAddresses.system());
+    }
+
+    EgressGate(HostResolver resolver, List<Cidr> privateAllow, HostAddresses hostAddresses) {
         this.resolver = resolver;
         this.privateAllow = List.copyOf(privateAllow);
+        this.hostAddresses = hostAddresses;
     }
 
     /**
@@ -86,23 +99,22 @@ final class EgressGate {
             return new Outcome(false, target, verdict.rule(), verdict.reason());
         }
         Optional<Cidr> range = AddressRanges.special(address);
-        if (range.isPresent()) {
-            EgressRule unlock = policy.unlocking(address, range.get(), port);
-            if (unlock != null) {
-                return new Outcome(true, target, "allow " + unlock.text(), "private address admitted by allow entry "
-                        + unlock.text());
-            }
-            InetAddress judged = AddressRanges.effective(address);
-            for (Cidr cidr : privateAllow) {
-                if (cidr.contains(judged) || cidr.contains(address)) {
-                    return new Outcome(true, target, verdict.rule(), verdict.reason()
-                            + "; private address admitted by the operator's privateAllow " + cidr);
-                }
-            }
-            return new Outcome(false, target, "private-range " + range.get(), Cidr.text(address)
-                    + " is in the private/special range " + range.get()
-                    + (literal ? "" : " (a host name never opens private addresses; allow the IP or CIDR itself)"));
+        boolean hostOwn = range.isEmpty() && hostAddresses.contains(address);
+        if (range.isEmpty() && !hostOwn) {
+            return new Outcome(true, target, verdict.rule(), verdict.reason());
         }
-        return new Outcome(true, target, verdict.rule(), verdict.reason());
+        InetAddress judged = AddressRanges.effective(address);
+        for (Cidr cidr : privateAllow) {
+            if (cidr.contains(judged) || cidr.contains(address)) {
+                return new Outcome(true, target, verdict.rule(), verdict.reason()
+                        + "; private address admitted by the operator's privateAllow " + cidr);
+            }
+        }
+        String what = hostOwn ? " is an address of this host (every service it binds on 0.0.0.0)"
+                : " is in the private/special range " + range.get();
+        return new Outcome(false, target, hostOwn ? "host-address " + Cidr.text(address) : "private-range " + range.get(),
+                Cidr.text(address) + what + ", which only the operator can open (--egress-private)"
+                        + (verdict.rule().startsWith("allow ") ? "; the sandbox's " + verdict.rule().substring(6)
+                        + " entry cannot" : ""));
     }
 }

@@ -15,8 +15,9 @@ import java.util.Map;
  * <p>Modes: {@link Mode#NONE} refuses everything; {@link Mode#ALLOWLIST} admits only the allow
  * entries; {@link Mode#OPEN} admits everything public except the deny entries. As in E2B, an allow
  * entry wins over a deny entry in every mode, and deny entries are IPs/CIDRs only. Private and
- * special addresses ({@link AddressRanges}) are refused on top of this unless an IP/CIDR allow entry
- * covers them explicitly; that check is not the policy's but {@link EgressGate}'s.
+ * special addresses ({@link AddressRanges}) and the host's own addresses are refused on top of this
+ * unless the operator opened them; no entry of the policy can (that check is {@link EgressGate}'s, and
+ * {@link EgressConfig#closedEntry} refuses an entry that names nothing else).
  *
  * <p>Header rules (E2B's {@code rules[host][].transform.headers}, flattened) map a host pattern to
  * headers set on every request to a matching host; the exact host wins over the longest wildcard.
@@ -222,6 +223,11 @@ public final class NetworkPolicy {
         return Collections.unmodifiableMap(out);
     }
 
+    /** The parsed allow entries. */
+    List<EgressRule> allowEntries() {
+        return allow;
+    }
+
     /** Whether any allow entry is an IP/CIDR (then a name's resolved addresses can be admitted by address). */
     boolean hasAddressAllows() {
         return allow.stream().anyMatch(r -> r.kind() == EgressRule.Kind.ADDRESS);
@@ -272,21 +278,6 @@ public final class NetworkPolicy {
                     + portMismatch.text() + (portMismatch.port() == 0 ? " admits ports 80 and 443 only" : ""));
         }
         return new Verdict(false, "mode allowlist", refusedByMode(host));
-    }
-
-    /**
-     * Whether an IP/CIDR allow entry unlocks an address in the special range {@code range}: the entry
-     * must cover the address and be at least as specific as the range (so {@code 0.0.0.0/0} does not
-     * open 10.0.0.0/8, but {@code 10.1.0.0/16} or {@code 10.1.2.3} does).
-     */
-    EgressRule unlocking(InetAddress address, Cidr range, int port) {
-        for (EgressRule rule : allow) {
-            if (rule.kind() == EgressRule.Kind.ADDRESS && rule.matchesAddress(address) && rule.admitsPort(port)
-                    && rule.cidr().isV4() == range.isV4() && rule.cidr().prefix() >= range.prefix()) {
-                return rule;
-            }
-        }
-        return null;
     }
 
     /** The headers to set on a request to {@code host}: the exact rule, else the longest matching wildcard. */

@@ -246,6 +246,25 @@ class CreatePolicyTest {
         open.checkNetwork(NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("0.0.0.0/0"), List.of(), Map.of()));
     }
 
+    /** Issue 15: a tenant's address entry never opens the operator's addresses; a 400 names the entry and why. */
+    @Test
+    void anAllowEntryForTheOperatorsAddressesIsRefusedNamingIt() {
+        for (String entry : List.of("127.0.0.1:3000", "127.0.0.0/8:3000", "169.254.169.254", "10.0.0.0/8",
+                "[::ffff:127.0.0.1]:3000", "[::127.0.0.1]:3000")) {
+            NetworkPolicy p = NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("pypi.org", entry), List.of(), Map.of());
+            String why = invalid(req().network(p).build());
+            assertTrue(why.startsWith("network.allowOut entry '"), why);
+            assertTrue(why.contains("which only the operator can open (--egress-private)"), why);
+            StockadeError e = org.junit.jupiter.api.Assertions.assertThrows(StockadeError.class, () -> policy(true).checkNetwork(p),
+                    "updateNetwork refuses it too: " + entry);
+            assertEquals(StockadeError.Code.INVALID_ARGUMENT, e.code());
+        }
+        // Where the operator opened the address, the sandbox may name it (narrowing).
+        CreatePolicy operator = policy(config(false, 200).withEgress(EgressConfig.defaults()
+                .withPrivateAllow(List.of("127.0.0.1/32"))), true);
+        operator.checkNetwork(NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("127.0.0.1:3000"), List.of(), Map.of()));
+    }
+
     private static NetworkPolicy open(List<String> allow, List<String> deny) {
         return NetworkPolicy.of(NetworkPolicy.Mode.OPEN, allow, deny, Map.of());
     }
@@ -275,10 +294,10 @@ class CreatePolicyTest {
 
     @Test
     void openImpliedWithAllowOutBecomesAnAllowListOfThem() {
-        CreatePlan plan = policy(true).plan(req().network(open(List.of("pypi.org", "10.1.0.0/16:443"), List.of("203.0.113.7")),
+        CreatePlan plan = policy(true).plan(req().network(open(List.of("pypi.org", "198.51.100.0/24:443"), List.of("203.0.113.7")),
                 CreateRequest.OpenVia.ALLOW_INTERNET_ACCESS).build(), "acme", 0);
         assertEquals(NetworkPolicy.Mode.ALLOWLIST, plan.network().mode());
-        assertEquals(List.of("pypi.org", "10.1.0.0/16:443"), plan.network().allow());
+        assertEquals(List.of("pypi.org", "198.51.100.0/24:443"), plan.network().allow());
         assertEquals(List.of("203.0.113.7"), plan.network().deny());
         assertEquals("allow_internet_access", plan.networkDowngrade().askedThrough());
         // Still subject to the too-broad check: "all traffic" in the list is open access in disguise.
