@@ -206,7 +206,7 @@ final class UpstreamHttp {
         }
     }
 
-    private static String line(TimedInput in, int[] budget, URI uri) throws IOException {
+    private static String line(InputStream in, int[] budget, URI uri) throws IOException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         while (true) {
             int c = in.read();
@@ -289,17 +289,13 @@ final class UpstreamHttp {
         }
     }
 
-    /** A body of exactly {@code length} bytes; ending early is an error. */
-    private static final class Fixed extends InputStream {
-        private final InputStream in;
-        private final URI uri;
-        private final long length;
-        private long left;
+    /** A framed body over the connection: one byte reads through the bulk read; closing closes the socket. */
+    private abstract static class Body extends InputStream {
+        final InputStream in;
+        final URI uri;
 
-        Fixed(InputStream in, long length, URI uri) {
+        Body(InputStream in, URI uri) {
             this.in = in;
-            this.length = length;
-            this.left = length;
             this.uri = uri;
         }
 
@@ -307,6 +303,23 @@ final class UpstreamHttp {
         public int read() throws IOException {
             byte[] one = new byte[1];
             return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public void close() throws IOException {
+            in.close();
+        }
+    }
+
+    /** A body of exactly {@code length} bytes; ending early is an error. */
+    private static final class Fixed extends Body {
+        private final long length;
+        private long left;
+
+        Fixed(InputStream in, long length, URI uri) {
+            super(in, uri);
+            this.length = length;
+            this.left = length;
         }
 
         @Override
@@ -318,30 +331,16 @@ final class UpstreamHttp {
             left -= n;
             return n;
         }
-
-        @Override
-        public void close() throws IOException {
-            in.close();
-        }
     }
 
     /** A chunked body (RFC 9112 section 7.1), chunk-size lines and trailers bounded; extensions ignored. */
-    private static final class Chunked extends InputStream {
-        private final TimedInput in;
-        private final URI uri;
+    private static final class Chunked extends Body {
         private long left;
         private boolean started;
         private boolean done;
 
-        Chunked(TimedInput in, URI uri) {
-            this.in = in;
-            this.uri = uri;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        Chunked(InputStream in, URI uri) {
+            super(in, uri);
         }
 
         @Override
@@ -373,11 +372,6 @@ final class UpstreamHttp {
 
         private IOException malformed() {
             return new IOException("the upstream sent a malformed chunked body for " + uri);
-        }
-
-        @Override
-        public void close() throws IOException {
-            in.close();
         }
     }
 }

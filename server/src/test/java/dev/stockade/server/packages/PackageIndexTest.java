@@ -220,6 +220,27 @@ class PackageIndexTest {
         }
     }
 
+    /** Lists {@code project} 1.0 on the upstream and serves the same file from {@code host}; its file name. */
+    private String servedByBoth(FakeUpstream host, String project) throws IOException {
+        byte[] bytes = TestWheels.bytes(project, "1.0", null);
+        String name = TestWheels.filename(project, "1.0");
+        host.add(project, name, bytes);
+        upstream.add(project, name, bytes);
+        return name;
+    }
+
+    /** An index of the upstream alone, allowing {@code projects}. */
+    private PackageIndex upstreamOnly(String... projects) throws IOException {
+        Path allow = Files.writeString(dir.resolve("allow-" + String.join("-", projects) + ".txt"), String.join("\n", projects) + "\n");
+        return new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), allow, null), FAST, GATE);
+    }
+
+    private static void assertRefusedAddress(Got r) {
+        assertEquals(502, r.status());
+        assertTrue(r.text().contains("does not fetch from"), r.text());
+        assertFalse(r.text().contains("127.0.0.1"), "the address stays in the server log");
+    }
+
     private static boolean startsWith(byte[] body, byte[] file, int n) {
         return body.length >= n && java.util.Arrays.equals(body, 0, n, file, 0, n);
     }
@@ -228,18 +249,10 @@ class PackageIndexTest {
     void aPageLinkingToAnotherLoopbackOriginIsNotFetched() throws Exception {
         try (FakeUpstream host = new FakeUpstream()) {
             // The loopback service holds a perfectly valid file: what is refused is the address, not the bytes.
-            byte[] lured = TestWheels.bytes("lured", "1.0", null);
-            String name = TestWheels.filename("lured", "1.0");
-            host.add("lured", name, lured);
-            upstream.add("lured", name, lured);
+            String name = servedByBoth(host, "lured");
             upstream.hrefs.put(name, host.fileUrl(name));
-            Files.writeString(dir.resolve("allow5.txt"), "lured\n");
-            try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow5.txt"), null),
-                    FAST, GATE)) {
-                Got r = request(idx, "GET", "/files/lured/" + name, null);
-                assertEquals(502, r.status());
-                assertTrue(r.text().contains("does not fetch from"), r.text());
-                assertFalse(r.text().contains("127.0.0.1"), "the address stays in the server log");
+            try (PackageIndex idx = upstreamOnly("lured")) {
+                assertRefusedAddress(request(idx, "GET", "/files/lured/" + name, null));
                 assertTrue(host.requests.isEmpty(), "the server never connected: " + host.requests);
             }
         }
@@ -248,10 +261,7 @@ class PackageIndexTest {
     @Test
     void redirectsAreJudgedAtEveryHopAndBounded() throws Exception {
         try (FakeUpstream host = new FakeUpstream()) {
-            byte[] hop = TestWheels.bytes("hop", "1.0", null);
-            String hopName = TestWheels.filename("hop", "1.0");
-            host.add("hop", hopName, hop);
-            upstream.add("hop", hopName, hop);
+            String hopName = servedByBoth(host, "hop");
             upstream.redirects.put("/packages/" + hopName, host.fileUrl(hopName));
             // A redirect within the configured upstream is followed.
             byte[] moved = TestWheels.bytes("moved", "1.0", null);
@@ -262,12 +272,8 @@ class PackageIndexTest {
             String loopName = TestWheels.filename("loop", "1.0");
             upstream.add("loop", loopName, TestWheels.bytes("loop", "1.0", null));
             upstream.redirects.put("/packages/" + loopName, "/packages/" + loopName);
-            Files.writeString(dir.resolve("allow6.txt"), "hop\nmoved\nloop\n");
-            try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow6.txt"), null),
-                    FAST, GATE)) {
-                Got refused = request(idx, "GET", "/files/hop/" + hopName, null);
-                assertEquals(502, refused.status());
-                assertTrue(refused.text().contains("does not fetch from"), refused.text());
+            try (PackageIndex idx = upstreamOnly("hop", "moved", "loop")) {
+                assertRefusedAddress(request(idx, "GET", "/files/hop/" + hopName, null));
                 assertTrue(host.requests.isEmpty(), "the redirect's target was never contacted: " + host.requests);
                 Got followed = request(idx, "GET", "/files/moved/" + movedName, null);
                 assertEquals(200, followed.status(), followed.text());
