@@ -29,9 +29,9 @@ public final class FakeUpstream implements AutoCloseable {
     private final Map<String, List<Served>> projects = new ConcurrentHashMap<>();
     public final List<String> requests = new CopyOnWriteArrayList<>();
     /** Paths answered with a 302 to the given Location (a mirror that redirects, to anywhere). */
-    final Map<String, String> redirects = new ConcurrentHashMap<>();
+    public final Map<String, String> redirects = new ConcurrentHashMap<>();
     /** File names listed with the given absolute URL instead of this server's own (a page pointing elsewhere). */
-    final Map<String, String> hrefs = new ConcurrentHashMap<>();
+    public final Map<String, String> hrefs = new ConcurrentHashMap<>();
     volatile boolean json;
 
     public FakeUpstream() throws IOException {
@@ -50,7 +50,7 @@ public final class FakeUpstream implements AutoCloseable {
         return add(new Served(filename, bytes, TestWheels.sha256(bytes), null, false), project);
     }
 
-    Served add(Served s, String project) {
+    public Served add(Served s, String project) {
         projects.computeIfAbsent(project, k -> new CopyOnWriteArrayList<>()).add(s);
         return s;
     }
@@ -130,7 +130,7 @@ public final class FakeUpstream implements AutoCloseable {
     }
 
     /** The URL this server serves {@code filename} at. */
-    String fileUrl(String filename) {
+    public String fileUrl(String filename) {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/packages/" + filename;
     }
 
