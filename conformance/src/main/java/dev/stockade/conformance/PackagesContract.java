@@ -27,6 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 public abstract class PackagesContract extends RuntimeContract {
     FakeUpstream upstream;
+    /** A second service on the host's loopback, which a hostile upstream page points at. */
+    FakeUpstream hostService;
     Path dir;
 
     @BeforeAll
@@ -38,8 +40,21 @@ public abstract class PackagesContract extends RuntimeContract {
         upstream.add("uppkg", TestWheels.filename("uppkg", "1.0"), TestWheels.bytes("uppkg", "1.0", null));
         upstream.add("uppkg", TestWheels.filename("uppkg", "2.0"), TestWheels.bytes("uppkg", "2.0", null));
         upstream.add("notlisted", TestWheels.filename("notlisted", "1.0"), TestWheels.bytes("notlisted", "1.0", null));
+        // A mirror gone bad: a file whose bytes do not match the page's sha256, and one whose link points
+        // at another service on the host's loopback (holding a perfectly valid file).
+        byte[] real = TestWheels.bytes("tampered", "1.0", null);
+        byte[] served = real.clone();
+        served[served.length / 2] ^= 1;
+        upstream.add(new FakeUpstream.Served(TestWheels.filename("tampered", "1.0"), served, TestWheels.sha256(real), null, false),
+                "tampered");
+        hostService = new FakeUpstream();
+        byte[] lured = TestWheels.bytes("lured", "1.0", null);
+        String luredName = TestWheels.filename("lured", "1.0");
+        hostService.add("lured", luredName, lured);
+        upstream.add("lured", luredName, lured);
+        upstream.hrefs.put(luredName, hostService.fileUrl(luredName));
         Path allow = dir.resolve("allowlist.txt");
-        Files.writeString(allow, "# projects sandboxes may take from the mirror\nuppkg==1.0\n");
+        Files.writeString(allow, "# projects sandboxes may take from the mirror\nuppkg==1.0\ntampered\nlured\n");
         PackageConfig packages = new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, null);
         startServer(cfg -> cfg.withPackages(packages));
     }
@@ -50,6 +65,7 @@ public abstract class PackagesContract extends RuntimeContract {
             stopServer();
         } finally {
             if (upstream != null) upstream.close();
+            if (hostService != null) hostService.close();
             if (dir != null) TestServer.deleteTree(dir);
         }
     }
@@ -92,6 +108,26 @@ public abstract class PackagesContract extends RuntimeContract {
                 if (d.get("host").asText().equals("evilpkg") && !d.get("allowed").asBoolean()) refused = true;
             }
             assertTrue(allowed && refused, log.toString());
+        } finally {
+            c.kill(b);
+        }
+    }
+
+    @Test
+    void upstreamFilesArriveVerifiedAndOnlyFromTheConfiguredUpstream() {
+        requires(Capabilities.NETWORK_ALLOWLIST, "pip reaches the package index (http://pypi.stockade/) through the host's egress proxy");
+        RawClient.Box b = create();
+        try {
+            for (String project : List.of("tampered", "lured")) {
+                RawClient.Run r = c.run(b, "pip install " + project + "; python3 -c 'import " + project + "'");
+                String all = r.stdout() + r.stderr();
+                assertNotEquals(0, r.exitCode(), all);
+                assertTrue(all.contains("502"), all);
+                assertFalse(all.contains("Successfully installed"), all);
+            }
+            RawClient.Run left = c.run(b, "ls /home/user/.local/lib/python3*/site-packages 2>/dev/null | grep -ci -e tampered -e lured || true");
+            assertEquals("0", left.stdout().strip(), "nothing of either file was installed");
+            assertTrue(hostService.requests.isEmpty(), "the server never fetched from the host's loopback: " + hostService.requests);
         } finally {
             c.kill(b);
         }

@@ -116,7 +116,9 @@ public abstract class SecretsContract extends RuntimeContract {
                 "network", Map.of("allowOut", List.of("plain.test:" + plain.port(), "other.test:" + other.port(),
                         "secure.test:" + secure.getAddress().getPort())),
                 "envVars", Map.of("VISIBLE", "plain-env"),
-                "secrets", Map.of("API_TOKEN", Map.of("value", SECRET, "hosts", List.of("plain.test", "secure.test")))));
+                // A binding names scheme and port: a bare host would mean https on 443 only.
+                "secrets", Map.of("API_TOKEN", Map.of("value", SECRET, "hosts", List.of("http://plain.test:" + plain.port(),
+                        "https://secure.test:" + secure.getAddress().getPort())))));
     }
 
     @Test
@@ -200,6 +202,8 @@ public abstract class SecretsContract extends RuntimeContract {
                 Map.of("API_TOKEN", Map.of("value", "x", "hosts", List.of())),
                 Map.of("bad name", Map.of("value", "x", "hosts", List.of("a.test"))),
                 Map.of("API_TOKEN", Map.of("value", "line\nbreak", "hosts", List.of("a.test"))),
+                Map.of("API_TOKEN", Map.of("value", "x", "hosts", List.of("ftp://a.test"))),
+                Map.of("API_TOKEN", Map.of("value", "x", "hosts", List.of("https://a.test/v1"))),
                 Map.of("API_TOKEN", "just-a-string"))) {
             RawClient.Response r = c.call("POST", "/sandboxes", Map.of("templateID", "base", "secrets", secrets));
             assertEquals(400, r.status(), secrets + " → " + r.body());

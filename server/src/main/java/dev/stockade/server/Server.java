@@ -14,6 +14,7 @@ import dev.stockade.server.core.Runtimes;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.egress.EgressProxy;
 import dev.stockade.server.egress.InterceptingTls;
+import dev.stockade.server.egress.ServerFetchGate;
 import dev.stockade.server.egress.StockadeCa;
 import dev.stockade.server.packages.PackageIndex;
 import java.io.IOException;
@@ -89,7 +90,7 @@ final class Server {
             StockadeCa ca = StockadeCa.loadOrCreate(data.resolve("egress-ca"));
             Path agent = installAgent(data, caBundle(ca));
             Path sockets = egressSockets(data);
-            index = new PackageIndex(config.packages());
+            index = new PackageIndex(config.packages(), ServerFetchGate.from(config.egress()));
             egress = new EgressProxy(config.egress(), List.of(index),
                     new InterceptingTls(ca, config.egress().extraTrustPem()));
             ObjectMapper json = new ObjectMapper();

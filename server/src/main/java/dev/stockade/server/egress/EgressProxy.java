@@ -63,8 +63,7 @@ public final class EgressProxy implements AutoCloseable {
             }
         }
         this.sites = Map.copyOf(byHost);
-        this.gate = new EgressGate(new HostResolver(config.hostAddresses(), config.connectTimeout()),
-                config.privateAllowCidrs());
+        this.gate = ServerFetchGate.gate(config);
         this.timers = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "egress-timers");
             t.setDaemon(true);

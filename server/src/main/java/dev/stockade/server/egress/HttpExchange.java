@@ -27,10 +27,11 @@ final class HttpExchange {
      * Applies the destination's header rules (set or replace), then replaces secret placeholders in
      * the target and every header value. Bodies are never rewritten.
      *
-     * @throws Secrets.Refused if a placeholder may not go to {@code host}
+     * @param scheme {@code http} or {@code https}: how the request leaves the host (secrets bind it)
+     * @throws Secrets.Refused if a placeholder may not go to {@code scheme://host:port}
      */
-    static Request rewrite(Secrets secrets, NetworkPolicy policy, String host, String method, String target,
-                           List<HttpHead.Field> fields, HttpBody body) throws Secrets.Refused {
+    static Request rewrite(Secrets secrets, NetworkPolicy policy, String scheme, String host, int port, String method,
+                           String target, List<HttpHead.Field> fields, HttpBody body) throws Secrets.Refused {
         List<HttpHead.Field> out = new ArrayList<>(fields);
         Map<String, String> rules = policy.headersFor(host);
         if (!rules.isEmpty()) {
@@ -39,9 +40,9 @@ final class HttpExchange {
         }
         List<HttpHead.Field> substituted = new ArrayList<>(out.size());
         for (HttpHead.Field f : out) {
-            substituted.add(new HttpHead.Field(f.name(), secrets.apply(f.value(), host)));
+            substituted.add(new HttpHead.Field(f.name(), secrets.apply(f.value(), scheme, host, port)));
         }
-        return new Request(method, secrets.apply(target, host), substituted, body);
+        return new Request(method, secrets.apply(target, scheme, host, port), substituted, body);
     }
 
     /** Connects to the pinned address within {@code timeout}. */

@@ -61,8 +61,8 @@ final class InterceptedHttp {
             }
             HttpExchange.Request request;
             try {
-                request = HttpExchange.rewrite(conn.sandbox().secrets(), policy, host, line.method(), target, fields,
-                        body);
+                request = HttpExchange.rewrite(conn.sandbox().secrets(), policy, "https", host, port, line.method(),
+                        target, fields, body);
             } catch (Secrets.Refused r) {
                 conn.refuse(client.out(), "https", host, port, o.addressText(), r.rule(), r.getMessage());
                 return;

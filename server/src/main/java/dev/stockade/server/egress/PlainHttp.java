@@ -66,8 +66,8 @@ final class PlainHttp {
         }
         HttpExchange.Request request;
         try {
-            request = HttpExchange.rewrite(conn.sandbox().secrets(), policy, a.host(), line.method(), origin, fields,
-                    body);
+            request = HttpExchange.rewrite(conn.sandbox().secrets(), policy, "http", a.host(), a.port(), line.method(),
+                    origin, fields, body);
         } catch (Secrets.Refused r) {
             conn.refuse(conn.client().out(), "http", a.host(), a.port(), o.addressText(), r.rule(), r.getMessage());
             return;

@@ -41,15 +41,15 @@ final class Secrets {
 
     /** Whether some secret may be sent to {@code host}: requests to it must be intercepted. */
     boolean boundTo(String host) {
-        return bindings.stream().anyMatch(b -> b.admits(host));
+        return bindings.stream().anyMatch(b -> b.names(host));
     }
 
     boolean isEmpty() {
         return bindings.isEmpty();
     }
 
-    /** {@code text} with every placeholder bound to {@code host} replaced by its value. */
-    String apply(String text, String host) throws Refused {
+    /** {@code text} with every placeholder bound to {@code scheme://host:port} replaced by its value. */
+    String apply(String text, String scheme, String host, int port) throws Refused {
         String lower = text.toLowerCase(Locale.ROOT);
         int at = lower.indexOf(SecretBinding.PREFIX);
         if (at < 0) {
@@ -65,9 +65,10 @@ final class Secrets {
                 throw new Refused(null, "the request carries an unknown secret placeholder ("
                         + SecretBinding.PREFIX + "...)");
             }
-            if (!binding.admits(host)) {
+            if (!binding.admits(scheme, host, port)) {
                 throw new Refused(binding.name(), "secret " + binding.name() + " may be sent to "
-                        + String.join(", ", binding.hosts()) + " only, not to " + host);
+                        + String.join(", ", binding.hosts()) + " only (a bare host means https on port 443), not to "
+                        + scheme + "://" + host + ":" + port);
             }
             out.append(text, from, at).append(binding.value());
             from = end;

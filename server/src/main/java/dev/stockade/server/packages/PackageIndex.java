@@ -6,6 +6,7 @@ import dev.stockade.server.egress.DecisionSink;
 import dev.stockade.server.egress.InternalRequest;
 import dev.stockade.server.egress.InternalResponse;
 import dev.stockade.server.egress.InternalSite;
+import dev.stockade.server.egress.ServerFetchGate;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,7 +28,9 @@ import java.util.logging.Logger;
  * egress proxy. It lists only what the {@link PackagePolicy} allows — wheelhouse files, and upstream files
  * the allow-list allows (pins, hashes) — in PEP 503 HTML or PEP 691 JSON, and serves those files itself
  * from {@code /files/<project>/<filename>}: the sandbox never learns or reaches the upstream. Upstream files
- * are verified against their sha256 while they stream; a mismatch aborts the response. Wheelhouse files win
+ * are downloaded whole and verified against their sha256 before the first byte is served; a mismatch is a
+ * 502 naming the cause, with none of the file's bytes. Upstream file URLs and redirects leaving the configured
+ * upstream pass the egress gate's address checks. Wheelhouse files win
  * over upstream files of the same name. Each request for a project records a {@link Decision} (kind
  * {@code package}).
  *
@@ -72,12 +75,16 @@ public final class PackageIndex implements InternalSite, AutoCloseable {
     private final PackagePolicy policy;
     private final Upstream upstream;
 
-    /** Builds the policy from {@code config} (reading the allow-list) and the upstream client, if any. */
-    public PackageIndex(PackageConfig config) {
-        this(config, Upstream.Timeouts.DEFAULT);
+    /**
+     * Builds the policy from {@code config} (reading the allow-list) and the upstream client, if any.
+     *
+     * @param gate judges every upstream connection to an origin other than the configured upstream's
+     */
+    public PackageIndex(PackageConfig config, ServerFetchGate gate) {
+        this(config, Upstream.Timeouts.DEFAULT, gate::admit);
     }
 
-    PackageIndex(PackageConfig config, Upstream.Timeouts timeouts) {
+    PackageIndex(PackageConfig config, Upstream.Timeouts timeouts, UpstreamHttp.Destinations gate) {
         this.policy = PackagePolicy.from(config);
         if (config.cacheDir() != null) {
             try {
@@ -87,7 +94,7 @@ public final class PackageIndex implements InternalSite, AutoCloseable {
                         + e.getMessage() + ". Check the path and its permissions.");
             }
         }
-        this.upstream = config.upstream() == null ? null : new Upstream(config.upstream(), config.cacheDir(), timeouts);
+        this.upstream = config.upstream() == null ? null : new Upstream(config.upstream(), config.cacheDir(), timeouts, gate);
     }
 
     /** The policy this index enforces (for the install API's early checks). */
@@ -233,8 +240,11 @@ public final class PackageIndex implements InternalSite, AutoCloseable {
         } catch (IOException e) {
             LOG.warning("package download failed: " + e.getMessage());
             boolean verification = e.getMessage() != null && e.getMessage().contains("was not delivered");
-            return error(false, 502, "file " + filename + " of package '" + project + "' could not be fetched"
-                    + (verification ? ": " + e.getMessage() : "; the server log has details"));
+            String why = verification ? ": " + e.getMessage()
+                    : e instanceof ServerFetchGate.Refused ? ": the upstream points at an address this server does not fetch"
+                    + " from (loopback, link-local or private); the server log has details"
+                    : "; the server log has details";
+            return error(false, 502, "file " + filename + " of package '" + project + "' could not be fetched" + why);
         }
     }
 
@@ -354,8 +364,9 @@ public final class PackageIndex implements InternalSite, AutoCloseable {
         return b.toString();
     }
 
+    /** Nothing outlives a request (one upstream connection per fetch); kept for the server's shutdown order. */
     @Override
     public void close() {
-        if (upstream != null) upstream.close();
+        // no pooled connections or threads to release
     }
 }

@@ -7,10 +7,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +18,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Flow;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.regex.Matcher;
@@ -31,16 +28,21 @@ import java.util.regex.Pattern;
 /**
  * The operator's upstream simple index (a PyPI mirror), read by the server on behalf of sandboxes. Project
  * pages are fetched with bounded size and time, parsed (PEP 691 JSON or PEP 503 HTML) into {@link IndexFile}s
- * and kept for a few minutes; files are fetched only through {@link #open}, which verifies them while
- * streaming. Files without a sha256 on the upstream page are dropped: an unverifiable file is never offered.
- * File URLs come from the upstream page, never from a sandbox's request.
+ * and kept for a few minutes; files are fetched only through {@link #open}, which downloads the whole file
+ * into the cache (or a temporary file), verifies its sha256, and only then hands it over: not one byte of an
+ * unverified file reaches a sandbox. Files without a sha256 on the upstream page are dropped: an unverifiable
+ * file is never offered. File URLs come from the upstream page, never from a sandbox's request, and every
+ * connection to an origin other than the configured upstream goes through the egress gate
+ * ({@link UpstreamHttp}).
  *
  * <p>Called from the proxy's connection threads, concurrently.
  */
-final class Upstream implements AutoCloseable {
+final class Upstream {
     static final long MAX_PAGE_BYTES = 32L << 20;
     static final int MAX_FILES_PER_PAGE = 50_000;
     static final long MAX_FILE_BYTES = 4L << 30;
+    /** Downloads spooled at once (each up to {@link #MAX_FILE_BYTES} on disk); more wait, then fail. */
+    static final int MAX_CONCURRENT_DOWNLOADS = 16;
     private static final int CACHED_PAGES = 256;
     private static final String ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2,"
             + " text/html;q=0.1";
@@ -57,14 +59,15 @@ final class Upstream implements AutoCloseable {
      * @param connect to open a connection
      * @param response from sending a request to its response's headers
      * @param idle the longest wait for the next bytes of a body
+     * @param total the longest a whole fetch (redirects and body included) may take
      * @param pageTtl how long a fetched project page is reused
      */
-    record Timeouts(Duration connect, Duration response, Duration idle, Duration pageTtl) {
+    record Timeouts(Duration connect, Duration response, Duration idle, Duration total, Duration pageTtl) {
         static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60),
-                Duration.ofMinutes(5));
+                Duration.ofMinutes(15), Duration.ofMinutes(5));
     }
 
-    /** A verified download: its exact length and its body. */
+    /** A verified download: its exact length and its body (a file already checked against its sha256). */
     record Download(long length, InputStream body) {}
 
     private record Page(Instant fetched, List<IndexFile> files) {}
@@ -72,7 +75,8 @@ final class Upstream implements AutoCloseable {
     private final URI base;
     private final Path cacheDir;
     private final Timeouts timeouts;
-    private final HttpClient client;
+    private final UpstreamHttp http;
+    private final Semaphore downloads = new Semaphore(MAX_CONCURRENT_DOWNLOADS);
     private final Map<String, Page> pages = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, Page> eldest) {
@@ -80,15 +84,12 @@ final class Upstream implements AutoCloseable {
         }
     };
 
-    Upstream(URI base, Path cacheDir, Timeouts timeouts) {
+    /** @param gate judges every origin but {@code base}'s (file URLs and redirects elsewhere) */
+    Upstream(URI base, Path cacheDir, Timeouts timeouts, UpstreamHttp.Destinations gate) {
         this.base = base;
         this.cacheDir = cacheDir;
         this.timeouts = timeouts;
-        this.client = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(timeouts.connect())
-                .followRedirects(HttpClient.Redirect.NORMAL)
-                .build();
+        this.http = new UpstreamHttp(base, gate, timeouts);
     }
 
     /** Every file the upstream lists for {@code project} with a sha256; empty if it does not know the project. */
@@ -112,16 +113,14 @@ final class Upstream implements AutoCloseable {
 
     private List<IndexFile> fetchPage(String project) throws IOException {
         URI uri = base.resolve(project + "/");
-        HttpResponse<Flow.Publisher<List<ByteBuffer>>> resp = send(HttpRequest.newBuilder(uri)
-                .timeout(timeouts.response()).header("Accept", ACCEPT).GET().build(), "page " + uri);
-        UpstreamBody body = new UpstreamBody(timeouts.idle().toMillis(), MAX_PAGE_BYTES, "upstream page " + uri);
-        resp.body().subscribe(body);
-        try (body) {
-            int status = resp.statusCode();
+        try (UpstreamHttp.Response resp = http.get(uri, ACCEPT)) {
+            int status = resp.status();
             if (status == 404 || status == 410) return List.of();
             if (status != 200) throw new IOException("the upstream index answered HTTP " + status + " for " + uri);
-            byte[] bytes = body.readAllBytes();
-            String type = resp.headers().firstValue("content-type").orElse("text/html").toLowerCase(Locale.ROOT);
+            if (resp.contentLength() > MAX_PAGE_BYTES) throw new IOException("the upstream page " + uri + " is too large");
+            byte[] bytes = resp.body().readNBytes((int) MAX_PAGE_BYTES + 1);
+            if (bytes.length > MAX_PAGE_BYTES) throw new IOException("the upstream page " + uri + " is too large");
+            String type = resp.headers().getOrDefault("content-type", "text/html").toLowerCase(Locale.ROOT);
             URI pageUri = resp.uri();
             return type.contains("json") ? parseJson(project, pageUri, bytes) : parseHtml(project, pageUri, bytes);
         }
@@ -235,107 +234,91 @@ final class Upstream implements AutoCloseable {
     }
 
     /**
-     * Opens {@code f} for download: from the cache when it holds the file, else from the upstream. The body
-     * fails (instead of ending) if the bytes do not have {@code f}'s sha256 or length; {@code onMismatch} runs
-     * then.
+     * Opens {@code f} for download: from the cache when it holds the file (checked again), else from the
+     * upstream, spooled whole into the cache or a temporary file and verified before it is opened. A file
+     * whose bytes do not have {@code f}'s sha256 (or length) is an {@link IOException} ("... was not
+     * delivered: ...") and never a partial body; {@code onMismatch} runs then.
      */
     Download open(IndexFile f, Runnable onMismatch) throws IOException {
         String what = "file " + f.filename();
         Path cached = cacheDir == null ? null : cacheDir.resolve(f.sha256());
         if (cached != null && Files.isRegularFile(cached)) {
-            long size = Files.size(cached);
-            Runnable dropCache = () -> {
-                try {
-                    Files.deleteIfExists(cached);
-                } catch (IOException e) {
-                    LOG.warning("cannot delete corrupt cache entry " + cached + ": " + e.getMessage());
-                }
-                onMismatch.run();
-            };
-            return new Download(size, new VerifyingStream(Files.newInputStream(cached), f.sha256(), size, MAX_FILE_BYTES,
-                    null, dropCache, what));
-        }
-        HttpResponse<Flow.Publisher<List<ByteBuffer>>> resp = send(HttpRequest.newBuilder(f.upstreamUrl())
-                .timeout(timeouts.response()).GET().build(), what);
-        UpstreamBody body = new UpstreamBody(timeouts.idle().toMillis(), MAX_FILE_BYTES, "upstream " + what);
-        resp.body().subscribe(body);
-        boolean handedOver = false;
-        try {
-            if (resp.statusCode() != 200) {
-                throw new IOException("the upstream answered HTTP " + resp.statusCode() + " for " + f.filename());
+            try {
+                verify(Files.newInputStream(cached), f, Files.size(cached), null, null, what);
+                return new Download(Files.size(cached), Files.newInputStream(cached));
+            } catch (IOException e) {
+                LOG.warning("cache entry " + cached + " is corrupt and fetched again: " + e.getMessage());
+                Files.deleteIfExists(cached);
             }
-            long length = resp.headers().firstValueAsLong("content-length").orElse(-1);
+        }
+        try {
+            if (!downloads.tryAcquire(timeouts.response().toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new IOException("too many package downloads in progress; try again");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting to fetch " + what);
+        }
+        try {
+            return spool(f, cached, onMismatch, what);
+        } finally {
+            downloads.release();
+        }
+    }
+
+    private Download spool(IndexFile f, Path cached, Runnable onMismatch, String what) throws IOException {
+        Path spoolDir = cacheDir != null ? cacheDir : Path.of(System.getProperty("java.io.tmpdir"));
+        Path target = cached != null ? cached : Files.createTempFile(spoolDir, "stockade-pkg-", ".part");
+        try (UpstreamHttp.Response resp = http.get(f.upstreamUrl(), null)) {
+            if (resp.status() != 200) {
+                throw new IOException("the upstream answered HTTP " + resp.status() + " for " + f.filename());
+            }
+            long length = resp.contentLength();
             if (f.size() >= 0 && length >= 0 && f.size() != length) {
                 throw new IOException("the upstream sends " + length + " bytes for " + f.filename() + " but its index says "
                         + f.size());
             }
             if (length < 0) length = f.size();
             if (length > MAX_FILE_BYTES) throw new IOException(f.filename() + " is larger than " + MAX_FILE_BYTES + " bytes");
-            if (length >= 0) {
-                VerifyingStream v = new VerifyingStream(body, f.sha256(), length, MAX_FILE_BYTES,
-                        cached == null ? null : FileTee.open(cacheDir, cached, false), onMismatch, what);
-                handedOver = true;
-                return new Download(length, v);
-            }
-            // No length anywhere: the file must be complete and verified before the first byte goes out.
-            Path spoolDir = cacheDir != null ? cacheDir : Path.of(System.getProperty("java.io.tmpdir"));
-            Path target = cached != null ? cached : Files.createTempFile(spoolDir, "stockade-pkg-", ".part");
             FileTee tee = FileTee.open(spoolDir, target, true);
-            if (tee == null) throw new IOException("cannot spool " + f.filename() + " in " + spoolDir);
-            try (VerifyingStream v = new VerifyingStream(body, f.sha256(), -1, MAX_FILE_BYTES, tee, onMismatch, what)) {
-                v.transferTo(OutputStream.nullOutputStream());
-            } catch (IOException e) {
-                if (cached == null) Files.deleteIfExists(target);
-                throw e;
-            }
-            long size = Files.size(target);
-            InputStream in = Files.newInputStream(target);
-            if (cached != null) return new Download(size, in);
-            return new Download(size, new java.io.FilterInputStream(in) {
-                @Override
-                public void close() throws IOException {
-                    try {
-                        super.close();
-                    } finally {
-                        Files.deleteIfExists(target);
-                    }
+            if (tee == null) throw new IOException("cannot spool " + f.filename() + " in the package cache");
+            verify(resp.body(), f, length, tee, onMismatch, what);
+        } catch (IOException | RuntimeException e) {
+            if (cached == null) Files.deleteIfExists(target);
+            throw e;
+        }
+        long size = Files.size(target);
+        InputStream in = Files.newInputStream(target);
+        if (cached != null) return new Download(size, in);
+        return new Download(size, new java.io.FilterInputStream(in) {
+            @Override
+            public void close() throws IOException {
+                try {
+                    super.close();
+                } finally {
+                    Files.deleteIfExists(target);
                 }
-            });
-        } finally {
-            if (!handedOver) body.close();
+            }
+        });
+    }
+
+    /** Reads {@code in} to its end through a {@link VerifyingStream}: returns only if every byte matched. */
+    private static void verify(InputStream in, IndexFile f, long length, VerifyingStream.Tee tee, Runnable onMismatch,
+                               String what) throws IOException {
+        try (VerifyingStream v = new VerifyingStream(in, f.sha256(), length, MAX_FILE_BYTES, tee, onMismatch, what)) {
+            v.transferTo(OutputStream.nullOutputStream());
         }
     }
 
-    /** The length a GET of {@code f} would have, or -1 if it cannot be known cheaply. */
+    /** The length a GET of {@code f} would have, or -1 if it is not known without downloading it. */
     long length(IndexFile f) {
+        Path cached = cacheDir == null ? null : cacheDir.resolve(f.sha256());
         try {
-            if (cacheDir != null && Files.isRegularFile(cacheDir.resolve(f.sha256()))) return Files.size(cacheDir.resolve(f.sha256()));
-            if (f.size() >= 0) return f.size();
-            HttpResponse<Void> r = client.send(HttpRequest.newBuilder(f.upstreamUrl()).timeout(timeouts.response())
-                    .method("HEAD", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding());
-            return r.statusCode() == 200 ? r.headers().firstValueAsLong("content-length").orElse(-1) : -1;
+            if (cached != null && Files.isRegularFile(cached)) return Files.size(cached);
         } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
+            // the page's size, if any, is as good
         }
-    }
-
-    private HttpResponse<Flow.Publisher<List<ByteBuffer>>> send(HttpRequest request, String what) throws IOException {
-        try {
-            return client.send(request, HttpResponse.BodyHandlers.ofPublisher());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while fetching " + what);
-        } catch (IOException e) {
-            throw new IOException("the upstream index could not be reached for " + what + ": " + e, e);
-        }
-    }
-
-    @Override
-    public void close() {
-        client.shutdownNow();
+        return f.size();
     }
 
     /**

@@ -8,11 +8,11 @@ import java.util.HexFormat;
 /**
  * Passes a download through while computing its sha256, and never hands over the whole file unless the
  * digest (and the length, when known) match: the last chunk read is held back until the end of the input
- * is reached and checked. On a mismatch the read fails, so the proxy aborts the response and the client
- * sees a short body, not a complete wrong file. Optionally copies the bytes to a {@link Tee} (the cache),
- * which is committed only after verification.
+ * is reached and checked, and a mismatch fails the read. Optionally copies the bytes to a {@link Tee} (the
+ * cache or a spool file), which is committed only after verification. {@link Upstream} reads it to its end
+ * into the tee before anything is served, so a sandbox receives only files that verified.
  *
- * <p>One thread reads it (the proxy's connection thread).
+ * <p>One thread reads it (the proxy's connection thread that asked for the file).
  */
 final class VerifyingStream extends InputStream {
     /** Where a copy of the bytes goes; committed only when the whole file verified. */

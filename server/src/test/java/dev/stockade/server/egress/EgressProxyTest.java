@@ -432,13 +432,13 @@ class EgressProxyTest {
 
     // ---- secrets and interception ----
 
-    private SecretBinding apiKey() {
-        return new SecretBinding("API_KEY", PLACEHOLDER, SECRET_VALUE, List.of("allowed.test"));
+    private SecretBinding apiKey(String... hosts) {
+        return new SecretBinding("API_KEY", PLACEHOLDER, SECRET_VALUE, List.of(hosts));
     }
 
     @Test
     void placeholdersAreSubstitutedForTheirHostAndRefusedElsewhere() throws Exception {
-        attach(allow("allowed.test:" + http4.port(), "forbidden.test:" + http4.port()), apiKey());
+        attach(allow("allowed.test:" + http4.port(), "forbidden.test:" + http4.port()), apiKey("http://allowed.test:" + http4.port()));
         String authority = "allowed.test:" + http4.port();
         String answer = get("http://" + authority + "/v1?key=" + PLACEHOLDER, authority,
                 "Authorization: Bearer " + PLACEHOLDER + "\r\n");
@@ -466,10 +466,21 @@ class EgressProxyTest {
     }
 
     @Test
+    void aSecretBoundToAHostIsNotSentInPlainHttpOrToAnotherPort() throws Exception {
+        attach(allow("allowed.test:" + http4.port()), apiKey("allowed.test", "https://allowed.test:" + http4.port()));
+        String authority = "allowed.test:" + http4.port();
+        String refused = get("http://" + authority + "/v1", authority, "Authorization: Bearer " + PLACEHOLDER + "\r\n");
+        assertTrue(refused.startsWith("HTTP/1.1 403 "), refused);
+        assertTrue(refused.contains("rule=\"secret API_KEY\""), refused);
+        assertFalse(refused.contains(SECRET_VALUE));
+        assertNull(http4.requests.poll(200, TimeUnit.MILLISECONDS), "nothing left in clear text");
+    }
+
+    @Test
     void interceptedTlsSubstitutesPlaceholdersAndAppliesHeaderRules() throws Exception {
         NetworkPolicy policy = NetworkPolicy.of(Mode.ALLOWLIST, List.of("allowed.test:" + https4.port()), List.of(),
                 Map.of("allowed.test", Map.of("X-Team", "blue")));
-        attach(policy, apiKey());
+        attach(policy, apiKey("https://allowed.test:" + https4.port()));
         StockadeCa stockade = StockadeCa.loadOrCreate(tmp.resolve("stockade-ca"));
         SSLContext trustStockade = TlsTestKit.clientTrusting(stockade.certificate());
         try (TcpRelay relay = new TcpRelay(socket);
@@ -496,7 +507,7 @@ class EgressProxyTest {
     void interceptedTunnelsRefuseForeignPlaceholdersAndHosts() throws Exception {
         SecretBinding other = new SecretBinding("OTHER", "stockade-secret-" + "f".repeat(32), "other-value",
                 List.of("elsewhere.test"));
-        attach(allow("allowed.test:" + https4.port()), apiKey(), other);
+        attach(allow("allowed.test:" + https4.port()), apiKey("https://allowed.test:" + https4.port()), other);
         SSLContext trustStockade = TlsTestKit.clientTrusting(
                 StockadeCa.loadOrCreate(tmp.resolve("stockade-ca")).certificate());
         try (TcpRelay relay = new TcpRelay(socket);
@@ -523,7 +534,7 @@ class EgressProxyTest {
     void withoutInterceptionBoundHostsAreRefused() throws Exception {
         proxy.close();
         proxy = newProxy(false, 8);
-        attach(allow("allowed.test:" + https4.port()), apiKey());
+        attach(allow("allowed.test:" + https4.port()), apiKey("allowed.test"));
         try (Raw raw = new Raw(socket, PREAMBLE)) {
             String answer = raw.send("CONNECT allowed.test:" + https4.port() + " HTTP/1.1\r\n\r\n").readAll();
             assertTrue(answer.startsWith("HTTP/1.1 403 "), answer);

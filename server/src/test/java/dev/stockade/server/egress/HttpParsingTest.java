@@ -101,14 +101,15 @@ class HttpParsingTest {
         SecretBinding token = new SecretBinding("GITHUB_TOKEN", ph, "ghp_realvalue", List.of("api.github.com", "*.githubusercontent.com"));
         assertFalse(token.toString().contains("ghp_realvalue"));
         Secrets secrets = new Secrets(List.of(token));
-        assertEquals("Bearer ghp_realvalue", secrets.apply("Bearer " + ph, "api.github.com"));
-        assertEquals("x ghp_realvalue y ghp_realvalue", secrets.apply("x " + ph + " y " + ph, "raw.githubusercontent.com"));
-        assertEquals("no placeholder", secrets.apply("no placeholder", "evil.test"));
-        Secrets.Refused refused = assertThrows(Secrets.Refused.class, () -> secrets.apply("Bearer " + ph, "evil.test"));
+        assertEquals("Bearer ghp_realvalue", secrets.apply("Bearer " + ph, "https", "api.github.com", 443));
+        assertEquals("x ghp_realvalue y ghp_realvalue", secrets.apply("x " + ph + " y " + ph, "https",
+                "raw.githubusercontent.com", 443));
+        assertEquals("no placeholder", secrets.apply("no placeholder", "http", "evil.test", 80));
+        Secrets.Refused refused = assertThrows(Secrets.Refused.class, () -> secrets.apply("Bearer " + ph, "https", "evil.test", 443));
         assertEquals("secret GITHUB_TOKEN", refused.rule());
         assertFalse(refused.getMessage().contains("ghp_realvalue"));
-        assertThrows(Secrets.Refused.class, () -> secrets.apply("stockade-secret-unknown", "api.github.com"));
-        assertThrows(Secrets.Refused.class, () -> secrets.apply(ph.toUpperCase(), "api.github.com"));
+        assertThrows(Secrets.Refused.class, () -> secrets.apply("stockade-secret-unknown", "https", "api.github.com", 443));
+        assertThrows(Secrets.Refused.class, () -> secrets.apply(ph.toUpperCase(), "https", "api.github.com", 443));
         assertTrue(secrets.boundTo("api.github.com"));
         assertFalse(secrets.boundTo("github.com"));
     }
@@ -119,10 +120,31 @@ class HttpParsingTest {
         assertThrows(IllegalArgumentException.class, () -> new SecretBinding("X", "stockade-secret-abc", "v", List.of("a.test")));
         assertThrows(IllegalArgumentException.class, () -> new SecretBinding("X", ph, "v\r\nX-Evil: 1", List.of("a.test")));
         assertThrows(IllegalArgumentException.class, () -> new SecretBinding("X", ph, "v", List.of()));
-        assertThrows(IllegalArgumentException.class, () -> new SecretBinding("X", ph, "v", List.of("a.test:443")));
+        for (String bad : List.of("ftp://a.test", "10.0.0.1", "https://[::1]:443", "https://a.test/path", "user@a.test",
+                "http://a.test:0", "*")) {
+            assertThrows(IllegalArgumentException.class, () -> new SecretBinding("X", ph, "v", List.of(bad)), bad);
+        }
+        assertEquals(List.of("a.test", "a.test", "https://a.test:8443", "http://a.test:80", "http://*.a.test:8080"),
+                new SecretBinding("X", ph, "v", List.of("a.test:443", "HTTPS://A.test/", "a.test:8443", "http://a.test",
+                        "http://*.a.test:8080")).hosts(), "canonical: a bare host is https on 443");
         assertThrows(IllegalArgumentException.class, () -> new SecretBinding(" ", ph, "v", List.of("a.test")));
         SecretBinding a = new SecretBinding("A", ph, "v", List.of("a.test"));
         assertThrows(IllegalArgumentException.class, () -> new Secrets(List.of(a, a)));
+    }
+
+    @Test
+    void aSecretIsBoundToItsSchemeAndPortNotOnlyItsHost() throws Exception {
+        String ph = "stockade-secret-" + "c".repeat(32);
+        Secrets secrets = new Secrets(List.of(new SecretBinding("KEY", ph, "k3y", List.of("api.test", "http://plain.test:8080"))));
+        assertEquals("k3y", secrets.apply(ph, "https", "api.test", 443));
+        for (Object[] elsewhere : new Object[][] {{"http", "api.test", 443}, {"http", "api.test", 80}, {"https", "api.test", 8443},
+                {"http", "plain.test", 80}, {"https", "plain.test", 8080}}) {
+            Secrets.Refused r = assertThrows(Secrets.Refused.class,
+                    () -> secrets.apply(ph, (String) elsewhere[0], (String) elsewhere[1], (int) elsewhere[2]));
+            assertTrue(r.getMessage().contains("not to " + elsewhere[0] + "://" + elsewhere[1] + ":" + elsewhere[2]), r.getMessage());
+        }
+        assertEquals("k3y", secrets.apply(ph, "http", "plain.test", 8080));
+        assertTrue(secrets.boundTo("plain.test"), "TLS to a bound name is intercepted on any port, so a placeholder there is refused");
     }
 
     @Test
@@ -131,7 +153,7 @@ class HttpParsingTest {
         Secrets secrets = new Secrets(List.of(new SecretBinding("KEY", ph, "k3y", List.of("api.test"))));
         NetworkPolicy policy = NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("api.test"), List.of(),
                 Map.of("api.test", Map.of("X-Api-Key", ph, "X-Team", "blue")));
-        HttpExchange.Request r = HttpExchange.rewrite(secrets, policy, "api.test", "GET", "/v1?key=" + ph,
+        HttpExchange.Request r = HttpExchange.rewrite(secrets, policy, "https", "api.test", 443, "GET", "/v1?key=" + ph,
                 List.of(new HttpHead.Field("x-team", "red"), new HttpHead.Field("Accept", "*/*")), new HttpBody.None());
         assertEquals("/v1?key=k3y", r.target());
         assertTrue(r.fields().contains(new HttpHead.Field("X-Api-Key", "k3y")));

@@ -28,6 +28,10 @@ public final class FakeUpstream implements AutoCloseable {
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, List<Served>> projects = new ConcurrentHashMap<>();
     public final List<String> requests = new CopyOnWriteArrayList<>();
+    /** Paths answered with a 302 to the given Location (a mirror that redirects, to anywhere). */
+    public final Map<String, String> redirects = new ConcurrentHashMap<>();
+    /** File names listed with the given absolute URL instead of this server's own (a page pointing elsewhere). */
+    public final Map<String, String> hrefs = new ConcurrentHashMap<>();
     volatile boolean json;
 
     public FakeUpstream() throws IOException {
@@ -46,7 +50,7 @@ public final class FakeUpstream implements AutoCloseable {
         return add(new Served(filename, bytes, TestWheels.sha256(bytes), null, false), project);
     }
 
-    Served add(Served s, String project) {
+    public Served add(Served s, String project) {
         projects.computeIfAbsent(project, k -> new CopyOnWriteArrayList<>()).add(s);
         return s;
     }
@@ -55,6 +59,12 @@ public final class FakeUpstream implements AutoCloseable {
         try (ex) {
             String path = ex.getRequestURI().getRawPath();
             requests.add(ex.getRequestMethod() + " " + path);
+            String location = redirects.get(path);
+            if (location != null) {
+                ex.getResponseHeaders().set("Location", location);
+                ex.sendResponseHeaders(302, -1);
+                return;
+            }
             if (path.startsWith("/simple/") && path.endsWith("/")) {
                 String project = path.substring("/simple/".length(), path.length() - 1);
                 List<Served> files = projects.get(project);
@@ -92,7 +102,7 @@ public final class FakeUpstream implements AutoCloseable {
             for (int i = 0; i < files.size(); i++) {
                 Served s = files.get(i);
                 if (i > 0) b.append(',');
-                b.append("{\"filename\":\"").append(s.filename()).append("\",\"url\":\"../../packages/").append(s.filename())
+                b.append("{\"filename\":\"").append(s.filename()).append("\",\"url\":\"").append(href(s))
                         .append("\",\"hashes\":{").append(s.listedSha256() == null ? "" : "\"sha256\":\"" + s.listedSha256() + "\"")
                         .append("}");
                 if (s.requiresPython() != null) b.append(",\"requires-python\":\"").append(s.requiresPython()).append('"');
@@ -102,7 +112,7 @@ public final class FakeUpstream implements AutoCloseable {
         } else {
             b.append("<!DOCTYPE html><html><body>\n");
             for (Served s : files) {
-                b.append("<a href=\"../../packages/").append(s.filename());
+                b.append("<a href=\"").append(href(s));
                 if (s.listedSha256() != null) b.append("#sha256=").append(s.listedSha256());
                 b.append('"');
                 if (s.requiresPython() != null) {
@@ -113,6 +123,15 @@ public final class FakeUpstream implements AutoCloseable {
             b.append("</body></html>\n");
         }
         return b.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    private String href(Served s) {
+        return hrefs.getOrDefault(s.filename(), "../../packages/" + s.filename());
+    }
+
+    /** The URL this server serves {@code filename} at. */
+    public String fileUrl(String filename) {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/packages/" + filename;
     }
 
     private static void send(HttpExchange ex, int status, String type, byte[] body) throws IOException {

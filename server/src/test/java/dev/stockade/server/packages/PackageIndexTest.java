@@ -10,13 +10,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.server.egress.Decision;
+import dev.stockade.server.egress.EgressConfig;
 import dev.stockade.server.egress.InternalRequest;
 import dev.stockade.server.egress.InternalResponse;
+import dev.stockade.server.egress.ServerFetchGate;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,7 +26,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.SubmissionPublisher;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -33,7 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 class PackageIndexTest {
     static final Upstream.Timeouts FAST = new Upstream.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5),
-            Duration.ofSeconds(5), Duration.ofMinutes(5));
+            Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(5));
+    /** The egress gate with the default settings: loopback, link-local and private addresses refused. */
+    static final UpstreamHttp.Destinations GATE = ServerFetchGate.from(EgressConfig.defaults())::admit;
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String JSON_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;"
             + " q=0.1, text/html; q=0.01";
@@ -66,7 +68,7 @@ class PackageIndexTest {
         upstream.add("local-pkg", TestWheels.filename("local-pkg", "1.1"), TestWheels.bytes("local-pkg", "1.1", null));
         Path allow = dir.resolve("allow.txt");
         Files.writeString(allow, "UpPkg==1.0\nsigned --hash=sha256:" + TestWheels.sha256(signed11) + "\nlocal-pkg\n");
-        index = new PackageIndex(new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, cache), FAST);
+        index = new PackageIndex(new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, cache), FAST, GATE);
     }
 
     @AfterEach
@@ -158,7 +160,7 @@ class PackageIndexTest {
         assertEquals(local.length, file.length());
         assertFalse(upstream.requests.contains("GET /packages/local_pkg-1.0-py3-none-any.whl"));
 
-        try (PackageIndex wheelhouseOnly = new PackageIndex(new PackageConfig(wheelhouse, null, null, null), FAST)) {
+        try (PackageIndex wheelhouseOnly = new PackageIndex(new PackageConfig(wheelhouse, null, null, null), FAST, GATE)) {
             JsonNode json = JSON.readTree(request(wheelhouseOnly, "GET", "/simple/local-pkg/", JSON_ACCEPT).body());
             assertEquals("1.1", json.at("/meta/api-version").asText());
             assertEquals(local.length, json.at("/files/0/size").asLong());
@@ -197,33 +199,90 @@ class PackageIndexTest {
     }
 
     @Test
-    void aTamperedUpstreamFileIsNeverHandedOverComplete() throws Exception {
+    void aTamperedUpstreamFileIsA502WithNoneOfItsBytes() throws Exception {
         byte[] real = TestWheels.bytes("tampered", "1.0", null);
         byte[] served = real.clone();
         served[served.length / 2] ^= 1;
         upstream.add(new FakeUpstream.Served(TestWheels.filename("tampered", "1.0"), served, TestWheels.sha256(real), null, false),
                 "tampered");
         Files.writeString(dir.resolve("allow2.txt"), "tampered\n");
-        try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow2.txt"), cache), FAST)) {
+        try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow2.txt"), cache), FAST, GATE)) {
             assertTrue(request(idx, "GET", "/simple/tampered/", null).text().contains("tampered-1.0-py3-none-any.whl"));
-            InternalResponse r = idx.handle("sbx-1", new InternalRequest("GET", "/files/tampered/tampered-1.0-py3-none-any.whl",
-                    Map.of()), decisions::add);
-            assertEquals(200, r.status());
-            assertEquals(served.length, r.length());
-            byte[] buf = new byte[1024];
-            long delivered = 0;
-            IOException failure = null;
-            try (InputStream in = r.body()) {
-                for (int k; (k = in.read(buf)) >= 0; ) delivered += k;
-            } catch (IOException e) {
-                failure = e;
-            }
-            assertTrue(failure != null && failure.getMessage().contains("sha256"), "the stream must fail, delivered " + delivered);
+            Got r = request(idx, "GET", "/files/tampered/tampered-1.0-py3-none-any.whl", null);
+            assertEquals(502, r.status(), "a mismatch is refused before the answer starts");
+            assertTrue(r.headers().get("Content-Type").startsWith("text/plain"), r.headers().toString());
+            assertTrue(r.text().contains("sha256") && r.text().contains("was not delivered"), r.text());
+            assertTrue(r.body().length < 1024 && !startsWith(r.body(), served, 4), "none of the file's bytes reach the client");
             try (var files = Files.list(cache)) {
                 assertEquals(0, files.count(), "a mismatching file must not be cached");
             }
-            assertTrue(delivered < served.length);
             assertTrue(decisions.stream().anyMatch(d -> d.host().equals("tampered") && !d.allowed() && d.rule().equals("hash-mismatch")));
+        }
+    }
+
+    /** Lists {@code project} 1.0 on the upstream and serves the same file from {@code host}; its file name. */
+    private String servedByBoth(FakeUpstream host, String project) throws IOException {
+        byte[] bytes = TestWheels.bytes(project, "1.0", null);
+        String name = TestWheels.filename(project, "1.0");
+        host.add(project, name, bytes);
+        upstream.add(project, name, bytes);
+        return name;
+    }
+
+    /** An index of the upstream alone, allowing {@code projects}. */
+    private PackageIndex upstreamOnly(String... projects) throws IOException {
+        Path allow = Files.writeString(dir.resolve("allow-" + String.join("-", projects) + ".txt"), String.join("\n", projects) + "\n");
+        return new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), allow, null), FAST, GATE);
+    }
+
+    private static void assertRefusedAddress(Got r) {
+        assertEquals(502, r.status());
+        assertTrue(r.text().contains("does not fetch from"), r.text());
+        assertFalse(r.text().contains("127.0.0.1"), "the address stays in the server log");
+    }
+
+    private static boolean startsWith(byte[] body, byte[] file, int n) {
+        return body.length >= n && java.util.Arrays.equals(body, 0, n, file, 0, n);
+    }
+
+    @Test
+    void aPageLinkingToAnotherLoopbackOriginIsNotFetched() throws Exception {
+        try (FakeUpstream host = new FakeUpstream()) {
+            // The loopback service holds a perfectly valid file: what is refused is the address, not the bytes.
+            String name = servedByBoth(host, "lured");
+            upstream.hrefs.put(name, host.fileUrl(name));
+            try (PackageIndex idx = upstreamOnly("lured")) {
+                assertRefusedAddress(request(idx, "GET", "/files/lured/" + name, null));
+                assertTrue(host.requests.isEmpty(), "the server never connected: " + host.requests);
+            }
+        }
+    }
+
+    @Test
+    void redirectsAreJudgedAtEveryHopAndBounded() throws Exception {
+        try (FakeUpstream host = new FakeUpstream()) {
+            String hopName = servedByBoth(host, "hop");
+            upstream.redirects.put("/packages/" + hopName, host.fileUrl(hopName));
+            // A redirect within the configured upstream is followed.
+            byte[] moved = TestWheels.bytes("moved", "1.0", null);
+            String movedName = TestWheels.filename("moved", "1.0");
+            upstream.add("moved", movedName, moved);
+            upstream.add(new FakeUpstream.Served("blob.whl", moved, TestWheels.sha256(moved), null, false), "zzz-store");
+            upstream.redirects.put("/packages/" + movedName, "/packages/blob.whl");
+            String loopName = TestWheels.filename("loop", "1.0");
+            upstream.add("loop", loopName, TestWheels.bytes("loop", "1.0", null));
+            upstream.redirects.put("/packages/" + loopName, "/packages/" + loopName);
+            try (PackageIndex idx = upstreamOnly("hop", "moved", "loop")) {
+                assertRefusedAddress(request(idx, "GET", "/files/hop/" + hopName, null));
+                assertTrue(host.requests.isEmpty(), "the redirect's target was never contacted: " + host.requests);
+                Got followed = request(idx, "GET", "/files/moved/" + movedName, null);
+                assertEquals(200, followed.status(), followed.text());
+                assertArrayEquals(moved, followed.body());
+                Got loop = request(idx, "GET", "/files/loop/" + loopName, null);
+                assertEquals(502, loop.status());
+                long hops = upstream.requests.stream().filter(x -> x.equals("GET /packages/" + loopName)).count();
+                assertEquals(UpstreamHttp.MAX_REDIRECTS + 1, hops, "redirects are bounded");
+            }
         }
     }
 
@@ -267,7 +326,7 @@ class PackageIndexTest {
         byte[] other = TestWheels.bytes("chunky", "2.0", null);
         upstream.add(new FakeUpstream.Served(TestWheels.filename("chunky", "2.0"), other, "11".repeat(32), null, true), "chunky");
         Files.writeString(dir.resolve("allow3.txt"), "chunky\n");
-        try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow3.txt"), null), FAST)) {
+        try (PackageIndex idx = new PackageIndex(new PackageConfig(null, upstream.simpleUrl(), dir.resolve("allow3.txt"), null), FAST, GATE)) {
             Got ok = request(idx, "GET", "/files/chunky/chunky-1.0-py3-none-any.whl", null);
             assertEquals(200, ok.status());
             assertEquals(real.length, ok.length());
@@ -378,7 +437,7 @@ class PackageIndexTest {
         }
         Files.writeString(dir.resolve("allow4.txt"), "uppkg\nlocal-pkg\n");
         try (PackageIndex idx = new PackageIndex(new PackageConfig(wheelhouse, URI.create("http://127.0.0.1:" + closedPort + "/simple/"),
-                dir.resolve("allow4.txt"), null), FAST)) {
+                dir.resolve("allow4.txt"), null), FAST, GATE)) {
             Got r = request(idx, "GET", "/simple/uppkg/", null);
             assertEquals(502, r.status());
             assertTrue(r.text().contains("package 'uppkg' is allowed, but the upstream index could not be read"), r.text());
@@ -419,40 +478,50 @@ class PackageIndexTest {
     }
 
     @Test
-    void upstreamBodiesAreBoundedInSizeAndTime() throws Exception {
-        try (SubmissionPublisher<List<ByteBuffer>> pub = new SubmissionPublisher<>()) {
-            UpstreamBody body = new UpstreamBody(5_000, 10, "test body");
-            pub.subscribe(body);
-            pub.submit(List.of(ByteBuffer.wrap(new byte[8]), ByteBuffer.wrap(new byte[8])));
-            IOException e = assertThrows(IOException.class, body::readAllBytes);
-            assertTrue(e.getMessage().contains("larger than 10 bytes"), e.getMessage());
-        }
-        try (SubmissionPublisher<List<ByteBuffer>> pub = new SubmissionPublisher<>()) {
-            UpstreamBody body = new UpstreamBody(200, 1000, "test body");
-            pub.subscribe(body);
-            pub.submit(List.of(ByteBuffer.wrap(new byte[] {1, 2, 3})));
-            byte[] three = new byte[3];
-            assertEquals(3, body.readNBytes(three, 0, 3));
-            long start = System.nanoTime();
-            IOException e = assertThrows(IOException.class, body::read);
-            assertTrue(e.getMessage().contains("sent nothing"), e.getMessage());
-            assertTrue(System.nanoTime() - start < 5_000_000_000L);
-        }
-        SubmissionPublisher<List<ByteBuffer>> done = new SubmissionPublisher<>();
-        try {
-            UpstreamBody body = new UpstreamBody(5_000, 1000, "test body");
-            done.subscribe(body);
-            done.submit(List.of(ByteBuffer.wrap("hello".getBytes())));
-            done.close(); // completes the stream
-            assertEquals("hello", new String(body.readAllBytes()));
-        } finally {
-            done.close();
+    void upstreamAnswersAreBoundedInSizeAndTime() throws Exception {
+        Upstream.Timeouts quick = new Upstream.Timeouts(Duration.ofSeconds(2), Duration.ofMillis(500), Duration.ofMillis(300),
+                Duration.ofSeconds(5), Duration.ofMinutes(5));
+        String stall = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+        String hugeHead = "HTTP/1.1 200 OK\r\nX-Pad: " + "x".repeat(UpstreamHttp.MAX_HEAD_BYTES) + "\r\n\r\n";
+        String chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+        String badChunk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n";
+        for (String answer : List.of(stall, hugeHead, chunked, badChunk)) {
+            try (ServerSocket listener = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+                Thread peer = Thread.ofVirtual().start(() -> {
+                    try (java.net.Socket s = listener.accept()) {
+                        s.getOutputStream().write(answer.getBytes(StandardCharsets.ISO_8859_1));
+                        s.getOutputStream().flush();
+                        Thread.sleep(3_000);
+                    } catch (IOException | InterruptedException ignored) {
+                        // the client went away: expected
+                    }
+                });
+                URI uri = URI.create("http://127.0.0.1:" + listener.getLocalPort() + "/simple/x/");
+                UpstreamHttp http = new UpstreamHttp(uri, GATE, quick);
+                long start = System.nanoTime();
+                if (answer == chunked) {
+                    try (UpstreamHttp.Response r = http.get(uri, null)) {
+                        assertEquals("hello", new String(r.body().readAllBytes(), StandardCharsets.ISO_8859_1));
+                    }
+                } else {
+                    IOException e = assertThrows(IOException.class, () -> {
+                        try (UpstreamHttp.Response r = http.get(uri, null)) {
+                            r.body().readAllBytes();
+                        }
+                    });
+                    String m = e.getMessage();
+                    assertTrue(answer == stall ? m.contains("sent nothing") : answer == hugeHead ? m.contains("longer than")
+                            : m.contains("malformed chunked"), m);
+                }
+                assertTrue(System.nanoTime() - start < 2_500_000_000L, "answered within the bounds");
+                peer.interrupt();
+            }
         }
     }
 
     @Test
     void anEmptyConfigurationRefusesEverything() throws Exception {
-        try (PackageIndex none = new PackageIndex(PackageConfig.none())) {
+        try (PackageIndex none = new PackageIndex(PackageConfig.none(), ServerFetchGate.from(EgressConfig.defaults()))) {
             assertEquals(PackageIndex.HOST, none.host());
             Got root = request(none, "GET", "/simple/", null);
             assertEquals(200, root.status());

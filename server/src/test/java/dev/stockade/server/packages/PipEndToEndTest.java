@@ -65,7 +65,7 @@ class PipEndToEndTest {
                 "tampered");
         Path allow = dir.resolve("allow.txt");
         Files.writeString(allow, "# test allow-list\nuppkg==1.0\ntampered\n");
-        index = new PackageIndex(new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, null), PackageIndexTest.FAST);
+        index = new PackageIndex(new PackageConfig(wheelhouse, upstream.simpleUrl(), allow, null), PackageIndexTest.FAST, PackageIndexTest.GATE);
         adapter = new IndexAdapter(index, decisions::add, true);
     }
 
