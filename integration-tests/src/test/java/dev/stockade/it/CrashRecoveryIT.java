@@ -298,7 +298,7 @@ class CrashRecoveryIT {
             for (RawClient.Box b : silent) {
                 RawClient.Response r = c.call("GET", "/sandboxes/" + b.id(), null);
                 assertEquals(404, r.status(), r.body());
-                assertTrue(r.body().contains("could not take it over"), r.body());
+                assertTrue(r.body().contains("could not take it over: its agent's hello failed (TIMEOUT"), r.body());
                 assertTrue(!r.body().contains(data.toString()), r.body());
             }
         }

@@ -1,5 +1,6 @@
 package dev.stockade.server.core;
 
+import dev.stockade.protocol.AgentException;
 import dev.stockade.protocol.link.AgentClient;
 import dev.stockade.runtime.RuntimeSandbox;
 import java.io.IOException;
@@ -141,7 +142,11 @@ final class Recovery {
 
     private void failed(SandboxRegistry.Row row, Exception cause) {
         LOG.log(Level.WARNING, "sandbox " + row.id() + " of an earlier run could not be taken over; it is removed", cause);
-        lost(row, "the restarted server could not take it over: " + cause.getMessage());
+        // Its owner reads this: the agent's own message names its socket's host path, this does not.
+        String why = cause instanceof AgentException a
+                ? "its agent's hello failed (" + a.code() + ", after at most " + SandboxAssembler.AGENT_TAKE_OVER_TIMEOUT.toSeconds() + " s)"
+                : cause.getMessage();
+        lost(row, "the restarted server could not take it over: " + why);
     }
 
     /** What probing one recorded sandbox found. */
