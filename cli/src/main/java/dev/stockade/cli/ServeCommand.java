@@ -81,8 +81,9 @@ final class ServeCommand implements Subcommand {
                                              from the upstream
                   --package-cache DIR        keep verified upstream downloads here
 
-                The API key is $STOCKADE_API_KEY when set, else the one in DIR/api-key (generated on
-                first start). The other commands find this server through DIR/serve.json.
+                The API key is $STOCKADE_API_KEY when set, else the one in DIR/api-key (0600, generated
+                on first start); it is never printed. The other commands find this server through
+                DIR/serve.json.
                 """;
     }
 
@@ -145,10 +146,14 @@ final class ServeCommand implements Subcommand {
         }, "stockade-serve-shutdown"));
         claim.advertise(server.url(), server.apiKey());
         String url = server.url().toString();
-        String key = server.apiKey();
+        // The key is never printed: this output goes to terminals' scrollback and service logs.
+        // Where it came from is said instead, with a shell expression that reads it from there.
+        Path keyFile = dir.resolve("api-key");
+        String where = envKey != null ? "from $STOCKADE_API_KEY" : "in " + keyFile + " (mode 0600)";
+        String key = envKey != null ? "\"$STOCKADE_API_KEY\"" : "\"$(cat '" + keyFile.toString().replace("'", "'\\''") + "')\"";
         io.out().printf("""
                 Stockade is listening on %s (data: %s)
-                API key: %s (%s)
+                API key: %s; not printed
 
                 Point the E2B SDKs at it:
                   export E2B_API_URL=%s E2B_SANDBOX_URL=%s E2B_API_KEY=%s
@@ -156,7 +161,7 @@ final class ServeCommand implements Subcommand {
                   export STOCKADE_URL=%s STOCKADE_API_KEY=%s
                 %s
                 Press Ctrl-C to stop; %s
-                """, url, dir, key, envKey != null ? "from STOCKADE_API_KEY" : "kept in " + dir.resolve("api-key"),
+                """, url, dir, where,
                 url, url, key, url, key,
                 dir.equals(DataDir.defaultDir(io)) ? "  (the CLI on this machine finds it without them)\n" : "",
                 endOnStop ? "every sandbox ends with the server." : "sandboxes keep running for the next start on this directory.");

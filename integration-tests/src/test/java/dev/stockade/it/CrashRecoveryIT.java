@@ -247,6 +247,65 @@ class CrashRecoveryIT {
         TestServer.deleteTree(data);
     }
 
+    /** Sandboxes whose root replaces the agent's socket with a listener that never answers. */
+    private static final int SILENT = 4;
+    private static final String SILENCE = """
+            before=$(stat -c %i /run/stockade/agent.sock)
+            nohup python3 -c 'import os, socket, time
+            os.unlink("/run/stockade/agent.sock")
+            s = socket.socket(socket.AF_UNIX)
+            s.bind("/run/stockade/agent.sock")
+            s.listen(64)
+            time.sleep(3600)' > /dev/null 2>&1 &
+            for i in $(seq 1 50); do
+              [ -S /run/stockade/agent.sock ] && [ "$(stat -c %i /run/stockade/agent.sock)" != "$before" ] && echo replaced && break
+              sleep 0.1
+            done""";
+
+    /**
+     * A sandbox's root that replaces the agent's socket with a silent listener costs its own sandbox
+     * the take-over, not everyone else a wait: the restart probes every recorded sandbox at once, so
+     * it serves within about one hello timeout (5 s) however many are silent — one after another,
+     * these four alone took 20 s (issue 15, finding 4).
+     */
+    @Test
+    void silentAgentsDoNotStretchTheRestart() throws Exception {
+        Path data = dataDir();
+        ServerConfig config = ServerConfig.defaults(data).withApiKey(TestServer.KEY);
+        List<RawClient.Box> silent = new ArrayList<>();
+        RawClient.Box healthy;
+        StockadeServer first = StockadeServer.start(config);
+        try {
+            RawClient c = new RawClient(first.url(), TestServer.KEY);
+            healthy = c.create(Map.of("templateID", "base", "timeout", 600));
+            c.run(healthy, "echo kept > /home/user/f.txt");
+            for (int i = 0; i < SILENT; i++) {
+                RawClient.Box b = c.create(Map.of("templateID", "base", "timeout", 600));
+                RawClient.Run r = c.run(b, SILENCE, "root");
+                assertEquals("replaced\n", r.stdout(), r.toString());
+                silent.add(b);
+            }
+        } finally {
+            first.stopLeavingSandboxes(5);
+        }
+        long t0 = System.nanoTime();
+        try (StockadeServer next = StockadeServer.start(config)) {
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            System.out.printf("[CrashRecoveryIT] serving %.1f s after the start began, %d silent agents%n", seconds, SILENT);
+            assertTrue(seconds < 12, "the restart took " + seconds + " s with " + SILENT + " silent agents");
+            RawClient c = new RawClient(next.url(), TestServer.KEY);
+            assertEquals("kept\n", c.run(healthy, "cat /home/user/f.txt").stdout(), "the healthy sandbox was taken over");
+            for (RawClient.Box b : silent) {
+                RawClient.Response r = c.call("GET", "/sandboxes/" + b.id(), null);
+                assertEquals(404, r.status(), r.body());
+                assertTrue(r.body().contains("could not take it over: its agent's hello failed (TIMEOUT"), r.body());
+                assertTrue(!r.body().contains(data.toString()), r.body());
+            }
+        }
+        TestServer.assertNoLeaks(data);
+        TestServer.deleteTree(data);
+    }
+
     private static Path dataDir() throws Exception {
         Path base = Path.of("/tmp/stockade-it");
         Files.createDirectories(base);

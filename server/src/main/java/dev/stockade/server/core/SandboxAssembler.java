@@ -36,8 +36,8 @@ final class SandboxAssembler implements SandboxPool.Starter {
     private static final Logger LOG = Logger.getLogger(SandboxAssembler.class.getName());
     private static final Duration AGENT_START_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration AGENT_CALL_TIMEOUT = Duration.ofSeconds(30);
-    /** How long a restarted server waits for the agent of a sandbox it takes over. */
-    private static final Duration AGENT_TAKE_OVER_TIMEOUT = Duration.ofSeconds(5);
+    /** How long a restarted server waits for the agent of a sandbox it takes over (all of them at once: {@link Recovery}). */
+    static final Duration AGENT_TAKE_OVER_TIMEOUT = Duration.ofSeconds(5);
 
     /**
      * A started sandbox nobody has yet: its id, uid range, agent and egress. Fresh creates make one
@@ -109,14 +109,24 @@ final class SandboxAssembler implements SandboxPool.Starter {
     }
 
     /**
-     * The sandbox of an earlier server recorded as {@code row}, found running ({@code rs}): its agent
-     * reached again (unless it is paused: a frozen agent cannot answer) and its egress listener bound
-     * again on the same path. The slot is the caller's to reserve.
+     * Reaches again the agent of a sandbox an earlier server left running (unless it is paused: a
+     * frozen agent cannot answer), waiting at most {@link #AGENT_TAKE_OVER_TIMEOUT}: an agent that
+     * stays silent (its socket replaced from inside) fails with TIMEOUT. Runs on the take-over's
+     * probe threads, for many sandboxes at once.
      */
-    Prepared reattach(Runtimes.Tier tier, RuntimeSandbox rs, boolean paused, SandboxRegistry.Row row) throws IOException {
-        Sandbox.Facts f = row.facts();
+    static AgentClient reachAgent(RuntimeSandbox rs, boolean paused, Sandbox.Facts f) {
         AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, f.uidBase());
         if (!paused) agent.hello(AGENT_TAKE_OVER_TIMEOUT);
+        return agent;
+    }
+
+    /**
+     * The sandbox of an earlier server recorded as {@code row}, found running ({@code rs}) and its
+     * agent reached ({@link #reachAgent}): its egress listener bound again on the same path. The slot
+     * is the caller's to reserve.
+     */
+    Prepared reattach(Runtimes.Tier tier, RuntimeSandbox rs, AgentClient agent, SandboxRegistry.Row row) throws IOException {
+        Sandbox.Facts f = row.facts();
         SandboxEgress e = egress.open(f.id(), f.uidBase(), row.network(), f.secrets());
         return new Prepared(f.id(), tier, f.slot(), f.uidBase(), agent, e, f.limits(), rs.initPid());
     }

@@ -34,12 +34,17 @@ final class Transitions implements Reaper.Actions {
         this.egress = egress;
     }
 
-    /** Freezes a running sandbox; its timeout stops while it is paused. CONFLICT if already paused. */
+    /** Freezes a running sandbox; its timeout stops while it is paused. CONFLICT if already paused or while a snapshot copies it. */
     @Override
     public void pause(Sandbox sb) {
         String id = sb.id();
         synchronized (sb) {
             Lifecycle.allow(sb.state(), Lifecycle.Operation.PAUSE, id);
+            // A snapshot's copy has frozen it already and thaws it when done: the runtime would
+            // refuse a second freeze (a 503 before issue 15); the caller retries after the copy.
+            if (sb.copying()) {
+                throw new StockadeError(StockadeError.Code.CONFLICT, "sandbox " + id + " is being snapshotted: pause it once the snapshot is done");
+            }
             SandboxRuntime runtime = runtimes.of(sb);
             CreatePolicy.requireCapability(runtime.name(), runtime.capabilities(), Capabilities.PAUSE, "pause sandboxes");
             try {

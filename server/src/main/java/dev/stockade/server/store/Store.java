@@ -10,6 +10,7 @@ import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.concurrent.locks.ReentrantLock;
+import org.sqlite.SQLiteConfig;
 
 /**
  * The server's embedded store: one SQLite database, DATA/stockade.db (0600), in WAL mode so readers
@@ -21,7 +22,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Two connections, each used by one thread at a time (held under its lock):
  * {@link #critical()} commits with {@code synchronous=FULL} (tenants and keys: a revocation must
  * survive a power cut); {@link #log()} with {@code synchronous=NORMAL} (the audit log: durable
- * against a crash of the server, cheap enough for every request).
+ * against a crash of the server, cheap enough for every request). A {@link #transaction} takes the
+ * database's write lock when it begins ({@code BEGIN IMMEDIATE}), so a read-then-write transaction
+ * never loses a race with the other connection's writes (issue 15: a revocation must never fail).
  */
 public final class Store implements AutoCloseable {
     /** The file name inside the data directory. */
@@ -79,7 +82,12 @@ public final class Store implements AutoCloseable {
     }
 
     private static Connection connect(Path file, String synchronous) throws SQLException {
-        Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
+        // Transactions begin IMMEDIATE: they take the write lock first (waiting busy_timeout for it)
+        // instead of reading a snapshot first and failing with SQLITE_BUSY_SNAPSHOT when another
+        // connection (the audit log's, a CLI's) wrote meanwhile; busy_timeout cannot retry that.
+        SQLiteConfig config = new SQLiteConfig();
+        config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
+        Connection c = DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
         try (Statement s = c.createStatement()) {
             s.execute("PRAGMA journal_mode=WAL");
             s.execute("PRAGMA synchronous=" + synchronous);

@@ -3,15 +3,23 @@ package dev.stockade.server.core;
 import dev.stockade.server.error.StockadeError;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.stockade.server.core.Lifecycle.Effect;
 import dev.stockade.server.core.Lifecycle.Operation;
+import dev.stockade.runtime.Capabilities;
+import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeFailure;
+import dev.stockade.runtime.SandboxRuntime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -96,5 +104,33 @@ class LifecycleTest {
             assertEquals(true, TABLE.containsKey(c), c.getSimpleName() + " has no row");
             assertEquals(true, STATES.stream().anyMatch(s -> s.getClass() == c), c.getSimpleName() + " is not exercised");
         }
+    }
+
+    /**
+     * A pause while a snapshot copies the sandbox (frozen for the copy) is a conflict the caller can
+     * retry, never the runtime's refusal of a second freeze as a 503 (issue 15, finding 6). The
+     * runtime here refuses every freeze, as runc does for a frozen container.
+     */
+    @Test
+    void aPauseDuringASnapshotsCopyIsAConflict() {
+        SandboxRuntime frozen = (SandboxRuntime) java.lang.reflect.Proxy.newProxyInstance(SandboxRuntime.class.getClassLoader(),
+                new Class<?>[] {SandboxRuntime.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "name" -> "runc";
+                    case "capabilities" -> Set.of(Capabilities.PAUSE, Capabilities.SNAPSHOT);
+                    case "pause" -> throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "the container is paused already");
+                    default -> throw new UnsupportedOperationException(method.getName());
+                });
+        Runtimes runtimes = new Runtimes("runc", List.of(new Runtimes.Tier(frozen, null, null)), Map.of());
+        SandboxTable table = new SandboxTable();
+        var facts = new Sandbox.Facts(table.newId(), "base", "base", "runc", Map.of(), Map.of(), List.of(),
+                new Limits(512, 1.0, 256, 1024, 16, 300), Instant.now(), table.newToken(), 65536L, false, 0, null);
+        Sandbox sb = new Sandbox(facts, new Sandbox.Owner("acme", () -> {}), Instant.now().plusSeconds(60), null, 0, s -> Optional.empty());
+        sb.running(null);
+        Transitions transitions = new Transitions(runtimes, null, table, null);
+        assertTrue(sb.startCopy());
+        StockadeError e = assertThrows(StockadeError.class, () -> transitions.pause(sb));
+        assertEquals(StockadeError.Code.CONFLICT, e.code(), e.getMessage());
+        assertTrue(e.getMessage().contains("being snapshotted"), e.getMessage());
+        assertInstanceOf(SandboxState.Running.class, sb.state());
     }
 }

@@ -152,6 +152,48 @@ class TenancyTest {
         assertTrue(tenancy.authenticate(old).admin());
     }
 
+    /**
+     * Admin writes (key creation, quota changes, revocation) while the audit log writes on its own
+     * connection, back to back: none fails. A transaction that read first and wrote second used to
+     * lose the race for the write lock with SQLITE_BUSY_SNAPSHOT (a 503) on a few of 60 (issue 15,
+     * finding 5): revocation must never fail.
+     */
+    @Test
+    void adminWritesNeverFailBesideAuditTraffic() throws Exception {
+        tenancy.createTenant(new TenantAdmin.TenantRequest("acme", null));
+        AuditLog log = new AuditLog(store);
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger appended = new java.util.concurrent.atomic.AtomicInteger();
+        List<Thread> auditors = new java.util.ArrayList<>();
+        for (int t = 0; t < 3; t++) {
+            auditors.add(Thread.ofVirtual().start(() -> {
+                while (!done.get()) {
+                    log.append(new AuditEntry(0, Instant.now(), "acme", "key_0123456789ab", "api-key", "127.0.0.1",
+                            "sandbox.create", "sb", null, 201, "ok", null, 1));
+                    appended.incrementAndGet();
+                }
+            }));
+        }
+        try {
+            for (int i = 0; i < 60; i++) {
+                Tenancy.NewKey k = tenancy.createKey(new TenantAdmin.KeyRequest("acme", false, "k" + i));
+                tenancy.setQuota("acme", new Quota(i + 1, null, null, null, null, null));
+                assertNotNull(tenancy.revoke(k.key().id()).revoked());
+                assertNull(tenancy.authenticate(k.secret()));
+            }
+        } finally {
+            done.set(true);
+            for (Thread t : auditors) t.join();
+        }
+        assertTrue(appended.get() > 0, "the audit log wrote meanwhile");
+        long rows = store.log(c -> {
+            try (Statement s = c.createStatement(); var rs = s.executeQuery("SELECT count(*) FROM audit")) {
+                return rs.next() ? rs.getLong(1) : -1L;
+            }
+        });
+        assertEquals(appended.get(), rows, "no audit entry lost");
+    }
+
     @Test
     void theAuditLogIsAppendOnly() {
         AuditLog log = new AuditLog(store);
