@@ -70,6 +70,7 @@ public final class Router implements HttpHandler {
         if (found instanceof Routes.NotFound) r.auditTarget = unknownPath(path);
         StockadeError failure = null;
         try {
+            CredentialHeaders.requireUnambiguous(exchange.getRequestHeaders());
             if (handler instanceof Route.Open open) {
                 open.handle(r);
                 return;
