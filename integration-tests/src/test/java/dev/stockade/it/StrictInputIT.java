@@ -206,6 +206,12 @@ class StrictInputIT extends OneServerPerClass {
             RawClient.Response rpc = c.call("POST", "/filesystem.Filesystem/Stat", "{\"path\":\"/tmp\"}", envd);
             assertEquals(415, rpc.status(), rpc::body);
             assertEquals("invalid_argument", rpc.json().path("code").asText(), rpc::body);
+            // A Connect stream's enveloped JSON too: refused before any process starts.
+            byte[] start = "{\"process\":{\"cmd\":\"/bin/echo\",\"args\":[\"x\"]}}".getBytes(StandardCharsets.UTF_8);
+            RawClient.Streamed s = c.streamRaw(box, "process.Process/Start", RawClient.envelope(0, start),
+                    Map.of("Content-Type", type), null);
+            assertEquals(415, s.status(), () -> String.valueOf(s.errorBody()));
+            assertEquals(-1, s.pid(), "no process started");
         }
         // JSON with a charset parameter is JSON.
         Map<String, String> json = Map.of("X-API-Key", TestServer.KEY, "Content-Type", "application/json; charset=utf-8");

@@ -122,8 +122,7 @@ final class Request {
      * all is read as JSON, as clients that send no body send none.
      */
     JsonNode jsonBody(int max) {
-        requireJsonContentType();
-        byte[] b = body(max);
+        byte[] b = jsonBytes(max);
         if (b.length == 0) return json.createObjectNode();
         try {
             JsonNode n = json.readTree(b);
@@ -136,7 +135,17 @@ final class Request {
         }
     }
 
-    private void requireJsonContentType() {
+    /**
+     * A body that must be JSON (a JSON object, or Connect's enveloped JSON messages), at most {@code max}
+     * bytes: its Content-Type, when given, must say JSON ({@code application/json},
+     * {@code application/connect+json}...), else UNSUPPORTED_MEDIA_TYPE.
+     */
+    byte[] jsonBytes(int max) {
+        requireJsonContentType();
+        return body(max);
+    }
+
+    void requireJsonContentType() {
         java.util.List<String> types = exchange.getRequestHeaders().get("Content-Type");
         if (types == null) return;
         if (types.size() > 1) throw StockadeError.invalid("the request carries " + types.size() + " Content-Type headers: send one");
@@ -144,7 +153,7 @@ final class Request {
         if (media.equals("application/json") || (media.startsWith("application/") && media.endsWith("+json"))) return;
         String shown = media.length() > 64 ? media.substring(0, 64) + "..." : media;
         throw new StockadeError(StockadeError.Code.UNSUPPORTED_MEDIA_TYPE, "this endpoint reads JSON: Content-Type '"
-                + shown.replaceAll("[^\\x20-\\x7e]", "?") + "' is not application/json");
+                + shown.replaceAll("[^\\x20-\\x7e]", "?") + "' is not JSON (application/json; application/connect+json for Connect streams)");
     }
 
     void sendJson(int status, Object body) throws IOException {
