@@ -32,9 +32,9 @@ final class CredentialHeaders {
             String v = values.getFirst();
             for (int i = 0; i < v.length(); i++) {
                 char ch = v.charAt(i);
-                if (ch < 0x20 || ch > 0x7e) {
-                    throw StockadeError.invalid(name + " contains the character U+" + String.format("%04X", (int) ch)
-                            + " at position " + i + ": credential and sandbox headers are printable ASCII");
+                if (ch < 0x20 || ch == 0x7f) {
+                    throw StockadeError.invalid(name + " contains the control character U+" + String.format("%04X", (int) ch)
+                            + " at position " + i + ": a credential or sandbox header holds no control characters");
                 }
             }
         }
