@@ -113,6 +113,9 @@ class StrictInputIT extends OneServerPerClass {
             refused(raw("POST", "/v2/sandboxes", h, "{\"templateID\":\"base\"}"), false, h);
         }
         assertEquals(1, c.call("GET", "/v2/sandboxes", null).json().size(), "no sandbox was created");
+        // Each refusal is in the audit log as the refused authentication it is (a GET included).
+        String log = c.call("GET", "/admin/audit?action=sandbox.list&limit=1000", null).body();
+        assertTrue(log.contains("\"status\":400"), log);
     }
 
     @Test
