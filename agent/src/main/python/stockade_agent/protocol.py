@@ -42,6 +42,10 @@ _ERRNO_CODES = {
     27: "no_space",            # EFBIG
     22: "invalid_argument",    # EINVAL
     8: "invalid_argument",     # ENOEXEC (not an executable format)
+    6: "invalid_argument",     # ENXIO: a socket or device behind /proc/PID/fd/N, no file to read
+    19: "invalid_argument",    # ENODEV
+    95: "invalid_argument",    # EOPNOTSUPP (ENOTSUP): the file system refuses the operation
+    26: "invalid_argument",    # ETXTBSY: writing an executable that is running
     36: "invalid_argument",    # ENAMETOOLONG
     40: "invalid_argument",    # ELOOP
     39: "already_exists",      # ENOTEMPTY (moving onto a non-empty directory)

@@ -81,7 +81,8 @@ final class Server {
             dev.stockade.server.error.HostPaths.hide(data);
             lock = lockDataDir(data);
             store = Store.open(data);
-            Tenancy tenancy = new Tenancy(store, new ObjectMapper());
+            ObjectMapper json = requestJson();
+            Tenancy tenancy = new Tenancy(store, json);
             String key = tenancy.bootstrap(config.apiKey() == null || config.apiKey().isBlank() ? null : config.apiKey(),
                     data.resolve(ADMIN_KEY_FILE));
             QuotaGate quotas = new QuotaGate(t -> tenancy.tenant(t).quota(), System::currentTimeMillis);
@@ -93,9 +94,6 @@ final class Server {
             index = new PackageIndex(config.packages(), ServerFetchGate.from(config.egress()));
             egress = new EgressProxy(config.egress(), List.of(index),
                     new InterceptingTls(ca, config.egress().extraTrustPem()));
-            ObjectMapper json = new ObjectMapper();
-            json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
-                    .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());
             // Every command streams several small frames, each flushed at once: with Nagle's
             // algorithm on, a frame can wait ~40 ms for the client's delayed ACK.
             System.setProperty("sun.net.httpserver.nodelay", "true");
@@ -149,6 +147,19 @@ final class Server {
             }
             throw (RuntimeException) e;
         }
+    }
+
+    /**
+     * The mapper every request body is parsed with (JSON bodies, Connect messages): bounded depth, string
+     * and number sizes, and a duplicate key refused (400) — {@code {"timeout":1,"timeout":9}} means
+     * whatever a parser picks, and a proxy or an audit reader may pick the other value.
+     */
+    static ObjectMapper requestJson() {
+        ObjectMapper json = new ObjectMapper();
+        json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
+                .maxNestingDepth(64).maxStringLength(16 * 1024 * 1024).maxNumberLength(64).build());
+        json.enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+        return json;
     }
 
     /**

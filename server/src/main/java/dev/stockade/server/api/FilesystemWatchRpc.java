@@ -33,7 +33,7 @@ final class FilesystemWatchRpc {
     private final Sessions sessions = new Sessions();
 
     void watchDir(Request r, EnvdContext ctx) throws IOException {
-        JsonNode req = ConnectFrames.readRequest(r.body(MAX_BODY), r.json);
+        JsonNode req = ConnectFrames.readRequest(r.jsonBytes(MAX_BODY), r.json);
         WatchRequest watch = watchRequest(req, ctx);
         String path = watch.path();
         long deadline = lifetimeNanos(r);

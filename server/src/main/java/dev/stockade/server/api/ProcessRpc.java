@@ -64,7 +64,7 @@ final class ProcessRpc {
     }
 
     private void start(Request r, EnvdContext ctx) throws IOException {
-        JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
+        JsonNode req = ConnectFrames.readRequest(r.jsonBytes(MAX_UNARY), r.json);
         JsonNode p = req.path("process");
         if (!p.isObject()) throw StockadeError.invalid("process is required and must be an object");
         if (p.hasNonNull("cmd") && !p.get("cmd").isTextual()) throw StockadeError.invalid("process.cmd must be a string");
@@ -93,7 +93,7 @@ final class ProcessRpc {
     }
 
     private void connect(Request r, EnvdContext ctx) throws IOException {
-        JsonNode req = ConnectFrames.readRequest(r.body(MAX_UNARY), r.json);
+        JsonNode req = ConnectFrames.readRequest(r.jsonBytes(MAX_UNARY), r.json);
         int pid = selectPid(ctx, req.path("process"));
         stream(r, keepalive(r), false, () -> sessions.attach(ctx.sandbox(), pid));
     }
@@ -270,6 +270,7 @@ final class ProcessRpc {
      * or at the first failure, which ends the call (each message bounded like a unary request).
      */
     private void streamInput(Request r, EnvdContext ctx) throws IOException {
+        r.requireJsonContentType();
         StockadeError failure = null;
         try (InputStream in = r.exchange.getRequestBody()) {
             Integer pid = null;

@@ -116,9 +116,13 @@ final class Request {
         return new StockadeError(StockadeError.Code.PAYLOAD_TOO_LARGE, "the request body is larger than " + max + " bytes");
     }
 
-    /** The body as a JSON object; an empty body is an empty object. */
+    /**
+     * The body as a JSON object; an empty body is an empty object. A Content-Type that is not JSON is a
+     * 415 (a form or text a client meant for another endpoint is never read as if it were JSON); none at
+     * all is read as JSON, as clients that send no body send none.
+     */
     JsonNode jsonBody(int max) {
-        byte[] b = body(max);
+        byte[] b = jsonBytes(max);
         if (b.length == 0) return json.createObjectNode();
         try {
             JsonNode n = json.readTree(b);
@@ -129,6 +133,27 @@ final class Request {
         } catch (IOException e) {
             throw StockadeError.invalid("the request body could not be read: " + e.getMessage());
         }
+    }
+
+    /**
+     * A body that must be JSON (a JSON object, or Connect's enveloped JSON messages), at most {@code max}
+     * bytes: its Content-Type, when given, must say JSON ({@code application/json},
+     * {@code application/connect+json}...), else UNSUPPORTED_MEDIA_TYPE.
+     */
+    byte[] jsonBytes(int max) {
+        requireJsonContentType();
+        return body(max);
+    }
+
+    void requireJsonContentType() {
+        java.util.List<String> types = exchange.getRequestHeaders().get("Content-Type");
+        if (types == null) return;
+        if (types.size() > 1) throw StockadeError.invalid("the request carries " + types.size() + " Content-Type headers: send one");
+        String media = types.getFirst().split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+        if (media.equals("application/json") || (media.startsWith("application/") && media.endsWith("+json"))) return;
+        String shown = media.length() > 64 ? media.substring(0, 64) + "..." : media;
+        throw new StockadeError(StockadeError.Code.UNSUPPORTED_MEDIA_TYPE, "this endpoint reads JSON: Content-Type '"
+                + shown.replaceAll("[^\\x20-\\x7e]", "?") + "' is not JSON (application/json; application/connect+json for Connect streams)");
     }
 
     void sendJson(int status, Object body) throws IOException {

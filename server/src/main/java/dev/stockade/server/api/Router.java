@@ -69,7 +69,11 @@ public final class Router implements HttpHandler {
                 && !(plane == Plane.CONTROL && r.method().equals("GET"));
         if (found instanceof Routes.NotFound) r.auditTarget = unknownPath(path);
         StockadeError failure = null;
+        // An ambiguous credential is a refused authentication: recorded, whatever the route.
+        boolean unambiguous = false;
         try {
+            CredentialHeaders.requireUnambiguous(exchange.getRequestHeaders());
+            unambiguous = true;
             if (handler instanceof Route.Open open) {
                 open.handle(r);
                 return;
@@ -139,7 +143,7 @@ public final class Router implements HttpHandler {
             // Recorded before the exchange is closed: a client waiting for the end of its response
             // (a stream, a chunked body) sees it only once the entry is committed.
             try {
-                if (audited || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
+                if (audited || !unambiguous || (failure != null && failure.code() == StockadeError.Code.UNAUTHENTICATED)) {
                     record(r, found.action(), failure, started);
                 }
             } finally {

@@ -15,6 +15,8 @@ public final class StockadeError extends RuntimeException {
         SANDBOX_GONE,
         CONFLICT,
         PAYLOAD_TOO_LARGE,
+        /** A body in a format the endpoint does not read (text or a form where JSON is expected): HTTP 415. */
+        UNSUPPORTED_MEDIA_TYPE,
         RESOURCE_EXHAUSTED,
         NO_SPACE,
         UNAVAILABLE,
