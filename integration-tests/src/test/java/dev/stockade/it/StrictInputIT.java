@@ -157,7 +157,7 @@ class StrictInputIT extends OneServerPerClass {
         refusedNaming(create(with(base, "templateId", "base")), "templateId");
         refusedNaming(create(with(base, "volumeMounts", List.of(Map.of("name", "v", "path", "/")))), "volumeMounts");
         refusedNaming(create(with(base, "volumeMounts", List.of(Map.of("name", "../../../", "path", "/mnt/v")))), "volumeMounts");
-        refusedNaming(create(with(base, "mcp", Map.of("github", Map.of("token", "x")))), "mcp");
+        refusedNaming(create(with(base, "mcp", "github")), "mcp");
         refusedNaming(create(with(base, "iam", Map.of("tokens", Map.of("aws", Map.of("audience", "a", "tokenType", "t"))))), "iam");
         refusedNaming(create(with(base, "autoResume", Map.of("enabled", true))), "autoResume");
         refusedNaming(create(with(base, "secure", "yes")), "secure");

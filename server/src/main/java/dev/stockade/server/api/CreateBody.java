@@ -19,10 +19,10 @@ import java.util.Set;
  * names are checked here; whether the values are allowed is the manager's decision.
  *
  * <p>Strict: a field Stockade does not know is a 400 naming it, and so is a field E2B defines whose
- * asked-for behaviour Stockade does not have (volumes, MCP, workload identity, auto-resume) — a
+ * asked-for behaviour Stockade does not have (volumes, workload identity, auto-resume) — a
  * sandbox created without what the caller asked for would fail later and far from the cause. Their
  * empty or "off" values, which an SDK may send by default, are accepted (docs/e2b-compatibility.md,
- * "Create fields").
+ * "Create fields"). {@code mcp} is the SDKs' own business (they start the gateway in the sandbox).
  */
 final class CreateBody {
     private static final List<String> LIMITS = List.of("memoryMB", "cpus", "pids", "diskMB", "outputMB",
@@ -62,8 +62,12 @@ final class CreateBody {
         if (nonEmpty(b.get("volumeMounts"))) {
             throw StockadeError.invalid("volumeMounts is not supported: Stockade has no volumes yet; create without it");
         }
-        if (nonEmpty(b.get("mcp"))) {
-            throw StockadeError.invalid("mcp is not supported: Stockade runs no MCP gateway; create without it");
+        // mcp is acted on by the SDKs themselves: after the create they run `mcp-gateway --config …`
+        // in the sandbox as root and, when the template has no gateway, fail with "Failed to start MCP
+        // gateway" and kill the sandbox, as on E2B with such a template. Only its shape is checked.
+        JsonNode mcp = b.get("mcp");
+        if (mcp != null && !mcp.isNull() && !mcp.isObject()) {
+            throw StockadeError.invalid("mcp must be an object of MCP servers");
         }
         JsonNode iam = b.get("iam");
         boolean noTokens = iam != null && iam.isObject() && (iam.isEmpty() || (iam.size() == 1 && iam.has("tokens") && !nonEmpty(iam.get("tokens"))));

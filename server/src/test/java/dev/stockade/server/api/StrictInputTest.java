@@ -56,7 +56,9 @@ class StrictInputTest {
     void createNamesUnknownAndUnsupportedFieldsAndAcceptsTheSdksDefaults() throws Exception {
         createRefused("{\"templateID\":\"base\",\"volumeMount\":[]}", "'volumeMount'");
         createRefused("{\"templateID\":\"base\",\"volumeMounts\":[{\"name\":\"v\",\"path\":\"/\"}]}", "volumeMounts");
-        createRefused("{\"templateID\":\"base\",\"mcp\":{\"x\":{}}}", "mcp");
+        createRefused("{\"templateID\":\"base\",\"mcp\":\"x\"}", "mcp");
+        // The SDKs start the MCP gateway themselves (a command in the sandbox): the field is theirs.
+        assertDoesNotThrow(() -> CreateBody.read(JSON.readTree("{\"templateID\":\"base\",\"mcp\":{\"x\":{}}}")));
         createRefused("{\"templateID\":\"base\",\"iam\":{\"tokens\":{\"a\":{\"audience\":\"x\",\"tokenType\":\"y\"}}}}", "iam");
         createRefused("{\"templateID\":\"base\",\"iam\":{\"other\":1}}", "iam");
         createRefused("{\"templateID\":\"base\",\"autoResume\":{\"enabled\":true}}", "autoResume");
