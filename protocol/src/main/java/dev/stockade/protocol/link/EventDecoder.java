@@ -11,8 +11,10 @@ interface EventDecoder<E> {
     /** Where the events come from, for messages: "process 12", "a cell of context 3f…". */
     String what();
 
-    /** The JSON limits for this stream's frames. */
-    ObjectMapper mapper();
+    /** The JSON limits for this stream's frames: the agent's usual ones unless a stream needs others. */
+    default ObjectMapper mapper() {
+        return AgentJson.MAPPER;
+    }
 
     /** Bytes of events buffered between the reader and the consumer (one larger event still passes). */
     int bufferBytes();

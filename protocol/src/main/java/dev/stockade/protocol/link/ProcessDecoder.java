@@ -1,6 +1,5 @@
 package dev.stockade.protocol.link;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.protocol.AgentEvent;
 
@@ -17,11 +16,6 @@ record ProcessDecoder(int pid) implements EventDecoder<AgentEvent> {
     @Override
     public String what() {
         return "process " + pid;
-    }
-
-    @Override
-    public ObjectMapper mapper() {
-        return AgentJson.MAPPER;
     }
 
     @Override

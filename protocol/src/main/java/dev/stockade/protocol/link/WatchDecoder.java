@@ -1,6 +1,5 @@
 package dev.stockade.protocol.link;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stockade.protocol.EntryInfo;
 import dev.stockade.protocol.WatchEvent;
@@ -17,11 +16,6 @@ record WatchDecoder(String path) implements EventDecoder<WatchEvent> {
     @Override
     public String what() {
         return "the watch of " + path;
-    }
-
-    @Override
-    public ObjectMapper mapper() {
-        return AgentJson.MAPPER;
     }
 
     @Override
