@@ -2,8 +2,8 @@ package dev.stockade.server;
 
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.HttpServer;
 import dev.stockade.agent.AgentScript;
+import dev.stockade.server.api.RequestBounds;
 import dev.stockade.server.api.Router;
 import dev.stockade.server.audit.AuditLog;
 import dev.stockade.server.store.Store;
@@ -34,14 +34,22 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * Wires the server together: configuration → runtime (found through ServiceLoader) → template →
- * sandbox manager → HTTP router. Owns the virtual-thread executor that runs every request.
+ * sandbox manager → HTTP router. Owns the HTTP server (Jetty 12 core: ARCHITECTURE.md "Threads" says
+ * why) and the virtual-thread executor that runs every request.
  */
 final class Server {
     private final ServerConfig config;
-    private final HttpServer http;
+    private final org.eclipse.jetty.server.Server http;
+    private final ServerConnector connector;
     private final SandboxManager manager;
     private final ExecutorService executor;
     private final String apiKey;
@@ -54,7 +62,7 @@ final class Server {
 
     private final Store store;
 
-    private Server(ServerConfig config, HttpServer http, SandboxManager manager, ExecutorService executor, String apiKey,
+    private Server(ServerConfig config, org.eclipse.jetty.server.Server http, ServerConnector connector, SandboxManager manager, ExecutorService executor, String apiKey,
                    FileChannel lock, EgressProxy egress, PackageIndex index, Store store) {
         this.store = store;
         this.lock = lock;
@@ -62,6 +70,7 @@ final class Server {
         this.index = index;
         this.config = config;
         this.http = http;
+        this.connector = connector;
         this.manager = manager;
         this.executor = executor;
         this.apiKey = apiKey;
@@ -73,7 +82,7 @@ final class Server {
         EgressProxy egress = null;
         PackageIndex index = null;
         Store store = null;
-        HttpServer http = null;
+        org.eclipse.jetty.server.Server http = null;
         try {
             Path data = config.dataDir();
             Files.createDirectories(data);
@@ -94,42 +103,28 @@ final class Server {
             index = new PackageIndex(config.packages(), ServerFetchGate.from(config.egress()));
             egress = new EgressProxy(config.egress(), List.of(index),
                     new InterceptingTls(ca, config.egress().extraTrustPem()));
-            // Every command streams several small frames, each flushed at once: with Nagle's
-            // algorithm on, a frame can wait ~40 ms for the client's delayed ACK.
-            System.setProperty("sun.net.httpserver.nodelay", "true");
-            // A refused request (413, 401...) may be answered before its body was read; closing the
-            // exchange then drains up to this much, so the client reads the answer instead of a
-            // connection reset. Larger leftovers close the connection.
-            System.setProperty("sun.net.httpserver.drainAmount", Long.toString(64L * 1024 * 1024));
-            // Slow clients: a request (headers and body) must arrive within REQUEST_SECONDS, and a
-            // connection that sends nothing is closed after the JDK's idle interval (30 s). Responses
-            // have no such bound (commands stream for as long as they run). The operator's own
-            // -D settings win.
-            if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
-                System.setProperty("sun.net.httpserver.maxReqTime", Long.toString(REQUEST_SECONDS));
-            }
-            if (System.getProperty("jdk.httpserver.maxConnections") == null) {
-                System.setProperty("jdk.httpserver.maxConnections", Integer.toString(MAX_CONNECTIONS));
-            }
-            // Beyond this many idle keep-alive connections the JDK server closes a connection right
-            // after its response without saying so (no Connection: close), and a client's next
-            // request on it fails: let idle connections live until the idle timer ends them instead.
-            if (System.getProperty("sun.net.httpserver.maxIdleConnections") == null) {
-                System.setProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_CONNECTIONS));
-            }
             // The port is bound before any sandbox is taken over: a start that cannot listen (the
             // port taken, a typo) must fail before it touches what an earlier server left running.
-            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 512);
+            http = httpServer();
+            ServerConnector connector = (ServerConnector) http.getConnectors()[0];
+            connector.setHost(config.host());
+            connector.setPort(config.port());
+            connector.open();
             manager = new SandboxManager(config, runtimes, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
-            http.setExecutor(executor);
-            http.createContext("/", new Router(json, manager, tenancy, quotas, audit, index.policy()));
+            http.setHandler(new GracefulHandler(new Router(executor, json, manager, tenancy, quotas, audit, index.policy())));
             http.start();
-            return new Server(config, http, manager, executor, key, lock, egress, index, store);
-        } catch (IOException | RuntimeException e) {
+            return new Server(config, http, connector, manager, executor, key, lock, egress, index, store);
+        } catch (Exception e) {
             // Undo in reverse, leaving the sandboxes (those taken over from an earlier run, recorded)
             // for the next start: a failed start must not destroy what it never served.
-            if (http != null) http.stop(0);
+            if (http != null) {
+                try {
+                    http.stop();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
             if (manager != null) manager.detach();
             if (egress != null) egress.close();
             if (index != null) index.close();
@@ -145,8 +140,37 @@ final class Server {
                 throw new UncheckedIOException("starting the server failed: " + io.getMessage()
                         + ". Check that the port is free and the data directory is writable.", io);
             }
-            throw (RuntimeException) e;
+            if (e instanceof RuntimeException re) throw re;
+            throw new IllegalStateException("starting the HTTP server failed: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The API's HTTP server, not yet bound: request line and headers bounded (414/431 beyond), every
+     * refusal Jetty makes itself answered in the API's JSON error shape, a connection idle between
+     * requests closed after {@link #IDLE_SECONDS}, at most {@link #MAX_CONNECTIONS} connections (more
+     * wait in the accept queue), no Server header.
+     */
+    static org.eclipse.jetty.server.Server httpServer() {
+        QueuedThreadPool pool = new QueuedThreadPool();
+        pool.setName("http");
+        org.eclipse.jetty.server.Server http = new org.eclipse.jetty.server.Server(pool);
+        HttpConfiguration hc = new HttpConfiguration();
+        hc.setRequestHeaderSize(RequestBounds.MAX_HEADER_BLOCK);
+        hc.setSendServerVersion(false);
+        hc.setSendXPoweredBy(false);
+        ServerConnector connector = new ServerConnector(http, new HttpConnectionFactory(hc));
+        connector.setAcceptQueueSize(512);
+        // Every command streams several small frames, each flushed at once: with Nagle's algorithm
+        // on, a frame can wait ~40 ms for the client's delayed ACK.
+        connector.setAcceptedTcpNoDelay(true);
+        // Between requests, and while a read or write waits on the client (a slow client); a handler
+        // that streams a silent command's output is not idle (Router ignores the timeout then).
+        connector.setIdleTimeout(IDLE_SECONDS * 1000);
+        http.addConnector(connector);
+        http.addBean(new NetworkConnectionLimit(MAX_CONNECTIONS, connector));
+        http.setErrorHandler(new RequestBounds.JsonErrors());
+        return http;
     }
 
     /**
@@ -178,8 +202,8 @@ final class Server {
         return ch;
     }
 
-    /** Seconds a client has to send a whole request, headers and body (slow-client bound). */
-    static final long REQUEST_SECONDS = 300;
+    /** Seconds a connection may stay silent between requests, or while the server waits on the client's bytes. */
+    static final long IDLE_SECONDS = 30;
     /** Connections open at once; more wait in the accept queue. */
     static final int MAX_CONNECTIONS = 4096;
 
@@ -259,7 +283,7 @@ final class Server {
     }
 
     int port() {
-        return http.getAddress().getPort();
+        return connector.getLocalPort();
     }
 
     String apiKey() {
@@ -283,7 +307,12 @@ final class Server {
         if (!closed.compareAndSet(false, true)) return 0;
         int left = 0;
         try {
-            http.stop(graceSeconds);
+            http.setStopTimeout(graceSeconds * 1000L);
+            try {
+                http.stop();
+            } catch (Exception e) {
+                // what could not stop in time was cut off; the sandboxes are handled below all the same
+            }
             if (endSandboxes) manager.close();
             else left = manager.detach();
             egress.close();

@@ -164,11 +164,9 @@ final class CodeInterpreterApi {
                 contextId == null ? language : null);
         // Errors until here (bad body, unknown context) are plain HTTP errors; from here on the answer is a 200 stream.
         try (CellRun run = sessions.execute(sb, cell)) {
-            r.exchange.getResponseHeaders().set("Content-Type", "application/x-ndjson");
-            r.exchange.getResponseHeaders().set("Cache-Control", "no-store");
-            r.exchange.sendResponseHeaders(200, 0);
-            AbortableBody body = new AbortableBody(r.exchange.getResponseBody());
-            r.exchange.setStreams(null, body); // the exchange's own close goes through it too
+            r.setResponseHeader("Content-Type", "application/x-ndjson");
+            r.setResponseHeader("Cache-Control", "no-store");
+            AbortableBody body = new AbortableBody(r, r.respond(200, 0));
             try (OutputStream out = body) {
                 // Send the headers now: the SDK's request timeout runs until they arrive, and a cell
                 // may stay silent for longer than that.
@@ -265,18 +263,22 @@ final class CodeInterpreterApi {
 
     /**
      * The response body, which can be cut off: once aborted, close() fails instead of writing the
-     * chunked body's last chunk, and the HTTP server then closes the connection (its exchange's
-     * close treats a failing close as a broken connection), so the client sees a truncated body.
+     * chunked body's last chunk, and the request ends as failed ({@link Request#abortResponse}), on
+     * which the HTTP server closes the connection, so the client sees a truncated body.
      */
     private static final class AbortableBody extends java.io.FilterOutputStream {
         private volatile boolean aborted;
 
-        AbortableBody(OutputStream out) {
+        private final Request request;
+
+        AbortableBody(Request request, OutputStream out) {
             super(out);
+            this.request = request;
         }
 
         void abort() {
             aborted = true;
+            request.abortResponse();
         }
 
         @Override

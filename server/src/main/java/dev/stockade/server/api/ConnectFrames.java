@@ -73,9 +73,8 @@ final class ConnectFrames {
 
     /** Answers 200 with the stream's content type (a Connect stream always does) and returns its body. */
     static OutputStream begin(Request r) throws IOException {
-        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
-        r.exchange.sendResponseHeaders(200, 0);
-        return r.exchange.getResponseBody();
+        r.setResponseHeader("Content-Type", "application/connect+json");
+        return r.respond(200, 0);
     }
 
     /** A stream refused before its first message: 200, then only the end-of-stream carrying {@code error}. */

@@ -1,6 +1,6 @@
 package dev.stockade.server.api;
 
-import com.sun.net.httpserver.Headers;
+import org.eclipse.jetty.http.HttpFields;
 import dev.stockade.server.error.StockadeError;
 import java.util.List;
 import java.util.Objects;
@@ -21,10 +21,10 @@ final class CredentialHeaders {
 
     private CredentialHeaders() {}
 
-    static void requireUnambiguous(Headers headers) {
+    static void requireUnambiguous(HttpFields headers) {
         for (String name : SINGLE) {
-            List<String> values = headers.get(name);
-            if (values == null) continue;
+            List<String> values = headers.getValuesList(name);
+            if (values.isEmpty()) continue;
             if (values.size() > 1) {
                 throw StockadeError.invalid("the request carries " + values.size() + " " + name
                         + " headers: send it once (an ambiguous credential is never used)");
@@ -38,14 +38,14 @@ final class CredentialHeaders {
                 }
             }
         }
-        String key = headers.getFirst("X-API-Key");
-        String auth = headers.getFirst("Authorization");
+        String key = headers.get("X-API-Key");
+        String auth = headers.get("Authorization");
         if (key != null && auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7)
                 && !auth.substring(7).trim().equals(key.trim())) {
             throw StockadeError.invalid("X-API-Key and Authorization: Bearer name different credentials: send one");
         }
-        String token = headers.getFirst("X-Access-Token");
-        String traffic = headers.getFirst("E2B-Traffic-Access-Token");
+        String token = headers.get("X-Access-Token");
+        String traffic = headers.get("E2B-Traffic-Access-Token");
         if (token != null && traffic != null && !Objects.equals(token.trim(), traffic.trim())) {
             throw StockadeError.invalid("X-Access-Token and E2B-Traffic-Access-Token differ: a sandbox has one token");
         }

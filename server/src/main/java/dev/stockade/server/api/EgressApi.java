@@ -136,7 +136,7 @@ final class EgressApi {
                 + "# HELP stockade_egress_open_connections Connections through the egress proxy open now.\n"
                 + "# TYPE stockade_egress_open_connections gauge\n"
                 + "stockade_egress_open_connections " + open + "\n";
-        r.exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        r.setResponseHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
         r.send(200, text.getBytes(StandardCharsets.UTF_8));
     }
 

@@ -18,6 +18,8 @@ final class Errors {
             case SANDBOX_GONE -> 502;
             case CONFLICT -> 409;
             case PAYLOAD_TOO_LARGE -> 413;
+            case URI_TOO_LONG -> 414;
+            case HEADERS_TOO_LARGE -> 431;
             case UNSUPPORTED_MEDIA_TYPE -> 415;
             case RESOURCE_EXHAUSTED -> 429;
             case NO_SPACE -> 507;
@@ -37,7 +39,7 @@ final class Errors {
             case SANDBOX_GONE -> "unavailable";
             case CONFLICT -> "already_exists";
             // resource_exhausted is the E2B SDKs' RateLimitError: only for rate limits (docs/e2b-wire.md §13).
-            case PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE -> "invalid_argument";
+            case PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, URI_TOO_LONG, HEADERS_TOO_LARGE -> "invalid_argument";
             case RESOURCE_EXHAUSTED, NO_SPACE -> "resource_exhausted";
             case UNAVAILABLE -> "unavailable";
             case TIMEOUT -> "deadline_exceeded";
@@ -54,6 +56,8 @@ final class Errors {
             case SANDBOX_GONE -> 502;
             case CONFLICT -> 409;
             case PAYLOAD_TOO_LARGE -> 400;
+            case URI_TOO_LONG -> 414;
+            case HEADERS_TOO_LARGE -> 431;
             // Connect's protocol: a server answers a codec it does not support with HTTP 415.
             case UNSUPPORTED_MEDIA_TYPE -> 415;
             case RESOURCE_EXHAUSTED, NO_SPACE -> 429;

@@ -36,10 +36,10 @@ final class FilesHttp {
         if (path == null) throw StockadeError.invalid("the path query parameter is required");
         try (FileDownload f = sessions.readFile(ctx.sandbox(), path, ctx.user())) {
             long size = f.size();
-            r.exchange.getResponseHeaders().set("Content-Type", "application/octet-stream");
-            r.exchange.sendResponseHeaders(200, size == 0 ? -1 : size);
+            r.setResponseHeader("Content-Type", "application/octet-stream");
+            OutputStream body = r.respond(200, size == 0 ? -1 : size);
             if (size == 0) return;
-            try (OutputStream out = r.exchange.getResponseBody(); InputStream in = f.content()) {
+            try (OutputStream out = body; InputStream in = f.content()) {
                 // Exactly the announced size: a file that shrank meanwhile aborts the response
                 // (the client sees a short body, never a wrong one); one that grew is cut.
                 long copied = in.transferTo(new LimitedOutput(out, size));
@@ -55,7 +55,7 @@ final class FilesHttp {
         String type = r.header("Content-Type");
         String t = type == null ? "" : type.toLowerCase(Locale.ROOT);
         ArrayNode out = r.json.createArrayNode();
-        InputStream body = new CappedInput(new ClientInput(r.exchange.getRequestBody()), max);
+        InputStream body = new CappedInput(new ClientInput(r.requestBody()), max);
         if (t.startsWith("multipart/form-data")) {
             Multipart mp = new Multipart(body, type);
             Multipart.Part part;

@@ -118,9 +118,7 @@ final class ProcessRpc {
         } catch (StockadeError e) {
             early = e;
         }
-        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
-        r.exchange.sendResponseHeaders(200, 0);
-        try (OutputStream out = r.exchange.getResponseBody()) {
+        try (OutputStream out = ConnectFrames.begin(r)) {
             if (early != null) {
                 ConnectFrames.end(out, r.json, early);
                 return;
@@ -272,7 +270,7 @@ final class ProcessRpc {
     private void streamInput(Request r, EnvdContext ctx) throws IOException {
         r.requireJsonContentType();
         StockadeError failure = null;
-        try (InputStream in = r.exchange.getRequestBody()) {
+        try (InputStream in = r.requestBody()) {
             Integer pid = null;
             JsonNode msg;
             while ((msg = ConnectFrames.readMessage(in, r.json, MAX_UNARY)) != null) {
@@ -290,9 +288,7 @@ final class ProcessRpc {
         } catch (StockadeError e) {
             failure = e;
         }
-        r.exchange.getResponseHeaders().set("Content-Type", "application/connect+json");
-        r.exchange.sendResponseHeaders(200, 0);
-        try (OutputStream out = r.exchange.getResponseBody()) {
+        try (OutputStream out = ConnectFrames.begin(r)) {
             if (failure == null) ConnectFrames.message(out, r.json, r.json.createObjectNode());
             ConnectFrames.end(out, r.json, failure);
         }

@@ -3,26 +3,42 @@ package dev.stockade.server.api;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.HttpExchange;
 import dev.stockade.server.error.StockadeError;
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.URLDecoder;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Callback;
 
 /**
- * One HTTP exchange as handlers see it: bounded body reading, query parsing, JSON responses. Runs on
- * the request's virtual thread. Everything read from the client is hostile: sizes are capped and
- * parse failures become INVALID_ARGUMENT, never a 500.
+ * One HTTP exchange as handlers see it: the request's method, raw path and query, headers and body
+ * stream; the response's headers, status and body stream; bounded body reading, query parsing, JSON
+ * responses. Made by {@link Router} from Jetty's request, response and callback, and used only on
+ * the request's virtual thread, which blocks on the body streams. Everything read from the client is
+ * hostile: sizes are capped and parse failures become INVALID_ARGUMENT, never a 500.
  */
 final class Request {
-    final HttpExchange exchange;
+    private final org.eclipse.jetty.server.Request request;
+    private final Response response;
+    private final Callback callback;
     final ObjectMapper json;
     private Map<String, String> query;
+    private InputStream body;
+    private ResponseBody out;
+    private int status;
+    private volatile boolean aborted;
     /** What the audit log records of this request beyond its route: a target (a path, an id) and a detail. */
     String auditTarget;
     String auditDetail;
@@ -31,8 +47,10 @@ final class Request {
     /** Who makes the request, once authenticated. */
     dev.stockade.server.tenancy.Principal principal;
 
-    Request(HttpExchange exchange, ObjectMapper json) {
-        this.exchange = exchange;
+    Request(org.eclipse.jetty.server.Request request, Response response, Callback callback, ObjectMapper json) {
+        this.request = request;
+        this.response = response;
+        this.callback = callback;
         this.json = json;
     }
 
@@ -54,22 +72,49 @@ final class Request {
     }
 
     String method() {
-        return exchange.getRequestMethod();
+        return request.getMethod();
     }
 
+    /** The path as sent, %-escapes kept. */
     String path() {
-        return exchange.getRequestURI().getRawPath();
+        return request.getHttpURI().getPath();
     }
 
+    /** The query as sent (%-escapes kept), or null. */
+    String rawQuery() {
+        return request.getHttpURI().getQuery();
+    }
+
+    /** The first value of a header (names are case-insensitive), or null. */
     String header(String name) {
-        return exchange.getRequestHeaders().getFirst(name);
+        return request.getHeaders().get(name);
+    }
+
+    /** Every request header, in order. */
+    HttpFields headers() {
+        return request.getHeaders();
+    }
+
+    /** The client's address, or null when the connection does not say. */
+    String remoteAddress() {
+        return org.eclipse.jetty.server.Request.getRemoteAddr(request);
+    }
+
+    /** Sets a response header (before the response is sent). */
+    void setResponseHeader(String name, String value) {
+        response.getHeaders().put(name, value);
+    }
+
+    /** The status sent, or 0 while none was. */
+    int status() {
+        return status;
     }
 
     /** Query parameters; a repeated key keeps its first value; malformed escapes are a 400. */
     Map<String, String> query() {
         if (query == null) {
             Map<String, String> q = new LinkedHashMap<>();
-            String raw = exchange.getRequestURI().getRawQuery();
+            String raw = rawQuery();
             if (raw != null && !raw.isEmpty()) {
                 for (String pair : raw.split("&")) {
                     if (pair.isEmpty()) continue;
@@ -88,6 +133,12 @@ final class Request {
         return query;
     }
 
+    /** The request body as a blocking stream (read on the request's virtual thread). */
+    InputStream requestBody() {
+        if (body == null) body = Content.Source.asInputStream(request);
+        return body;
+    }
+
     /** The whole body, at most {@code max} bytes, else PAYLOAD_TOO_LARGE. */
     byte[] body(int max) {
         String len = header("Content-Length");
@@ -98,7 +149,7 @@ final class Request {
                 throw StockadeError.invalid("Content-Length is not a number");
             }
         }
-        try (InputStream in = exchange.getRequestBody()) {
+        try (InputStream in = requestBody()) {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             byte[] buf = new byte[16384];
             int n;
@@ -108,7 +159,7 @@ final class Request {
             }
             return out.toByteArray();
         } catch (IOException e) {
-            throw StockadeError.invalid("reading the request body failed: " + e.getMessage());
+            throw RequestBounds.readFailure(e);
         }
     }
 
@@ -146,8 +197,8 @@ final class Request {
     }
 
     void requireJsonContentType() {
-        java.util.List<String> types = exchange.getRequestHeaders().get("Content-Type");
-        if (types == null) return;
+        List<String> types = request.getHeaders().getValuesList(HttpHeader.CONTENT_TYPE);
+        if (types.isEmpty()) return;
         if (types.size() > 1) throw StockadeError.invalid("the request carries " + types.size() + " Content-Type headers: send one");
         String media = types.getFirst().split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
         if (media.equals("application/json") || (media.startsWith("application/") && media.endsWith("+json"))) return;
@@ -158,18 +209,100 @@ final class Request {
 
     void sendJson(int status, Object body) throws IOException {
         byte[] bytes = json.writeValueAsBytes(body);
-        exchange.getResponseHeaders().set("Content-Type", "application/json");
+        setResponseHeader("Content-Type", "application/json");
         send(status, bytes);
     }
 
+    /** A whole response in one write (its Content-Length known). */
     void send(int status, byte[] bytes) throws IOException {
-        if (bytes.length == 0) {
-            exchange.sendResponseHeaders(status, -1);
-        } else {
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
+        if (this.status != 0) throw new IOException("the response was already sent");
+        this.status = status;
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Integer.toString(bytes.length));
+        try (Blocker.Callback done = Blocker.callback()) {
+            response.write(true, ByteBuffer.wrap(bytes), done);
+            done.block();
+        }
+        out = ResponseBody.CLOSED;
+    }
+
+    /**
+     * Sends the status and headers now and returns the body's stream: {@code length} bytes exactly
+     * when positive, none when -1, any (chunked) when 0 — the JDK server's convention, which the
+     * handlers were written for. Writes are buffered until {@code flush()}, which sends them: a
+     * streamed handler flushes each frame. Closing the stream ends the response.
+     */
+    OutputStream respond(int status, long length) throws IOException {
+        if (this.status != 0) throw new IOException("the response was already sent");
+        this.status = status;
+        response.setStatus(status);
+        if (length > 0) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Long.toString(length));
+        else if (length < 0) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, "0");
+        out = new ResponseBody(Content.Sink.asOutputStream(response));
+        if (length == 0) out.flush(); // the headers leave now: a stream's first frame may be long in coming
+        return out;
+    }
+
+    /**
+     * Cuts the response off: the connection closes without the body's end, so the client sees a
+     * truncated body (what the SDKs read as "the sandbox was killed").
+     */
+    void abortResponse() {
+        aborted = true;
+    }
+
+    /**
+     * Ends the exchange, from {@link Router} once the handler returned: closes the body stream (a
+     * handler that never answered gets an empty response), reads what the client still sends up to
+     * {@link #DRAIN_BYTES} so that it reads an early refusal instead of a reset, and tells Jetty.
+     */
+    void finish() {
+        if (aborted) {
+            callback.failed(new IOException("response aborted"));
+            return;
+        }
+        try {
+            if (out == null) respond(status == 0 ? 500 : status, -1);
+            out.close();
+            drain();
+            callback.succeeded();
+        } catch (IOException | RuntimeException e) {
+            callback.failed(e);
+        }
+    }
+
+    /** Bytes of an unread body read and dropped after the response; a larger rest closes the connection. */
+    static final long DRAIN_BYTES = 64L * 1024 * 1024;
+
+    private void drain() {
+        try {
+            InputStream in = requestBody();
+            long left = DRAIN_BYTES;
+            byte[] buf = new byte[16384];
+            int n;
+            while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0) left -= n;
+        } catch (IOException | RuntimeException ignored) {
+            // a body that cannot be read ends with the connection; the answer was already sent
+        }
+    }
+
+    /**
+     * The response body: buffered (a frame's prefix and payload leave together), sent on flush, its
+     * close idempotent and the end of the response.
+     */
+    private static final class ResponseBody extends BufferedOutputStream {
+        static final ResponseBody CLOSED = new ResponseBody(OutputStream.nullOutputStream());
+        private boolean closed;
+
+        ResponseBody(OutputStream sink) {
+            super(sink, 16384);
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            if (closed) return;
+            closed = true;
+            super.close();
         }
     }
 }

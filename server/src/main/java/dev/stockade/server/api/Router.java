@@ -2,8 +2,6 @@ package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpHandler;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.error.HostPaths;
@@ -16,8 +14,13 @@ import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -29,9 +32,11 @@ import java.util.logging.Logger;
  * every failure into the error shape its client expects: E2B's {@code {code, message}} on the
  * control plane and /files, Connect errors on RPCs. Nothing escapes as a 500 unless it is a bug, and
  * then the message says so. Every request but /health and control-plane GETs leaves one audit entry
- * named by its route (refused authentications too). Runs on one virtual thread per request.
+ * named by its route (refused authentications too). Jetty calls {@link #handle} on one of its
+ * threads; the request then runs on a virtual thread of its own (blocking reads and writes are what
+ * the handlers are written in), and Jetty learns of its end through the callback.
  */
-public final class Router implements HttpHandler {
+public final class Router extends Handler.Abstract.NonBlocking {
     private static final Logger LOG = Logger.getLogger(Router.class.getName());
 
     private final ObjectMapper json;
@@ -40,9 +45,11 @@ public final class Router implements HttpHandler {
     private final AuditLog audit;
     private final Routes routes;
     private final SignedFileUrls signedUrls;
+    private final Executor requests;
 
-    public Router(ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
+    public Router(Executor requests, ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
                   dev.stockade.server.packages.PackagePolicy packagePolicy) {
+        this.requests = requests;
         this.json = json;
         this.manager = manager;
         this.tenancy = tenancy;
@@ -52,9 +59,29 @@ public final class Router implements HttpHandler {
     }
 
     @Override
-    public void handle(HttpExchange exchange) {
+    public boolean handle(org.eclipse.jetty.server.Request request, Response response, Callback callback) {
+        Request r = new Request(request, response, callback, json);
+        // An idle timeout while the handler waits on the client (a read, a write) fails that wait; one
+        // while neither happens is a stream whose command is silent, which is not a dead client.
+        request.addIdleTimeoutListener(t -> false);
+        try {
+            requests.execute(() -> {
+                try {
+                    handle(r);
+                } catch (RuntimeException | Error e) {
+                    // Before the dispatch's own try (a bug): the exchange must still end, never hang.
+                    LOG.log(Level.SEVERE, "bug: unhandled failure before dispatch", e);
+                    callback.failed(e);
+                }
+            });
+        } catch (RejectedExecutionException stopping) {
+            return false; // the server is stopping: Jetty answers 404 through the JSON error handler
+        }
+        return true;
+    }
+
+    private void handle(Request r) {
         long started = System.nanoTime();
-        Request r = new Request(exchange, json);
         String sandboxId = r.header("E2b-Sandbox-Id");
         String path = r.path();
         // A signed /files URL (E2B's downloadUrl/uploadUrl) is fetched without any header: it is
@@ -72,7 +99,8 @@ public final class Router implements HttpHandler {
         // An ambiguous credential is a refused authentication: recorded, whatever the route.
         boolean unambiguous = false;
         try {
-            CredentialHeaders.requireUnambiguous(exchange.getRequestHeaders());
+            RequestBounds.check(path, r.rawQuery(), r.headers());
+            CredentialHeaders.requireUnambiguous(r.headers());
             unambiguous = true;
             if (handler instanceof Route.Open open) {
                 open.handle(r);
@@ -147,7 +175,7 @@ public final class Router implements HttpHandler {
                     record(r, found.action(), failure, started);
                 }
             } finally {
-                exchange.close();
+                r.finish();
             }
         }
     }
@@ -179,12 +207,11 @@ public final class Router implements HttpHandler {
 
     /** Appends the request's audit entry: who, what, the outcome (never bodies or secrets). */
     private void record(Request r, String action, StockadeError failure, long started) {
-        int status = r.exchange.getResponseCode();
+        int status = r.status();
         if (status <= 0) status = failure == null ? 499 : Errors.status(failure.code());
         Principal p = r.principal;
         String outcome = failure != null ? failure.code().name().toLowerCase(java.util.Locale.ROOT) : status >= 400 ? "error" : "ok";
-        String remote = r.exchange.getRemoteAddress() == null ? null
-                : r.exchange.getRemoteAddress().getAddress().getHostAddress();
+        String remote = r.remoteAddress();
         audit.append(new AuditEntry(0, Instant.now(), p == null ? null : p.tenant(), p == null ? null : p.keyId(),
                 p == null ? "none" : p.via(), remote, action, r.auditSandbox, r.auditTarget, status, outcome,
                 r.auditDetail, (System.nanoTime() - started) / 1_000_000));
@@ -266,7 +293,7 @@ public final class Router implements HttpHandler {
         try {
             ObjectNode body = json.createObjectNode();
             if (e.retryAfterSeconds() > 0) {
-                r.exchange.getResponseHeaders().set("Retry-After", Long.toString(e.retryAfterSeconds()));
+                r.setResponseHeader("Retry-After", Long.toString(e.retryAfterSeconds()));
             }
             if (plane == Plane.CONNECT && e.code() != StockadeError.Code.SANDBOX_GONE) {
                 body.put("code", Errors.connectCode(e.code()));

@@ -143,7 +143,7 @@ final class SandboxListApi {
                 .toList();
         ArrayNode out = r.json.createArrayNode();
         for (Sandbox sb : page.subList(0, Math.min(q.limit(), page.size()))) out.add(SandboxJson.detail(r.json, sb));
-        if (page.size() > q.limit()) r.exchange.getResponseHeaders().set("X-Next-Token", cursor(page.get(q.limit() - 1)));
+        if (page.size() > q.limit()) r.setResponseHeader("X-Next-Token", cursor(page.get(q.limit() - 1)));
         r.sendJson(200, out);
     }
 

@@ -39,7 +39,7 @@ final class SignedFileUrls {
     /** Whether the request is a signed /files URL (a query key {@code signature}); never throws. */
     static boolean requested(Request r) {
         if (!"/files".equals(r.path())) return false;
-        String raw = r.exchange.getRequestURI().getRawQuery();
+        String raw = r.rawQuery();
         if (raw == null) return false;
         for (String pair : raw.split("&")) {
             if (pair.equals("signature") || pair.startsWith("signature=")) return true;

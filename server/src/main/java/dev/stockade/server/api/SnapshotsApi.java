@@ -61,7 +61,7 @@ final class SnapshotsApi {
                 .filter(s -> q.after() == null || s.id().compareTo(q.after()) > 0).toList();
         ArrayNode out = r.json.createArrayNode();
         for (Snapshots.Snapshot s : all.subList(0, Math.min(q.limit(), all.size()))) out.add(SandboxJson.snapshot(r.json, s));
-        if (all.size() > q.limit()) r.exchange.getResponseHeaders().set("X-Next-Token", all.get(q.limit() - 1).id());
+        if (all.size() > q.limit()) r.setResponseHeader("X-Next-Token", all.get(q.limit() - 1).id());
         r.sendJson(200, out);
     }
 

@@ -21,13 +21,11 @@ final class UploadMetadata {
 
     static Map<String, String> from(Request r) {
         Map<String, String> metadata = new TreeMap<>();
-        for (Map.Entry<String, List<String>> h : r.exchange.getRequestHeaders().entrySet()) {
-            String name = h.getKey();
+        for (org.eclipse.jetty.http.HttpField h : r.headers()) {
+            String name = h.getName();
             if (name == null || !name.regionMatches(true, 0, HEADER_PREFIX, 0, HEADER_PREFIX.length())) continue;
             String key = name.substring(HEADER_PREFIX.length()).toLowerCase(Locale.ROOT);
-            List<String> values = h.getValue();
-            String value = values == null || values.isEmpty() ? "" : values.getFirst();
-            metadata.putIfAbsent(key, value);
+            metadata.putIfAbsent(key, h.getValue() == null ? "" : h.getValue());
         }
         String problem = FileMetadata.problem(metadata);
         if (problem != null) throw StockadeError.invalid(problem);

@@ -15,6 +15,10 @@ public final class StockadeError extends RuntimeException {
         SANDBOX_GONE,
         CONFLICT,
         PAYLOAD_TOO_LARGE,
+        /** A request line (its target) longer than the server reads: HTTP 414. */
+        URI_TOO_LONG,
+        /** Request headers beyond the server's bounds (total size, count, one header's size): HTTP 431. */
+        HEADERS_TOO_LARGE,
         /** A body in a format the endpoint does not read (text or a form where JSON is expected): HTTP 415. */
         UNSUPPORTED_MEDIA_TYPE,
         RESOURCE_EXHAUSTED,

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.Headers;
+import org.eclipse.jetty.http.HttpFields;
 import dev.stockade.server.error.StockadeError;
 import org.junit.jupiter.api.Test;
 
@@ -17,13 +17,13 @@ import org.junit.jupiter.api.Test;
 class StrictInputTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static Headers headers(String... nameValue) {
-        Headers h = new Headers();
+    private static HttpFields headers(String... nameValue) {
+        HttpFields.Mutable h = HttpFields.build();
         for (int i = 0; i < nameValue.length; i += 2) h.add(nameValue[i], nameValue[i + 1]);
         return h;
     }
 
-    private static void ambiguous(Headers h) {
+    private static void ambiguous(HttpFields h) {
         StockadeError e = assertThrows(StockadeError.class, () -> CredentialHeaders.requireUnambiguous(h));
         assertTrue(e.code() == StockadeError.Code.INVALID_ARGUMENT, e::getMessage);
     }
