@@ -154,7 +154,8 @@ final class FilesHttp {
         }
 
         private static StockadeError cut(IOException e) {
-            return StockadeError.invalid("the upload was cut short: " + e.getMessage());
+            if (RequestBounds.malformedBody(e)) return RequestBounds.readFailure(e);
+            return StockadeError.invalid("the upload was cut short: " + RequestBounds.printable(String.valueOf(e.getMessage()), 200));
         }
 
         @Override

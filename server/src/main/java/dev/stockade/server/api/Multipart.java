@@ -11,10 +11,16 @@ import java.util.Locale;
 /**
  * A streaming reader of multipart/form-data bodies (RFC 7578), as the E2B SDK sends file uploads:
  * each part is handed on as a stream while it arrives, so a 50 MiB upload never sits in memory.
- * Hostile input: header blocks are bounded, a missing boundary or truncated body is INVALID_ARGUMENT.
+ * Hostile input: header blocks ({@value #MAX_HEADER_BYTES} bytes a part) and the number of parts are
+ * bounded, a missing boundary or truncated body is INVALID_ARGUMENT.
  */
 final class Multipart {
     private static final int MAX_HEADER_BYTES = 16 * 1024;
+    /**
+     * Parts in one body (issue 15: 100,000 one-byte parts held a request past its time budget). Each
+     * file part is a write in the sandbox; the SDKs send one part per file of a batch.
+     */
+    static final int MAX_PARTS = 1000;
 
     record Part(String name, String filename, InputStream content) {}
 
@@ -22,6 +28,7 @@ final class Multipart {
     private final byte[] delimiter; // CRLF--boundary
     private boolean done;
     private PartStream current;
+    private int parts;
 
     Multipart(InputStream body, String contentType) {
         String boundary = boundary(contentType);
@@ -65,6 +72,10 @@ final class Multipart {
             return null;
         }
         if (a != '\r' || b != '\n') throw StockadeError.invalid("malformed multipart body: bad delimiter line");
+        if (++parts > MAX_PARTS) {
+            throw new StockadeError(StockadeError.Code.PAYLOAD_TOO_LARGE, "the multipart body has more than " + MAX_PARTS
+                    + " parts: send the files in several requests");
+        }
         String name = null, filename = null;
         int total = 0;
         while (true) {

@@ -32,6 +32,8 @@ import java.util.Optional;
  */
 final class ProcessRpc {
     private static final int MAX_UNARY = 8 * 1024 * 1024;
+    /** Messages in one StreamInput request (each bounded by {@link #MAX_UNARY}): a client stream ends. */
+    static final int MAX_STREAM_MESSAGES = 100_000;
     private static final Duration DEFAULT_KEEPALIVE = Duration.ofSeconds(30);
     /**
      * How often an idle terminal stream writes a keepalive. A client that left is only noticed by a
@@ -273,7 +275,12 @@ final class ProcessRpc {
         try (InputStream in = r.requestBody()) {
             Integer pid = null;
             JsonNode msg;
+            int messages = 0;
             while ((msg = ConnectFrames.readMessage(in, r.json, MAX_UNARY)) != null) {
+                if (++messages > MAX_STREAM_MESSAGES) {
+                    throw new StockadeError(StockadeError.Code.PAYLOAD_TOO_LARGE, "a StreamInput carries at most "
+                            + MAX_STREAM_MESSAGES + " messages: open another stream");
+                }
                 if (msg.has("start")) {
                     if (pid != null) throw StockadeError.invalid("a StreamInput has one start message");
                     pid = selectPid(ctx, msg.get("start").path("process"));

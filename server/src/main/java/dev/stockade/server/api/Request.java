@@ -252,8 +252,7 @@ final class Request {
     }
 
     /**
-     * Ends the exchange, from {@link Router} once the handler returned: closes the body stream (a
-     * handler that never answered gets an empty response), reads what the client still sends up to
+     * Ends the exchange, from {@link Router} once the handler returned: closes the body stream, reads what the client still sends up to
      * {@link #DRAIN_BYTES} so that it reads an early refusal instead of a reset, and tells Jetty.
      */
     void finish() {
@@ -261,8 +260,12 @@ final class Request {
             callback.failed(new IOException("response aborted"));
             return;
         }
+        if (out == null) {
+            // The handler ended without an answer (the client went away mid-request): nothing to end.
+            callback.failed(new IOException("the exchange ended without a response"));
+            return;
+        }
         try {
-            if (out == null) respond(status == 0 ? 500 : status, -1);
             out.close();
             drain();
             callback.succeeded();

@@ -79,6 +79,12 @@ public final class RequestBounds {
         return Character.digit(c, 16);
     }
 
+    /** Whether a failed read is Jetty's verdict on the body's framing (the client's error), not a lost connection. */
+    static boolean malformedBody(IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) if (t instanceof BadMessageException) return true;
+        return false;
+    }
+
     /** A body read that failed: a malformed body (a bad chunk size) is the client's 400; else the client went away. */
     static StockadeError readFailure(IOException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
@@ -99,7 +105,8 @@ public final class RequestBounds {
     /**
      * What Jetty answers itself (a request it could not parse or that broke a bound: 400, 414, 431; a
      * failure after the handler): our JSON error shape instead of Jetty's HTML page. The message is
-     * Jetty's reason, which names the rule broken and never a host path (scrubbed all the same).
+     * Jetty's reason, which names the rule broken and never a host path (scrubbed all the same); on a
+     * Connect RPC's path the code is Connect's name for it, as {@link Router} answers there.
      */
     public static final class JsonErrors extends ErrorHandler {
         @Override
@@ -116,7 +123,11 @@ public final class RequestBounds {
                         : "malformed request: " + printable(reason != null ? reason
                         : cause != null && cause.getMessage() != null ? cause.getMessage() : HttpStatus.getMessage(status), 200);
             };
-            String body = "{\"code\":" + status + ",\"message\":" + quote(HostPaths.scrub(message)) + "}";
+            // A Connect RPC's client reads Connect's error shape (a code name); every other client E2B's.
+            var uri = request.getHttpURI();
+            boolean rpc = uri != null && uri.getPath() != null && Plane.isRpcPath(uri.getPath());
+            String code = !rpc ? Integer.toString(status) : status >= 500 ? "\"internal\"" : "\"invalid_argument\"";
+            String body = "{\"code\":" + code + ",\"message\":" + quote(HostPaths.scrub(message)) + "}";
             response.setStatus(status);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
             response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");

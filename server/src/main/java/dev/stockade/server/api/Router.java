@@ -161,8 +161,14 @@ public final class Router extends Handler.Abstract.NonBlocking {
                     + ". Nothing was changed; check the disk of the server's data directory.");
             fail(r, plane, failure);
         } catch (IOException e) {
-            // The client went away mid-response: nothing left to tell it.
-            LOG.log(Level.FINE, "client connection failed", e);
+            if (RequestBounds.malformedBody(e)) {
+                // The body broke HTTP's framing (a chunk size of 16 hex digits, garbage): the client's 400.
+                failure = RequestBounds.readFailure(e);
+                fail(r, plane, failure);
+            } else {
+                // The client went away mid-response: nothing left to tell it.
+                LOG.log(Level.FINE, "client connection failed", e);
+            }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "bug: unhandled failure on " + r.method() + " " + path, e);
             failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
