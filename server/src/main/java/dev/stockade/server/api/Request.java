@@ -218,7 +218,7 @@ final class Request {
         if (this.status != 0) throw new IOException("the response was already sent");
         this.status = status;
         response.setStatus(status);
-        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Integer.toString(bytes.length));
+        if (bodyAllowed(status)) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Integer.toString(bytes.length));
         try (Blocker.Callback done = Blocker.callback()) {
             response.write(true, ByteBuffer.wrap(bytes), done);
             done.block();
@@ -237,10 +237,15 @@ final class Request {
         this.status = status;
         response.setStatus(status);
         if (length > 0) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Long.toString(length));
-        else if (length < 0) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, "0");
+        else if (length < 0 && bodyAllowed(status)) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, "0");
         out = new ResponseBody(Content.Sink.asOutputStream(response));
         if (length == 0) out.flush(); // the headers leave now: a stream's first frame may be long in coming
         return out;
+    }
+
+    /** 204 and 304 carry no body, so no Content-Length either (RFC 9110 §8.6). */
+    private static boolean bodyAllowed(int status) {
+        return status != 204 && status != 304 && status >= 200;
     }
 
     /**
