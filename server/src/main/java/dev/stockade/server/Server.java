@@ -77,6 +77,9 @@ final class Server {
     }
 
     static Server start(ServerConfig config) {
+        // Jetty (and sqlite-jdbc, when it finds it) log through SLF4J, which has no provider here: its
+        // own notice of that would be the only line it prints (failures are logged through JUL).
+        if (System.getProperty("slf4j.internal.verbosity") == null) System.setProperty("slf4j.internal.verbosity", "ERROR");
         FileChannel lock = null;
         SandboxManager manager = null;
         EgressProxy egress = null;
@@ -152,9 +155,6 @@ final class Server {
      * wait in the accept queue), no Server header.
      */
     static org.eclipse.jetty.server.Server httpServer() {
-        // Jetty logs through SLF4J, which has no provider here: its own notice of that would be the
-        // only line it prints (the server's failures are logged by Router, through JUL).
-        if (System.getProperty("slf4j.internal.verbosity") == null) System.setProperty("slf4j.internal.verbosity", "ERROR");
         QueuedThreadPool pool = new QueuedThreadPool();
         pool.setName("http");
         org.eclipse.jetty.server.Server http = new org.eclipse.jetty.server.Server(pool);

@@ -33,8 +33,8 @@ public final class RequestBounds {
 
     /**
      * Refuses what Jetty's parser lets through but the API never takes: too many headers, one huge
-     * header, and a target (path and query) with characters RFC 3986 does not allow raw — a backslash,
-     * a space, a control character, a {@code %} not followed by two hex digits — which a client, a
+     * header, and a target (path and query) with ASCII characters RFC 3986 does not allow raw — a
+     * backslash, a space, a control character, a {@code %} not followed by two hex digits — which a client, a
      * proxy and the server may each read differently.
      */
     static void check(String rawPath, String rawQuery, HttpFields headers) {
@@ -69,10 +69,14 @@ public final class RequestBounds {
         }
     }
 
-    /** RFC 3986's unreserved, sub-delims, ':', '@', '/', '?' (the query may hold '/' and '?'). */
+    /**
+     * RFC 3986's unreserved, sub-delims, ':', '@', '/', '?' (the query may hold '/' and '?'), and — as
+     * the JDK server took them and {@code curl} sends them — raw non-ASCII characters (UTF-8, RFC 3987),
+     * but not the C1 controls among them.
+     */
     private static boolean allowed(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                || "-._~!$&'()*+,;=:@/?".indexOf(c) >= 0;
+                || "-._~!$&'()*+,;=:@/?".indexOf(c) >= 0 || c > 0x9f;
     }
 
     private static int hex(char c) {
