@@ -159,9 +159,7 @@ public abstract class SnapshotContract extends RuntimeContract {
             String probe = "stat -c '%n %u:%g %a' /var /var/tmp /usr; touch /var/probe 2>/dev/null && echo root-wrote-var || echo no-write";
             assertEquals("", c.run(origin, "echo x > /var/tmp/copied-up").stderr());
             String before = c.run(origin, probe, "root").stdout();
-            RawClient.Response made = c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of());
-            assertEquals(201, made.status(), made.body());
-            snapId = made.json().path("snapshotID").asText();
+            snapId = snapshotOf(origin);
             fork = c.create(Map.of("templateID", snapId, "timeout", 120));
             String after = c.run(fork, probe, "root").stdout();
             assertEquals(before, after, "the fork's owners and rights are its origin's");
@@ -171,5 +169,12 @@ public abstract class SnapshotContract extends RuntimeContract {
             c.kill(origin);
             if (snapId != null) c.call("DELETE", "/templates/" + snapId, null);
         }
+    }
+
+    /** A new snapshot of {@code origin}: its id. */
+    String snapshotOf(RawClient.Box origin) {
+        RawClient.Response made = c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of());
+        assertEquals(201, made.status(), made.body());
+        return made.json().path("snapshotID").asText();
     }
 }
