@@ -263,6 +263,8 @@ def op_read(sock, req):
             raise AgentError("is_a_directory", "cannot read %s: it is a directory" % path)
         if not stat.S_ISREG(st.st_mode):
             raise AgentError("invalid_argument", "cannot read %s: not a regular file" % path)
+        if _is_agent_stdio(st):
+            raise AgentError("invalid_argument", "cannot read %s: it is the agent's own output, not a file of the sandbox" % path)
         os.set_blocking(fd, True)
         sock.settimeout(DATA_TIMEOUT)
         if st.st_size < CHUNK:
@@ -290,6 +292,20 @@ def op_read(sock, req):
         send_frame(sock, DATA)
     finally:
         os.close(fd)
+
+
+def _is_agent_stdio(st):
+    """Whether st is the agent's stdout or stderr (/proc/self/fd/1 names the agent's own): its log,
+    which the runtime writes on the host and which carries the runtime's output, is the operator's
+    (issue 15, item 4), not a file of the sandbox."""
+    for own in (1, 2):
+        try:
+            o = os.fstat(own)
+        except OSError:
+            continue
+        if (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
 
 
 def _read_small(fd, path):

@@ -64,6 +64,7 @@ public final class RawClient {
             } catch (IOException notJson) {
                 // left null
             }
+            if (r.statusCode() >= 400) ErrorTexts.seen(base, method + " " + path, text);
             return new Response(r.statusCode(), json, text, r.headers());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -139,6 +140,21 @@ public final class RawClient {
                 rb.header("Authorization", "Basic " + Base64.getEncoder().encodeToString((user + ":").getBytes()));
             }
             HttpResponse<InputStream> r = http.send(rb.build(), HttpResponse.BodyHandlers.ofInputStream());
+            if (r.statusCode() != 200) {
+                // Refused before the stream began (the sandbox is gone, the request is bad): the JSON error body.
+                String text;
+                try (InputStream in = r.body()) {
+                    text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                }
+                ErrorTexts.seen(base, rpc, text);
+                JsonNode error;
+                try {
+                    error = JSON.readTree(text);
+                } catch (IOException notJson) {
+                    error = JSON.getNodeFactory().textNode(text);
+                }
+                return new Run(-1, "", "", null, List.of(), error);
+            }
             List<JsonNode> events = new ArrayList<>();
             ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
             int pid = -1;
@@ -156,6 +172,7 @@ public final class RawClient {
                     JsonNode m = JSON.readTree(payload);
                     if ((flags & 2) != 0) {
                         if (m.has("error")) error = m.get("error");
+                        if (error != null) ErrorTexts.seen(base, rpc + " end of stream", error.toString());
                         break;
                     }
                     JsonNode ev = m.get("event");
@@ -189,7 +206,9 @@ public final class RawClient {
             HttpRequest.Builder rb = HttpRequest.newBuilder(base.resolve("/files?path=" + URLEncoder.encode(path, StandardCharsets.UTF_8)))
                     .timeout(Duration.ofSeconds(120)).GET();
             envd(b).forEach(rb::header);
-            return http.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+            HttpResponse<byte[]> r = http.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+            if (r.statusCode() >= 400) ErrorTexts.seen(base, "GET /files", new String(r.body(), StandardCharsets.UTF_8));
+            return r;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
@@ -317,6 +336,7 @@ public final class RawClient {
                     } catch (IOException notJson) {
                         errorBody = JSON.getNodeFactory().textNode(new String(all, StandardCharsets.UTF_8));
                     }
+                    if (r.statusCode() != 200) ErrorTexts.seen(base, rpc, new String(all, StandardCharsets.UTF_8));
                     return new Streamed(r.statusCode(), ct, frames, out.toByteArray(), err.toByteArray(), null, null, errorBody, sent);
                 }
                 while (true) {
@@ -334,6 +354,7 @@ public final class RawClient {
                     if (onFrame != null) onFrame.accept(f);
                     if (f.isEnd()) {
                         if (f.message().has("error")) error = f.message().get("error");
+                        if (error != null) ErrorTexts.seen(base, rpc + " end of stream", error.toString());
                         break;
                     }
                     JsonNode ev = f.message().path("event");
@@ -468,6 +489,7 @@ public final class RawClient {
                     } catch (IOException notJson) {
                         err = JSON.getNodeFactory().textNode(new String(all, StandardCharsets.UTF_8));
                     }
+                    ErrorTexts.seen(base, "POST /execute", new String(all, StandardCharsets.UTF_8));
                     return new Cell(r.statusCode(), ct, lines, arrivals, all, err, sent);
                 }
                 ByteArrayOutputStream line = new ByteArrayOutputStream();

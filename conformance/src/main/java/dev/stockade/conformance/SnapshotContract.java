@@ -143,4 +143,38 @@ public abstract class SnapshotContract extends RuntimeContract {
         list.forEach(n -> out.add(n.path("snapshotID").asText()));
         return out;
     }
+
+    /**
+     * Issue 15 (finding 7): a fork owns what its origin owned, nothing more. Directories of the
+     * template that the origin's writes copied up (/var, /var/tmp) keep the template's owner in the
+     * fork; before, they became the fork's root's (SPECIFICATION.md S11.9g).
+     */
+    @Test
+    void aForkDoesNotOwnTheTemplatesDirectories() {
+        requires(Capabilities.SNAPSHOT, "it compares a fork's owners with its origin's");
+        RawClient.Box origin = c.create();
+        RawClient.Box fork = null;
+        String snapId = null;
+        try {
+            String probe = "stat -c '%n %u:%g %a' /var /var/tmp /usr; touch /var/probe 2>/dev/null && echo root-wrote-var || echo no-write";
+            assertEquals("", c.run(origin, "echo x > /var/tmp/copied-up").stderr());
+            String before = c.run(origin, probe, "root").stdout();
+            snapId = snapshotOf(origin);
+            fork = c.create(Map.of("templateID", snapId, "timeout", 120));
+            String after = c.run(fork, probe, "root").stdout();
+            assertEquals(before, after, "the fork's owners and rights are its origin's");
+            assertEquals("x\n", c.run(fork, "cat /var/tmp/copied-up").stdout());
+        } finally {
+            if (fork != null) c.kill(fork);
+            c.kill(origin);
+            if (snapId != null) c.call("DELETE", "/templates/" + snapId, null);
+        }
+    }
+
+    /** A new snapshot of {@code origin}: its id. */
+    String snapshotOf(RawClient.Box origin) {
+        RawClient.Response made = c.call("POST", "/sandboxes/" + origin.id() + "/snapshots", Map.of());
+        assertEquals(201, made.status(), made.body());
+        return made.json().path("snapshotID").asText();
+    }
 }

@@ -57,9 +57,23 @@ public final class TestServer implements AutoCloseable {
 
     @Override
     public void close() {
-        server.close();
-        assertNoLeaks(dataDir);
-        deleteTree(dataDir);
+        try {
+            server.close();
+            assertNoLeaks(dataDir);
+            deleteTree(dataDir);
+        } finally {
+            assertNoHostDetailsInErrors();
+        }
+    }
+
+    /**
+     * Every error body and Connect end-of-stream error this server's clients read names no host
+     * detail (issue 15, item 4; {@link ErrorTexts}): asserted when the server closes, so every suite
+     * run on a TestServer greps the errors it provoked. Public for tests that look midway.
+     */
+    public void assertNoHostDetailsInErrors() {
+        assertEquals(List.of(), ErrorTexts.leaks(server.url(), dataDir),
+                "error answers naming host details (paths, uids, runtime output, class names)");
     }
 
     /** Removes a data directory the test made (after {@link #assertNoLeaks}: nothing is mounted there). */

@@ -19,6 +19,8 @@ import java.nio.file.Path;
  * sandbox can forge, since each sandbox has its own uid range.
  */
 public record UnixSocketTransport(Path socket, long peerUid) implements Transport {
+    private static final System.Logger LOG = System.getLogger(UnixSocketTransport.class.getName());
+
     /** Without a peer check: for tests and tools that start the agent themselves. */
     public UnixSocketTransport(Path socket) {
         this(socket, -1);
@@ -64,12 +66,16 @@ public record UnixSocketTransport(Path socket, long peerUid) implements Transpor
                 actual = uidOf(channel.getOption(jdk.net.ExtendedSocketOptions.SO_PEERCRED).user().getName());
             } catch (IOException | RuntimeException e) {
                 throw new AgentException(AgentException.Code.PROTOCOL, "cannot read the credentials of the process behind "
-                        + address() + ": " + e.getMessage(), e);
+                        + address() + " (" + e.getClass().getSimpleName() + ")", e);
             }
             if (actual != peerUid) {
-                throw new AgentException(AgentException.Code.PROTOCOL, "the process behind " + address() + " runs as host uid "
-                        + actual + ", not as this sandbox's root (" + peerUid + "): refusing to talk to it (the socket"
-                        + " was replaced from inside the sandbox, or belongs to another sandbox)");
+                // The uids are the host's (the sandbox's range on the host): the message reaches the
+                // sandbox's owner, so it names none; the operator's log has them.
+                LOG.log(System.Logger.Level.WARNING, "the process behind {0} runs as host uid {1}, not as the sandbox''s root"
+                        + " (host uid {2}): refused", socket, actual, peerUid);
+                throw new AgentException(AgentException.Code.PROTOCOL, "the process behind " + address() + " is not this"
+                        + " sandbox's agent (it does not run as the sandbox's root): refusing to talk to it (the socket was"
+                        + " replaced from inside the sandbox, or belongs to another sandbox)");
             }
         }
 

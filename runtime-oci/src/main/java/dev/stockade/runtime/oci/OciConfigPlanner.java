@@ -23,8 +23,9 @@ import java.util.List;
  * (SPECIFICATION.md S2.13h): RLIMIT_NPROC = {@code pids}, set on the agent and inherited by every
  * process, counts the tasks of each sandbox user (uids are the sandbox's own host range, so the
  * count is this sandbox's alone; the sandbox's root has no CAP_SYS_RESOURCE in the host namespace,
- * so nobody inside can raise it); the cgroup allows {@link #AGENT_PIDS_RESERVE} more, the agent's
- * headroom for its threads and for the commands, file operations and kills its owner asks for.
+ * so nobody inside can raise it); the cgroup allows that for each of the API's two users
+ * ({@link #API_USERS}: both may storm at once) plus {@link #AGENT_PIDS_RESERVE}, the agent's headroom
+ * for its threads and for the commands, file operations and kills its owner asks for.
  */
 final class OciConfigPlanner {
     static final List<String> AGENT_CAPABILITIES = List.of(
@@ -35,6 +36,12 @@ final class OciConfigPlanner {
      * and per running process, the relay) while user code holds all of its {@code pids}.
      */
     static final int AGENT_PIDS_RESERVE = 64;
+    /**
+     * The users the API runs processes as — "user" (uid 1000) and "root" — each counted by
+     * RLIMIT_NPROC on its own: the cgroup has room for all of them at their limit at once, so that
+     * two users storming together cannot take the agent's reserve (issue 15, item 1).
+     */
+    static final int API_USERS = 2;
     static final String HOSTNAME = "sandbox";
 
     private final ObjectMapper json;
@@ -78,10 +85,16 @@ final class OciConfigPlanner {
 
         /**
          * The host cgroup's pids limit for a sandbox whose users may have {@code pids} processes and
-         * threads each (their RLIMIT_NPROC): that plus the agent's reserve, in host tasks.
+         * threads each (their RLIMIT_NPROC): that for each of the API's users plus the agent's
+         * reserve, in host tasks.
          */
         long hostPids(int pids) {
-            return ((long) pids + AGENT_PIDS_RESERVE) * pidsPerProcess + pidsOverhead;
+            return ((long) API_USERS * pids + AGENT_PIDS_RESERVE) * pidsPerProcess + pidsOverhead;
+        }
+
+        /** The users' process limit a host cgroup limit of {@code hostPids} was made for ({@link #hostPids}'s inverse). */
+        long userPids(long hostPids) {
+            return Math.max(0, ((hostPids - pidsOverhead) / pidsPerProcess - AGENT_PIDS_RESERVE) / API_USERS);
         }
     }
 

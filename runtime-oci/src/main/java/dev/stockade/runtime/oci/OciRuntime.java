@@ -314,8 +314,8 @@ abstract class OciRuntime implements SandboxRuntime {
     }
 
     /**
-     * Moves every entry's owner and group by {@code delta} within 0..65535 of a sandbox range (ids
-     * outside a range, such as overflow ids, stay). Returns the bytes of the regular files seen.
+     * Moves every entry's owner and group by {@code delta} ({@link #shifted}). Returns the bytes of
+     * the regular files seen.
      */
     private static long shiftOwners(Path dir, long delta) throws IOException {
         long[] bytes = {0};
@@ -334,10 +334,24 @@ abstract class OciRuntime implements SandboxRuntime {
         return bytes[0];
     }
 
-    private static long shifted(long id, long delta) {
-        if (delta < 0) return id >= -delta && id < -delta + 65536 ? id + delta : id;
+    /**
+     * An id moved by {@code delta}: into a snapshot ({@code delta < 0}) a sandbox's own ids become
+     * 0..65535 and every other one (host root's, the template's files copied up by overlayfs)
+     * becomes {@link #FOREIGN_ID}; into a new sandbox, 0..65535 move to its range and FOREIGN_ID
+     * stays. Before issue 15 a foreign host id 0 came out of a snapshot as 0 and went into the fork
+     * as its root's, so forks owned the template's copied-up /var and /var/tmp.
+     */
+    static long shifted(long id, long delta) {
+        if (delta < 0) return id >= -delta && id < -delta + 65536 ? id + delta : FOREIGN_ID;
         return id < 65536 ? id + delta : id;
     }
+
+    /**
+     * The owner, in snapshots and forks, of files no sandbox id owned (as the template's, which the
+     * host owns): an id no sandbox range maps, so that inside it shows as nobody and the sandbox's
+     * root has no power over it, as over the template's own files ((uid_t) -2).
+     */
+    static final long FOREIGN_ID = 4294967294L;
 
     @Override
     public void pause(String id) {

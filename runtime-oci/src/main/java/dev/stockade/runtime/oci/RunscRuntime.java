@@ -196,7 +196,7 @@ public final class RunscRuntime extends OciRuntime {
             }
             if (counter(pids.resolve("pids.events"), "max") > 0) {
                 long max = Long.parseLong(Files.readString(pids.resolve("pids.max")).strip());
-                long userPids = Math.max(0, (max - PIDS_OVERHEAD) / PIDS_PER_PROCESS - OciConfigPlanner.AGENT_PIDS_RESERVE);
+                long userPids = PROFILE.userPids(max);
                 return Optional.of("the sandbox reached its process limit of " + userPids + " processes; the hardened"
                         + " runtime (runsc) ends the whole sandbox when that happens");
             }

@@ -51,7 +51,7 @@ class OciConfigPlannerTest {
         assertEquals(536_870_912L, c.at("/linux/resources/memory/swap").asLong(), "memory+swap == memory: no swap");
         // Headroom: each user's processes get pids (RLIMIT_NPROC, inherited from the agent); the cgroup
         // allows the agent's reserve on top, so user code at its limit never takes the agent's.
-        assertEquals(256 + OciConfigPlanner.AGENT_PIDS_RESERVE, c.at("/linux/resources/pids/limit").asInt());
+        assertEquals(OciConfigPlanner.API_USERS * 256 + OciConfigPlanner.AGENT_PIDS_RESERVE, c.at("/linux/resources/pids/limit").asInt());
         JsonNode nproc = null;
         for (JsonNode r : c.at("/process/rlimits")) if (r.get("type").asText().equals("RLIMIT_NPROC")) nproc = r;
         assertEquals("{\"type\":\"RLIMIT_NPROC\",\"hard\":256,\"soft\":256}", String.valueOf(nproc));

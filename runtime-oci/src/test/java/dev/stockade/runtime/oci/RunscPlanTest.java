@@ -48,7 +48,7 @@ class RunscPlanTest {
         // 512 MiB for the sandbox + the sentry's, gofer's and stubs' share of the host cgroup.
         assertEquals((512L + RunscRuntime.MEMORY_OVERHEAD_MB) << 20, c.at("/linux/resources/memory/limit").asLong());
         assertEquals(c.at("/linux/resources/memory/limit").asLong(), c.at("/linux/resources/memory/swap").asLong());
-        assertEquals((256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD, c.at("/linux/resources/pids/limit").asLong());
+        assertEquals((OciConfigPlanner.API_USERS * 256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD, c.at("/linux/resources/pids/limit").asLong());
         // The same isolation otherwise: user namespace range, capabilities, no_new_privs, binds.
         assertEquals(2_097_152L, c.at("/linux/uidMappings/0/hostID").asLong());
         assertTrue(c.at("/process/noNewPrivileges").asBoolean());
@@ -72,7 +72,7 @@ class RunscPlanTest {
         assertFalse(destinations(c).contains("/tmp"));
         assertTrue(c.at("/linux/maskedPaths").toString().contains("/proc/kcore"));
         assertEquals(512L << 20, c.at("/linux/resources/memory/limit").asLong());
-        assertEquals(256 + OciConfigPlanner.AGENT_PIDS_RESERVE, c.at("/linux/resources/pids/limit").asInt());
+        assertEquals(OciConfigPlanner.API_USERS * 256 + OciConfigPlanner.AGENT_PIDS_RESERVE, c.at("/linux/resources/pids/limit").asInt());
     }
 
     /** policy/runsc.json's compat entries and the library's definitions are the same set, each with a reason. */

@@ -157,7 +157,7 @@ class RunscRuntimeTest {
         if (Files.exists(mem.resolve("memory.memsw.limit_in_bytes"))) {
             assertEquals(bytes, Long.parseLong(Files.readString(mem.resolve("memory.memsw.limit_in_bytes")).strip()));
         }
-        assertEquals((256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
+        assertEquals((OciConfigPlanner.API_USERS * 256L + OciConfigPlanner.AGENT_PIDS_RESERVE) * RunscRuntime.PIDS_PER_PROCESS + RunscRuntime.PIDS_OVERHEAD,
                 Long.parseLong(Files.readString(Path.of("/sys/fs/cgroup/pids", "stockade-" + id, "pids.max")).strip()));
         assertEquals("50000", Files.readString(Path.of("/sys/fs/cgroup/cpu", "stockade-" + id, "cpu.cfs_quota_us")).strip());
         Exec df = exec(sb.agentSocket(), "df -m / | tail -1 | tr -s ' ' | cut -d' ' -f2");

@@ -171,7 +171,7 @@ public final class Router extends Handler.Abstract.NonBlocking {
             }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "bug: unhandled failure on " + r.method() + " " + path, e);
-            failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade): " + e);
+            failure = new StockadeError(StockadeError.Code.INTERNAL, "internal error (a bug in Stockade; the server's log has it)");
             fail(r, plane, failure);
         } finally {
             // Recorded before the exchange is closed: a client waiting for the end of its response

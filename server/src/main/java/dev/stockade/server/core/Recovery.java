@@ -143,9 +143,14 @@ final class Recovery {
     private void failed(SandboxRegistry.Row row, Exception cause) {
         LOG.log(Level.WARNING, "sandbox " + row.id() + " of an earlier run could not be taken over; it is removed", cause);
         // Its owner reads this: the agent's own message names its socket's host path, this does not.
-        String why = cause instanceof AgentException a
-                ? "its agent's hello failed (" + a.code() + ", after at most " + SandboxAssembler.AGENT_TAKE_OVER_TIMEOUT.toSeconds() + " s)"
-                : cause.getMessage();
+        String why = switch (cause) {
+            case AgentException a -> "its agent's hello failed (" + a.code() + ", after at most "
+                    + SandboxAssembler.AGENT_TAKE_OVER_TIMEOUT.toSeconds() + " s)";
+            case dev.stockade.runtime.RuntimeFailure rf -> dev.stockade.server.error.HostFailure.reason(rf);
+            case dev.stockade.server.error.StockadeError se -> se.getMessage();
+            // An IOException of the egress socket or the like names host paths: the log above has it.
+            default -> "a host-side error (the server's log has the details)";
+        };
         lost(row, "the restarted server could not take it over: " + why);
     }
 

@@ -1,7 +1,9 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.HostFailure;
 import dev.stockade.server.error.StockadeError;
 
+import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.Template;
@@ -82,7 +84,9 @@ public final class Runtimes {
                 // An optional tier that cannot be set up (no compiler, a broken binary...) is not
                 // offered; the server still starts with the others.
                 if (name.equals(defaultName)) throw e;
-                unavailable.put(name, e.getMessage());
+                // Its words (a compiler's output, host paths) are the operator's: GET /runtimes shows the kind only.
+                unavailable.put(name, e instanceof RuntimeFailure rf ? "setting it up failed: " + HostFailure.reason(rf)
+                        : "setting it up failed (the server's log has the details)");
                 LOG.warning("runtime " + name + " is not offered: setting it up failed: " + e.getMessage());
             }
         }

@@ -1,5 +1,6 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.HostFailure;
 import dev.stockade.server.error.StockadeError;
 
 import dev.stockade.protocol.link.AgentClient;
@@ -96,7 +97,9 @@ final class SandboxAssembler implements SandboxPool.Starter {
             }
             egress.close(id, e);
             table.releaseSlot(slot);
-            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "starting the sandbox failed: " + ex.getMessage(), ex);
+            // The runtime's own words (runc's stderr, host paths) go to the log; the agent link's name none.
+            throw ex instanceof RuntimeFailure rf ? HostFailure.of(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed", rf)
+                    : new StockadeError(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed: " + ex.getMessage(), ex);
         }
     }
 

@@ -160,8 +160,9 @@ public final class SandboxManager implements AutoCloseable {
             registry.put(sb);
         } catch (RuntimeException e) {
             transitions.end(sb, "it could not be recorded");
-            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "the sandbox could not be recorded in the store ("
-                    + e.getMessage() + "); it was removed. Check the data directory's disk.", e);
+            LOG.log(Level.WARNING, "sandbox " + sb.id() + " could not be recorded in the store", e);
+            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "sandbox " + sb.id() + " could not be recorded in the"
+                    + " store; it was removed. The server's log has why (check the disk of its data directory).", e);
         }
         return sb;
     }

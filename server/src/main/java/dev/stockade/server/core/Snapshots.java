@@ -1,5 +1,6 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.HostFailure;
 import dev.stockade.server.error.StockadeError;
 
 import dev.stockade.runtime.Capabilities;
@@ -112,14 +113,14 @@ public final class Snapshots {
                     runtime.pause(id);
                 } catch (RuntimeFailure e) {
                     sb.endCopy();
-                    throw new StockadeError(StockadeError.Code.UNAVAILABLE, "freezing sandbox " + id + " failed: " + e.getMessage(), e);
+                    throw HostFailure.of(StockadeError.Code.UNAVAILABLE, "freezing sandbox " + id + " for its snapshot failed", e);
                 }
             }
         }
         try {
             bytes = runtime.snapshot(id, filesOf(snapId), sb.uidBase());
         } catch (RuntimeFailure e) {
-            throw new StockadeError(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed: " + e.getMessage(), e);
+            throw HostFailure.of(StockadeError.Code.UNAVAILABLE, "snapshotting sandbox " + id + " failed", e);
         } finally {
             synchronized (sb) {
                 if (freeze && sb.isRunning()) {

@@ -1,5 +1,6 @@
 package dev.stockade.server.core;
 
+import dev.stockade.server.error.HostFailure;
 import dev.stockade.server.error.StockadeError;
 
 import dev.stockade.runtime.Capabilities;
@@ -50,7 +51,7 @@ final class Transitions implements Reaper.Actions {
             try {
                 runtime.pause(id);
             } catch (RuntimeFailure e) {
-                throw new StockadeError(StockadeError.Code.UNAVAILABLE, "pausing sandbox " + id + " failed: " + e.getMessage(), e);
+                throw HostFailure.of(StockadeError.Code.UNAVAILABLE, "pausing sandbox " + id + " failed", e);
             }
             Duration left = Duration.between(Instant.now(), sb.endAt());
             sb.paused(left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left);
@@ -72,7 +73,7 @@ final class Transitions implements Reaper.Actions {
                 try {
                     runtimes.of(sb).resume(id);
                 } catch (RuntimeFailure e) {
-                    throw new StockadeError(StockadeError.Code.UNAVAILABLE, "resuming sandbox " + id + " failed: " + e.getMessage(), e);
+                    throw HostFailure.of(StockadeError.Code.UNAVAILABLE, "resuming sandbox " + id + " failed", e);
                 }
                 sb.endAt(Instant.now().plus(timeoutSeconds == null ? p.remaining() : Duration.ofSeconds(timeoutSeconds)));
                 sb.resumed();

@@ -131,6 +131,11 @@ sealed interface HttpBody {
                                 || !HttpHead.isFieldValue(trailer.substring(colon + 1))) {
                             throw new HttpHead.Malformed(400, "malformed trailer field");
                         }
+                        // Trailers are never rewritten, so a placeholder there would leave as is:
+                        // refused (the request is cut short before the trailer is sent).
+                        if (trailer.toLowerCase(java.util.Locale.ROOT).contains(SecretBinding.PREFIX)) {
+                            throw new HttpHead.Malformed(400, "a secret placeholder in a chunked trailer is never substituted: refused");
+                        }
                     }
                     out.write((trailer + "\r\n").getBytes(StandardCharsets.ISO_8859_1));
                     if (trailer.isEmpty()) {

@@ -25,7 +25,8 @@ final class HttpExchange {
 
     /**
      * Applies the destination's header rules (set or replace), then replaces secret placeholders in
-     * the target and every header value. Bodies are never rewritten.
+     * the target and every header value; a placeholder in a header name is refused. Bodies are never
+     * rewritten.
      *
      * @param scheme {@code http} or {@code https}: how the request leaves the host (secrets bind it)
      * @throws Secrets.Refused if a placeholder may not go to {@code scheme://host:port}
@@ -40,6 +41,11 @@ final class HttpExchange {
         }
         List<HttpHead.Field> substituted = new ArrayList<>(out.size());
         for (HttpHead.Field f : out) {
+            // Substituted in values only: a placeholder in a name is refused, never passed on as is
+            // (issue 15, finding 7; chunked trailers: HttpBody).
+            if (f.name().toLowerCase(java.util.Locale.ROOT).contains(SecretBinding.PREFIX)) {
+                throw new Secrets.Refused(null, "a secret placeholder in a header name is never substituted: refused");
+            }
             substituted.add(new HttpHead.Field(f.name(), secrets.apply(f.value(), scheme, host, port)));
         }
         return new Request(method, secrets.apply(target, scheme, host, port), substituted, body);

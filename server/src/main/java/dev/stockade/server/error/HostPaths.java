@@ -9,8 +9,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * its data directory at start ({@link #hide}), and the HTTP layer passes every message it sends
  * through {@link #scrub}, which writes {@code <data-dir>} for it. Messages are meant to be built
  * without host paths in the first place (the agent link names its socket only as
- * {@code …/run/agent.sock}); this catches what a runtime or the JDK puts into theirs (runc's
- * stderr, an IOException naming a socket). Process-wide because a message may be built anywhere;
+ * {@code …/run/agent.sock}; a runtime's failure reaches clients through {@link HostFailure}, its
+ * own words only in the log); this catches what a runtime or the JDK still puts into theirs (runc's
+ * log framing, an IOException naming a socket, a Java class name). Process-wide because a message may be built anywhere;
  * several servers in one JVM (tests) each add their own directory. Thread-safe.
  */
 public final class HostPaths {
@@ -37,11 +38,28 @@ public final class HostPaths {
         }
     }
 
-    /** The message with every hidden directory replaced by {@code <data-dir>}; null stays null. */
+    /**
+     * The message with every hidden directory replaced by {@code <data-dir>}, runc's log framing
+     * ({@code time="…" level=error msg="why"}) reduced to its why, and Java's class names
+     * ({@code java.io.IOException: }) left out; null stays null. Host uids and other runtime output
+     * cannot be recognised here: {@link HostFailure} keeps them out of messages in the first place.
+     */
     public static String scrub(String message) {
         if (message == null) return null;
         String out = message;
         for (String dir : HIDDEN) out = out.replace(dir, "<data-dir>");
-        return out;
+        out = RUNC_LOG.matcher(out).replaceAll(m -> java.util.regex.Matcher.quoteReplacement(m.group(1)));
+        return CLASS_NAME.matcher(out).replaceAll("");
     }
+
+    /** One line of runc's logrus output: what it says is in msg. */
+    private static final java.util.regex.Pattern RUNC_LOG =
+            java.util.regex.Pattern.compile("time=\"[^\"]*\" level=\\w+ msg=\"((?:[^\"\\\\]|\\\\.)*)\"");
+    /**
+     * A qualified Java class name (an exception's toString, an NPE's helpful message), with its ": ":
+     * packages, then a capitalised class; not inside a path (a user's /home/user/java.txt passes).
+     */
+    private static final java.util.regex.Pattern CLASS_NAME =
+            java.util.regex.Pattern.compile("(?<![/\\w.])(?:java|javax|jdk|sun|com\\.fasterxml|dev\\.stockade)(?:\\.[a-z_][\\w]*)*"
+                    + "\\.[A-Z][\\w$]*(?:\\.[\\w$]+)*(?:\\(\\))?(?::\\s)?");
 }

@@ -160,4 +160,20 @@ class HttpParsingTest {
         assertTrue(r.fields().contains(new HttpHead.Field("X-Team", "blue")));
         assertFalse(r.fields().contains(new HttpHead.Field("x-team", "red")));
     }
+
+    /** Issue 15, finding 7: placeholders are substituted in the target and header values only; elsewhere in the head or trailer, refused. */
+    @Test
+    void aPlaceholderInAHeaderNameOrATrailerIsRefusedNotPassedOn() {
+        String ph = "stockade-secret-" + "d".repeat(32);
+        Secrets secrets = new Secrets(List.of(new SecretBinding("KEY", ph, "k3y", List.of("api.test"))));
+        NetworkPolicy policy = NetworkPolicy.of(NetworkPolicy.Mode.ALLOWLIST, List.of("api.test"), List.of(), Map.of());
+        Secrets.Refused r = assertThrows(Secrets.Refused.class, () -> HttpExchange.rewrite(secrets, policy, "https", "api.test", 443,
+                "GET", "/", List.of(new HttpHead.Field("X-" + ph.toUpperCase(java.util.Locale.ROOT), "v")), new HttpBody.None()));
+        assertTrue(r.getMessage().contains("header name"), r.getMessage());
+        var out = new java.io.ByteArrayOutputStream();
+        IOException e = assertThrows(IOException.class, () -> new HttpBody.Chunked().copy(new java.io.ByteArrayInputStream(
+                ("1\r\nx\r\n0\r\nX-Trailer: " + ph + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII)), out));
+        assertTrue(e.getMessage().contains("trailer"), e.getMessage());
+        assertFalse(out.toString(java.nio.charset.StandardCharsets.ISO_8859_1).contains(ph), "the trailer is not passed on");
+    }
 }

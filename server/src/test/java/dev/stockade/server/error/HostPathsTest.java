@@ -24,4 +24,16 @@ class HostPathsTest {
         assertEquals("nothing here", HostPaths.scrub("nothing here"));
         assertNull(HostPaths.scrub(null));
     }
+
+    @Test
+    void runcsLogFramingAndJavaClassNamesAreLeftOut() {
+        assertEquals("runc pause failed: container not running",
+                HostPaths.scrub("runc pause failed: time=\"2026-12-07T18:06:08Z\" level=error msg=\"container not running\""));
+        assertEquals("reading failed: Connection reset", HostPaths.scrub("reading failed: java.net.SocketException: Connection reset"));
+        assertEquals("Cannot invoke \"\" because \"sb\" is null",
+                HostPaths.scrub("Cannot invoke \"dev.stockade.server.core.Sandbox.id()\" because \"sb\" is null"));
+        // A sandbox's own paths and Python's errors are the user's: they pass.
+        assertEquals("cannot read /home/user/java.txt: FileNotFoundError",
+                HostPaths.scrub("cannot read /home/user/java.txt: FileNotFoundError"));
+    }
 }
