@@ -151,42 +151,43 @@ final class LoopDisk {
         Path ballast = layout.ballast();
         try {
             long image = Files.size(layout.image());
-            long held = Files.exists(ballast) ? Files.size(ballast) : 0;
-            if (want == image - held) return;
-            if (want <= image) {
-                long target = image - want;
-                if (target > held) {
-                    int fd = Libc.open(ballast.toString(), Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_CREAT);
-                    try {
-                        int errno = Libc.fallocate(fd, 0, target);
-                        if (errno == ENOSPC) {
-                            Usage u = usage(layout);
-                            throw new RuntimeFailure(RuntimeFailure.Code.EXHAUSTED, "the disk quota of sandbox " + id
-                                    + " cannot shrink to " + diskMB + " MiB: its files use " + u.usedBytes() / (1024 * 1024)
-                                    + " MiB of it");
-                        }
-                        if (errno != 0) throw new IOException("fallocate: " + Libc.strerror(errno));
-                    } finally {
-                        Libc.close(fd);
-                    }
-                } else if (target == 0) {
-                    Files.deleteIfExists(ballast);
-                } else {
-                    try (RandomAccessFile f = new RandomAccessFile(ballast.toFile(), "rw")) {
-                        f.setLength(target);
-                    }
-                }
+            if (want >= image) {
+                Files.deleteIfExists(ballast);
+                if (want > image) grow(layout, want);
                 return;
             }
-            Files.deleteIfExists(ballast);
-            grow(layout, id, want);
+            // The filesystem's own metadata (inode tables, bitmaps) is not in its statvfs size: leave the
+            // share a fresh disk of diskMB would have, so both show about the same total.
+            Libc.FsStat s = Libc.statvfs(layout.disk().toString());
+            long fsBytes = s.blocks() * s.blockSize();
+            long target = fsBytes - Math.round((double) want * fsBytes / image);
+            long held = Files.exists(ballast) ? Files.size(ballast) : 0;
+            if (target > held) {
+                int fd = Libc.open(ballast.toString(), Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_CREAT);
+                try {
+                    int errno = Libc.fallocate(fd, 0, target);
+                    if (errno == ENOSPC) {
+                        Usage u = usage(layout);
+                        throw new RuntimeFailure(RuntimeFailure.Code.EXHAUSTED, "the disk quota of sandbox " + id
+                                + " cannot shrink to " + diskMB + " MiB: its files use " + u.usedBytes() / (1024 * 1024)
+                                + " MiB of it");
+                    }
+                    if (errno != 0) throw new IOException("fallocate: " + Libc.strerror(errno));
+                } finally {
+                    Libc.close(fd);
+                }
+            } else if (target < held) {
+                try (RandomAccessFile f = new RandomAccessFile(ballast.toFile(), "rw")) {
+                    f.setLength(target); // frees the blocks past it
+                }
+            }
         } catch (IOException | Libc.LibcException e) {
             throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the disk quota of sandbox " + id
                     + " failed: " + e.getMessage());
         }
     }
 
-    private static void grow(BundleLayout layout, String id, long bytes) throws IOException {
+    private static void grow(BundleLayout layout, long bytes) throws IOException {
         String device = OciRuntime.mountSource(layout.disk());
         if (device == null || !device.startsWith("/dev/loop")) {
             throw new IOException("its disk is not mounted from a loop device");
