@@ -188,7 +188,7 @@ final class LoopDisk {
     }
 
     private static void grow(BundleLayout layout, long bytes) throws IOException {
-        String device = OciRuntime.mountSource(layout.disk());
+        String device = mountSource(layout.disk());
         if (device == null || !device.startsWith("/dev/loop")) {
             throw new IOException("its disk is not mounted from a loop device");
         }
@@ -209,20 +209,44 @@ final class LoopDisk {
         }
     }
 
+    /** The source (device) of the mount at {@code p}, from /proc/self/mountinfo; null when nothing is mounted there. */
+    static String mountSource(Path p) {
+        String want = p.toAbsolutePath().normalize().toString();
+        try {
+            String source = null;
+            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+                String[] f = line.split(" ");
+                int dash = java.util.Arrays.asList(f).indexOf("-");
+                if (f.length > 4 && OciRuntime.unescape(f[4]).equals(want) && dash > 0 && dash + 2 < f.length) {
+                    source = OciRuntime.unescape(f[dash + 2]); // the last one mounted there is the one seen
+                }
+            }
+            return source;
+        } catch (IOException e) {
+            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "cannot read /proc/self/mountinfo: " + e.getMessage());
+        }
+    }
+
     /**
      * Bytes and inodes of the sandbox's disk, from statvfs: a loop disk's or the tmpfs fallback's
-     * (OciRuntime). The ballast is taken out of both used and total.
+     * (OciRuntime). The total of a loop disk is its quota (the image less the ballast's share), and
+     * what is used is the total less what may still be written, so the filesystem's own metadata
+     * counts as used, as in a VM's disk; a tmpfs's total is its size.
      */
     static Usage usage(BundleLayout layout) {
         Libc.FsStat s = Libc.statvfs(layout.disk().toString());
-        long ballast;
+        long fsBytes = s.blocks() * s.blockSize();
+        long total = fsBytes;
         try {
-            ballast = Files.exists(layout.ballast()) ? Files.size(layout.ballast()) : 0;
+            if (Files.exists(layout.image()) && fsBytes > 0) {
+                long image = Files.size(layout.image());
+                long ballast = Files.exists(layout.ballast()) ? Files.size(layout.ballast()) : 0;
+                total = image - Math.round((double) ballast * image / fsBytes);
+            }
         } catch (IOException e) {
-            ballast = 0;
+            // the sandbox is going away: the filesystem's own size will do
         }
-        long total = s.blocks() * s.blockSize() - ballast;
-        long used = (s.blocks() - s.freeBlocks()) * s.blockSize() - ballast;
+        long used = total - s.availableBlocks() * s.blockSize();
         return new Usage(Math.max(0, used), Math.max(0, total), Math.max(0, s.inodes() - s.freeInodes()), s.inodes());
     }
 }

@@ -559,25 +559,7 @@ abstract class OciRuntime implements SandboxRuntime {
         return false;
     }
 
-    /** The source (device) of the mount at {@code p}, from /proc/self/mountinfo; null when nothing is mounted there. */
-    static String mountSource(Path p) {
-        String want = p.toAbsolutePath().normalize().toString();
-        try {
-            String source = null;
-            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-                String[] f = line.split(" ");
-                int dash = java.util.Arrays.asList(f).indexOf("-");
-                if (f.length > 4 && unescape(f[4]).equals(want) && dash > 0 && dash + 2 < f.length) {
-                    source = unescape(f[dash + 2]); // the last one mounted there is the one seen
-                }
-            }
-            return source;
-        } catch (IOException e) {
-            throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "cannot read /proc/self/mountinfo: " + e.getMessage());
-        }
-    }
-
-    private static String unescape(String s) {
+    static String unescape(String s) {
         if (s.indexOf('\\') < 0) return s;
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < s.length(); i++) {

@@ -109,7 +109,7 @@ class RuncRuntimeTest {
         SandboxSpec spec = startProbe(new Limits(256, 1, 64, 64, 16, 60)).spec();
         String id = spec.id();
         BundleLayout layout = new BundleLayout(spec.stateDir());
-        String device = OciRuntime.mountSource(layout.disk());
+        String device = LoopDisk.mountSource(layout.disk());
         assertTrue(device != null && device.startsWith("/dev/loop"), "mounted from " + device);
         var before = runtime.stats(id);
         assertTrue(before.diskTotalBytes() > 60L << 20 && before.diskTotalBytes() <= 64L << 20, before.toString());
