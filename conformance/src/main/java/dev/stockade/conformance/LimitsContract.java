@@ -83,6 +83,11 @@ public abstract class LimitsContract extends RuntimeContract {
         assertEquals("exited", ok.outcome(), describe(ok));
     }
 
+    /** How many of the sandbox's processes have a command line starting with {@code prefix} (grep -c's output). */
+    RawClient.Run running(RawClient.Box b, String prefix) {
+        return sh(b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^" + prefix + "'");
+    }
+
     /** The first readable file among {@code paths} inside the sandbox, stripped ("" if none). */
     String readFirst(RawClient.Box b, String... paths) {
         RawClient.Run r = sh(b, "for f in " + String.join(" ", paths) + "; do if test -r $f; then cat $f; break; fi; done");
@@ -506,9 +511,9 @@ public abstract class LimitsContract extends RuntimeContract {
     /** The sandbox, its earlier file and its earlier process all survived what the test did. */
     private void survivorsSurvived(RawClient.Box b) {
         stillUsable(b);
-        RawClient.Run keep = sh(b, "cat /home/user/keep.txt; for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null;"
-                + " echo; done | grep -c '^sleep 600'");
-        assertEquals("precious\n1\n", keep.stdout(), "the file and the process from before are intact: " + describe(keep));
+        RawClient.Run keep = sh(b, "cat /home/user/keep.txt");
+        assertEquals("precious\n", keep.stdout(), "the file from before is intact: " + describe(keep));
+        assertEquals("1\n", running(b, "sleep 600").stdout(), "the process from before runs on");
     }
 
     /**
@@ -695,7 +700,7 @@ public abstract class LimitsContract extends RuntimeContract {
             assertTrue(reason.contains("timeout") && reason.contains("2 s"), "the reason names the timeout: " + reason);
             assertEquals(-1, r.exitCode(), describe(r));
 
-            RawClient.Run left = sh(b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 301'");
+            RawClient.Run left = running(b, "sleep 301");
             assertEquals("0\n", left.stdout(), "the command's children die with it: " + describe(left));
             stillUsable(b);
         } finally {
