@@ -83,6 +83,11 @@ public abstract class LimitsContract extends RuntimeContract {
         assertEquals("exited", ok.outcome(), describe(ok));
     }
 
+    /** How many of the sandbox's processes have a command line starting with {@code prefix} (grep -c's output). */
+    RawClient.Run running(RawClient.Box b, String prefix) {
+        return sh(b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^" + prefix + "'");
+    }
+
     /** The first readable file among {@code paths} inside the sandbox, stripped ("" if none). */
     String readFirst(RawClient.Box b, String... paths) {
         RawClient.Run r = sh(b, "for f in " + String.join(" ", paths) + "; do if test -r $f; then cat $f; break; fi; done");
@@ -687,6 +692,156 @@ public abstract class LimitsContract extends RuntimeContract {
         }
     }
 
+    /** Starts a process that outlives the command, and a file, that a full disk must leave alone. */
+    private void leaveSurvivors(RawClient.Box b) {
+        sh(b, "echo precious > /home/user/keep.txt; (sleep 600 > /dev/null 2>&1 &)");
+    }
+
+    /** The sandbox, its earlier file and its earlier process all survived what the test did. */
+    private void survivorsSurvived(RawClient.Box b) {
+        stillUsable(b);
+        RawClient.Run keep = sh(b, "cat /home/user/keep.txt");
+        assertEquals("precious\n", keep.stdout(), "the file from before is intact: " + describe(keep));
+        assertEquals("1\n", running(b, "sleep 600").stdout(), "the process from before runs on");
+    }
+
+    /**
+     * A disk larger than the memory limit: while the disk was a tmpfs charged to the sandbox's memory,
+     * filling it was an out-of-memory kill of the whole sandbox (issue 15). Now the writer gets ENOSPC.
+     */
+    @Test
+    void aFullDiskIsEnospcForTheWriterAndTheSandboxLivesOn() {
+        RawClient.Box b = box(Map.of("memoryMB", 64, "diskMB", 192));
+        try {
+            leaveSurvivors(b);
+            RawClient.Run dd = sh(b, "dd if=/dev/zero of=/home/user/fill bs=1M count=400");
+            note("dd 400 MiB into 192 MiB", describe(dd));
+            assertNotEquals(0, dd.exitCode(), describe(dd));
+            assertTrue(dd.stderr().contains("No space left on device"), describe(dd));
+            survivorsSurvived(b);
+            // A program writing in a loop sees the error and can handle it.
+            RawClient.Run loop = py(b, "import errno, os\nos.remove('/home/user/fill')\nf = open('/home/user/fill2', 'wb')\n"
+                    + "try:\n    while True:\n        f.write(b'x' * 65536)\n        f.flush()\nexcept OSError as e:\n"
+                    + "    print(errno.errorcode[e.errno])\n    os.remove('/home/user/fill2')\n");
+            note("a python write loop", describe(loop));
+            assertTrue(loop.stdout().startsWith("ENOSPC") || loop.stdout().startsWith("EDQUOT"), describe(loop));
+            RawClient.Run after = sh(b, "dd if=/dev/zero of=/home/user/after bs=1M count=100 2>/dev/null && stat -c %s /home/user/after");
+            assertEquals("104857600\n", after.stdout(), "deleting the fill frees its space: " + describe(after));
+            survivorsSurvived(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    /** An inode quota per sandbox: 200 000 empty files no longer fit in any disk (issue 15, "No inode limit"). */
+    @Test
+    void theInodeQuotaStopsFileCreationWithEnospc() {
+        RawClient.Box b = box(Map.of("diskMB", 16));
+        try {
+            leaveSurvivors(b);
+            RawClient.Run many = py(b, "import errno, os\nos.makedirs('/home/user/many')\nn = 0\ntry:\n"
+                    + "    while n < 50000:\n        open('/home/user/many/f%d' % n, 'w').close()\n        n += 1\n"
+                    + "    print('unlimited', n)\nexcept OSError as e:\n    print('stopped', n, errno.errorcode[e.errno])\n");
+            note("empty files in a 16 MiB disk", describe(many));
+            String[] out = many.stdout().strip().split(" ");
+            assertEquals("stopped", out[0], "16 MiB hold 1024 inodes: " + describe(many));
+            assertTrue(out[2].equals("ENOSPC") || out[2].equals("EDQUOT"), describe(many));
+            assertTrue(Integer.parseInt(out[1]) <= 1024, describe(many));
+            survivorsSurvived(b);
+            RawClient.Run again = sh(b, "rm -rf /home/user/many && mkdir /home/user/again && touch /home/user/again/f{1..100}"
+                    + " && ls /home/user/again | wc -l");
+            assertEquals("100\n", again.stdout(), "deleting files gives their inodes back: " + describe(again));
+        } finally {
+            kill(b);
+        }
+    }
+
+    /** An upload whose Content-Length cannot fit the free space is refused before a byte is written. */
+    @Test
+    void anUploadThatCannotFitTheFreeSpaceIs413BeforeItIsWritten() {
+        RawClient.Box b = box(Map.of("diskMB", 64));
+        try {
+            leaveSurvivors(b);
+            sh(b, "dd if=/dev/zero of=/home/user/half bs=1M count=40 2>/dev/null");
+            // Under the 64 MiB quota (so not the body limit), over the ~24 MiB left.
+            RawClient.Response up = c.upload(b, "/home/user/upload.bin", new byte[32 * 1024 * 1024]);
+            note("32 MiB upload with ~24 MiB free", up.status() + " " + up.body());
+            assertEquals(413, up.status(), up.body());
+            assertEquals(413, up.json().path("code").asInt(), up.body());
+            assertFalse(up.body().contains(ts.dataDir.toString()) || up.body().contains("/sandboxes/"), "no host path: " + up.body());
+            RawClient.Run left = sh(b, "ls -A /home/user");
+            assertFalse(left.stdout().contains("upload.bin") || left.stdout().contains("stockade-tmp"), describe(left));
+            survivorsSurvived(b);
+        } finally {
+            kill(b);
+        }
+    }
+
+    /**
+     * The issue's gzip bomb, scaled down: a small body that inflates past the disk (and past the
+     * memory limit) ends in 507, the partial file removed, the sandbox and its files alive.
+     */
+    @Test
+    void aGzipBodyThatInflatesPastTheDiskIs507AndLeavesNothing() throws IOException {
+        RawClient.Box b = box(Map.of("memoryMB", 64, "diskMB", 128));
+        try {
+            leaveSurvivors(b);
+            java.io.ByteArrayOutputStream packed = new java.io.ByteArrayOutputStream();
+            try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(packed, 65536)) {
+                byte[] zeros = new byte[1024 * 1024];
+                for (int i = 0; i < 1024; i++) gz.write(zeros); // 1 GiB inflated
+            }
+            Map<String, String> h = new java.util.HashMap<>(c.envd(b));
+            h.put("Content-Type", "application/octet-stream");
+            h.put("Content-Encoding", "gzip");
+            long t0 = System.nanoTime();
+            RawClient.Response up = c.call("POST", "/files?path=/home/user/bomb.bin", packed.toByteArray(), h);
+            note("gzip of " + packed.size() + " bytes inflating to 1 GiB into 128 MiB", up.status() + " " + up.body()
+                    + String.format(" in %.1f s", (System.nanoTime() - t0) / 1e9));
+            assertEquals(507, up.status(), up.body());
+            assertEquals(507, up.json().path("code").asInt(), up.body());
+            assertFalse(up.body().contains(ts.dataDir.toString()) || up.body().contains("/sandboxes/"), "no host path: " + up.body());
+            RawClient.Run left = sh(b, "ls -A /home/user; df -k --output=used / | tail -1");
+            assertFalse(left.stdout().contains("bomb.bin") || left.stdout().contains("stockade-tmp"), describe(left));
+            assertTrue(Long.parseLong(left.stdout().lines().toList().getLast().strip()) < 16 * 1024,
+                    "the partial file's space is free again: " + describe(left));
+            survivorsSurvived(b);
+            RawClient.Response small = c.upload(b, "/home/user/small.txt", "fits".getBytes(StandardCharsets.UTF_8));
+            assertEquals(200, small.status(), "uploads work again: " + small.body());
+        } finally {
+            kill(b);
+        }
+    }
+
+    /** Metrics report memory, disk bytes and inodes apart: the disk is no longer memory. */
+    @Test
+    void metricsReportMemoryDiskAndInodesApart() throws InterruptedException {
+        RawClient.Box b = box(Map.of("memoryMB", 256, "diskMB", 64));
+        try {
+            sh(b, "dd if=/dev/zero of=/home/user/m bs=1M count=20 2>/dev/null; mkdir /home/user/d; touch /home/user/d/f{1..300}");
+            JsonNode last = null;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                RawClient.Response m = c.call("GET", "/sandboxes/" + b.id() + "/metrics", null);
+                assertEquals(200, m.status(), m.body());
+                if (m.json().size() > 0) last = m.json().get(m.json().size() - 1);
+                if (last != null && last.path("diskUsed").asLong() >= 20L << 20 && last.path("inodesUsed").asLong() >= 300) break;
+                Thread.sleep(1000);
+            }
+            note("last metrics sample", last);
+            assertNotNull(last, "no metrics sample within 30 s");
+            assertTrue(last.path("diskUsed").asLong() >= 20L << 20, "diskUsed counts the file: " + last);
+            long total = last.path("diskTotal").asLong();
+            assertTrue(total <= 64L << 20 && total > 56L << 20, "diskTotal is the 64 MiB quota: " + last);
+            assertTrue(last.path("inodesUsed").asLong() >= 300, "inodesUsed counts the files: " + last);
+            long inodes = last.path("inodesTotal").asLong();
+            assertTrue(inodes >= 3000 && inodes <= 5000, "64 MiB hold about 4096 inodes: " + last);
+            assertTrue(last.path("memTotal").asLong() >= 256L << 20, "memTotal is the memory limit, apart from the disk: " + last);
+        } finally {
+            kill(b);
+        }
+    }
+
     @Test
     void sandboxRootCannotFillTheHostDiskThroughTheAgentDirectory() {
         RawClient.Box b = box(Map.of("diskMB", 32));
@@ -734,7 +889,7 @@ public abstract class LimitsContract extends RuntimeContract {
             assertTrue(reason.contains("timeout") && reason.contains("2 s"), "the reason names the timeout: " + reason);
             assertEquals(-1, r.exitCode(), describe(r));
 
-            RawClient.Run left = sh(b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 301'");
+            RawClient.Run left = running(b, "sleep 301");
             assertEquals("0\n", left.stdout(), "the command's children die with it: " + describe(left));
             stillUsable(b);
         } finally {

@@ -107,8 +107,8 @@ public final class TestServer implements AutoCloseable {
     /**
      * Everything a server with {@code dataDir} might have left behind, asserted absent, whatever
      * runtime it ran: mounts under it, state directories of any runtime ({@code runtime/NAME/sandboxes}),
-     * egress sockets, runc containers whose bundle lies under it, runsc containers in its runsc state
-     * root, {@code stockade-*} cgroups, host processes running as a sandbox uid, and host processes
+     * egress sockets, loop devices whose backing file (a sandbox's disk image) lies under it, runc
+     * containers whose bundle lies under it, runsc containers in its runsc state root, {@code stockade-*} cgroups, host processes running as a sandbox uid, and host processes
      * whose command line names the data directory (runsc's sandbox and gofer processes run as uid
      * 65534 or the sandbox's root and are found this way).
      */
@@ -128,6 +128,7 @@ public final class TestServer implements AutoCloseable {
                     }
                 }
             }
+            assertEquals(List.of(), loopDevices(dataDir), "loop devices (sandbox disk images) left behind");
             Path egress = dataDir.resolve("egress");
             if (Files.isDirectory(egress)) {
                 try (Stream<Path> s = Files.list(egress)) {
@@ -173,6 +174,32 @@ public final class TestServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Loop devices whose backing file lies under {@code dataDir} ("/dev/loopN FILE"), from sysfs. A
+     * device is freed when its disk is unmounted (autoclear), which a lazy unmount may delay a moment.
+     */
+    public static List<String> loopDevices(Path dataDir) throws IOException, InterruptedException {
+        List<String> found = List.of();
+        for (int i = 0; i < 50; i++) {
+            found = new ArrayList<>();
+            try (Stream<Path> s = Files.list(Path.of("/sys/block"))) {
+                for (Path dev : s.filter(d -> d.getFileName().toString().startsWith("loop")).toList()) {
+                    Path backing = dev.resolve("loop/backing_file");
+                    String file;
+                    try {
+                        file = Files.readString(backing).strip();
+                    } catch (IOException detached) {
+                        continue;
+                    }
+                    if (file.startsWith(dataDir.toString() + "/")) found.add("/dev/" + dev.getFileName() + " " + file);
+                }
+            }
+            if (found.isEmpty()) return found;
+            Thread.sleep(100);
+        }
+        return found;
     }
 
     /**

@@ -6,11 +6,14 @@ import java.nio.file.Path;
  * Where one sandbox's pieces live on the host, all under its state directory:
  * <pre>
  *   STATE/config.json     the OCI bundle's config (STATE is the bundle)
- *   STATE/disk/           a size-limited tmpfs: the sandbox's whole writable storage
+ *   STATE/disk.img        the sparse image of the sandbox's disk (ext4, {@link LoopDisk})
+ *   STATE/disk/           that disk, loop-mounted: the sandbox's whole writable storage (a
+ *                         size-limited tmpfs where loop devices are unavailable: OciRuntime)
+ *   STATE/disk/quota-ballast  space taken from the disk when its quota shrank while it ran
  *   STATE/disk/upper      overlay upper directory (everything the sandbox writes)
  *   STATE/disk/work       overlay work directory
- *   STATE/disk/agent.log  the agent's stdout/stderr (on the tmpfs, so a noisy agent fills only its own quota)
- *   STATE/disk/run/       bound at /run/stockade inside: the agent's socket (on the tmpfs, so
+ *   STATE/disk/agent.log  the agent's stdout/stderr (on the disk, so a noisy agent fills only its own quota)
+ *   STATE/disk/run/       bound at /run/stockade inside: the agent's socket (on the disk, so
  *                         what the sandbox's root writes there counts against its disk quota)
  *   STATE/rootfs/         the overlay mount: the sandbox's root
  * </pre>
@@ -18,6 +21,8 @@ import java.nio.file.Path;
 record BundleLayout(Path state) {
     Path config() { return state.resolve("config.json"); }
     Path disk() { return state.resolve("disk"); }
+    Path image() { return state.resolve("disk.img"); }
+    Path ballast() { return disk().resolve("quota-ballast"); }
     Path upper() { return disk().resolve("upper"); }
     Path work() { return disk().resolve("work"); }
     Path agentLog() { return disk().resolve("agent.log"); }

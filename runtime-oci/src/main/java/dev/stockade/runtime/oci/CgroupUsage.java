@@ -3,15 +3,14 @@ package dev.stockade.runtime.oci;
 import dev.stockade.runtime.ResourceUsage;
 import dev.stockade.runtime.RuntimeFailure;
 import java.io.IOException;
-import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
 /**
  * Reads a sandbox's resource usage on the host for {@link OciRuntime#stats}: memory and CPU from
- * its cgroup (v1: the memory and cpuacct controllers; v2: the unified directory), the disk from
- * its quota's tmpfs. runc and runsc both keep the container's cgroup on the host under the same
+ * its cgroup (v1: the memory and cpuacct controllers; v2: the unified directory), the disk's bytes
+ * and inodes from its own filesystem ({@link LoopDisk#usage}), apart from memory. runc and runsc both keep the container's cgroup on the host under the same
  * name, so one reader serves both. Called from the server's metrics sampler thread; only reads files.
  */
 final class CgroupUsage {
@@ -19,7 +18,8 @@ final class CgroupUsage {
 
     private CgroupUsage() {}
 
-    static ResourceUsage read(String id, Path disk) {
+    static ResourceUsage read(String id, BundleLayout layout) {
+        Path disk = layout.disk();
         String cg = OciConfigPlanner.containerId(id);
         try {
             boolean v2 = Files.exists(ROOT.resolve("cgroup.controllers"));
@@ -46,12 +46,10 @@ final class CgroupUsage {
                 }
                 cpuNanos = number(existing(id, cpu).resolve("cpuacct.usage"));
             }
-            // The quota is the tmpfs mounted at the sandbox's disk directory: its size is the total.
-            FileStore store = Files.getFileStore(disk);
-            long total = store.getTotalSpace();
-            long used = Math.max(0, total - store.getUnallocatedSpace());
-            return new ResourceUsage(memory, limit, Math.min(cache, memory), cpuNanos, used, total);
-        } catch (IOException | NumberFormatException e) {
+            LoopDisk.Usage d = LoopDisk.usage(layout);
+            return new ResourceUsage(memory, limit, Math.min(cache, memory), cpuNanos, d.usedBytes(), d.totalBytes(),
+                    d.usedInodes(), d.totalInodes());
+        } catch (IOException | NumberFormatException | Libc.LibcException e) {
             if (!Files.isDirectory(disk)) throw notRunning(id);
             throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "reading the resource usage of sandbox " + id
                     + " failed: " + e.getMessage());

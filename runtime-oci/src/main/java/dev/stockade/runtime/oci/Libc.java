@@ -10,8 +10,9 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * The few libc calls the OCI runtime makes itself, through the FFM API: mount(2), umount2(2) and
- * prlimit(2).
+ * The few libc calls the OCI runtime makes itself, through the FFM API: mount(2), umount2(2),
+ * prlimit(2), and for the sandboxes' disk images ({@link LoopDisk}) open(2), close(2), ioctl(2),
+ * fallocate(2) and statvfs(3).
  * Calling them directly costs a tenth of a millisecond; running /bin/mount costs milliseconds on
  * the create path. Errors carry errno's text.
  */
@@ -37,6 +38,30 @@ final class Libc {
             LINKER.defaultLookup().find("prlimit").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.ADDRESS, ValueLayout.ADDRESS),
+            CCS);
+    private static final MethodHandle OPEN = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("open").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
+            CCS, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("close").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle IOCTL = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("ioctl").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS),
+            CCS, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_LONG = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("ioctl").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            CCS, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle FALLOCATE = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("fallocate").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG),
+            CCS);
+    private static final MethodHandle STATVFS = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("statvfs").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS),
             CCS);
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LINKER.defaultLookup().find("strerror").orElseThrow(),
@@ -87,6 +112,95 @@ final class Libc {
             return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw new IllegalStateException("prlimit: native call failed", t);
+        }
+    }
+
+    static final int O_RDWR = 2, O_CREAT = 0100, O_CLOEXEC = 02000000;
+
+    /** open(2); a file it creates (O_CREAT) gets mode 0600. Throws {@link LibcException} with errno on failure. */
+    static int open(String path, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags, 0600);
+            if (fd < 0) {
+                int errno = (int) ERRNO.get(state, 0L);
+                throw new LibcException("open " + path, errno, strerror(errno));
+            }
+            return fd;
+        } catch (LibcException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("open: native call failed", t);
+        }
+    }
+
+    static void close(int fd) {
+        try {
+            int ignored = (int) CLOSE.invokeExact(fd);
+        } catch (Throwable t) {
+            throw new IllegalStateException("close: native call failed", t);
+        }
+    }
+
+    /** ioctl(2) with a pointer argument; returns its result (≥ 0), or -errno on failure. */
+    static int ioctl(int fd, long request, MemorySegment arg) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            int rc = (int) IOCTL.invokeExact(state, fd, request, arg);
+            return rc >= 0 ? rc : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("ioctl: native call failed", t);
+        }
+    }
+
+    /** ioctl(2) with an integer argument (or none); returns its result (≥ 0), or -errno on failure. */
+    static int ioctl(int fd, long request, long arg) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
+            return rc >= 0 ? rc : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("ioctl: native call failed", t);
+        }
+    }
+
+    /** fallocate(2) mode 0 (allocate, extending the file); returns errno (0 on success, ENOSPC when it does not fit). */
+    static int fallocate(int fd, long offset, long length) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            int rc = (int) FALLOCATE.invokeExact(state, fd, 0, offset, length);
+            return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("fallocate: native call failed", t);
+        }
+    }
+
+    /**
+     * A filesystem's size and use from statvfs(3).
+     *
+     * @param blockSize f_frsize, the unit of the block counts
+     */
+    record FsStat(long blockSize, long blocks, long freeBlocks, long availableBlocks, long inodes, long freeInodes) {}
+
+    /** statvfs(3) of the filesystem holding {@code path}; throws {@link LibcException} with errno on failure. */
+    static FsStat statvfs(String path) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            // struct statvfs on 64-bit Linux: f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, f_files,
+            // f_ffree, f_favail, f_fsid, f_flag, f_namemax (unsigned longs), then int __f_spare[6].
+            MemorySegment buf = arena.allocate(ValueLayout.JAVA_LONG, 16);
+            int rc = (int) STATVFS.invokeExact(state, arena.allocateFrom(path), buf);
+            if (rc != 0) {
+                int errno = (int) ERRNO.get(state, 0L);
+                throw new LibcException("statvfs " + path, errno, strerror(errno));
+            }
+            return new FsStat(buf.getAtIndex(ValueLayout.JAVA_LONG, 1), buf.getAtIndex(ValueLayout.JAVA_LONG, 2),
+                    buf.getAtIndex(ValueLayout.JAVA_LONG, 3), buf.getAtIndex(ValueLayout.JAVA_LONG, 4),
+                    buf.getAtIndex(ValueLayout.JAVA_LONG, 5), buf.getAtIndex(ValueLayout.JAVA_LONG, 6));
+        } catch (LibcException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("statvfs: native call failed", t);
         }
     }
 

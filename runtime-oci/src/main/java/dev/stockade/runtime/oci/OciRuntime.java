@@ -23,8 +23,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * What the OCI runtimes (runc, runsc) share: one long-lived container per sandbox, its root an
- * overlay of the template's read-only lower directory under a writable upper directory on a
- * size-limited tmpfs, driven through the runtime binary's OCI command line (run, state, list,
+ * overlay of the template's read-only lower directory under a writable upper directory on the
+ * sandbox's own disk ({@link LoopDisk}: a loop-mounted ext4 image; a size-limited tmpfs where loop
+ * devices are unavailable), driven through the runtime binary's OCI command line (run, state, list,
  * pause, resume, delete). A subclass says what differs: its isolation, capabilities, how limits
  * change, and how its template is prepared; the bundle itself differs only as planned by the
  * {@link OciConfigPlanner.Profile} it passes in.
@@ -53,6 +54,11 @@ abstract class OciRuntime implements SandboxRuntime {
     private final ConcurrentHashMap<String, Object> locks = new ConcurrentHashMap<>();
     final Path templatesRoot;
     private volatile Template template;
+    /**
+     * Null when sandboxes get loop-mounted disks; otherwise why not, and they get the tmpfs of
+     * before (a full disk is then an out-of-memory kill: docs/THREAT-MODEL.md), said once in the log.
+     */
+    final String loopUnavailable;
 
     OciRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
                OciConfigPlanner planner) {
@@ -63,6 +69,12 @@ abstract class OciRuntime implements SandboxRuntime {
         this.templatesRoot = stateRoot.resolve("templates");
         this.json = json;
         this.planner = planner;
+        this.loopUnavailable = LoopDisk.unavailable();
+        if (loopUnavailable != null) {
+            System.getLogger(OciRuntime.class.getName()).log(System.Logger.Level.WARNING, name + " sandboxes get a"
+                    + " memory-backed disk (tmpfs): " + loopUnavailable + ". A sandbox that fills it is killed for lack of"
+                    + " memory instead of getting ENOSPC.");
+        }
         try {
             Files.createDirectories(sandboxesRoot);
             // Sandbox roots map onto unprivileged host uids, which must be able to traverse (not
@@ -137,9 +149,13 @@ abstract class OciRuntime implements SandboxRuntime {
                     Files.createDirectory(layout.disk());
                     Files.createDirectories(layout.rootfs());
 
-                    Libc.mount("stockade-" + spec.id(), layout.disk().toString(), "tmpfs",
-                            Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + spec.limits().diskMB() + "m,mode=0711");
                     undo.add(() -> unmount(layout.disk()));
+                    if (loopUnavailable == null) {
+                        LoopDisk.create(layout, spec.limits().diskMB());
+                    } else {
+                        Libc.mount("stockade-" + spec.id(), layout.disk().toString(), "tmpfs",
+                                Libc.MS_NOSUID | Libc.MS_NODEV, tmpfsSize(spec.limits().diskMB()) + ",mode=0711");
+                    }
                     Files.createDirectory(layout.upper());
                     Files.createDirectory(layout.work());
                     chown(layout.upper(), root, root);
@@ -189,15 +205,24 @@ abstract class OciRuntime implements SandboxRuntime {
         }
     }
 
+    /** The tmpfs fallback's size and inode options: the loop disk's inode ratio ({@link LoopDisk#BYTES_PER_INODE}). */
+    private static String tmpfsSize(int diskMB) {
+        return "size=" + diskMB + "m,nr_inodes=" + (diskMB * 1024L * 1024L / LoopDisk.BYTES_PER_INODE);
+    }
+
     /**
-     * Changes the disk quota of a running sandbox: its tmpfs's size. Shrinking below what is used
-     * fails (the kernel refuses the remount).
+     * Changes the disk quota of a running sandbox ({@link LoopDisk#resize}; the tmpfs fallback is
+     * remounted). Shrinking below what is used fails.
      */
     final void resizeDisk(String id, int diskMB) {
         BundleLayout layout = new BundleLayout(sandboxesRoot.resolve(id));
+        if (Files.exists(layout.image())) {
+            LoopDisk.resize(layout, id, diskMB);
+            return;
+        }
         try {
             Libc.mount("stockade-" + id, layout.disk().toString(), "tmpfs",
-                    Libc.MS_REMOUNT | Libc.MS_NOSUID | Libc.MS_NODEV, "size=" + diskMB + "m");
+                    Libc.MS_REMOUNT | Libc.MS_NOSUID | Libc.MS_NODEV, tmpfsSize(diskMB));
         } catch (RuntimeException e) {
             throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "changing the disk quota of sandbox " + id
                     + " failed: " + e.getMessage());
@@ -232,7 +257,7 @@ abstract class OciRuntime implements SandboxRuntime {
 
     @Override
     public ResourceUsage stats(String id) {
-        return CgroupUsage.read(id, new BundleLayout(sandboxesRoot.resolve(id)).disk());
+        return CgroupUsage.read(id, new BundleLayout(sandboxesRoot.resolve(id)));
     }
 
     @Override
@@ -548,7 +573,7 @@ abstract class OciRuntime implements SandboxRuntime {
         return false;
     }
 
-    private static String unescape(String s) {
+    static String unescape(String s) {
         if (s.indexOf('\\') < 0) return s;
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < s.length(); i++) {

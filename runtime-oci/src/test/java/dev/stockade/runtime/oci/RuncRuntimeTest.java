@@ -51,20 +51,30 @@ class RuncRuntimeTest {
         if (runtime != null) runtime.reapExcept(Set.of());
     }
 
-    @Test
-    void containerIsIsolatedAndDestroyLeavesNothing() throws Exception {
-        // The probe stands in for the agent: /opt/stockade/agent is what the container runs.
+    /** Starts a container whose init is the probe script (standing in for the agent) with {@code limits}. */
+    private Probe startProbe(Limits limits) throws Exception {
         Path probe = tmp.resolve("agentdir");
-        Files.createDirectories(probe);
-        Files.setPosixFilePermissions(probe, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
-        try (InputStream in = getClass().getResourceAsStream("/probe_init.py")) {
-            Files.copy(in, probe.resolve("agent"));
+        if (!Files.exists(probe)) {
+            Files.createDirectories(probe);
+            Files.setPosixFilePermissions(probe, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            try (InputStream in = getClass().getResourceAsStream("/probe_init.py")) {
+                Files.copy(in, probe.resolve("agent"));
+            }
         }
         Template template = runtime.defaultTemplate();
         String id = "t" + Long.toHexString(System.nanoTime());
-        SandboxSpec spec = new SandboxSpec(id, 3_000_000_000L, stateRoot.resolve("sandboxes").resolve(id), template, probe,
-                new Limits(256, 1, 64, 32, 16, 60));
-        RuntimeSandbox sb = runtime.start(spec);
+        SandboxSpec spec = new SandboxSpec(id, 3_000_000_000L, stateRoot.resolve("sandboxes").resolve(id), template, probe, limits);
+        return new Probe(spec, runtime.start(spec));
+    }
+
+    private record Probe(SandboxSpec spec, RuntimeSandbox sandbox) {}
+
+    @Test
+    void containerIsIsolatedAndDestroyLeavesNothing() throws Exception {
+        Probe p = startProbe(new Limits(256, 1, 64, 32, 16, 60));
+        SandboxSpec spec = p.spec();
+        String id = spec.id();
+        RuntimeSandbox sb = p.sandbox();
         assertTrue(sb.initPid() > 0);
         Path report = spec.stateDir().resolve("disk/run/probe.json");
         long deadline = System.currentTimeMillis() + 10_000;
@@ -86,6 +96,43 @@ class RuncRuntimeTest {
         assertFalse(Files.exists(spec.stateDir()), "state directory removed");
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(id), "no mount left");
         assertFalse(Files.exists(Path.of("/sys/fs/cgroup/memory/stockade-" + id)), "no cgroup left");
+    }
+
+    /**
+     * The disk is a loop-mounted ext4 image of its own, not memory: its bytes and inodes are
+     * reported apart; its quota shrinks with a ballast (refused below what is used) and grows back;
+     * destroy unmounts it, frees the loop device and deletes the image.
+     */
+    @Test
+    void theDiskIsALoopMountedImageWhoseQuotaChangesLive() throws Exception {
+        assumeTrue(LoopDisk.unavailable() == null, "no loop devices here: " + LoopDisk.unavailable());
+        SandboxSpec spec = startProbe(new Limits(256, 1, 64, 64, 16, 60)).spec();
+        String id = spec.id();
+        BundleLayout layout = new BundleLayout(spec.stateDir());
+        String device = LoopDisk.mountSource(layout.disk());
+        assertTrue(device != null && device.startsWith("/dev/loop"), "mounted from " + device);
+        var before = runtime.stats(id);
+        assertTrue(before.diskTotalBytes() > 60L << 20 && before.diskTotalBytes() <= 64L << 20, before.toString());
+        assertEquals(4096, before.inodesTotal(), "one inode per 16 KiB: " + before);
+
+        // 40 MiB of files: a quota of 32 MiB is refused, one of 48 MiB is taken by a ballast.
+        Files.write(layout.upper().resolve("data"), new byte[40 << 20]);
+        Limits small = new Limits(256, 1, 64, 32, 16, 60);
+        var refused = org.junit.jupiter.api.Assertions.assertThrows(dev.stockade.runtime.RuntimeFailure.class,
+                () -> runtime.update(id, small));
+        assertTrue(refused.getMessage().contains("cannot shrink to 32 MiB"), refused.getMessage());
+        runtime.update(id, new Limits(256, 1, 64, 48, 16, 60));
+        var shrunk = runtime.stats(id);
+        assertTrue(shrunk.diskTotalBytes() > 44L << 20 && shrunk.diskTotalBytes() <= 48L << 20, shrunk.toString());
+        assertTrue(shrunk.diskUsedBytes() >= 40L << 20 && shrunk.diskUsedBytes() < 44L << 20, shrunk.toString());
+        runtime.update(id, new Limits(256, 1, 64, 64, 16, 60));
+        assertEquals(before.diskTotalBytes(), runtime.stats(id).diskTotalBytes(), "the ballast is gone");
+        assertFalse(Files.exists(layout.ballast()));
+
+        runtime.destroy(id);
+        assertFalse(Files.exists(spec.stateDir()), "state directory (and image) removed");
+        String backing = Path.of("/sys/block", device.substring("/dev/".length()), "loop/backing_file").toString();
+        assertFalse(Files.exists(Path.of(backing)) && Files.readString(Path.of(backing)).contains(id), "loop device freed");
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.stockade.protocol.EntryInfo;
+import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.error.StockadeError;
 import dev.stockade.server.session.FileDownload;
 import dev.stockade.server.session.Sessions;
@@ -11,6 +12,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.LongFunction;
+import java.util.function.ToLongFunction;
 import java.util.zip.GZIPInputStream;
 
 /**
@@ -19,9 +22,21 @@ import java.util.zip.GZIPInputStream;
  * default). Bodies are streamed through the agent ({@link Sessions}), never held whole in memory; an upload larger than
  * the sandbox's disk limit is refused with 413 as soon as it passes the limit. {@code X-Metadata-*}
  * headers are stored with every file written ({@link UploadMetadata}).
+ *
+ * <p>The sandbox's disk is a filesystem of its own (a full one is ENOSPC, not a dead sandbox), and
+ * an upload is checked against its free space, read on the host when the upload begins: a body
+ * whose declared length cannot fit is refused with 413 before anything is written; a stream (or
+ * a gzip body's inflated stream) that passes the free space, or that the agent finds no room for
+ * (ENOSPC, EDQUOT), ends with 507, and the agent removes the partial file.
  */
 final class FilesHttp {
     private final Sessions sessions = new Sessions();
+    /** Bytes free on a sandbox's disk now, or -1 when its runtime cannot tell. */
+    private final ToLongFunction<Sandbox> diskFree;
+
+    FilesHttp(ToLongFunction<Sandbox> diskFree) {
+        this.diskFree = diskFree;
+    }
 
     void handle(Request r, EnvdContext ctx) throws IOException {
         switch (r.method()) {
@@ -52,6 +67,13 @@ final class FilesHttp {
         String queryPath = queryPath(r);
         Map<String, String> metadata = UploadMetadata.from(r);
         long max = ctx.sandbox().limits().diskMB() * 1024L * 1024L;
+        long free = diskFree.applyAsLong(ctx.sandbox());
+        long declared = declaredLength(r);
+        if (free >= 0 && declared > free) {
+            throw new StockadeError(StockadeError.Code.PAYLOAD_TOO_LARGE, "the upload (" + declared + " bytes) does not fit"
+                    + " the sandbox's disk: " + free + " bytes are free of its " + ctx.sandbox().limits().diskMB()
+                    + " MiB; nothing was written");
+        }
         String type = r.header("Content-Type");
         String t = type == null ? "" : type.toLowerCase(Locale.ROOT);
         ArrayNode out = r.json.createArrayNode();
@@ -64,7 +86,7 @@ final class FilesHttp {
                 String path = queryPath != null ? queryPath : part.filename();
                 if (path == null || path.isEmpty()) throw StockadeError.invalid("a multipart file part has no filename and no path was given");
                 checkPath(path);
-                out.add(written(r, sessions.writeFile(ctx.sandbox(), path, part.content(), ctx.user(), metadata)));
+                out.add(written(r, sessions.writeFile(ctx.sandbox(), path, fitting(part.content(), free), ctx.user(), metadata)));
             }
         } else {
             if (queryPath == null) throw StockadeError.invalid("the path query parameter is required");
@@ -75,10 +97,32 @@ final class FilesHttp {
             } else if (enc != null && !enc.isBlank() && !enc.trim().equalsIgnoreCase("identity")) {
                 throw StockadeError.invalid("Content-Encoding " + enc + " is not supported (gzip or none)");
             }
-            out.add(written(r, sessions.writeFile(ctx.sandbox(), queryPath, in, ctx.user(), metadata)));
+            out.add(written(r, sessions.writeFile(ctx.sandbox(), queryPath, fitting(in, free), ctx.user(), metadata)));
         }
         if (out.isEmpty()) throw StockadeError.invalid("the upload contained no file");
         r.sendJson(200, out);
+    }
+
+    /** The body's Content-Length, or -1 without one (chunked) or with one that is not a number (refused elsewhere). */
+    private static long declaredLength(Request r) {
+        String len = r.header("Content-Length");
+        if (len == null) return -1;
+        try {
+            return Long.parseLong(len.trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * The file's content, ending with NO_SPACE (507) once it passes the {@code free} bytes of the
+     * disk: the write could not succeed, so the rest (of a gzip bomb, say) is neither inflated nor
+     * sent. Unchecked when the free space is unknown.
+     */
+    private static InputStream fitting(InputStream content, long free) {
+        if (free < 0) return content;
+        return new CappedInput(content, free, n -> new StockadeError(StockadeError.Code.NO_SPACE, "the sandbox's disk is"
+                + " full: the upload passed the " + n + " bytes that were free on it; the partial file was removed"));
     }
 
     private static com.fasterxml.jackson.databind.node.ObjectNode written(Request r, EntryInfo e) {
@@ -177,27 +221,33 @@ final class FilesHttp {
         }
     }
 
-    /** Fails with PAYLOAD_TOO_LARGE once more than {@code max} bytes were read. */
+    /** Fails with PAYLOAD_TOO_LARGE (or the error {@code over} makes of the limit) once more than {@code max} bytes were read. */
     static final class CappedInput extends FilterInputStream {
         private final long max;
+        private final LongFunction<StockadeError> over;
         private long count;
 
         CappedInput(InputStream in, long max) {
+            this(in, max, Request::tooLarge);
+        }
+
+        CappedInput(InputStream in, long max, LongFunction<StockadeError> over) {
             super(in);
             this.max = max;
+            this.over = over;
         }
 
         @Override
         public int read() throws IOException {
             int b = super.read();
-            if (b >= 0 && ++count > max) throw Request.tooLarge(max);
+            if (b >= 0 && ++count > max) throw over.apply(max);
             return b;
         }
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             int n = super.read(b, off, len);
-            if (n > 0 && (count += n) > max) throw Request.tooLarge(max);
+            if (n > 0 && (count += n) > max) throw over.apply(max);
             return n;
         }
     }

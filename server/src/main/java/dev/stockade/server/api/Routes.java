@@ -33,7 +33,7 @@ public final class Routes {
                             dev.stockade.server.tenancy.QuotaGate quotas, AuditLog audit, PackagePolicy packagePolicy) {
             return new Endpoints(new SandboxLifecycleApi(manager, admission), new SandboxListApi(manager),
                     new SnapshotsApi(manager), new EgressApi(manager), new PackagesApi(manager, packagePolicy),
-                    new AdminApi(tenants, quotas, audit), new ProcessRpc(), new FilesystemRpc(), new FilesHttp(),
+                    new AdminApi(tenants, quotas, audit), new ProcessRpc(), new FilesystemRpc(), new FilesHttp(manager::diskFree),
                     new CodeInterpreterApi());
         }
     }

@@ -143,6 +143,9 @@ final class SandboxLifecycleApi {
             n.put("memCache", s.memCache());
             n.put("diskUsed", s.diskUsed());
             n.put("diskTotal", s.diskTotal());
+            // Stockade's own, beside E2B's fields (the SDKs keep only the fields they know).
+            n.put("inodesUsed", s.inodesUsed());
+            n.put("inodesTotal", s.inodesTotal());
         }
         r.sendJson(200, out);
     }

@@ -2,6 +2,7 @@ package dev.stockade.server.core;
 
 import dev.stockade.server.error.StockadeError;
 
+import dev.stockade.runtime.ResourceUsage;
 import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.SandboxRuntime;
 import dev.stockade.runtime.SandboxSpec;
@@ -252,6 +253,20 @@ public final class SandboxManager implements AutoCloseable {
     public List<UsageSample> usage(String id, Instant from, Instant to) {
         live(id);
         return usage.between(id, from, to);
+    }
+
+    /**
+     * Bytes free on a sandbox's disk now, as its runtime reads them on the host (its disk is a
+     * filesystem of its own); -1 when the runtime cannot tell. The files API refuses an upload
+     * that cannot fit before writing any of it.
+     */
+    public long diskFree(Sandbox sb) {
+        try {
+            ResourceUsage u = runtimes.of(sb).stats(sb.id());
+            return Math.max(0, u.diskTotalBytes() - u.diskUsedBytes());
+        } catch (RuntimeFailure e) {
+            return -1;
+        }
     }
 
     /**

@@ -15,6 +15,8 @@ import java.time.Instant;
  * @param memCache page cache within {@code memUsed}
  * @param diskUsed bytes used on its writable disk
  * @param diskTotal its disk quota in bytes
+ * @param inodesUsed inodes (files, directories, links) in use on its disk
+ * @param inodesTotal the inodes its disk may hold (the file quota)
  */
 public record UsageSample(Instant at, int cpuCount, double cpuUsedPct, long memUsed, long memTotal, long memCache,
-                          long diskUsed, long diskTotal) {}
+                          long diskUsed, long diskTotal, long inodesUsed, long inodesTotal) {}

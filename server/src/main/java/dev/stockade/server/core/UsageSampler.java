@@ -83,7 +83,8 @@ final class UsageSampler implements AutoCloseable {
             double wall = now - h.readAtNanos;
             double pct = wall <= 0 ? 0 : 100.0 * Math.max(0, u.cpuNanos() - h.cpuNanos) / (wall * cpus);
             UsageSample s = new UsageSample(Instant.now(), (int) Math.ceil(cpus), Math.min(100.0, pct), u.memoryBytes(),
-                    u.memoryLimitBytes(), u.cacheBytes(), u.diskUsedBytes(), u.diskTotalBytes());
+                    u.memoryLimitBytes(), u.cacheBytes(), u.diskUsedBytes(), u.diskTotalBytes(), u.inodesUsed(),
+                    u.inodesTotal());
             synchronized (h) {
                 h.samples.addLast(s);
                 Instant oldest = s.at().minus(KEPT);
