@@ -594,6 +594,30 @@ public abstract class IsolationContract extends RuntimeContract {
             call("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0, 0))
             call("bpf", lambda: libc.syscall(321, 0, 0, 0))
             call("setns", lambda: libc.setns(os.open("/proc/1/ns/mnt", os.O_RDONLY) if os.getuid() == 0 else -1, 0))
+            # Calls on no allow-list (refused by omission, not by a rule of their own), each harmless when it runs.
+            import platform
+            L = ctypes.c_long
+            nr = {"x86_64": {"io_setup": 206, "ioctl": 16, "clone3": 435},
+                  "aarch64": {"io_setup": 0, "ioctl": 29, "clone3": 435}}.get(platform.machine(), {})
+            def sock(family, kind=1):
+                def f():
+                    fd = libc.socket(family, kind, 0)
+                    if fd >= 0:
+                        os.close(fd)
+                        return 0
+                    return -1
+                return f
+            call("socket_vsock", sock(40))
+            call("socket_alg", sock(38))
+            call("socket_packet", sock(17, 3))
+            out["personality_norandom"] = in_child(lambda: libc.personality(0x0040000))
+            if nr:
+                call("io_setup", lambda: libc.syscall(L(nr["io_setup"]), L(0), None))
+                # TIOCSTI with high bits set: the kernel reads the command's low 32 bits, so must the filter
+                call("tiocsti_high", lambda: libc.syscall(L(nr["ioctl"]), L(0), ctypes.c_ulong(0x100005412), ctypes.c_char_p(b"x")))
+                call("clone3", lambda: libc.syscall(L(nr["clone3"]), None, L(0)))
+            call("socket_inet", sock(2))
+            call("socket_unix", sock(1))
             print(json.dumps(out))
             """;
 
@@ -619,7 +643,7 @@ public abstract class IsolationContract extends RuntimeContract {
                 assertEquals(eperm, p.path(k).asInt(), k + " must fail with EPERM: " + p);
             }
             // The host kernel's attack surface (user namespaces, ptrace, cross-memory reads, terminal
-            // injection): refused by the seccomp deny-list. A user-space kernel serves these itself, inside.
+            // injection): refused by the seccomp policy. A user-space kernel serves these itself, inside.
             if (checksWithout(Capabilities.USERSPACE_KERNEL, "unshare(CLONE_NEWUSER), ptrace of one's own child,"
                     + " process_vm_readv and TIOCSTI are served by the runtime's own kernel, never the host's")) {
                 for (String k : List.of("unshare_user", "unshare_mount", "ptrace_attach", "process_vm_readv", "tiocsti")) {
@@ -646,17 +670,24 @@ public abstract class IsolationContract extends RuntimeContract {
     }
 
     @Test
-    void theSeccompDenyListHoldsForUserAndRoot() {
-        requires(Capabilities.SECCOMP, "it asserts the marks of the OCI seccomp deny-list (policy/seccomp.json) on the host "
-                + "kernel: a filter in mode 2 and keyctl and bpf refused with EPERM");
+    void theSeccompAllowListHoldsForUserAndRoot() {
+        requires(Capabilities.SECCOMP, "it asserts the marks of the OCI seccomp allow-list (policy/seccomp.json) on the host "
+                + "kernel: a filter in mode 2, keyctl and bpf refused with EPERM, calls on no list with ENOSYS");
         RawClient.Box b = box();
         try {
             for (String user : List.of("user", "root")) {
                 JsonNode p = pyJson(b, user, PRIV_PROBE);
                 note("seccomp marks of " + user, p);
                 assertEquals("2", p.path("Seccomp").asText(), user + ": " + p);
-                for (String k : List.of("keyctl", "bpf")) {
+                for (String k : List.of("keyctl", "bpf", "tiocsti_high")) {
                     assertEquals(1, p.path(k).asInt(), k + " must fail with EPERM for " + user + ": " + p);
+                }
+                // Refused because no allow-list names them: ENOSYS, so that C libraries fall back.
+                for (String k : List.of("socket_vsock", "socket_alg", "socket_packet", "personality_norandom", "io_setup", "clone3")) {
+                    assertEquals(38, p.path(k).asInt(), k + " must fail with ENOSYS for " + user + ": " + p);
+                }
+                for (String k : List.of("socket_inet", "socket_unix")) {
+                    assertEquals(0, p.path(k).asInt(), k + " stays allowed for " + user + ": " + p);
                 }
             }
         } finally {
