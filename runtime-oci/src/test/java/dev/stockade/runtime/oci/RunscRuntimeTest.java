@@ -286,7 +286,7 @@ class RunscRuntimeTest {
      * security measures"). None may reach the sentry or the gofer.
      */
     static final List<String> WEAKENING_FLAGS = List.of("-TESTONLY", "-profile", "-network=host", "-rootless",
-            "-ignore-cgroups", "-fsgofer-host-uds", "-host-fifo", "-net-raw", "-platform=kvm", "-strace");
+            "-ignore-cgroups", "-fsgofer-host-uds", "-host-fifo", "-net-raw");
 
     @Test
     void theSentryAndTheGoferRunUnderGvisorsOwnSeccompFilters() throws Exception {
