@@ -56,8 +56,8 @@ add('runc_exec_true', '`runc exec` /bin/true into a running container', hyper('r
 const seccompWhat = {
   start: '`runc run` python3 -c pass',
   imports: '`runc run` python3 import numpy, pandas, matplotlib.pyplot',
-  getppid: '100,000 getppid() inside',
-  stat: '100,000 stat("/") inside',
+  getppid: '1,000,000 getppid() inside',
+  stat: '1,000,000 stat("/") inside',
 }
 const seccompVariant = { none: 'no filter', before: 'deny-list (before)', after: 'allow-list (policy/seccomp.json)' }
 for (const [w, what] of Object.entries(seccompWhat)) {

@@ -338,15 +338,13 @@ class RunscRuntimeTest {
     }
 
     static List<String> processesMentioning(String id) throws IOException {
-        try (var procs = Files.list(Path.of("/proc"))) {
-            return procs.filter(p -> p.getFileName().toString().matches("\\d+")).map(p -> {
-                try {
-                    return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
-                } catch (IOException gone) {
-                    return "";
-                }
-            }).filter(cmd -> cmd.contains(id)).toList();
-        }
+        return pidsMentioning(id).stream().map(pid -> {
+            try {
+                return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
+            } catch (IOException gone) {
+                return "";
+            }
+        }).filter(cmd -> cmd.contains(id)).toList();
     }
 
     // --- a minimal client of docs/agent-protocol.md: one request per connection, framed ---
