@@ -53,7 +53,7 @@ for a in "$@"; do
     --no-sustained) SUSTAINED=0 ;;
     --no-load) LOAD=0 ;;
     --no-seccomp) SECCOMP=0 ;;
-    --baselines-only) BASELINES_ONLY=1 ;;   # section 1 only (no server): e.g. the seccomp comparison
+    --baselines-only) BASELINES_ONLY=1 PLOT_OUT=bench/results/bench-create-baselines.png ;;   # section 1 only (no server), e.g. the seccomp comparison; never replaces the published plot
     --no-java-sdk) JAVA_SDK=0 ;;
     --no-code-interpreter) CODE_INTERPRETER=0 ;;
     --no-diagnostics) DIAG=0 ;;

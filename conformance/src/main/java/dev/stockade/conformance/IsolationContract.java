@@ -618,6 +618,20 @@ public abstract class IsolationContract extends RuntimeContract {
                 call("clone3", lambda: libc.syscall(L(nr["clone3"]), None, L(0)))
             call("socket_inet", sock(2))
             call("socket_unix", sock(1))
+            if platform.machine() == "x86_64":
+                # i386's getpid through int 0x80, from executable memory, in a child: a compatibility ABI
+                # call (exit 0 when served, the negated errno when refused, -31 when SIGSYS kills it)
+                def int80():
+                    import mmap
+                    code = b"\\xb8\\x14\\x00\\x00\\x00\\xcd\\x80\\xc3"  # mov eax, 20; int 0x80; ret
+                    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                    m.write(code)
+                    r = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()
+                    return 0 if r > 0 else r
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(min(255, -int80()))
+                out["int80"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
             print(json.dumps(out))
             """;
 
@@ -689,6 +703,8 @@ public abstract class IsolationContract extends RuntimeContract {
                 for (String k : List.of("socket_inet", "socket_unix")) {
                     assertEquals(0, p.path(k).asInt(), k + " stays allowed for " + user + ": " + p);
                 }
+                // Compatibility ABIs are not on the filter's architectures: their calls kill the caller.
+                if (p.has("int80")) assertEquals(-31, p.path("int80").asInt(), "i386 int 0x80 ends in SIGSYS for " + user + ": " + p);
             }
         } finally {
             kill(b);
