@@ -12,7 +12,7 @@
 # stderr. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--no-java-sdk] [--no-code-interpreter] [--diagnostics]
-#                [--no-pool] [--no-density] [--no-sustained] [--no-load]
+#                [--no-pool] [--no-density] [--no-sustained] [--no-load] [--no-seccomp] [--baselines-only]
 #
 # Environment: JAVA_HOME (default Temurin 25), BENCH_SERVER=launcher|java (default: the ./stockade
 # launcher when it exists, else the fallback bench/lib/BenchServer.java), BENCH_SKIP_BUILD=1.
@@ -24,7 +24,7 @@ source "$ROOT/bench/lib/leftovers.sh"
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 JAVA="$JAVA_HOME/bin/java"
 
-N_TRUE=50 N_PY=50 N_RUNC=30 N_EXEC=30
+N_TRUE=50 N_PY=50 N_RUNC=30 N_EXEC=30 N_SECCOMP=20
 N_CREATE=100 N_ECHO=200 N_SBX_PY=50 N_FILE=50 N_AGENT=100
 N_SDK_CREATE=50 N_SDK_ECHO=200
 N_DIAG_CREATE=30 N_DIAG_ECHO=100 N_DIAG_PY=30 N_DIAG_FILE=20
@@ -35,13 +35,13 @@ N_P_SEQ=100 N_P_CONC=50 N_P_BURSTS=2 N_P_CI=10 POOL_SEQ=8 POOL_CONC=50 SUSTAIN_S
 DENSITY_STEP=25 DENSITY_MAX=400 DENSITY_PROBES=20
 POOL_PRELOAD=${BENCH_POOL_PRELOAD:-numpy,pandas,matplotlib.pyplot}      # the pool server of the sequential runs
 POOL_CONC_PRELOAD=${BENCH_POOL_CONC_PRELOAD:-none}                      # the 50-sandbox pool of the bursts
-POOLS=1 DENSITY=1 SUSTAINED=1 LOAD=1 LOAD_ARGS=()
+POOLS=1 DENSITY=1 SUSTAINED=1 LOAD=1 LOAD_ARGS=() SECCOMP=1 BASELINES_ONLY=0
 PLOT_OUT=docs/bench-create.png
 JAVA_SDK=1 CODE_INTERPRETER=1 DIAG=0   # the TCP_NODELAY what-if became the product default (Server.start); --diagnostics re-runs it
 for a in "$@"; do
   case "$a" in
     --quick)
-      N_TRUE=10 N_PY=10 N_RUNC=5 N_EXEC=5 N_CREATE=5 N_ECHO=20 N_SBX_PY=5 N_FILE=5 N_AGENT=20
+      N_TRUE=10 N_PY=10 N_RUNC=5 N_EXEC=5 N_SECCOMP=3 N_CREATE=5 N_ECHO=20 N_SBX_PY=5 N_FILE=5 N_AGENT=20
       N_SDK_CREATE=3 N_SDK_ECHO=20 N_DIAG_CREATE=3 N_DIAG_ECHO=20 N_DIAG_PY=5 N_DIAG_FILE=5
       N_CI_CELL=20 N_CI_IMPORT=2 N_CI_NOTEBOOK=1
       N_P_SEQ=5 N_P_CONC=4 N_P_BURSTS=1 N_P_CI=1 POOL_SEQ=2 POOL_CONC=4 SUSTAIN_S=4
@@ -52,6 +52,8 @@ for a in "$@"; do
     --no-density) DENSITY=0 ;;
     --no-sustained) SUSTAINED=0 ;;
     --no-load) LOAD=0 ;;
+    --no-seccomp) SECCOMP=0 ;;
+    --baselines-only) BASELINES_ONLY=1 PLOT_OUT=bench/results/bench-create-baselines.png ;;   # section 1 only (no server), e.g. the seccomp comparison; never replaces the published plot
     --no-java-sdk) JAVA_SDK=0 ;;
     --no-code-interpreter) CODE_INTERPRETER=0 ;;
     --no-diagnostics) DIAG=0 ;;
@@ -264,6 +266,12 @@ log "baselines: runc run python3 x$N_RUNC (without and with a user namespace), r
 bash bench/lib/runc-baseline.sh "$WORK/runc" "$RAW" "$N_RUNC" "$N_EXEC"
 log "baselines: runsc (gVisor) run python3 x$N_RUNC, bubblewrap python3 x$N_RUNC"
 bash bench/lib/sandbox-baselines.sh "$WORK/runc/bundle" "$RAW" "$N_RUNC"
+if [ "$SECCOMP" = 1 ]; then
+  # The seccomp policy's cost (issue 15): the same bundle with no filter, the policy of
+  # BENCH_SECCOMP_BEFORE (default 4d54211: the deny-list) and this tree's (the allow-list), interleaved.
+  log "seccomp: none / ${BENCH_SECCOMP_BEFORE:-4d54211} / this tree, x$N_SECCOMP rounds"
+  /usr/bin/python3 bench/lib/seccomp_cost.py "$WORK/runc/bundle" "$RAW" "$N_SECCOMP" "${BENCH_SECCOMP_BEFORE:-4d54211}"
+fi
 
 # What the agent's start-up costs in Python alone: interpreter start in the agent's mode (-I -S),
 # and the same plus compiling the agent's package (what every sandbox start would pay without the
@@ -275,6 +283,7 @@ hyperfine -N --style none --warmup 3 --runs "$N_PY" --export-json "$RAW/python-I
 hyperfine -N --style none --warmup 3 --runs "$N_PY" --export-json "$RAW/python-IS-compile-agent.json" \
   "/usr/bin/python3 -I -S -c \"import os; d='$AGENT_PKG'; [compile(open(os.path.join(d, f)).read(), f, 'exec') for f in os.listdir(d) if f.endswith('.py')]\"" >/dev/null
 
+if [ "$BASELINES_ONLY" = 0 ]; then   # sections 2-7 need the server; --baselines-only skips them
 # ---- 2. Stockade through the E2B JS SDK ------------------------------------------------------
 # No pool on this server: once `serve` has pools (2 by default), say so explicitly.
 [ "$HAS_POOL" = 1 ] && SERVE_FLAGS=(--pool-size 0)
@@ -429,6 +438,8 @@ if [ "$DIAG" = 1 ]; then
     node bench/e2b-bench.mjs
   stop_server
 fi
+
+fi   # BASELINES_ONLY
 
 # ---- report ----------------------------------------------------------------------------------
 jq --argjson s "$(( $(date +%s) - START ))" '. + {bench_seconds: $s}' "$RAW/machine.json" >"$RAW/m.tmp" \

@@ -52,6 +52,19 @@ add('runsc_run_python', '`runsc run` (gVisor) python3 -c pass, same bundle', hyp
 add('bwrap_python', 'bubblewrap python3 -c pass (--unshare-all, /usr ro)', hyper('bwrap-python.json'), 'hyperfine -N')
 add('runc_state', '`runc state` of a running container', hyper('runc-state.json'), 'hyperfine -N')
 add('runc_exec_true', '`runc exec` /bin/true into a running container', hyper('runc-exec-true.json'), 'hyperfine -N')
+// 1c. The seccomp policy's cost (bench/lib/seccomp_cost.py): one bundle, three filters, interleaved rounds.
+const seccompWhat = {
+  start: '`runc run` python3 -c pass',
+  imports: '`runc run` python3 import numpy, pandas, matplotlib.pyplot',
+  getppid: '1,000,000 getppid() inside',
+  stat: '1,000,000 stat("/") inside',
+}
+const seccompVariant = { none: 'no filter', before: 'deny-list (before)', after: 'allow-list (policy/seccomp.json)' }
+for (const [w, what] of Object.entries(seccompWhat)) {
+  for (const [v, label] of Object.entries(seccompVariant)) {
+    add(`seccomp_${w}_${v}`, `seccomp: ${what} — ${label}`, hyper(`seccomp-${w}-${v}.json`), 'bench/lib/seccomp_cost.py, interleaved rounds')
+  }
+}
 
 // 2. E2B JS SDK
 if (e2b) {

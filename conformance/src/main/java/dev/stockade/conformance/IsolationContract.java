@@ -604,6 +604,44 @@ public abstract class IsolationContract extends RuntimeContract {
             call("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0, 0))
             call("bpf", lambda: libc.syscall(321, 0, 0, 0))
             call("setns", lambda: libc.setns(os.open("/proc/1/ns/mnt", os.O_RDONLY) if os.getuid() == 0 else -1, 0))
+            # Calls on no allow-list (refused by omission, not by a rule of their own), each harmless when it runs.
+            import platform
+            L = ctypes.c_long
+            nr = {"x86_64": {"io_setup": 206, "ioctl": 16, "clone3": 435},
+                  "aarch64": {"io_setup": 0, "ioctl": 29, "clone3": 435}}.get(platform.machine(), {})
+            def sock(family, kind=1):
+                def f():
+                    fd = libc.socket(family, kind, 0)
+                    if fd >= 0:
+                        os.close(fd)
+                        return 0
+                    return -1
+                return f
+            call("socket_vsock", sock(40))
+            call("socket_alg", sock(38))
+            call("socket_packet", sock(17, 3))
+            out["personality_norandom"] = in_child(lambda: libc.personality(0x0040000))
+            if nr:
+                call("io_setup", lambda: libc.syscall(L(nr["io_setup"]), L(0), None))
+                # TIOCSTI with high bits set: the kernel reads the command's low 32 bits, so must the filter
+                call("tiocsti_high", lambda: libc.syscall(L(nr["ioctl"]), L(0), ctypes.c_ulong(0x100005412), ctypes.c_char_p(b"x")))
+                call("clone3", lambda: libc.syscall(L(nr["clone3"]), None, L(0)))
+            call("socket_inet", sock(2))
+            call("socket_unix", sock(1))
+            if platform.machine() == "x86_64":
+                # i386's getpid through int 0x80, from executable memory, in a child: a compatibility ABI
+                # call (exit 0 when served, the negated errno when refused, -31 when SIGSYS kills it)
+                def int80():
+                    import mmap
+                    code = b"\\xb8\\x14\\x00\\x00\\x00\\xcd\\x80\\xc3"  # mov eax, 20; int 0x80; ret
+                    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                    m.write(code)
+                    r = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()
+                    return 0 if r > 0 else r
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(min(255, -int80()))
+                out["int80"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
             print(json.dumps(out))
             """;
 
@@ -629,7 +667,7 @@ public abstract class IsolationContract extends RuntimeContract {
                 assertEquals(eperm, p.path(k).asInt(), k + " must fail with EPERM: " + p);
             }
             // The host kernel's attack surface (user namespaces, ptrace, cross-memory reads, terminal
-            // injection): refused by the seccomp deny-list. A user-space kernel serves these itself, inside.
+            // injection): refused by the seccomp policy. A user-space kernel serves these itself, inside.
             if (checksWithout(Capabilities.USERSPACE_KERNEL, "unshare(CLONE_NEWUSER), ptrace of one's own child,"
                     + " process_vm_readv and TIOCSTI are served by the runtime's own kernel, never the host's")) {
                 for (String k : List.of("unshare_user", "unshare_mount", "ptrace_attach", "process_vm_readv", "tiocsti")) {
@@ -656,18 +694,27 @@ public abstract class IsolationContract extends RuntimeContract {
     }
 
     @Test
-    void theSeccompDenyListHoldsForUserAndRoot() {
-        requires(Capabilities.SECCOMP, "it asserts the marks of the OCI seccomp deny-list (policy/seccomp.json) on the host "
-                + "kernel: a filter in mode 2 and keyctl and bpf refused with EPERM");
+    void theSeccompAllowListHoldsForUserAndRoot() {
+        requires(Capabilities.SECCOMP, "it asserts the marks of the OCI seccomp allow-list (policy/seccomp.json) on the host "
+                + "kernel: a filter in mode 2, keyctl and bpf refused with EPERM, calls on no list with ENOSYS");
         RawClient.Box b = box();
         try {
             for (String user : List.of("user", "root")) {
                 JsonNode p = pyJson(b, user, PRIV_PROBE);
                 note("seccomp marks of " + user, p);
                 assertEquals("2", p.path("Seccomp").asText(), user + ": " + p);
-                for (String k : List.of("keyctl", "bpf")) {
+                for (String k : List.of("keyctl", "bpf", "tiocsti_high")) {
                     assertEquals(1, p.path(k).asInt(), k + " must fail with EPERM for " + user + ": " + p);
                 }
+                // Refused because no allow-list names them: ENOSYS, so that C libraries fall back.
+                for (String k : List.of("socket_vsock", "socket_alg", "socket_packet", "personality_norandom", "io_setup", "clone3")) {
+                    assertEquals(38, p.path(k).asInt(), k + " must fail with ENOSYS for " + user + ": " + p);
+                }
+                for (String k : List.of("socket_inet", "socket_unix")) {
+                    assertEquals(0, p.path(k).asInt(), k + " stays allowed for " + user + ": " + p);
+                }
+                // Compatibility ABIs are not on the filter's architectures: their calls kill the caller.
+                if (p.has("int80")) assertEquals(-31, p.path("int80").asInt(), "i386 int 0x80 ends in SIGSYS for " + user + ": " + p);
             }
         } finally {
             kill(b);

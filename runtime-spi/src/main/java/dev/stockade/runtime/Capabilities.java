@@ -21,7 +21,7 @@ public final class Capabilities {
      * runtime ends the whole sandbox when a limit is reached, and says why.
      */
     public static final String PER_PROCESS_LIMITS = "per-process-limits";
-    /** The OCI seccomp deny-list (policy/seccomp.json) filters user code's system calls on the host kernel. */
+    /** The OCI seccomp allow-list (policy/seccomp.json) filters user code's system calls on the host kernel. */
     public static final String SECCOMP = "seccomp";
     /** User code's system calls are served by a kernel of the runtime's own, never the host's. */
     public static final String USERSPACE_KERNEL = "userspace-kernel";

@@ -16,7 +16,7 @@ import java.util.List;
  * <p>What the plan promises (SPECIFICATION.md S-ISO-*): all namespaces including user and network
  * (loopback only); the user namespace maps the sandbox onto its own unprivileged host range; the
  * agent keeps only the capabilities it needs to switch to the user and manage files, which user code
- * loses on exec as uid 1000; no_new_privs; the seccomp deny-list; masked /proc paths; read-only
+ * loses on exec as uid 1000; no_new_privs; the seccomp allow-list; masked /proc paths; read-only
  * /proc/sys, /sys and /usr; a minimal /dev; memory without swap, pids and CPU quotas.
  *
  * <p>Processes have two limits so that user code at its limit never costs the owner the sandbox
@@ -73,7 +73,7 @@ final class OciConfigPlanner {
             }
         }
 
-        /** runc: the host kernel runs the sandbox's processes themselves, under the seccomp deny-list. */
+        /** runc: the host kernel runs the sandbox's processes themselves, under the seccomp allow-list. */
         static Profile runc(ObjectMapper json, JsonNode seccompPolicy) {
             return new Profile(SeccompPolicy.toOci(json, seccompPolicy), true, true, false, 0, 1, 0);
         }

@@ -12,7 +12,7 @@ import java.util.Set;
 
 /**
  * The standard tier: one long-lived runc container per sandbox (the bundle, mounts and lifecycle
- * are {@link OciRuntime}'s). What is runc's own: the seccomp deny-list and the host kernel, limits
+ * are {@link OciRuntime}'s). What is runc's own: the seccomp allow-list and the host kernel, limits
  * changed with {@code runc update}, and the sandbox's processes readable in its host cgroup.
  *
  * <p>Thread-safety: calls for different ids run concurrently; calls for one id are serialised.
@@ -29,7 +29,7 @@ public final class RuncRuntime extends OciRuntime {
 
     @Override
     public String isolation() {
-        return "Linux namespaces (user, pid, mount, network, ipc, uts, cgroup), seccomp deny-list, no capabilities "
+        return "Linux namespaces (user, pid, mount, network, ipc, uts, cgroup), seccomp allow-list, no capabilities "
                 + "for user code, cgroup limits; shares the host kernel";
     }
 

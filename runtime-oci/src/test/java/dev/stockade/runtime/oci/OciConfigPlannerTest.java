@@ -69,7 +69,8 @@ class OciConfigPlannerTest {
 
     @Test
     void aRuleWithoutAReasonIsRefused() throws Exception {
-        JsonNode bad = JSON.readTree("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"rules\":[{\"syscalls\":[\"mount\"]}]}");
+        JsonNode bad = JSON.readTree("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrno\":\"ENOSYS\",\"defaultReason\":\"r\","
+                + "\"deny\":[{\"syscalls\":[\"mount\"],\"errno\":\"EPERM\"}]}");
         assertThrows(IllegalStateException.class, () -> SeccompPolicy.toOci(JSON, bad));
     }
 }

@@ -280,16 +280,71 @@ class RunscRuntimeTest {
     }
 
     /** Host processes whose command line names the sandbox (runsc-sandbox, gofer, runsc itself). */
-    static List<String> processesMentioning(String id) throws IOException {
-        try (var procs = Files.list(Path.of("/proc"))) {
-            return procs.filter(p -> p.getFileName().toString().matches("\\d+")).map(p -> {
-                try {
-                    return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
-                } catch (IOException gone) {
-                    return "";
+    /**
+     * Flags that loosen or switch off gVisor's own host seccomp filters or other host isolation
+     * (runsc flags; --profile "loosens the seccomp protection", --TESTONLY-unsafe-nonroot "skips many
+     * security measures"). None may reach the sentry or the gofer.
+     */
+    static final List<String> WEAKENING_FLAGS = List.of("-TESTONLY", "-profile", "-network=host", "-rootless",
+            "-ignore-cgroups", "-fsgofer-host-uds", "-host-fifo", "-net-raw");
+
+    @Test
+    void theSentryAndTheGoferRunUnderGvisorsOwnSeccompFilters() throws Exception {
+        String id = newId();
+        RuntimeSandbox sb = runtime.start(spec(id, 8, new Limits(256, 1, 64, 16, 16, 60)));
+        hello(sb.agentSocket());
+        List<Long> pids = pidsMentioning(id);
+        int sentries = 0;
+        int gofers = 0;
+        for (long pid : pids) {
+            String cmdline;
+            String status;
+            try {
+                cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), StandardCharsets.UTF_8);
+                status = Files.readString(Path.of("/proc", Long.toString(pid), "status"));
+            } catch (IOException gone) {
+                continue;
+            }
+            List<String> argv = List.of(cmdline.split("\0"));
+            String role = argv.getFirst();
+            if (!role.equals("runsc-sandbox") && !role.equals("runsc-gofer")) continue;
+            if (role.equals("runsc-sandbox")) sentries++; else gofers++;
+            assertTrue(status.contains("\nSeccomp:\t2\n"), role + " (pid " + pid + ") runs under a seccomp filter: "
+                    + status.lines().filter(l -> l.startsWith("Seccomp")).toList());
+            for (String arg : argv) {
+                for (String weak : WEAKENING_FLAGS) {
+                    assertFalse(arg.replaceFirst("^--", "-").startsWith(weak), role + " was started with " + arg + ": " + argv);
                 }
-            }).filter(cmd -> cmd.contains(id)).toList();
+            }
+            // The one documented widening (docs/runtimes.md): the agent's socket and the egress relay's are host
+            // unix sockets, so the sentry may open and bind those; nothing else of the host network.
+            assertTrue(argv.contains("--host-uds=all"), argv.toString());
         }
+        assertEquals(1, sentries, "one sentry among " + pids);
+        assertTrue(gofers >= 1, "a gofer among " + pids);
+        runtime.destroy(id);
+    }
+
+    static List<Long> pidsMentioning(String id) throws IOException {
+        try (var procs = Files.list(Path.of("/proc"))) {
+            return procs.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
+                try {
+                    return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).contains(id);
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).map(p -> Long.parseLong(p.getFileName().toString())).toList();
+        }
+    }
+
+    static List<String> processesMentioning(String id) throws IOException {
+        return pidsMentioning(id).stream().map(pid -> {
+            try {
+                return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
+            } catch (IOException gone) {
+                return "";
+            }
+        }).filter(cmd -> cmd.contains(id)).toList();
     }
 
     // --- a minimal client of docs/agent-protocol.md: one request per connection, framed ---
