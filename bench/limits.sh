@@ -10,9 +10,11 @@
 # Run as root. Options are passed to limits_bench.py:
 #
 #   bench/limits.sh [--tier runc|runsc] [--samples N] [--noisy-cpus X] [--warmup-seconds S]
+#                   [--cases disk,fork,memory,output,cpu]
 #
 # --samples: echo round trips per window (default 300: 30 s each); --noisy-cpus caps each noisy
-# sandbox's cpus (default: the server's default, 1.0; LimitsSoakIT, the CI-sized soak, uses 0.1).
+# sandbox's cpus (default: the server's default, 1.0; LimitsSoakIT, the CI-sized soak, uses 0.1);
+# --cases keeps only the pairs of those kinds (which storm costs the neighbour what).
 # Environment: LIMITS_SKIP_BUILD=1 runs cli/target's server as it is (no ./stockade rebuild).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,18 +48,7 @@ mkdir -m 0711 "$WORK/data"
 env -u STOCKADE_API_KEY "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$WORK/cli/classes:$WORK/cli/lib/*" \
   dev.stockade.cli.Main serve --port "$PORT" --data-dir "$WORK/data" --pool-size 0 >"$WORK/server.log" 2>&1 </dev/null &
 PID=$!
-/usr/bin/python3 - "$PORT" "$PID" <<'PY' || { cat "$WORK/server.log" >&2; exit 1; }
-import os, socket, sys, time
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(1200):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        os.kill(pid, 0)
-        time.sleep(0.1)
-sys.exit("the server did not listen within 120 s")
-PY
+wait_listening "$PORT" "$PID" || { cat "$WORK/server.log" >&2; exit 1; }
 echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), runc $(runc --version | head -1 | awk '{print $3}'); commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (uncommitted changes)'); $(date -u +%Y-%m-%dT%H:%M:%SZ); load average at the start: $LOAD_START. Command: bench/limits.sh $*"
 echo
 RC=0

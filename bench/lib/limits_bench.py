@@ -12,7 +12,9 @@ cgroup, process). Limits are the server's defaults unless a case needs one (pids
 failed a check or the neighbour failed an echo (the latency ratio is reported, not a failure).
 
     /usr/bin/python3 bench/lib/limits_bench.py URL KEY_FILE DATA_DIR [--tier runc|runsc]
-        [--samples N] [--noisy-cpus X] [--warmup-seconds S]
+        [--samples N] [--noisy-cpus X] [--warmup-seconds S] [--cases disk,fork,memory,output,cpu]
+
+--cases keeps only the pairs of those kinds (to see which storm costs the neighbour what).
 """
 import base64
 import glob
@@ -68,8 +70,10 @@ class Client:
             self.conn = None
             raise
 
-    def run(self, box, cmd, user=None):
-        """Runs bash -c CMD; returns (stdout, stderr, end event or None, error or None)."""
+    def run(self, box, cmd, user=None, keep_output=True):
+        """Runs bash -c CMD; returns (stdout, stderr, end event or None, error or None). Without
+        KEEP_OUTPUT the output events are skipped unparsed: a driver of endless output then costs
+        this host (whose 2 cores the server shares) little more than reading the bytes."""
         msg = json.dumps({"process": {"cmd": "/bin/bash", "args": ["-l", "-c", cmd]}}).encode()
         h = envd(box)
         h.update({"Content-Type": "application/connect+json", "Connect-Protocol-Version": "1"})
@@ -77,21 +81,27 @@ class Client:
             h["Authorization"] = "Basic " + base64.b64encode((user + ":").encode()).decode()
         status, raw = self.call("POST", "/process.Process/Start", headers=h,
                                 raw=b"\x00" + len(msg).to_bytes(4, "big") + msg)
-        out, err, end, error, i = b"", b"", None, None, 0
+        out, err, end, error, i = [], [], None, None, 0
         if status != 200:
             return "", "", None, "%d %s" % (status, raw[:300].decode(errors="replace"))
         while i + 5 <= len(raw):
             n = int.from_bytes(raw[i + 1:i + 5], "big")
-            m = json.loads(raw[i + 5:i + 5 + n])
-            if raw[i] & 2:
+            payload = raw[i + 5:i + 5 + n]
+            i += 5 + n
+            # base64 has no quote: '"end"' or '"error"' in a payload is a key, never output.
+            if not keep_output and not raw[i - 5 - n] & 2 and b'"end"' not in payload:
+                continue
+            m = json.loads(payload)
+            if raw[i - 5 - n] & 2:
                 error = m.get("error")
             ev = m.get("event", {})
             d = ev.get("data", {})
-            out += base64.b64decode(d["stdout"]) if "stdout" in d else b""
-            err += base64.b64decode(d["stderr"]) if "stderr" in d else b""
+            if "stdout" in d:
+                out.append(base64.b64decode(d["stdout"]))
+            if "stderr" in d:
+                err.append(base64.b64decode(d["stderr"]))
             end = ev.get("end", end)
-            i += 5 + n
-        return out.decode(errors="replace"), err.decode(errors="replace"), end, error
+        return b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"), end, error
 
 
 def envd(box):
@@ -103,12 +113,11 @@ def p99(xs):
     return s[int(round(0.99 * (len(s) - 1)))]
 
 
-def disk_is_memory(sid):
-    """Whether the sandbox's writable layer is a tmpfs on the host (charged to its memory)."""
-    for line in open("/proc/self/mountinfo"):
-        f = line.split()
-        if f[4].endswith("/sandboxes/%s/disk" % sid) and "-" in f:
-            return f[f.index("-") + 1] == "tmpfs"
+def disk_is_memory(data, sid):
+    """Whether the sandbox's writable layer (its overlay's upper directory on the host) lies on a
+    tmpfs, charged to its memory; a layout without that directory counts as not memory."""
+    for upper in glob.glob(os.path.join(data, "runtime", "*", "sandboxes", sid, "disk", "upper")):
+        return os.popen("stat -f -c %%T '%s'" % upper).read().strip() == "tmpfs"
     return False
 
 
@@ -180,7 +189,7 @@ def drive(url, key, box, cmd, once, q, halt):
     cl = Client(url, key)
     while not halt.is_set():
         try:
-            out, err, end, error = cl.run(box, cmd)
+            out, err, end, error = cl.run(box, cmd, keep_output=once)
         except Exception as e:  # the sandbox was killed under it, or the server dropped the stream
             if not halt.is_set():
                 q.put(("outcome", "error %s" % e))
@@ -294,7 +303,8 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     url, key, data = argv[1], open(argv[2]).read().strip(), argv[3]
-    opts = {"--tier": "runc", "--samples": "300", "--noisy-cpus": "", "--warmup-seconds": "10"}
+    opts = {"--tier": "runc", "--samples": "300", "--noisy-cpus": "", "--warmup-seconds": "10",
+            "--cases": "disk,fork,memory,output,cpu"}
     rest = argv[4:]
     while rest:
         if rest[0] not in opts or len(rest) < 2:
@@ -315,13 +325,19 @@ def main(argv):
 
     neighbour, noisy, failures = create({}), [], []
     try:
+        kinds = {"disk": DD, "fork": FORK, "memory": BOMB, "output": "yes", "cpu": SPIN}
+        wanted = opts["--cases"].split(",")
+        if any(k not in kinds for k in wanted):
+            raise SystemExit("--cases takes a list of %s" % ",".join(kinds))
         for name, limits, cmd, once in CASES:
+            if cmd not in (kinds[k] for k in wanted):
+                continue
             limits = dict(limits)
             if opts["--noisy-cpus"]:
                 limits["cpus"] = float(opts["--noisy-cpus"])
             box = create(limits)
             uid_map = cl.run(box, "cat /proc/self/uid_map", "root")[0].split()
-            n = Noisy(name, limits, cmd, once, box, int(uid_map[1]) if len(uid_map) > 1 else 0, disk_is_memory(box["sandboxID"]))
+            n = Noisy(name, limits, cmd, once, box, int(uid_map[1]) if len(uid_map) > 1 else 0, disk_is_memory(data, box["sandboxID"]))
             noisy.append(n)
             cl.call("POST", "/files?path=/home/user/before.txt", headers=dict(envd(box), **{"Content-Type": "application/octet-stream"}),
                     raw=("before " + name).encode())
@@ -353,8 +369,8 @@ def main(argv):
         for n in noisy:
             n.join()
 
-    print("Tier %s; noisy sandboxes' cpus: %s; load average during the storm: %s"
-          % (tier, opts["--noisy-cpus"] or "the default", " ".join(load_storm)))
+    print("Tier %s; noisy sandboxes' cpus: %s; cases: %s; load average during the storm: %s"
+          % (tier, opts["--noisy-cpus"] or "the default", opts["--cases"], " ".join(load_storm)))
     print()
     print("| neighbour `echo`, every 100 ms | n | median (ms) | p99 (ms) | max (ms) |")
     print("|---|---:|---:|---:|---:|")
