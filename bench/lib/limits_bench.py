@@ -198,6 +198,8 @@ def drive(url, key, box, cmd, once, q, halt):
         if once:
             q.put(("once", out + err))
             return
+        if end is None and error and str(error)[:3] in ("404", "502"):
+            return  # the sandbox is gone: its check says so
         if end is None:
             time.sleep(0.1)
 
