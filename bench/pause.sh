@@ -27,18 +27,7 @@ trap finish EXIT
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 env -u STOCKADE_API_KEY ./stockade serve --port "$PORT" --data-dir "$WORK/data" --pool-size 0 >"$WORK/server.log" 2>&1 </dev/null &
 PID=$!
-/usr/bin/python3 - "$PORT" "$PID" <<'PY' || { cat "$WORK/server.log" >&2; exit 1; }
-import os, socket, sys, time
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(1200):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        os.kill(pid, 0)
-        time.sleep(0.1)
-sys.exit("the server did not listen within 120 s")
-PY
+wait_listening "$PORT" "$PID" || { cat "$WORK/server.log" >&2; exit 1; }
 echo "Machine: $(nproc) cores, $(uname -r), runc $(runc --version | head -1 | awk '{print $3}'); commit $(git rev-parse --short=12 HEAD); $(date -u +%Y-%m-%dT%H:%M:%SZ). Command: bench/pause.sh $*"
 echo
 /usr/bin/python3 bench/lib/pause_bench.py "http://127.0.0.1:$PORT" "$WORK/data/api-key" "$@"

@@ -1,8 +1,8 @@
-# Sourced by the bench scripts. remove_leftovers DIR: a server that was stopped must leave nothing
-# under its data directory DIR; anything there is a server bug, so report it, then remove what is
-# ours: runc containers whose bundle lies under DIR, runsc containers under any
-# DIR/.../runtime/runsc/state (the hardened tier keeps its own container state there), and mounts
-# under DIR (deepest first). Needs a `log` function in the caller.
+# Sourced by the bench scripts (also stop_pid and wait_listening, below). remove_leftovers DIR: a
+# server that was stopped must leave nothing under its data directory DIR; anything there is a
+# server bug, so report it, then remove what is ours: runc containers whose bundle lies under DIR,
+# runsc containers under any DIR/.../runtime/runsc/state (the hardened tier keeps its own container
+# state there), and mounts under DIR (deepest first). Needs a `log` function in the caller.
 remove_leftovers() {
   local dir=$1 left root id
   if command -v runc >/dev/null && command -v jq >/dev/null; then
@@ -47,4 +47,21 @@ remove_work() {
   else
     rm -rf "$1"
   fi
+}
+
+# wait_listening PORT PID: until the server PID (started by the caller) accepts connections on
+# 127.0.0.1:PORT; fails when it ended or after 120 s.
+wait_listening() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(1200):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        os.kill(pid, 0)
+        time.sleep(0.1)
+sys.exit("the server did not listen within 120 s")
+PY
 }

@@ -10,15 +10,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.stockade.runtime.Capabilities;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -961,34 +958,9 @@ public abstract class LimitsContract extends RuntimeContract {
         }
     }
 
-    /**
-     * What of sandbox {@code id} (host uids from {@code base}) is still on the host, whatever the
-     * runtime: a state directory of any runtime, a mount, a container, a cgroup, a process in its uid
-     * range or one whose command line names it.
-     */
+    /** What of sandbox {@code id} is still on the host: {@link TestServer#leftoversOf}. */
     List<String> leftovers(String id, long base) throws IOException {
-        List<String> left = new ArrayList<>();
-        Path runtimes = ts.dataDir.resolve("runtime");
-        if (Files.isDirectory(runtimes)) {
-            try (Stream<Path> s = Files.list(runtimes)) {
-                s.filter(rt -> Files.exists(rt.resolve("sandboxes").resolve(id))).forEach(rt -> left.add("state directory in " + rt));
-            }
-        }
-        Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().filter(l -> l.contains(id)).forEach(l -> left.add("mount " + l));
-        TestServer.containers(ts.dataDir).stream().filter(cn -> cn.contains(id)).forEach(cn -> left.add("container " + cn));
-        try (Stream<Path> s = Files.find(Path.of("/sys/fs/cgroup"), 3,
-                (p, a) -> a.isDirectory() && p.getFileName().toString().contains(id))) {
-            s.forEach(p -> left.add("cgroup " + p));
-        } catch (IOException | java.io.UncheckedIOException raced) {
-            left.add("cgroups changing while looked at: " + raced); // the caller looks again
-        }
-        // The uid_map a sandbox shows is a host uid range only when its processes are host processes
-        // (under a kernel of the runtime's own it is the runtime's view, often 0 0 4294967295).
-        if (base >= TestServer.FIRST_SANDBOX_UID) {
-            TestServer.processesWithUids(base, base + 65536, List.of()).forEach(p -> left.add("process " + p));
-        }
-        TestServer.processesNaming(id).forEach(p -> left.add("process " + p));
-        return left;
+        return TestServer.leftoversOf(ts.dataDir, id, base);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ public abstract class RuntimeContract {
      * that has it, v1 or v2), read on the host: what the host enforces, whatever the sandbox's
      * kernel shows inside. Empty when absent.
      */
-    protected static String hostCgroupFile(String sandboxId, String file) {
+    public static String hostCgroupFile(String sandboxId, String file) {
         for (String controller : java.util.List.of("cpu,cpuacct", "cpu", "cpuacct", "memory", "pids", "")) {
             java.nio.file.Path p = java.nio.file.Path.of("/sys/fs/cgroup", controller, "stockade-" + sandboxId, file);
             try {

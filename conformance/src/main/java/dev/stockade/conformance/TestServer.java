@@ -359,6 +359,37 @@ public final class TestServer implements AutoCloseable {
         return found;
     }
 
+    /**
+     * What of sandbox {@code id} (host uids from {@code base}) is still on the host, whatever the
+     * runtime: a state directory of any runtime under {@code dataDir}, a mount, a container, a
+     * cgroup, a process in its uid range or one whose command line names it. Empty once a killed
+     * sandbox is gone (callers poll: a killed pid namespace's processes take a moment to go).
+     */
+    public static List<String> leftoversOf(Path dataDir, String id, long base) throws IOException {
+        List<String> left = new ArrayList<>();
+        Path runtimes = dataDir.resolve("runtime");
+        if (Files.isDirectory(runtimes)) {
+            try (Stream<Path> s = Files.list(runtimes)) {
+                s.filter(rt -> Files.exists(rt.resolve("sandboxes").resolve(id))).forEach(rt -> left.add("state directory in " + rt));
+            }
+        }
+        Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().filter(l -> l.contains(id)).forEach(l -> left.add("mount " + l));
+        containers(dataDir).stream().filter(cn -> cn.contains(id)).forEach(cn -> left.add("container " + cn));
+        try (Stream<Path> s = Files.find(Path.of("/sys/fs/cgroup"), 3,
+                (p, a) -> a.isDirectory() && p.getFileName().toString().contains(id))) {
+            s.forEach(p -> left.add("cgroup " + p));
+        } catch (IOException | UncheckedIOException raced) {
+            left.add("cgroups changing while looked at: " + raced); // the caller looks again
+        }
+        // The uid_map a sandbox shows is a host uid range only when its processes are host processes
+        // (under a kernel of the runtime's own it is the runtime's view, often 0 0 4294967295).
+        if (base >= FIRST_SANDBOX_UID) {
+            processesWithUids(base, base + 65536, List.of()).forEach(p -> left.add("process " + p));
+        }
+        processesNaming(id).forEach(p -> left.add("process " + p));
+        return left;
+    }
+
     /** Host processes whose real uid lies in [from, to), outside the cgroups of {@code foreign} containers. */
     public static List<String> processesWithUids(long from, long to, List<String> foreign) throws IOException {
         List<String> found = new ArrayList<>();
