@@ -25,9 +25,12 @@ public final class HostFailure {
         return new StockadeError(code, what + ": " + reason(cause), cause);
     }
 
-    /** Why, in words that name no host detail: the kind of failure, and where its details are. */
+    /**
+     * Why, in words that name no host detail: the kind of failure (a full disk said as such, since
+     * the operator acts on it at once), and where its details are.
+     */
     public static String reason(RuntimeFailure cause) {
-        String kind = switch (cause.code()) {
+        String kind = diskFull(cause) ? "the host's disk for sandboxes is full (no space left)" : switch (cause.code()) {
             case UNAVAILABLE -> "the runtime is not available on this host";
             case START_FAILED -> "the runtime could not start it";
             case NOT_FOUND -> "its container is no longer running";
@@ -35,5 +38,13 @@ public final class HostFailure {
             case HOST_ERROR -> "the runtime failed on the host";
         };
         return kind + " (the server's log has the details)";
+    }
+
+    /** Whether ENOSPC is behind {@code t} (runc's or cp's "No space left on device", a FileSystemException's). */
+    private static boolean diskFull(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c.getMessage() != null && c.getMessage().contains("No space left")) return true;
+        }
+        return false;
     }
 }

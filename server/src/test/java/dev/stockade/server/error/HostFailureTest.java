@@ -22,4 +22,13 @@ class HostFailureTest {
             assertFalse(why.contains("/") || why.contains("level=") || why.contains("2097152"), code + ": " + why);
         }
     }
+
+    @Test
+    void aFullDiskIsNamedAsSuchWithoutItsPath() {
+        RuntimeFailure cause = new RuntimeFailure(RuntimeFailure.Code.START_FAILED, "preparing sandbox abc failed: "
+                + "/var/lib/stockade/runtime/runc/sandboxes/abc/disk/agent.log: No space left on device");
+        String message = HostFailure.of(StockadeError.Code.UNAVAILABLE, "starting sandbox abc failed", cause).getMessage();
+        assertEquals("starting sandbox abc failed: the host's disk for sandboxes is full (no space left) (the server's log has the details)",
+                message);
+    }
 }
