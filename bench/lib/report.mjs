@@ -59,7 +59,8 @@ const seccompWhat = {
   getppid: '1,000,000 getppid() inside',
   stat: '1,000,000 stat("/") inside',
 }
-const seccompVariant = { none: 'no filter', before: 'deny-list (before)', after: 'allow-list (policy/seccomp.json)' }
+const seccompVariant = { none: 'no filter', before: 'deny-list (before)', after: 'allow-list (policy/seccomp.json)',
+  compat: 'what-if: allow-list + i386/x32/arm ABIs' }
 for (const [w, what] of Object.entries(seccompWhat)) {
   for (const [v, label] of Object.entries(seccompVariant)) {
     add(`seccomp_${w}_${v}`, `seccomp: ${what} — ${label}`, hyper(`seccomp-${w}-${v}.json`), 'bench/lib/seccomp_cost.py, interleaved rounds')

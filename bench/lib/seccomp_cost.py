@@ -3,10 +3,12 @@
     seccomp_cost.py BUNDLE OUTDIR ROUNDS BEFORE_REV
 
 BUNDLE is the minimal bundle of runc-baseline.sh (its config.userns.json: /usr read-only from the
-host, a user namespace as Stockade uses). Three copies of it differ only in linux.seccomp:
+host, a user namespace as Stockade uses). Copies of it differ only in linux.seccomp:
   none    no filter;
   before  the policy of git revision BEFORE_REV (the deny-list on default-allow, by default);
-  after   this work tree's policy (the allow-list).
+  after   this work tree's policy (the allow-list);
+  compat  a what-if: the same allow-list with the compatibility ABIs listed too (i386, x32, arm),
+          which the policy leaves out; it shows what listing them would cost at start.
 Both policies are taken from runtime-oci's golden config.json, which a unit test pins to what
 SeccompPolicy produces from policy/seccomp.json, so they are exactly what runc is given.
 
@@ -64,12 +66,13 @@ def main():
             open(target, "w").close()
         base["mounts"].append({"destination": path, "type": "none", "source": path,
                                "options": ["rbind", "ro", "nosuid", "nodev"]})
-    variants = {"none": None, "before": before, "after": after}
+    compat = dict(after, architectures=after["architectures"] + ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM"])
+    variants = {"none": None, "before": before, "after": after, "compat": compat}
     work = os.path.join(os.path.dirname(os.path.abspath(BUNDLE)), "seccomp")
     times = {(w, v): [] for w in list(WORKLOADS) + ["getppid", "stat"] for v in variants}
     cid = "benchseccomp-%d" % os.getpid()
     for r in range(ROUNDS):
-        order = list(variants)[r % 3:] + list(variants)[:r % 3]
+        order = list(variants)[r % len(variants):] + list(variants)[:r % len(variants)]
         for w, args in WORKLOADS.items():
             for v in order:
                 d = os.path.join(work, w + "-" + v)

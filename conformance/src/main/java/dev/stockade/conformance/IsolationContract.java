@@ -620,6 +620,14 @@ public abstract class IsolationContract extends RuntimeContract {
             call("socket_vsock", sock(40))
             call("socket_alg", sock(38))
             call("socket_packet", sock(17, 3))
+            def tipc_pair():
+                fds = (ctypes.c_int * 2)()
+                r = libc.socketpair(30, 5, 0, fds)  # AF_TIPC, SOCK_SEQPACKET
+                if r == 0:
+                    os.close(fds[0])
+                    os.close(fds[1])
+                return r
+            call("socketpair_tipc", tipc_pair)
             out["personality_norandom"] = in_child(lambda: libc.personality(0x0040000))
             if nr:
                 call("io_setup", lambda: libc.syscall(L(nr["io_setup"]), L(0), None))
@@ -707,7 +715,8 @@ public abstract class IsolationContract extends RuntimeContract {
                     assertEquals(1, p.path(k).asInt(), k + " must fail with EPERM for " + user + ": " + p);
                 }
                 // Refused because no allow-list names them: ENOSYS, so that C libraries fall back.
-                for (String k : List.of("socket_vsock", "socket_alg", "socket_packet", "personality_norandom", "io_setup", "clone3")) {
+                for (String k : List.of("socket_vsock", "socket_alg", "socket_packet", "socketpair_tipc", "personality_norandom",
+                        "io_setup", "clone3")) {
                     assertEquals(38, p.path(k).asInt(), k + " must fail with ENOSYS for " + user + ": " + p);
                 }
                 for (String k : List.of("socket_inet", "socket_unix")) {

@@ -186,6 +186,9 @@ class SeccompPolicyTest {
         }
         assertEquals(Set.of(1L, 2L, 10L, 16L), families, "AF_UNIX, AF_INET, AF_INET6, AF_NETLINK");
         assertTrue(rulesFor("socketcall").isEmpty(), "no multiplexer around the family check");
+        List<JsonNode> pairs = rulesFor("socketpair");
+        assertEquals(1, pairs.size(), "socketpair is family-checked too: " + pairs);
+        assertEquals(1, pairs.getFirst().at("/args/0/value").asLong(), "AF_UNIX pairs only");
     }
 
     @Test
