@@ -175,10 +175,12 @@ class RuntimesIT extends OneServerPerClass {
             JsonNode list = other.client.call("GET", "/runtimes", null).json();
             JsonNode runsc = runtime(list, "runsc");
             assertFalse(runsc.path("available").asBoolean(), list.toString());
-            assertTrue(runsc.path("reason").asText().contains("/nonexistent/runsc"), list.toString());
+            // Why, without the host's binary path or the runtime's output (issue 15, item 4): the log has them.
+            assertTrue(runsc.path("reason").asText().contains("cannot run on this host"), list.toString());
+            assertFalse(list.toString().contains("/nonexistent/runsc"), list.toString());
             RawClient.Response r = other.client.call("POST", "/sandboxes", Map.of("templateID", "base-hardened"));
             assertEquals(400, r.status(), r.body());
-            assertTrue(r.body().contains("not available") && r.body().contains("/nonexistent/runsc"), r.body());
+            assertTrue(r.body().contains("not available") && !r.body().contains("/nonexistent/runsc"), r.body());
             assertTrue(runtime(list, "runc").path("available").asBoolean(), "the default still runs: " + list);
         } finally {
             if (before == null) System.clearProperty("stockade.runsc");

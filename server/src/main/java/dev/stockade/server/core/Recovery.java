@@ -237,7 +237,7 @@ final class Recovery {
         String runtime = row.facts().runtime();
         table.reserveSlot(row.slot());
         String why = "its runtime " + runtime + " is not available on this server now ("
-                + runtimes.unavailable().getOrDefault(runtime, "not installed")
+                + java.util.Objects.requireNonNullElse(runtimes.clientReason(runtime), "not installed")
                 + "); it is kept, untouched, for a server that offers " + runtime;
         table.lost(row.id(), row.tenant(), why);
         LOG.warning("sandbox " + row.id() + " of tenant " + row.tenant() + " is not served: " + why);

@@ -116,7 +116,7 @@ public final class Runtimes {
     public Tier require(String name) {
         Tier t = tiers.get(name);
         if (t != null) return t;
-        String why = unavailable.get(name);
+        String why = clientReason(name);
         if (why != null) {
             throw StockadeError.invalid("runtime '" + name + "' is not available on this server: " + why
                     + ". Offered: " + String.join(", ", tiers.keySet()) + ".");
@@ -137,6 +137,17 @@ public final class Runtimes {
     }
 
     /** Runtimes installed but not usable on this host, with why. */
+    /**
+     * Why {@code name} is not offered, as a client reads it (GET /runtimes, a refused create): the
+     * probe's own words name host paths and the runtime's output (issue 15, item 4), so clients get
+     * that it is unavailable and where the reason is; {@link #unavailable} and the log have it. Null
+     * when {@code name} is not an unavailable runtime.
+     */
+    public String clientReason(String name) {
+        return unavailable.containsKey(name) ? "it cannot run on this host (the server's log at start says why)" : null;
+    }
+
+    /** Why each runtime the host cannot run is not offered, in the probe's own words: for the operator (start-up, logs). */
     public Map<String, String> unavailable() {
         return unavailable;
     }

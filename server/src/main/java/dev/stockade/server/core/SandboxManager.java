@@ -95,7 +95,8 @@ public final class SandboxManager implements AutoCloseable {
             out.add(new RuntimeInfo(t.name(), t.name().equals(runtimes.defaultName()), true, null,
                     t.runtime().isolation(), new TreeSet<>(t.runtime().capabilities()), pools.ready(t.name())));
         }
-        runtimes.unavailable().forEach((name, why) -> out.add(new RuntimeInfo(name, false, false, why, null, new TreeSet<>(), 0)));
+        runtimes.unavailable().keySet().forEach(name -> out.add(new RuntimeInfo(name, false, false, runtimes.clientReason(name), null,
+                new TreeSet<>(), 0)));
         return out;
     }
 
