@@ -779,7 +779,7 @@ public abstract class LimitsContract extends RuntimeContract {
      * memory limit) ends in 507, the partial file removed, the sandbox and its files alive.
      */
     @Test
-    void aGzipBodyThatInflatesPastTheDiskIs507AndLeavesNothing() throws IOException {
+    void aGzipBodyThatInflatesPastTheDiskIs507AndLeavesNothing() throws IOException, InterruptedException {
         RawClient.Box b = box(Map.of("memoryMB", 64, "diskMB", 128));
         try {
             leaveSurvivors(b);
@@ -798,13 +798,57 @@ public abstract class LimitsContract extends RuntimeContract {
             assertEquals(507, up.status(), up.body());
             assertEquals(507, up.json().path("code").asInt(), up.body());
             assertFalse(up.body().contains(ts.dataDir.toString()) || up.body().contains("/sandboxes/"), "no host path: " + up.body());
-            RawClient.Run left = sh(b, "ls -A /home/user; df -k --output=used / | tail -1");
+            // The agent removes its partial file when the server ends the stream, which may finish just
+            // after the answer: give it a few seconds.
+            RawClient.Run left = null;
+            for (int i = 0; i < 50; i++) {
+                left = sh(b, "ls -A /home/user; df -k --output=used / | tail -1");
+                if (Long.parseLong(left.stdout().lines().toList().getLast().strip()) < 16 * 1024) break;
+                Thread.sleep(200);
+            }
             assertFalse(left.stdout().contains("bomb.bin") || left.stdout().contains("stockade-tmp"), describe(left));
             assertTrue(Long.parseLong(left.stdout().lines().toList().getLast().strip()) < 16 * 1024,
                     "the partial file's space is free again: " + describe(left));
             survivorsSurvived(b);
             RawClient.Response small = c.upload(b, "/home/user/small.txt", "fits".getBytes(StandardCharsets.UTF_8));
             assertEquals(200, small.status(), "uploads work again: " + small.body());
+        } finally {
+            kill(b);
+        }
+    }
+
+    /**
+     * A chunked multipart upload (no Content-Length to check first) whose second file does not fit:
+     * the agent meets ENOSPC mid-write, which is 507; that file's partial copy is removed.
+     */
+    @Test
+    void aChunkedUploadThatMeetsEnospcInTheAgentIs507() throws Exception {
+        RawClient.Box b = box(Map.of("diskMB", 64));
+        try {
+            leaveSurvivors(b);
+            sh(b, "dd if=/dev/zero of=/home/user/half bs=1M count=40 2>/dev/null");
+            String boundary = "stockade-disk-test";
+            java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+            for (String name : List.of("one.bin", "two.bin")) {
+                body.write(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/home/user/" + name
+                        + "\"\r\nContent-Type: application/octet-stream\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+                body.write(new byte[16 * 1024 * 1024]); // each under the ~24 MiB free, both together over it
+                body.write("\r\n".getBytes(StandardCharsets.UTF_8));
+            }
+            body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+            byte[] bytes = body.toByteArray();
+            java.net.http.HttpRequest.Builder rb = java.net.http.HttpRequest.newBuilder(java.net.URI.create(ts.url() + "/files"))
+                    .timeout(java.time.Duration.ofSeconds(60))
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(bytes)))
+                    .header("Content-Type", "multipart/form-data; boundary=" + boundary);
+            c.envd(b).forEach(rb::header);
+            var up = c.http.send(rb.build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            note("chunked multipart of 2 × 16 MiB with ~24 MiB free", up.statusCode() + " " + up.body());
+            assertEquals(507, up.statusCode(), up.body());
+            assertFalse(up.body().contains(ts.dataDir.toString()) || up.body().contains("/sandboxes/"), "no host path: " + up.body());
+            RawClient.Run left = sh(b, "ls -A /home/user");
+            assertFalse(left.stdout().contains("two.bin") || left.stdout().contains("stockade-tmp"), describe(left));
+            survivorsSurvived(b);
         } finally {
             kill(b);
         }
