@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.stockade.conformance.RawClient;
+import dev.stockade.it.StrictInputIT.Raw;
 import dev.stockade.conformance.TestServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -46,16 +47,6 @@ class RequestShapeIT extends OneServerPerClass {
     @AfterAll
     static void killSandbox() {
         if (box != null) c.kill(box);
-    }
-
-    record Raw(int status, String head, String body) {
-        JsonNode json() {
-            try {
-                return RawClient.JSON.readTree(body);
-            } catch (IOException e) {
-                return null;
-            }
-        }
     }
 
     /**
@@ -210,23 +201,11 @@ class RequestShapeIT extends OneServerPerClass {
                 "Content-Length: " + ok.length), ok).status());
     }
 
-    private static byte[] envelope(int flags, String json) {
-        byte[] p = json.getBytes(StandardCharsets.UTF_8);
-        byte[] e = new byte[5 + p.length];
-        e[0] = (byte) flags;
-        e[1] = (byte) (p.length >>> 24);
-        e[2] = (byte) (p.length >>> 16);
-        e[3] = (byte) (p.length >>> 8);
-        e[4] = (byte) p.length;
-        System.arraycopy(p, 0, e, 5, p.length);
-        return e;
-    }
-
     @Test
     void connectEnvelopesAreBoundedInNumberAndSize() {
         // A client stream of more messages than one StreamInput carries: its end-of-stream says why.
         ByteArrayOutputStream b = new ByteArrayOutputStream();
-        byte[] keepalive = envelope(0, "{\"keepalive\":{}}");
+        byte[] keepalive = RawClient.envelope(0, "{\"keepalive\":{}}".getBytes(StandardCharsets.UTF_8));
         for (int i = 0; i <= 100_000; i++) b.writeBytes(keepalive);
         byte[] body = b.toByteArray();
         Raw r = send("POST", "/process.Process/StreamInput", envd("Content-Type: application/connect+json",
