@@ -66,9 +66,10 @@ final class LoopDisk {
         Files.setPosixFilePermissions(image, PosixFilePermissions.fromString("rw-------"));
         // -b, -I and -i pinned: mke2fs's "small" profile would pick 1 KiB blocks, 128-byte inodes and
         // four times the inodes below 512 MiB. -g: full-size groups, so that a grown disk keeps the
-        // ratio. No journal, no reserved blocks (nobody inside is the host's root).
+        // ratio. No journal, no reserved blocks (nobody inside is the host's root). ea_inode: extended
+        // attribute values up to 64 KiB, as the tmpfs before took (an attribute is otherwise one block).
         HostCommand.Result r = HostCommand.run(List.of("mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256",
-                "-i", Integer.toString(BYTES_PER_INODE), "-g", "32768", "-m", "0", "-O", "^has_journal",
+                "-i", Integer.toString(BYTES_PER_INODE), "-g", "32768", "-m", "0", "-O", "^has_journal,ea_inode",
                 "-E", "lazy_itable_init=1,nodiscard,root_owner=0:0", image.toString()), MKFS_TIMEOUT);
         if (!r.ok()) {
             throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, "making the sandbox's " + diskMB
