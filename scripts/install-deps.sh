@@ -16,6 +16,9 @@ command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# Each sandbox's disk is an ext4 image of its own (mkfs.ext4, resize2fs; ARCHITECTURE.md "The
+# sandbox's disk").
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 # The default template's data-science stack (the code interpreter): Debian's packages, bound
 # read-only into every sandbox with the host's /usr.
 for pkg in python3-numpy python3-pandas python3-matplotlib python3-scipy python3-ipython python3-pip; do
