@@ -20,9 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,20 +31,9 @@ import org.junit.jupiter.api.Test;
  * uses, never an HTML page, a 500, a host path or a hang. Sent over raw sockets: a client library
  * would normalise or refuse what is sent here. Against the real server and runtime.
  */
-class RequestShapeIT extends OneServerPerClass {
+class RequestShapeIT extends OneSandboxPerClass {
     /** The socket's read timeout: an answer later than this is a hang (generous for a loaded 2-core host). */
     static final int ANSWER_MS = 5_000;
-    static RawClient.Box box;
-
-    @BeforeAll
-    static void sandbox() {
-        box = c.create(Map.of("templateID", "base", "timeout", 300));
-    }
-
-    @AfterAll
-    static void killSandbox() {
-        if (box != null) c.kill(box);
-    }
 
     /**
      * Sends {@code head} (everything up to and including the blank line, ISO-8859-1 so that any byte can

@@ -17,8 +17,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,18 +26,7 @@ import org.junit.jupiter.api.Test;
  * read; a body that is not JSON refused with 415; pseudo-files such as {@code /proc/self/fd/3} read
  * through /files answered with a 4xx, never a 500.
  */
-class StrictInputIT extends OneServerPerClass {
-    static RawClient.Box box;
-
-    @BeforeAll
-    static void sandbox() {
-        box = c.create(Map.of("templateID", "base", "timeout", 300));
-    }
-
-    @AfterAll
-    static void killSandbox() {
-        if (box != null) c.kill(box);
-    }
+class StrictInputIT extends OneSandboxPerClass {
 
     /** One answer read off a raw socket: the status line's code and the body (the request says Connection: close). */
     record Raw(int status, String head, String body) {

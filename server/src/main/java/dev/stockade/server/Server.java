@@ -19,7 +19,6 @@ import dev.stockade.server.egress.StockadeCa;
 import dev.stockade.server.packages.PackageIndex;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
@@ -124,6 +123,8 @@ final class Server {
             if (http != null) {
                 try {
                     http.stop();
+                    // A connector opened but never started is not closed by stop(): release the port.
+                    for (var c : http.getConnectors()) if (c instanceof ServerConnector sc) sc.close();
                 } catch (Exception suppressed) {
                     e.addSuppressed(suppressed);
                 }

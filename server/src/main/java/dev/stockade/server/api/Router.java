@@ -14,15 +14,15 @@ import dev.stockade.server.tenancy.QuotaGate;
 import dev.stockade.server.tenancy.Tenancy;
 import dev.stockade.server.tenancy.TenantAdmin;
 import java.io.IOException;
-import org.eclipse.jetty.server.Handler;
-import org.eclipse.jetty.server.Response;
-import org.eclipse.jetty.util.Callback;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
 
 /**
  * The single HTTP entry point. Reads the request's {@link Plane} from its headers, looks its route up

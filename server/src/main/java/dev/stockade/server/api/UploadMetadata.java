@@ -2,7 +2,6 @@ package dev.stockade.server.api;
 
 import dev.stockade.protocol.FileMetadata;
 import dev.stockade.server.error.StockadeError;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
