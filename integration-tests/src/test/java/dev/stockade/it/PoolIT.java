@@ -73,7 +73,7 @@ class PoolIT {
                     + "df -m --output=avail / | tail -1; ulimit -Hu");
             List<String> v = lim.stdout().lines().map(String::strip).toList();
             assertEquals(String.valueOf(384L * 1024 * 1024), v.get(0), lim.stdout());
-            assertEquals(String.valueOf(96 + 64), v.get(1), "pids and the agent's reserve: " + lim.stdout());
+            assertEquals(String.valueOf(2 * 96 + 64), v.get(1), "pids for both users and the agent's reserve: " + lim.stdout());
             assertEquals("96", v.get(4), "each user's process limit, changed on every process at hand-over: " + lim.stdout());
             assertEquals("50000", v.get(2), lim.stdout());
             // The disk quota: the pool's disk (the default 1 GiB) cannot shrink while mounted, so a
