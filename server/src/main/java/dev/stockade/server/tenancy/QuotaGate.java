@@ -84,8 +84,10 @@ public final class QuotaGate implements Admission {
                         + " more would pass its quota (cpus " + fmt(q.cpus()) + "): kill a sandbox or ask for less", 1);
             }
             u.creates.addLast(now);
+            // Counted under the same lock as the checks: a count taken after the lock was let go
+            // let a concurrent create pass the same check (a storm overshot the quota by one).
+            return hold(u, limits);
         }
-        return hold(u, limits);
     }
 
     /** A sandbox taken over after a restart: counted, never refused (it was admitted before). */
@@ -94,6 +96,7 @@ public final class QuotaGate implements Admission {
         return hold(usage.computeIfAbsent(tenant, t -> new Usage()), limits);
     }
 
+    /** Counts the sandbox; reentrant under {@code admit}'s lock on {@code u}. */
     private static Lease hold(Usage u, Limits limits) {
         synchronized (u) {
             u.sandboxes++;
