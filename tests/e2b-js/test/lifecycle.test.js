@@ -152,7 +152,8 @@ test('pause freezes the sandbox and Sandbox.connect resumes it where it was', op
     await sandbox.files.write('/home/user/paused.txt', 'before-pause')
     // A background process that holds state in memory: it must go on from there, not restart.
     await sandbox.commands.run(
-      'python3 -c "import time\nn = 0\nwhile True:\n    n += 1\n    open(\'/tmp/n\', \'w\').write(str(n)); time.sleep(0.02)"',
+      // Written aside and renamed in: a read never meets the file truncated and empty.
+      'python3 -c "import os, time\nn = 0\nwhile True:\n    n += 1\n    open(\'/tmp/n.new\', \'w\').write(str(n)); os.replace(\'/tmp/n.new\', \'/tmp/n\'); time.sleep(0.02)"',
       { background: true },
     )
     await new Promise((r) => setTimeout(r, 300))
