@@ -15,7 +15,8 @@
 # --samples: echo round trips per window (default 300: 30 s each); --noisy-cpus caps each noisy
 # sandbox's cpus (default: the server's default, 1.0; LimitsSoakIT, the CI-sized soak, uses 0.1);
 # --cases keeps only the pairs of those kinds (which storm costs the neighbour what).
-# Environment: LIMITS_SKIP_BUILD=1 runs cli/target's server as it is (no ./stockade rebuild).
+# Environment: LIMITS_SKIP_BUILD=1 runs cli/target's server as it is (no ./stockade rebuild);
+# LIMITS_SERVER_ARGS adds options to its `stockade serve` (e.g. "--output-rate 0" for an unpaced relay).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -46,10 +47,10 @@ PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -m 0711 "$WORK/data"
 env -u STOCKADE_API_KEY "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$WORK/cli/classes:$WORK/cli/lib/*" \
-  dev.stockade.cli.Main serve --port "$PORT" --data-dir "$WORK/data" --pool-size 0 >"$WORK/server.log" 2>&1 </dev/null &
+  dev.stockade.cli.Main serve --port "$PORT" --data-dir "$WORK/data" --pool-size 0 ${LIMITS_SERVER_ARGS:-} >"$WORK/server.log" 2>&1 </dev/null &
 PID=$!
 wait_listening "$PORT" "$PID" || { cat "$WORK/server.log" >&2; exit 1; }
-echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), runc $(runc --version | head -1 | awk '{print $3}'); commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (uncommitted changes)'); $(date -u +%Y-%m-%dT%H:%M:%SZ); load average at the start: $LOAD_START. Command: bench/limits.sh $*"
+echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), runc $(runc --version | head -1 | awk '{print $3}'); commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (uncommitted changes)'); $(date -u +%Y-%m-%dT%H:%M:%SZ); load average at the start: $LOAD_START. Command: ${LIMITS_SERVER_ARGS:+LIMITS_SERVER_ARGS=\"$LIMITS_SERVER_ARGS\" }bench/limits.sh $*"
 echo
 RC=0
 /usr/bin/python3 bench/lib/limits_bench.py "http://127.0.0.1:$PORT" "$WORK/data/api-key" "$WORK/data" "$@" || RC=$?

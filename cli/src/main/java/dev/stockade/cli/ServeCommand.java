@@ -74,6 +74,10 @@ final class ServeCommand implements Subcommand {
                   --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
                                              (default 0)
                   --max-sandboxes N          sandboxes alive at once, not counting the pool (default 200)
+                  --output-rate MIB          MiB a second the server relays of one sandbox's command and
+                                             cell output, all its streams together, once a burst of one
+                                             output limit's worth is spent (default 4; 0: unpaced). A
+                                             faster writer waits on its pipe; nothing is dropped
                 Packages (pip in sandboxes installs only from the server's index):
                   --wheelhouse DIR           approved wheels and sdists, all installable
                   --package-index URL        an upstream simple index (a mirror), filtered by:
@@ -94,7 +98,7 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-preload", "pool-hardened", "max-sandboxes", "runtime", "open-network-requests"),
+                "pool-preload", "pool-hardened", "max-sandboxes", "runtime", "open-network-requests", "output-rate"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
 
@@ -113,6 +117,7 @@ final class ServeCommand implements Subcommand {
             throw new UsageException(name(), "--host: cannot resolve '" + host + "'");
         }
         EgressConfig egress = egress(args); // a usage error here must come before the data directory is claimed
+        long outputRate = outputRate(args);
         DataDir.Claim claim = DataDir.tryClaim(dir).orElse(null);
         if (claim == null) {
             String who = DataDir.runningServer(dir).map(a -> " (pid " + a.pid() + ", " + a.url() + ")").orElse("");
@@ -125,7 +130,8 @@ final class ServeCommand implements Subcommand {
             server = StockadeServer.start(ServerConfig.defaults(dir).withHost(host).withPort(port).withApiKey(envKey)
                     .withEgress(egress).withPackages(packages(args)).withPool(pool(args))
                     .withRuntime(runtime(args))
-                    .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000)));
+                    .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000))
+                    .withOutputBytesPerSecond(outputRate));
         } catch (RuntimeException e) {
             claim.close();
             throw e;
@@ -214,6 +220,23 @@ final class ServeCommand implements Subcommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), "--pool-preload: " + e.getMessage());
         }
+    }
+
+    /** --output-rate in bytes a second: MiB, a fraction allowed (0.5), 0 for unpaced. */
+    private long outputRate(Args args) throws UsageException {
+        String v = args.value("output-rate");
+        if (v == null) return ServerConfig.DEFAULT_OUTPUT_BYTES_PER_SECOND;
+        double mib;
+        try {
+            mib = Double.parseDouble(v.strip());
+        } catch (NumberFormatException e) {
+            mib = Double.NaN;
+        }
+        if (!(mib >= 0 && mib <= 1_000_000) || !v.strip().matches("[0-9]+(\\.[0-9]+)?")) {
+            throw new UsageException(name(), "--output-rate wants MiB a second, like 4 or 0.5 (0: unpaced), got "
+                    + LocalStore.shown(v));
+        }
+        return Math.round(mib * 1024 * 1024);
     }
 
     private String runtime(Args args) throws UsageException {

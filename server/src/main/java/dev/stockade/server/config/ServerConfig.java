@@ -29,6 +29,9 @@ import java.util.Objects;
  * @param packages the package index sandboxes install from (wheelhouse, upstream, allow-list)
  * @param pool warm pools of ready sandboxes ({@link PoolConfig#off()} in {@link #defaults}: an
  *     embedded server for one run must not start sandboxes nobody asked for; `serve` turns them on)
+ * @param outputBytesPerSecond the sustained rate at which the server relays one sandbox's command and
+ *     cell output, all its streams together (0: unpaced); a burst of one output limit's worth goes at
+ *     full speed ({@code dev.stockade.server.core.OutputPace})
  */
 public record ServerConfig(
         String host,
@@ -43,7 +46,11 @@ public record ServerConfig(
         int maxSandboxes,
         EgressConfig egress,
         PackageConfig packages,
-        PoolConfig pool) {
+        PoolConfig pool,
+        long outputBytesPerSecond) {
+
+    /** The default relay rate of one sandbox's output: 4 MiB/s (docs/BENCHMARKS.md, "Ten sandboxes at their limits"). */
+    public static final long DEFAULT_OUTPUT_BYTES_PER_SECOND = 4L * 1024 * 1024;
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -57,6 +64,7 @@ public record ServerConfig(
         Objects.requireNonNull(egress, "egress");
         Objects.requireNonNull(packages, "packages");
         Objects.requireNonNull(pool, "pool");
+        if (outputBytesPerSecond < 0) throw new IllegalArgumentException("outputBytesPerSecond must not be negative");
         dataDir = dataDir.toAbsolutePath().normalize();
     }
 
@@ -65,47 +73,53 @@ public record ServerConfig(
                 new Limits(512, 1.0, 256, 1024, 16, 300),
                 new Limits(8192, 2.0, 4096, 16384, 1024, 86_400),
                 300, 86_400, 200, EgressConfig.defaults(), PackageConfig.none(),
-                PoolConfig.off());
+                PoolConfig.off(), DEFAULT_OUTPUT_BYTES_PER_SECOND);
     }
 
     public ServerConfig withPort(int p) {
         return new ServerConfig(host, p, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withApiKey(String key) {
         return new ServerConfig(host, port, dataDir, key, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withHost(String h) {
         return new ServerConfig(h, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withEgress(EgressConfig e) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, e, packages, pool);
+                maxTimeoutSeconds, maxSandboxes, e, packages, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withPackages(PackageConfig p) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, p, pool);
+                maxTimeoutSeconds, maxSandboxes, egress, p, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withPool(PoolConfig p) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, p);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, p, outputBytesPerSecond);
     }
 
     /** The same configuration with another default runtime (by name: "runc", "runsc"). */
     public ServerConfig withRuntime(String name) {
         return new ServerConfig(host, port, dataDir, apiKey, name, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
     }
 
     public ServerConfig withMaxSandboxes(int n) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, n, egress, packages, pool);
+                maxTimeoutSeconds, n, egress, packages, pool, outputBytesPerSecond);
+    }
+
+    /** The same configuration with another output relay rate per sandbox (bytes a second; 0: unpaced). */
+    public ServerConfig withOutputBytesPerSecond(long rate) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, rate);
     }
 }

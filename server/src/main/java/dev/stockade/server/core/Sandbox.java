@@ -47,6 +47,7 @@ public final class Sandbox {
     private final Owner owner;
     private final long initPid;
     private final java.util.function.Function<Sandbox, java.util.Optional<String>> endReason;
+    private final OutputPace outputPace;
     private volatile AgentClient agent;
     private volatile Instant endAt;
     private volatile SandboxState state = new SandboxState.Starting();
@@ -58,9 +59,10 @@ public final class Sandbox {
      * @param egress its egress (null without a proxy)
      * @param initPid the host pid of its init (0 when unknown)
      * @param endReason asks its runtime why it stopped (see {@link #endReason()})
+     * @param outputPace the rate its output is relayed at
      */
     Sandbox(Facts facts, Owner owner, Instant endAt, SandboxEgress egress, long initPid,
-            java.util.function.Function<Sandbox, java.util.Optional<String>> endReason) {
+            java.util.function.Function<Sandbox, java.util.Optional<String>> endReason, OutputPace outputPace) {
         this.facts = facts;
         this.id = facts.id();
         this.secretNames = facts.secrets().stream().map(SecretBinding::name).toList();
@@ -69,6 +71,7 @@ public final class Sandbox {
         this.egress = egress;
         this.initPid = initPid;
         this.endReason = endReason;
+        this.outputPace = outputPace;
     }
 
     Facts facts() { return facts; }
@@ -101,6 +104,8 @@ public final class Sandbox {
         }
     }
     public Map<String, String> metadata() { return facts.metadata(); }
+    /** The rate the server relays its command and cell output at, all its streams together. */
+    public OutputPace outputPace() { return outputPace; }
     /**
      * What every process of the sandbox gets in its environment: the envVars given at create plus each secret's
      * placeholder under the secret's name. Never shown in API responses.

@@ -51,10 +51,15 @@ final class SandboxAssembler implements SandboxPool.Starter {
     private final EgressDirs egress;
     private final Path agentDir;
     private final Limits poolLimits;
+    private final long outputBytesPerSecond;
 
-    /** @param poolLimits the limits pooled sandboxes start with (the server's defaults) */
-    SandboxAssembler(SandboxTable table, EgressDirs egress, Path agentDir, Limits poolLimits) {
+    /**
+     * @param poolLimits the limits pooled sandboxes start with (the server's defaults)
+     * @param outputBytesPerSecond the rate each sandbox's output is relayed at ({@link OutputPace}; 0: unpaced)
+     */
+    SandboxAssembler(SandboxTable table, EgressDirs egress, Path agentDir, Limits poolLimits, long outputBytesPerSecond) {
         this.table = table;
+        this.outputBytesPerSecond = outputBytesPerSecond;
         this.egress = egress;
         this.agentDir = agentDir;
         this.poolLimits = poolLimits;
@@ -149,10 +154,12 @@ final class SandboxAssembler implements SandboxPool.Starter {
         return assemble(p, facts, owner, endAt);
     }
 
-    private static Sandbox assemble(Prepared p, Sandbox.Facts facts, Sandbox.Owner owner, Instant endAt) {
+    private Sandbox assemble(Prepared p, Sandbox.Facts facts, Sandbox.Owner owner, Instant endAt) {
         SandboxRuntime runtime = p.tier().runtime();
         long initPid = p.initPid();
-        Sandbox sb = new Sandbox(facts, owner, endAt, p.egress(), initPid, s -> endReasonOnceStopped(s, runtime, initPid));
+        // The burst is one output limit's worth: a single run's whole output goes at full speed.
+        OutputPace pace = OutputPace.of(outputBytesPerSecond, facts.limits().outputMB() * 1024L * 1024L);
+        Sandbox sb = new Sandbox(facts, owner, endAt, p.egress(), initPid, s -> endReasonOnceStopped(s, runtime, initPid), pace);
         sb.running(p.agent());
         return sb;
     }

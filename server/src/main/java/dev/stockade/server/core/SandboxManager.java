@@ -73,7 +73,7 @@ public final class SandboxManager implements AutoCloseable {
         this.egress = new EgressDirs(egress, egressSockets);
         this.policy = new CreatePolicy(config, CreatePolicy.Catalog.of(runtimes), egress != null,
                 snapshots == null ? (owner, name) -> null : snapshots::find, new SecureRandom());
-        this.assembler = new SandboxAssembler(table, this.egress, agentDir, config.defaultLimits());
+        this.assembler = new SandboxAssembler(table, this.egress, agentDir, config.defaultLimits(), config.outputBytesPerSecond());
         new Recovery(registry, runtimes, table, assembler, this.egress, quotas).run();
         this.transitions = new Transitions(runtimes, registry, table, this.egress);
         this.reaper = new Reaper(table, runtimes, transitions);

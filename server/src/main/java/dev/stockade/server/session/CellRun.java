@@ -66,18 +66,20 @@ public final class CellRun implements AutoCloseable {
             return Optional.of(take());
         }
         if (event.isEmpty()) return event;
-        forwarded += switch (event.get()) {
+        long bytes = switch (event.get()) {
             case CellEvent.Stdout o -> utf8Length(o.text());
             case CellEvent.Stderr o -> utf8Length(o.text());
             case CellEvent.Result r -> size(r.data());
             case CellEvent.Error e -> 0;
             case CellEvent.End e -> 0;
         };
+        forwarded += bytes;
         if (backstop.overOutput(forwarded)) {
             stop(Outcome.OUTPUT_TRUNCATED, "the cell was stopped by the server after producing more than "
                     + backstop.outputLimit() + " bytes of output (the interpreter did not stop it)");
             return Optional.of(take());
         }
+        sandbox.outputPace().pass(bytes); // sustained output waits here (OutputPace)
         if (event.get() instanceof CellEvent.End) ended = true;
         return event;
     }

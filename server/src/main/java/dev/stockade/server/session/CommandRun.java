@@ -15,7 +15,9 @@ import java.util.logging.Logger;
  * A command started (or attached to) through {@link Sessions}: its pid, then its output and its
  * end as {@link AgentEvent}s, with the server's {@link Backstop} applied — past the deadline or
  * the output cap the process group is killed and the run ends with the server's verdict, an
- * {@link AgentEvent.Ended} like the agent's own. Counts as activity of its sandbox until closed.
+ * {@link AgentEvent.Ended} like the agent's own — and the sandbox's {@link
+ * dev.stockade.server.core.OutputPace}: sustained output is relayed at the server's rate. Counts as
+ * activity of its sandbox until closed.
  *
  * <p>For one consumer thread (the request's); {@link #close} detaches, the process keeps running.
  */
@@ -77,17 +79,22 @@ public final class CommandRun implements AutoCloseable {
         if (event.isEmpty()) {
             return backstop.nanosLeft() <= 0 ? next(idle) : event;
         }
-        switch (event.get()) {
-            case AgentEvent.Stdout o -> forwarded += o.data().length;
-            case AgentEvent.Stderr o -> forwarded += o.data().length;
-            case AgentEvent.Terminal o -> forwarded += o.data().length;
-            case AgentEvent.Ended e -> ended = true;
-            case AgentEvent.Started s -> { }
-        }
+        int bytes = switch (event.get()) {
+            case AgentEvent.Stdout o -> o.data().length;
+            case AgentEvent.Stderr o -> o.data().length;
+            case AgentEvent.Terminal o -> o.data().length;
+            case AgentEvent.Ended e -> {
+                ended = true;
+                yield 0;
+            }
+            case AgentEvent.Started s -> 0;
+        };
+        forwarded += bytes;
         if (backstop.overOutput(forwarded)) {
             return Optional.of(kill(Outcome.OUTPUT_TRUNCATED, "killed by the server after writing more than "
                     + backstop.outputLimit() + " bytes of output (the agent did not stop it)"));
         }
+        sandbox.outputPace().pass(bytes); // sustained output waits here, and the process on its pipe
         return event;
     }
 

@@ -58,7 +58,7 @@ class CreatePolicyTest {
         EgressConfig egress = new EgressConfig(allowOpen, e.privateAllow(), e.hosts(), e.connectTimeout(), e.idleTimeout(),
                 e.maxConnectionsPerSandbox(), e.logCapacity(), null);
         return new ServerConfig("127.0.0.1", 0, Path.of("/nonexistent"), null, "runc", DEFAULTS, MAXIMA, 300, 86_400,
-                maxSandboxes, egress, PackageConfig.none(), PoolConfig.off());
+                maxSandboxes, egress, PackageConfig.none(), PoolConfig.off(), ServerConfig.DEFAULT_OUTPUT_BYTES_PER_SECOND);
     }
 
     private static CreatePolicy policy(boolean egress) {

@@ -27,7 +27,7 @@ class SandboxTableTest {
         int slot = table.claimSlot();
         var facts = new Sandbox.Facts(table.newId(), "base", "base", "runc", Map.of(), Map.of(), List.of(),
                 new Limits(512, 1.0, 256, 1024, 16, 300), started, table.newToken(), slot * 65536L, false, 0, null);
-        return new Sandbox(facts, new Sandbox.Owner(tenant, () -> {}), started.plusSeconds(60), null, 0, s -> Optional.empty());
+        return new Sandbox(facts, new Sandbox.Owner(tenant, () -> {}), started.plusSeconds(60), null, 0, s -> Optional.empty(), OutputPace.UNPACED);
     }
 
     @Test
