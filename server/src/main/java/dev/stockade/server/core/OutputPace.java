@@ -9,8 +9,8 @@ import java.util.function.LongSupplier;
  *
  * <p>Why: relaying output is the server's work, done outside every sandbox's CPU quota — read from
  * the agent, encoded and framed on the JVM that answers everyone else. Unpaced, two sandboxes running
- * {@code yes} pushed ~60 MiB/s through it and tripled a neighbour's p99 on a 2-core host
- * (docs/BENCHMARKS.md). Paced, the stream that is over the rate waits before it forwards its next
+ * {@code yes} pushed ~60 MiB/s through it and multiplied a neighbour's p99 by 3 (loaded 2-core host)
+ * to 7 (quiet) (docs/BENCHMARKS.md, "Ten sandboxes at their limits"). Paced, the stream that is over the rate waits before it forwards its next
  * chunk; its reader then stops reading the agent, the agent stops reading the pipe, and the writing
  * process blocks — on its own CPU quota. Nothing is dropped: the output limit still ends a run, the
  * pace only spreads it out. The burst is one output limit's worth, so a single run's whole output goes
@@ -48,11 +48,6 @@ public final class OutputPace {
         return bytesPerSecond == 0 ? UNPACED : new OutputPace(bytesPerSecond, burst, System::nanoTime);
     }
 
-    /** The sustained rate in bytes a second; 0 when unpaced. */
-    public long bytesPerSecond() {
-        return bytesPerSecond;
-    }
-
     /**
      * Charges {@code bytes} about to be forwarded; returns the nanoseconds the caller must wait first
      * (0: none).
@@ -67,8 +62,8 @@ public final class OutputPace {
     }
 
     /**
-     * Charges {@code bytes} and waits until they may be forwarded. An interrupt ends the wait early
-     * (the flag kept), so a stream being closed is never held here.
+     * Charges {@code bytes} and waits until they may be forwarded. An interrupt (the server stopping)
+     * ends the wait early, the flag kept for the caller's next blocking call to see.
      */
     public void pass(long bytes) {
         long deadline = System.nanoTime() + charge(bytes);
