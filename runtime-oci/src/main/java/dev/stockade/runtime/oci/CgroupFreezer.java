@@ -30,12 +30,23 @@ import java.util.concurrent.locks.LockSupport;
  */
 sealed interface CgroupFreezer {
     /**
-     * How long a freeze may take before it is given up and thawed back. Enough for a loaded host
-     * (a busy sandbox freezes in well under a millisecond); what never freezes is a cgroup whose
-     * processes keep forking (v1) or a task stuck in the kernel, and then the sandbox is left running.
+     * How long a freeze may take before it is given up and thawed back: far more than a loaded
+     * host needs (tens of milliseconds at worst, seen at load 6); what never freezes is a cgroup
+     * whose processes keep forking (v1) or a task stuck in the kernel, and that sandbox runs on.
      */
     Duration FREEZE_TIMEOUT = Duration.ofSeconds(2);
     Path ROOT = Path.of("/sys/fs/cgroup");
+    /**
+     * How often a freeze under way is looked at. Each task stops once the scheduler runs it again:
+     * well within a millisecond on a quiet host, several on a loaded one, and the tasks need the
+     * CPU meanwhile: looking again without a pause (tried) took a core of two from them and made
+     * the freeze slower (3.4 ms median against 2.4 at load 6, bench/pause.sh's sandboxes).
+     */
+    Duration POLL = Duration.ofNanos(50_000);
+    /** How often FROZEN is written again while a v1 freeze is under way (as runc does, for old kernels' misses). */
+    Duration REWRITE_EVERY = Duration.ofMillis(1);
+    /** How long a v1 freeze may stay FREEZING before it is thawed and started over ({@link V1#freeze}). */
+    Duration RESTART_EVERY = Duration.ofMillis(200);
 
     /** Freezes every process of the container and returns once all are frozen; thaws back on failure. */
     void freeze(Duration timeout);
@@ -64,25 +75,34 @@ sealed interface CgroupFreezer {
             Path state = dir.resolve("freezer.state");
             if (read(id, dir.resolve("cgroup.procs")).isEmpty()) throw notRunning(id);
             if (read(id, state).equals("FROZEN")) throw already(id);
-            long deadline = System.nanoTime() + timeout.toNanos();
+            long start = System.nanoTime();
+            long restartAt = start + RESTART_EVERY.toNanos();
+            long rewriteAt = start;
             try {
-                for (int attempt = 1; ; attempt++) {
-                    // Writing FROZEN again is what makes the kernel look at the tasks again.
-                    write(id, state, "FROZEN");
-                    String now = read(id, state);
+                while (true) {
+                    long at = System.nanoTime();
+                    if (at - rewriteAt >= 0) {
+                        // Writing FROZEN again makes the kernel signal the tasks not frozen yet again.
+                        write(id, state, "FROZEN");
+                        rewriteAt = at + REWRITE_EVERY.toNanos();
+                    }
+                    String now = read(id, state); // the read is what finds out that all have frozen
                     if (now.equals("FROZEN")) return;
                     if (!now.equals("FREEZING")) {
                         throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "pausing sandbox " + id
                                 + " failed: its freezer reads " + now + " while freezing");
                     }
-                    if (System.nanoTime() - deadline > 0 || Thread.currentThread().isInterrupted()) throw timedOut(id, timeout);
-                    if (attempt % 50 == 0) {
+                    at = System.nanoTime();
+                    if (at - start > timeout.toNanos() || Thread.currentThread().isInterrupted()) throw timedOut(id, timeout);
+                    if (at - restartAt > 0) {
                         // A v1 freezer can stay FREEZING while new processes keep appearing (fork,
                         // exec): letting them run a moment and starting over is what gets it through.
                         write(id, state, "THAWED");
                         LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
-                    } else if (attempt > 10) {
-                        LockSupport.parkNanos(Duration.ofMillis(1).toNanos() / 10); // not a busy loop on a loaded host
+                        restartAt = System.nanoTime() + RESTART_EVERY.toNanos();
+                        rewriteAt = System.nanoTime();
+                    } else {
+                        LockSupport.parkNanos(POLL.toNanos());
                     }
                 }
             } catch (RuntimeFailure e) {
@@ -111,14 +131,14 @@ sealed interface CgroupFreezer {
             Path freeze = dir.resolve("cgroup.freeze");
             if (!event(id, dir, "populated")) throw notRunning(id);
             if (read(id, freeze).equals("1")) throw already(id);
-            long deadline = System.nanoTime() + timeout.toNanos();
+            long start = System.nanoTime();
             try {
                 write(id, freeze, "1");
                 // v2 freezes asynchronously (each task stops on its way out of the kernel); it
                 // reports the end in cgroup.events, and never stays half-way as v1 can.
-                for (int polls = 1; !event(id, dir, "frozen"); polls++) {
-                    if (System.nanoTime() - deadline > 0 || Thread.currentThread().isInterrupted()) throw timedOut(id, timeout);
-                    if (polls > 10) LockSupport.parkNanos(Duration.ofMillis(1).toNanos() / 10);
+                while (!event(id, dir, "frozen")) {
+                    if (System.nanoTime() - start > timeout.toNanos() || Thread.currentThread().isInterrupted()) throw timedOut(id, timeout);
+                    LockSupport.parkNanos(POLL.toNanos());
                 }
             } catch (RuntimeFailure e) {
                 thawBack(e, () -> write(id, freeze, "0"));
