@@ -28,8 +28,8 @@ import java.util.Map;
  * durable connection: an acknowledged create is on disk. Changes go through the audit log's
  * connection (committed to the WAL, durable against a crash of the server, not of the machine):
  * what they record, a deadline, a pause or a policy, dies with the sandbox's processes in a crash of
- * the machine anyway, and a disk flush per pause/resume was most of their cost once the freezer was
- * written directly (issue 16: ~1 ms of ~1.5). Recovery takes the runtime's word for paused or not.
+ * the machine anyway, and a disk flush per pause/resume cost about 1 ms here once the freezer was
+ * written directly (issue 16). Recovery takes the runtime's word for paused or not.
  *
  * <p>What a row holds is what the server needs to serve the sandbox again: owner, token, template,
  * limits, metadata, environment, network policy, secret bindings with their values (the proxy must
