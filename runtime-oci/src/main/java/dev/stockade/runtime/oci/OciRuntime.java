@@ -388,7 +388,10 @@ abstract class OciRuntime implements SandboxRuntime {
         freezer(id, "resume");
     }
 
-    /** runc pause|resume: the container's cgroup freezer (v1 freezer.state, v2 cgroup.freeze). */
+    /**
+     * {@code <binary> pause|resume}: what runsc needs (its sentry stops its own tasks). runc's tier
+     * writes the cgroup freezer itself instead ({@link RuncRuntime#pause}, issue 16).
+     */
     private void freezer(String id, String verb) {
         synchronized (lock(id)) {
             HostCommand.Result r = HostCommand.run(command(verb, OciConfigPlanner.containerId(id)), RUNC_TIMEOUT);

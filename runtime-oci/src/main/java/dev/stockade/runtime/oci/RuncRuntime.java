@@ -13,7 +13,8 @@ import java.util.Set;
 /**
  * The standard tier: one long-lived runc container per sandbox (the bundle, mounts and lifecycle
  * are {@link OciRuntime}'s). What is runc's own: the seccomp allow-list and the host kernel, limits
- * changed with {@code runc update}, and the sandbox's processes readable in its host cgroup.
+ * changed with {@code runc update}, pause and resume written to its cgroup freezer, and the
+ * sandbox's processes readable in its host cgroup.
  *
  * <p>Thread-safety: calls for different ids run concurrently; calls for one id are serialised.
  */
@@ -37,6 +38,21 @@ public final class RuncRuntime extends OciRuntime {
     public Set<String> capabilities() {
         return Set.of(Capabilities.PAUSE, Capabilities.SNAPSHOT, Capabilities.NETWORK_ALLOWLIST, Capabilities.PER_PROCESS_LIMITS,
                 Capabilities.SECCOMP, Capabilities.USER_XATTRS);
+    }
+
+    /** Written to the cgroup freezer directly ({@link CgroupFreezer}): no runc process per pause. */
+    @Override
+    public void pause(String id) {
+        synchronized (lock(id)) {
+            CgroupFreezer.of(id).freeze(CgroupFreezer.FREEZE_TIMEOUT);
+        }
+    }
+
+    @Override
+    public void resume(String id) {
+        synchronized (lock(id)) {
+            CgroupFreezer.of(id).thaw();
+        }
     }
 
     @Override

@@ -2,12 +2,14 @@ package dev.stockade.runtime.oci;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stockade.runtime.Limits;
+import dev.stockade.runtime.RuntimeFailure;
 import dev.stockade.runtime.RuntimeProvider;
 import dev.stockade.runtime.RuntimeSandbox;
 import dev.stockade.runtime.SandboxRuntime;
@@ -162,5 +164,58 @@ class RuncRuntimeTest {
             for (Path p : notOurs) Files.deleteIfExists(p);
             for (Path p : left) Files.deleteIfExists(p);
         }
+    }
+
+    /**
+     * Pause and resume write the container's cgroup freezer themselves (issue 16): no runc process
+     * is started for them (the runtime's binary is a wrapper that logs every call before running
+     * runc), and runc, asked afterwards, reports what the freezer says. runc's refusals are kept
+     * (pausing twice, resuming what is not paused), a paused container is deleted whole, and a
+     * container that is gone is NOT_FOUND, with no host path in the message.
+     */
+    @Test
+    void pauseAndResumeWriteTheFreezerThatRuncReads() throws Exception {
+        Path calls = tmp.resolve("runc-calls");
+        Path wrapper = tmp.resolve("runc-wrapper");
+        Files.writeString(wrapper, "#!/bin/sh\necho \"$*\" >> '" + calls + "'\nexec '" + RuncProvider.binary() + "' \"$@\"\n");
+        Files.setPosixFilePermissions(wrapper, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        runtime = new RuncRuntime("runc", wrapper.toString(), java.util.List.of(), stateRoot, new ObjectMapper(),
+                RuncProvider.swapAccounting());
+        String id = startProbe(new Limits(256, 1, 64, 32, 16, 60)).spec().id();
+        assertTrue(Files.readString(calls).contains("run --detach"), "the wrapper runs runc: " + Files.readString(calls));
+
+        Files.writeString(calls, "");
+        runtime.pause(id);
+        assertEquals("", Files.readString(calls), "no runc process for a pause");
+        assertEquals("FROZEN", freezerState(id));
+        assertTrue(runtime.isPaused(id), "runc state reports the freezer's truth");
+        var twice = assertThrows(RuntimeFailure.class, () -> runtime.pause(id));
+        assertEquals(RuntimeFailure.Code.HOST_ERROR, twice.code(), twice.getMessage());
+
+        Files.writeString(calls, "");
+        runtime.resume(id);
+        assertEquals("", Files.readString(calls), "no runc process for a resume");
+        assertEquals("THAWED", freezerState(id));
+        assertFalse(runtime.isPaused(id));
+        assertTrue(runtime.isAlive(id), "running again");
+        var notPaused = assertThrows(RuntimeFailure.class, () -> runtime.resume(id));
+        assertEquals(RuntimeFailure.Code.HOST_ERROR, notPaused.code(), notPaused.getMessage());
+
+        runtime.pause(id);
+        runtime.destroy(id); // runc delete --force of a paused container
+        assertFalse(runtime.isAlive(id));
+        assertFalse(Files.exists(Path.of("/sys/fs/cgroup/freezer/stockade-" + id)), "no freezer cgroup left");
+        for (Runnable call : java.util.List.<Runnable>of(() -> runtime.pause(id), () -> runtime.resume(id))) {
+            var gone = assertThrows(RuntimeFailure.class, call::run);
+            assertEquals(RuntimeFailure.Code.NOT_FOUND, gone.code(), gone.getMessage());
+            assertFalse(gone.getMessage().contains("/sys") || gone.getMessage().contains(tmp.toString()), gone.getMessage());
+        }
+    }
+
+    /** The freezer as the kernel reports it: v1's freezer.state, or v2's cgroup.events as THAWED/FROZEN. */
+    private static String freezerState(String id) throws java.io.IOException {
+        Path v1 = Path.of("/sys/fs/cgroup/freezer/stockade-" + id, "freezer.state");
+        if (!Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) return Files.readString(v1).strip();
+        return Files.readString(Path.of("/sys/fs/cgroup/stockade-" + id, "cgroup.events")).contains("frozen 1") ? "FROZEN" : "THAWED";
     }
 }
