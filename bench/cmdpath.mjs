@@ -34,22 +34,20 @@ const URL = process.env.E2B_API_URL
 const now = () => performance.now()
 const log = (...a) => console.error('[cmdpath]', ...a)
 
+// Times each argv of a JSON object {name: argv} n times (after 3 warm-ups) with subprocess.run, the
+// same method as bench/lib/host_timer.py; run inside the sandbox and on the host.
 const TIMER = `
 import json, subprocess, sys, time
-n = int(sys.argv[1])
-def t(argv):
-    for _ in range(3):
-        subprocess.run(argv, stdout=subprocess.DEVNULL)
-    xs = []
-    for _ in range(n):
-        a = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL)
-        xs.append((time.perf_counter() - a) * 1000)
-    return xs
-print(json.dumps({"true": t(["/bin/true"]), "bash_c": t(["/bin/bash", "-c", "echo hi"]),
-                  "bash_l_c": t(["/bin/bash", "-l", "-c", "echo hi"]),
-                  "python": t(["/usr/bin/python3", "-c", "pass"])}))
+n, runs = int(sys.argv[1]), {}
+for name, argv in json.loads(sys.argv[2]).items():
+    xs = runs[name] = []
+    for i in range(n + 3):
+        a = time.perf_counter(); subprocess.run(argv, stdout=subprocess.DEVNULL); b = time.perf_counter()
+        if i >= 3: xs.append((b - a) * 1000)
+print(json.dumps(runs))
 `
+const TIMED = JSON.stringify({ true: ['/bin/true'], bash_c: ['/bin/bash', '-c', 'echo hi'],
+  bash_l_c: ['/bin/bash', '-l', '-c', 'echo hi'], python: ['/usr/bin/python3', '-c', 'pass'] })
 
 function connectFrame(cmd, args) {
   const body = Buffer.from(JSON.stringify({ process: { cmd, args } }))
@@ -146,8 +144,8 @@ try {
     if ((round + 1) % 50 === 0) log(`round ${round + 1}/${N}`)
   }
   const nIn = Math.max(20, Math.floor(N / 4))
-  const inside = JSON.parse((await sbx.commands.run(`/usr/bin/python3 -c '${TIMER}' ${nIn}`)).stdout)
-  const host = JSON.parse(execFileSync('/usr/bin/python3', ['-c', TIMER, String(nIn)], { encoding: 'utf8' }))
+  const inside = JSON.parse((await sbx.commands.run(`/usr/bin/python3 -c '${TIMER}' ${nIn} '${TIMED}'`)).stdout)
+  const host = JSON.parse(execFileSync('/usr/bin/python3', ['-c', TIMER, String(nIn), TIMED], { encoding: 'utf8' }))
   for (const [k, xs] of Object.entries(inside)) samples[`inside_${k}`] = xs
   for (const [k, xs] of Object.entries(host)) samples[`hostloop_${k}`] = xs
 } finally {

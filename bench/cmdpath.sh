@@ -2,6 +2,8 @@
 # Issue 16 point 3: a command's round trip hop by hop (bench/cmdpath.mjs), against a server started
 # here from this tree's jars (after `mvn -B -ntp -q -DskipTests verify`), no pool. As root:
 #   bench/cmdpath.sh [ROUNDS]        prints a Markdown table (medians, p99s) on stdout
+# BENCH_LIB=DIR runs the server from another build's jars (a directory like cli/target/lib), e.g.
+# the commit before a change, for a before/after on the same machine minutes apart.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -9,7 +11,7 @@ source scripts/env.sh >/dev/null
 WORK=$(mktemp -d /tmp/stockade-cmdpath.XXXXXX)
 chmod 0711 "$WORK"
 mkdir -m 0711 "$WORK/data"
-cp -r cli/target/lib "$WORK/lib"   # private copies: a rebuild cannot pull classes from under the server
+cp -r "${BENCH_LIB:-cli/target/lib}" "$WORK/lib"   # private copies: a rebuild cannot pull classes from under the server
 cp bench/lib/BenchServer.java "$WORK/"
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 KEY="e2b_$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')"
