@@ -308,7 +308,10 @@ class Deadlines:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self.thread.start()
-            self.cond.notify()
+            # Only a new earliest deadline changes how long the thread sleeps: a later one (the
+            # usual case: the SDKs give every command the same 60 s) need not wake it on every exec.
+            if self.heap[0][2] is proc:
+                self.cond.notify()
 
     def _run(self):
         while True:
