@@ -18,7 +18,8 @@ KEY="e2b_$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')"
 setsid "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$WORK/lib/*" "$WORK/BenchServer.java" \
   "$WORK/data" "$PORT" "$KEY" >"$WORK/server.log" 2>&1 </dev/null &
 PGID=$!
-trap 'kill -TERM -- -$PGID 2>/dev/null; wait $PGID 2>/dev/null; rm -rf "$WORK"' EXIT
+# set -e holds in the trap too: the server's exit status (143) must not stop the clean-up.
+trap 'kill -TERM -- -$PGID 2>/dev/null || true; wait $PGID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 600); do
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break
   kill -0 "$PGID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
