@@ -31,7 +31,7 @@ import java.util.Objects;
  *     embedded server for one run must not start sandboxes nobody asked for; `serve` turns them on)
  * @param outputBytesPerSecond the sustained rate at which the server relays one sandbox's command and
  *     cell output, all its streams together (0: unpaced); a burst of one output limit's worth goes at
- *     full speed ({@code dev.stockade.server.core.OutputPace})
+ *     full speed (OutputPace, in the control plane)
  */
 public record ServerConfig(
         String host,
