@@ -148,6 +148,7 @@ final class SandboxPool implements AutoCloseable {
                 }
                 // Above a target that fell (demand has stayed lower for idleAfter): the surplus goes.
                 if (n > target) surplus = ready.pollLast();
+                if (surplus != null) shrunk.increment();
                 if (surplus == null) changed.await(TICK_MS, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 return;
@@ -157,7 +158,6 @@ final class SandboxPool implements AutoCloseable {
             if (surplus != null) {
                 // The memory it holds is the host's again.
                 starter.discard(surplus);
-                shrunk.increment();
             }
         }
     }
