@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.stockade.conformance.RawClient;
 import dev.stockade.conformance.TestServer;
 import dev.stockade.server.config.PoolConfig;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,6 +42,12 @@ class PoolDemandIT {
             assertEquals(CEILING, s.path("ceiling").asInt(), s.toString());
             assertEquals(FLOOR, s.path("target").asInt(), "no create yet: the floor: " + s);
             assertEquals(BUDGET, s.path("startingPeak").asInt(), "the floor's sandboxes were started together: " + s);
+            // What api/openapi.yaml promises of the pool object is there.
+            JsonNode spec = new ObjectMapper(new YAMLFactory()).readTree(Path.of(System.getProperty("stockade.repo", ".."))
+                    .resolve("api/openapi.yaml").toFile());
+            JsonNode schema = spec.at("/paths/~1runtimes/get/responses/200/content/application~1json/schema/items/properties/pool");
+            assertTrue(schema.path("required").size() > 5, schema.toString());
+            for (JsonNode field : schema.path("required")) assertTrue(s.has(field.asText()), field + " in " + s);
 
             // A burst of creates at once: more than the pool holds, so some are served cold, at once.
             int burst = 10;
