@@ -213,7 +213,8 @@ final class ServeCommand implements Subcommand {
         }
     }
 
-    private PoolConfig pool(Args args) throws UsageException {
+    /** The pools of `serve`: demand-following between --pool-min and --pool-size. */
+    PoolConfig pool(Args args) throws UsageException {
         PoolConfig d = PoolConfig.defaults();
         int size = args.intValue(name(), "pool-size", d.size(), 0, 1000);
         int min = args.intValue(name(), "pool-min", Math.min(d.min(), size), 0, size);
