@@ -74,6 +74,8 @@ final class ServeCommand implements Subcommand {
                   --pool-max-starting N      sandboxes the pool starts at once (default: the host's cores)
                   --pool-idle SECONDS        no create for this long: the pool shrinks to its floor
                                              (default 30)
+                  --pool-reserve-mb MIB      start nothing above the floor while the host has less
+                                             memory available (default 1024)
                   --pool-preload MODULES     modules their interpreter imports ahead (comma list;
                                              default numpy,pandas,matplotlib.pyplot; none: no interpreter)
                   --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
@@ -103,7 +105,7 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-max-starting", "pool-idle", "pool-preload", "pool-hardened", "max-sandboxes", "runtime",
+                "pool-max-starting", "pool-idle", "pool-reserve-mb", "pool-preload", "pool-hardened", "max-sandboxes", "runtime",
                 "open-network-requests", "output-rate"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
@@ -226,7 +228,8 @@ final class ServeCommand implements Subcommand {
             PoolConfig.Demand demand = new PoolConfig.Demand(true,
                     args.intValue(name(), "pool-max-starting", d.demand().maxStarting(), 1, 64), d.demand().window(),
                     java.time.Duration.ofSeconds(args.intValue(name(), "pool-idle",
-                            (int) d.demand().idleAfter().toSeconds(), 1, 86_400)));
+                            (int) d.demand().idleAfter().toSeconds(), 1, 86_400)),
+                    args.intValue(name(), "pool-reserve-mb", (int) d.demand().reserveMb(), 0, 1 << 30));
             return new PoolConfig(size, min, check.preload(), args.intValue(name(), "pool-hardened", 0, 0, 1000), demand);
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), "--pool-preload: " + e.getMessage());

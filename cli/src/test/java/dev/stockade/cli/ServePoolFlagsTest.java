@@ -24,11 +24,14 @@ class ServePoolFlagsTest {
         assertTrue(p.demand().follow());
         assertEquals(PoolConfig.Demand.DEFAULT_MAX_STARTING, p.demand().maxStarting());
         assertEquals(Duration.ofSeconds(30), p.demand().idleAfter());
+        assertEquals(1024, p.demand().reserveMb());
     }
 
     @Test
     void theFlagsSetCeilingFloorBudgetAndIdleTime() throws UsageException {
-        PoolConfig p = pool("--pool-size", "12", "--pool-min", "3", "--pool-max-starting", "4", "--pool-idle", "90");
+        PoolConfig p = pool("--pool-size", "12", "--pool-min", "3", "--pool-max-starting", "4", "--pool-idle", "90",
+                "--pool-reserve-mb", "2048");
+        assertEquals(2048, p.demand().reserveMb());
         assertEquals(12, p.size());
         assertEquals(3, p.min());
         assertEquals(4, p.demand().maxStarting());

@@ -36,17 +36,26 @@ public record PoolConfig(int size, int min, List<String> preload, int hardened, 
      *     preload, an interpreter importing it: CPU the live sandboxes share)
      * @param window the time constant of the arrival rate's moving average
      * @param idleAfter no create for this long: the pool is idle and gives back its surplus
+     * @param reserveMb the pool starts nothing above its floor while the host has less memory than
+     *     this available (MemAvailable): ready sandboxes hold memory live ones may need
      */
-    public record Demand(boolean follow, int maxStarting, Duration window, Duration idleAfter) {
+    public record Demand(boolean follow, int maxStarting, Duration window, Duration idleAfter, long reserveMb) {
         /** One start per core: each start is mostly CPU (runc, the agent, the preload's imports). */
         public static final int DEFAULT_MAX_STARTING = Math.max(1, Runtime.getRuntime().availableProcessors());
         public static final Duration DEFAULT_WINDOW = Duration.ofSeconds(10);
         public static final Duration DEFAULT_IDLE_AFTER = Duration.ofSeconds(30);
+        public static final long DEFAULT_RESERVE_MB = 1024;
 
         public Demand {
             if (maxStarting < 1 || maxStarting > 64) throw new IllegalArgumentException("pool max starting must be 1..64, got " + maxStarting);
             if (window.isNegative() || window.isZero()) throw new IllegalArgumentException("pool window must be positive, got " + window);
             if (idleAfter.isNegative() || idleAfter.isZero()) throw new IllegalArgumentException("pool idle time must be positive, got " + idleAfter);
+            if (reserveMb < 0) throw new IllegalArgumentException("pool memory reserve must be >= 0, got " + reserveMb);
+        }
+
+        /** With the default memory reserve. */
+        public Demand(boolean follow, int maxStarting, Duration window, Duration idleAfter) {
+            this(follow, maxStarting, window, idleAfter, DEFAULT_RESERVE_MB);
         }
 
         /** Follows the arrival rate, with {@code maxStarting} starts at once and the default window and idle time. */

@@ -38,7 +38,19 @@ final class Pools implements AutoCloseable {
 
     private SandboxPool pool(SandboxPool.Starter starter, Runtimes.Tier tier, int ceiling, PoolConfig config) {
         return new SandboxPool(starter, tier, Math.min(config.min(), ceiling), ceiling, config.preload(), config.demand(),
-                creating::get, System::nanoTime);
+                creating::get, System::nanoTime, Pools::availableMb);
+    }
+
+    /** MemAvailable of /proc/meminfo in MiB; unknown (not Linux, unreadable): no limit. */
+    static long availableMb() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // fall through: no figure, no limit
+        }
+        return Long.MAX_VALUE;
     }
 
     /** A ready sandbox of that runtime, or null at once (no pool for it, or none ready). */

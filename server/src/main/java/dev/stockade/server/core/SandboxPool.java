@@ -10,6 +10,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 import java.util.logging.Level;
@@ -25,7 +28,8 @@ import java.util.logging.Logger;
  * the ceiling, following the creates' arrival rate): it starts up to {@code maxStarting} sandboxes
  * at once, each on a virtual thread of its own, and removes the ready ones above the target once
  * it has fallen (after {@code idleAfter} of lower demand). While creates are in flight it starts
- * nothing unless fewer than the floor are ready or starting; a pooled sandbox warms up in the background (the lowest CPU share, raised at
+ * nothing unless fewer than the floor are ready or starting, nor above the floor while the host has
+ * less memory available than the reserve; a pooled sandbox warms up in the background (the lowest CPU share, raised at
  * the hand-over), so its interpreter's imports take only CPU that live sandboxes leave. A create
  * never waits for the pool: {@link #take} returns at once, null when none is ready.
  *
@@ -35,17 +39,25 @@ import java.util.logging.Logger;
  */
 final class SandboxPool implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(SandboxPool.class.getName());
-    /** How long {@link #close} waits for sandboxes still starting; after it they remove themselves when done. */
-    static final Duration CLOSE_WAIT = Duration.ofSeconds(5);
+    /** How long {@link #close} waits for sandboxes still starting before it removes them. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(2);
+    /** How long it then waits for their starts to clean up after themselves. */
+    static final Duration ABANDON_WAIT = Duration.ofSeconds(10);
     /** How often the control thread looks again without being woken (the idle time has no event). */
     private static final long TICK_MS = 100;
 
     /** How the pool gets its sandboxes and gets rid of them. */
     interface Starter {
-        /** A sandbox ready to be handed over (its preload and first command done), or an exception. */
-        SandboxAssembler.Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup);
+        /**
+         * A sandbox ready to be handed over (its preload and first command done), or an exception;
+         * {@code onId} learns its id before anything of it exists.
+         */
+        SandboxAssembler.Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup, Consumer<String> onId);
 
         void discard(SandboxAssembler.Prepared p);
+
+        /** Removes what there is of the sandbox {@code id} while its start is still under way. */
+        void abandon(Runtimes.Tier tier, String id);
     }
 
     private final Starter starter;
@@ -54,7 +66,11 @@ final class SandboxPool implements AutoCloseable {
     private final SandboxSpec.Warmup warmup;
     private final IntSupplier creating;
     private final LongSupplier nanoClock;
+    /** The host's available memory in MiB now. */
+    private final LongSupplier availableMb;
     private final ConcurrentLinkedDeque<SandboxAssembler.Prepared> ready = new ConcurrentLinkedDeque<>();
+    /** Ids of the sandboxes being started, for {@link #close} to remove if they take too long. */
+    private final Set<String> startingIds = ConcurrentHashMap.newKeySet();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     /** Guarded by {@link #lock}. */
@@ -79,13 +95,14 @@ final class SandboxPool implements AutoCloseable {
      * {@code demand} says; {@code creating} tells how many creates are in flight.
      */
     SandboxPool(Starter starter, Runtimes.Tier tier, int floor, int ceiling, List<String> preload, PoolConfig.Demand demand,
-                IntSupplier creating, LongSupplier nanoClock) {
+                IntSupplier creating, LongSupplier nanoClock, LongSupplier availableMb) {
         this.starter = starter;
         this.tier = tier;
         this.demand = demand;
         this.warmup = preload.isEmpty() ? SandboxSpec.Warmup.NONE : new SandboxSpec.Warmup(true, preload);
         this.creating = creating;
         this.nanoClock = nanoClock;
+        this.availableMb = availableMb;
         this.sizing = new PoolSizing(Math.min(floor, ceiling), ceiling, demand, nanoClock);
         this.control = Thread.ofVirtual().name("stockade-pool-" + tier.name()).start(this::controlLoop);
     }
@@ -142,7 +159,7 @@ final class SandboxPool implements AutoCloseable {
                 int n = ready.size();
                 boolean mayStart = nanoClock.getAsLong() >= notBefore;
                 while (mayStart && !closed && n + starting < target && starting < demand.maxStarting()
-                        && (n + starting < sizing.floor() || creating.getAsInt() == 0)) {
+                        && (n + starting < sizing.floor() || creating.getAsInt() == 0 && availableMb.getAsLong() >= demand.reserveMb())) {
                     startingPeak = Math.max(startingPeak, ++starting);
                     Thread.ofVirtual().name("stockade-pool-start-" + tier.name()).start(this::startOne);
                 }
@@ -166,19 +183,21 @@ final class SandboxPool implements AutoCloseable {
     private void startOne() {
         long t0 = nanoClock.getAsLong();
         SandboxAssembler.Prepared p = null;
+        String[] id = new String[1];
         try {
-            p = starter.startForPool(tier, warmup);
+            p = starter.startForPool(tier, warmup, i -> {
+                id[0] = i;
+                startingIds.add(i);
+            });
         } catch (RuntimeException e) {
-            // The host is out of something (memory, uid ranges) or the runtime fails: try again later,
-            // creates still work without the pool.
-            lock.lock();
-            try {
-                backoffMs = Math.min(30_000, Math.max(500, backoffMs * 2));
-                notBefore = nanoClock.getAsLong() + backoffMs * 1_000_000;
-            } finally {
-                lock.unlock();
+            if (closed) {
+                // Abandoned by close(): its start has cleaned up after itself.
+                LOG.log(Level.FINE, "a pooled sandbox's start ended by the server stopping", e);
+            } else {
+                backOff(e);
             }
-            LOG.log(Level.WARNING, "the pool could not start a sandbox; retrying in " + backoffMs + " ms", e);
+        } finally {
+            if (id[0] != null) startingIds.remove(id[0]);
         }
         long nanos = nanoClock.getAsLong() - t0;
         lock.lock();
@@ -202,6 +221,23 @@ final class SandboxPool implements AutoCloseable {
         if (p != null) starter.discard(p);
     }
 
+    /**
+     * The host is out of something (memory, uid ranges) or the runtime fails: try again later,
+     * creates still work without the pool.
+     */
+    private void backOff(RuntimeException e) {
+        long ms;
+        lock.lock();
+        try {
+            backoffMs = Math.min(30_000, Math.max(500, backoffMs * 2));
+            notBefore = nanoClock.getAsLong() + backoffMs * 1_000_000;
+            ms = backoffMs;
+        } finally {
+            lock.unlock();
+        }
+        LOG.log(Level.WARNING, "the pool could not start a sandbox; retrying in " + ms + " ms", e);
+    }
+
     private void recordRefill(long nanos) {
         refills.increment();
         refillNanos.add(nanos);
@@ -212,9 +248,10 @@ final class SandboxPool implements AutoCloseable {
     }
 
     /**
-     * Stops refilling and removes every ready sandbox. Sandboxes still starting are waited for at most
-     * {@link #CLOSE_WAIT} (a preload under load can take far longer); each removes itself once
-     * started, and the manager's close removes whatever of them is still on the host.
+     * Stops refilling and removes every ready sandbox. Sandboxes still starting get {@link #CLOSE_WAIT}
+     * to finish (then they are removed); after it their containers are removed under them (a
+     * preload under load can take many seconds, and serve's orderly stop exits right after), and
+     * their starts get {@link #ABANDON_WAIT} to clean up the rest (egress, slot) as a failed start does.
      */
     @Override
     public void close() {
@@ -231,19 +268,27 @@ final class SandboxPool implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         for (SandboxAssembler.Prepared p; (p = ready.pollFirst()) != null; ) starter.discard(p);
-        long deadline = System.nanoTime() + CLOSE_WAIT.toNanos();
+        if (awaitStarts(CLOSE_WAIT)) return;
+        for (String id : Set.copyOf(startingIds)) starter.abandon(tier, id);
+        if (!awaitStarts(ABANDON_WAIT)) {
+            LOG.warning("pooled sandbox(es) of " + tier.name() + " still starting after their removal: " + startingIds);
+        }
+    }
+
+    /** Waits until no sandbox is starting, at most {@code limit}; true if none is. */
+    private boolean awaitStarts(Duration limit) {
+        long deadline = System.nanoTime() + limit.toNanos();
         lock.lock();
         try {
             while (starting > 0) {
                 long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    LOG.info(starting + " pooled sandbox(es) of " + tier.name() + " still starting at close: each is removed once started");
-                    break;
-                }
+                if (left <= 0) return false;
                 changed.awaitNanos(left);
             }
+            return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         } finally {
             lock.unlock();
         }

@@ -15,6 +15,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,6 +30,7 @@ class SandboxPoolTest {
     private final AtomicInteger maxInFlight = new AtomicInteger();
     private final AtomicInteger started = new AtomicInteger();
     private final Set<String> discarded = ConcurrentHashMap.newKeySet();
+    private final Set<String> abandoned = ConcurrentHashMap.newKeySet();
     private final Runtimes.Tier tier = new Runtimes.Tier((SandboxRuntime) java.lang.reflect.Proxy.newProxyInstance(
             SandboxRuntime.class.getClassLoader(), new Class<?>[] {SandboxRuntime.class}, (proxy, method, args) -> {
                 if (method.getName().equals("name")) return "runc";
@@ -37,15 +39,25 @@ class SandboxPoolTest {
 
     private final SandboxPool.Starter starter = new SandboxPool.Starter() {
         @Override
-        public SandboxAssembler.Prepared startForPool(Runtimes.Tier t, SandboxSpec.Warmup warmup) {
+        public SandboxAssembler.Prepared startForPool(Runtimes.Tier t, SandboxSpec.Warmup warmup, Consumer<String> onId) {
+            String id = "pooled-" + started.incrementAndGet();
+            onId.accept(id);
             int n = inFlight.incrementAndGet();
             maxInFlight.accumulateAndGet(n, Math::max);
             try {
                 gate.acquireUninterruptibly();
-                return new SandboxAssembler.Prepared("pooled-" + started.incrementAndGet(), t, 0, 0, null, null, null, 0);
+                // A start whose container was removed under it fails, as SandboxAssembler's does.
+                if (abandoned.contains(id)) throw new IllegalStateException("the container of " + id + " is gone");
+                return new SandboxAssembler.Prepared(id, t, 0, 0, null, null, null, 0);
             } finally {
                 inFlight.decrementAndGet();
             }
+        }
+
+        @Override
+        public void abandon(Runtimes.Tier t, String id) {
+            abandoned.add(id);
+            gate.release();
         }
 
         @Override
@@ -54,9 +66,12 @@ class SandboxPoolTest {
         }
     };
 
+    private final AtomicLong availableMb = new AtomicLong(64 * 1024);
+
     private SandboxPool pool(int floor, int ceiling, int maxStarting) {
         return new SandboxPool(starter, tier, floor, ceiling, List.of(),
-                new PoolConfig.Demand(true, maxStarting, Duration.ofSeconds(10), Duration.ofSeconds(30)), () -> 0, now::get);
+                new PoolConfig.Demand(true, maxStarting, Duration.ofSeconds(10), Duration.ofSeconds(30), 1024), () -> 0, now::get,
+                availableMb::get);
     }
 
     private static void await(String what, BooleanSupplier condition) {
@@ -116,6 +131,21 @@ class SandboxPoolTest {
     }
 
     @Test
+    void belowTheMemoryReserveThePoolKeepsItsFloorOnly() {
+        availableMb.set(512);
+        try (SandboxPool pool = pool(2, 8, 8)) {
+            gate.release(100);
+            for (int i = 0; i < 80; i++) pool.take();
+            await("the floor refilled", () -> pool.ready() == 2 && pool.status().starting() == 0);
+            assertEquals(8, pool.status().target());
+            pool.wake();
+            assertEquals(2, pool.ready() + pool.status().starting(), "nothing above the floor while memory is short");
+            availableMb.set(4096);
+            await("the pool grown to its target once memory is there", () -> pool.ready() == 8);
+        }
+    }
+
+    @Test
     void aSandboxStillStartingAtCloseIsRemovedOnceStarted() throws Exception {
         SandboxPool pool = pool(1, 1, 1);
         await("the start under way", () -> inFlight.get() == 1);
@@ -123,6 +153,19 @@ class SandboxPoolTest {
         gate.release();
         closing.join();
         await("the started sandbox removed", () -> discarded.contains("pooled-1"));
+        assertEquals(Set.of(), abandoned);
         assertEquals(0, pool.ready());
+    }
+
+    @Test
+    void aStartThatOutlastsTheCloseWaitIsRemovedUnderIt() {
+        SandboxPool pool = pool(1, 1, 1);
+        await("the start under way", () -> inFlight.get() == 1);
+        // The start never finishes by itself: close removes its container and its start ends.
+        pool.close();
+        assertEquals(Set.of("pooled-1"), abandoned);
+        assertEquals(0, inFlight.get());
+        assertEquals(0, pool.status().starting());
+        assertEquals(Set.of(), discarded, "a failed start is its own cleanup");
     }
 }
