@@ -202,7 +202,6 @@ final class SandboxPool implements AutoCloseable {
         long nanos = nanoClock.getAsLong() - t0;
         lock.lock();
         try {
-            starting--;
             if (p != null) {
                 backoffMs = 0;
                 sizing.refilled(nanos / 1e9);
@@ -214,11 +213,21 @@ final class SandboxPool implements AutoCloseable {
                     p = null;
                 }
             }
-            changed.signalAll();
         } finally {
             lock.unlock();
         }
-        if (p != null) starter.discard(p);
+        try {
+            if (p != null) starter.discard(p);
+        } finally {
+            // Only now: close() waits for this count, and the JVM may exit right after it returns.
+            lock.lock();
+            try {
+                starting--;
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     /**
