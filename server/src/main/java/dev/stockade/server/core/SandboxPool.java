@@ -4,14 +4,14 @@ import dev.stockade.runtime.SandboxSpec;
 import dev.stockade.server.config.PoolConfig;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
@@ -29,9 +29,10 @@ import java.util.logging.Logger;
  * at once, each on a virtual thread of its own, and removes the ready ones above the target once
  * it has fallen (after {@code idleAfter} of lower demand). While creates are in flight it starts
  * nothing unless fewer than the floor are ready or starting, nor above the floor while the host has
- * less memory available than the reserve; a pooled sandbox warms up in the background (the lowest CPU share, raised at
- * the hand-over), so its interpreter's imports take only CPU that live sandboxes leave. A create
- * never waits for the pool: {@link #take} returns at once, null when none is ready.
+ * less memory available than the reserve. A pooled sandbox warms up in the background (the lowest
+ * CPU share, raised at the hand-over), so its interpreter's imports take only CPU that live
+ * sandboxes leave. A create never waits for the pool: {@link #take} returns at once, null when
+ * none is ready. Pools per template are issue 17's: today every pool holds the default template.
  *
  * <p>A pooled sandbox is invisible (not listed, not reachable by id) until a create takes it; it
  * serves exactly one create. The pool starts and removes sandboxes through a {@link Starter} (the
