@@ -67,8 +67,15 @@ final class ServeCommand implements Subcommand {
                   --egress-host NAME=IP[,IP] resolve NAME to these addresses instead of DNS (repeatable)
                   --egress-trust FILE        extra CA certificates (PEM) trusted for upstream TLS
                 Warm pools (ready sandboxes, so a create is a hand-over, not a container start):
-                  --pool-size N              ready sandboxes to keep (default 2; 0 turns pools off)
-                  --pool-min N               refill even while creates run when fewer are ready (default 1)
+                  --pool-size N              the ceiling: at most N ready or starting, under a stream of
+                                             creates (default 8; 0 turns pools off)
+                  --pool-min N               the floor: kept ready when idle, and refilled even while
+                                             creates run (default 2; = --pool-size: a fixed pool)
+                  --pool-max-starting N      sandboxes the pool starts at once (default: the host's cores)
+                  --pool-idle SECONDS        no create for this long: the pool shrinks to its floor
+                                             (default 30)
+                  --pool-reserve-mb MIB      start nothing above the floor while the host has less
+                                             memory available (default 1024)
                   --pool-preload MODULES     modules their interpreter imports ahead (comma list;
                                              default numpy,pandas,matplotlib.pyplot; none: no interpreter)
                   --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
@@ -98,7 +105,8 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-preload", "pool-hardened", "max-sandboxes", "runtime", "open-network-requests", "output-rate"),
+                "pool-max-starting", "pool-idle", "pool-reserve-mb", "pool-preload", "pool-hardened", "max-sandboxes", "runtime",
+                "open-network-requests", "output-rate"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
 
@@ -207,7 +215,8 @@ final class ServeCommand implements Subcommand {
         }
     }
 
-    private PoolConfig pool(Args args) throws UsageException {
+    /** The pools of `serve`: demand-following between --pool-min and --pool-size. */
+    PoolConfig pool(Args args) throws UsageException {
         PoolConfig d = PoolConfig.defaults();
         int size = args.intValue(name(), "pool-size", d.size(), 0, 1000);
         int min = args.intValue(name(), "pool-min", Math.min(d.min(), size), 0, size);
@@ -216,7 +225,12 @@ final class ServeCommand implements Subcommand {
                 : preload.isBlank() || preload.equals("none") ? List.of() : List.of(preload.split(","));
         try {
             dev.stockade.runtime.SandboxSpec.Warmup check = new dev.stockade.runtime.SandboxSpec.Warmup(!modules.isEmpty(), modules);
-            return new PoolConfig(size, min, check.preload(), args.intValue(name(), "pool-hardened", 0, 0, 1000));
+            PoolConfig.Demand demand = new PoolConfig.Demand(true,
+                    args.intValue(name(), "pool-max-starting", d.demand().maxStarting(), 1, 64), d.demand().window(),
+                    java.time.Duration.ofSeconds(args.intValue(name(), "pool-idle",
+                            (int) d.demand().idleAfter().toSeconds(), 1, 86_400)),
+                    args.intValue(name(), "pool-reserve-mb", (int) d.demand().reserveMb(), 0, 1 << 30));
+            return new PoolConfig(size, min, check.preload(), args.intValue(name(), "pool-hardened", 0, 0, 1000), demand);
         } catch (IllegalArgumentException e) {
             throw new UsageException(name(), "--pool-preload: " + e.getMessage());
         }

@@ -129,6 +129,7 @@ final class EgressApi {
                 + "# HELP stockade_pool_ready Warm sandboxes ready for the next creates.\n"
                 + "# TYPE stockade_pool_ready gauge\n"
                 + "stockade_pool_ready " + manager.poolReady() + "\n"
+                + PoolMetrics.text(manager.runtimeInfo())
                 + "# HELP stockade_egress_decisions_total Egress attempts decided since the server started.\n"
                 + "# TYPE stockade_egress_decisions_total counter\n"
                 + "stockade_egress_decisions_total{decision=\"allowed\"} " + allowed + "\n"

@@ -2,6 +2,7 @@ package dev.stockade.server.api;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stockade.server.core.PoolStatus;
 import dev.stockade.server.core.Sandbox;
 import dev.stockade.server.core.SandboxManager;
 import dev.stockade.server.core.SandboxState;
@@ -156,6 +157,22 @@ final class SandboxListApi {
      * The runtimes a create may ask for ("runtime", or the -hardened template suffix for runsc) and
      * what each supports: a request for a feature a runtime lacks is a 400 naming it.
      */
+    private static void pool(ObjectNode n, PoolStatus s) {
+        n.put("ready", s.ready());
+        n.put("starting", s.starting());
+        n.put("startingPeak", s.startingPeak());
+        n.put("target", s.target());
+        n.put("floor", s.floor());
+        n.put("ceiling", s.ceiling());
+        n.put("arrivalRate", Math.round(s.arrivalRate() * 1000) / 1000.0);
+        n.put("hits", s.hits());
+        n.put("misses", s.misses());
+        if (!Double.isNaN(s.hitRate())) n.put("hitRate", Math.round(s.hitRate() * 1000) / 1000.0);
+        n.put("shrunk", s.shrunk());
+        n.put("refills", s.refills());
+        if (s.refills() > 0) n.put("refillMsMean", Math.round(s.refillSecondsSum() * 1000 / s.refills()));
+    }
+
     void runtimes(Request r, Route.Params p) throws IOException {
         ArrayNode out = r.json.createArrayNode();
         for (SandboxManager.RuntimeInfo info : manager.runtimeInfo()) {
@@ -167,6 +184,7 @@ final class SandboxListApi {
             if (info.isolation() != null) n.put("isolation", info.isolation());
             info.capabilities().forEach(n.putArray("capabilities")::add);
             if (info.available()) n.put("poolReady", info.poolReady());
+            if (info.pool() != null) pool(n.putObject("pool"), info.pool());
         }
         r.sendJson(200, out);
     }

@@ -22,7 +22,7 @@ final class Pools implements AutoCloseable {
     Pools(PoolConfig config, Runtimes runtimes, SandboxPool.Starter starter) {
         Map<String, SandboxPool> p = new LinkedHashMap<>();
         if (config.size() > 0) {
-            p.put(runtimes.defaultName(), new SandboxPool(starter, runtimes.defaultTier(), config.size(), config, creating::get));
+            p.put(runtimes.defaultName(), pool(starter, runtimes.defaultTier(), config.size(), config));
         }
         if (config.hardened() > 0 && !runtimes.defaultName().equals(Runtimes.HARDENED)) {
             Runtimes.Tier hardened = runtimes.find(Runtimes.HARDENED);
@@ -30,13 +30,30 @@ final class Pools implements AutoCloseable {
                 LOG.warning("no hardened pool: runtime " + Runtimes.HARDENED + " is not available on this host ("
                         + runtimes.unavailable().getOrDefault(Runtimes.HARDENED, "not installed") + ")");
             } else {
-                p.put(hardened.name(), new SandboxPool(starter, hardened, config.hardened(), config, creating::get));
+                p.put(hardened.name(), pool(starter, hardened, config.hardened(), config));
             }
         }
         this.pools = Collections.unmodifiableMap(p);
     }
 
-    /** A ready sandbox of that runtime, or null (no pool for it, or none ready). */
+    private SandboxPool pool(SandboxPool.Starter starter, Runtimes.Tier tier, int ceiling, PoolConfig config) {
+        return new SandboxPool(starter, tier, Math.min(config.min(), ceiling), ceiling, config.preload(), config.demand(),
+                creating::get, System::nanoTime, Pools::availableMb);
+    }
+
+    /** MemAvailable of /proc/meminfo in MiB; unknown (not Linux, unreadable): no limit. */
+    static long availableMb() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // fall through: no figure, no limit
+        }
+        return Long.MAX_VALUE;
+    }
+
+    /** A ready sandbox of that runtime, or null at once (no pool for it, or none ready). */
     SandboxAssembler.Prepared take(String runtime) {
         SandboxPool pool = pools.get(runtime);
         return pool == null ? null : pool.take();
@@ -57,6 +74,12 @@ final class Pools implements AutoCloseable {
     int ready(String runtime) {
         SandboxPool pool = pools.get(runtime);
         return pool == null ? 0 : pool.ready();
+    }
+
+    /** What the pool of that runtime is doing, or null without a pool. */
+    PoolStatus status(String runtime) {
+        SandboxPool pool = pools.get(runtime);
+        return pool == null ? null : pool.status();
     }
 
     int readyTotal() {

@@ -71,8 +71,15 @@ final class SandboxAssembler implements SandboxPool.Starter {
      */
     Prepared start(Runtimes.Tier tier, Limits limits, NetworkPolicy network, List<SecretBinding> secrets,
                    SandboxSpec.Warmup warmup, Path seed) {
+        return start(tier, limits, network, secrets, warmup, seed, id -> {});
+    }
+
+    /** {@link #start}, telling {@code onId} the sandbox's id before anything of it exists. */
+    private Prepared start(Runtimes.Tier tier, Limits limits, NetworkPolicy network, List<SecretBinding> secrets,
+                           SandboxSpec.Warmup warmup, Path seed, java.util.function.Consumer<String> onId) {
         SandboxRuntime runtime = tier.runtime();
         String id = table.newId();
+        onId.accept(id);
         int slot = table.claimSlot();
         long uidBase = (long) slot * 65536;
         SandboxEgress e = null;
@@ -110,8 +117,8 @@ final class SandboxAssembler implements SandboxPool.Starter {
 
     /** A sandbox for a pool: the server's default limits, no network, no secrets, its first command already run. */
     @Override
-    public Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup) {
-        Prepared p = start(tier, poolLimits, NetworkPolicy.none(), List.of(), warmup, null);
+    public Prepared startForPool(Runtimes.Tier tier, SandboxSpec.Warmup warmup, java.util.function.Consumer<String> onId) {
+        Prepared p = start(tier, poolLimits, NetworkPolicy.none(), List.of(), warmup, null, onId);
         warmUpCommand(p);
         return p;
     }
@@ -214,6 +221,19 @@ final class SandboxAssembler implements SandboxPool.Starter {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * Removes the container of a pooled sandbox still starting (the server is stopping): its start
+     * then fails and cleans up after itself (egress, slot), or, had it just finished, is discarded.
+     */
+    @Override
+    public void abandon(Runtimes.Tier tier, String id) {
+        try {
+            tier.runtime().destroy(id);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "removing pooled sandbox " + id + " while it started failed", e);
+        }
     }
 
     /** Removes a prepared sandbox nobody will use. */

@@ -83,20 +83,21 @@ public final class SandboxManager implements AutoCloseable {
 
     /**
      * What a runtime says of itself: its name, whether this server offers it (and if not, why), its
-     * isolation, its optional features, and its pool.
+     * isolation, its optional features, and its pool ({@code pool} null without one).
      */
     public record RuntimeInfo(String name, boolean isDefault, boolean available, String reason, String isolation,
-                              SortedSet<String> capabilities, int poolReady) {}
+                              SortedSet<String> capabilities, int poolReady, PoolStatus pool) {}
 
     /** Every runtime installed: those offered (the default first), then those this host cannot run. */
     public List<RuntimeInfo> runtimeInfo() {
         List<RuntimeInfo> out = new ArrayList<>();
         for (Runtimes.Tier t : runtimes.all()) {
             out.add(new RuntimeInfo(t.name(), t.name().equals(runtimes.defaultName()), true, null,
-                    t.runtime().isolation(), new TreeSet<>(t.runtime().capabilities()), pools.ready(t.name())));
+                    t.runtime().isolation(), new TreeSet<>(t.runtime().capabilities()), pools.ready(t.name()),
+                    pools.status(t.name())));
         }
         runtimes.unavailable().keySet().forEach(name -> out.add(new RuntimeInfo(name, false, false, runtimes.clientReason(name), null,
-                new TreeSet<>(), 0)));
+                new TreeSet<>(), 0, null)));
         return out;
     }
 
