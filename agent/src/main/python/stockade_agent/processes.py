@@ -62,7 +62,6 @@ class Proc:
         self.output = 0
         self.oom_before = None
         self.wake = -1              # eventfd the reaper writes when the process has exited
-        self.pidfd = -1             # the process's pidfd: readable at its exit (no hop through the reaper)
         self.stdin_fd = -1
         self.stdin_lock = threading.Lock()
         self.stdin_closing = False
@@ -96,7 +95,7 @@ class Proc:
             self._pump()
         except Exception as e:  # never leave clients hanging
             log("pump of %d failed: %r" % (self.pid, e))
-            self._finish(self.status)
+            self._finish()
 
     def _pump(self):
         if self.master >= 0:
@@ -107,27 +106,14 @@ class Proc:
         for fd in kinds:
             poller.register(fd, select.POLLIN)
         poller.register(self.wake, select.POLLIN)
-        if self.pidfd >= 0:
-            poller.register(self.pidfd, select.POLLIN)
         open_fds = len(kinds)
         exited = False
-        status = None
         while not exited:
             for fd, _ in poller.poll():
                 if fd == self.wake:
                     exited = True
-                    with LOCK:
-                        status = self.status
-                elif fd == self.pidfd:
-                    status = self._exit_status(poller)
-                    exited = status is not None
-                elif fd in kinds and not self._take(poller, fd, kinds[fd]):
+                elif not self._take(poller, fd, kinds[fd]):
                     open_fds -= 1
-        if self.pidfd >= 0:
-            try:
-                poller.unregister(self.pidfd)  # it stays readable: the loops below read pipes only
-            except KeyError:
-                pass  # _exit_status gave up on it
         # The process has exited: everything it wrote is already in the pipes. Take that, then
         # end; descendants that keep the pipes open don't hold the end event back.
         deadline = time.monotonic() + DRAIN_AFTER_EXIT
@@ -138,12 +124,9 @@ class Proc:
             for fd in ready:
                 if not self._take(poller, fd, kinds[fd]):
                     open_fds -= 1
-        self._finish(status)
+        self._finish()
         poller.unregister(self.wake)
         os.close(self.wake)
-        if self.pidfd >= 0:
-            os.close(self.pidfd)
-            self.pidfd = -1
         if self.master >= 0:
             # Closing the master hangs the terminal up: what is left of its session gets SIGHUP.
             os.close(self.master)
@@ -158,26 +141,6 @@ class Proc:
                     open_fds -= 1
         self.popen.stdout.close()
         self.popen.stderr.close()
-
-    def _exit_status(self, poller):
-        """The pidfd is readable: the process has exited. Its wait status, read without reaping it
-        (WNOWAIT: reaping stays the reaper's, so a pid is never reused before its record is marked),
-        or the reaper's if it reaped first; None (and back to the reaper's eventfd) where the kernel
-        cannot wait on a pidfd. This saves the end of every command one thread hop (reaper → pump),
-        which on a loaded host is one more wait for a CPU."""
-        try:
-            info = os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-        except ChildProcessError:
-            with LOCK:  # reaped already: the reaper set the status under LOCK
-                return self.status
-        except OSError:
-            info = None
-        if info is None:  # cannot tell after all: leave it to the reaper
-            poller.unregister(self.pidfd)
-            return None
-        if info.si_code == os.CLD_EXITED:
-            return (info.si_status & 0xff) << 8
-        return info.si_status | (0x80 if info.si_code == os.CLD_DUMPED else 0)
 
     def _take(self, poller, fd, kind):
         """Delivers one read of the pipe fd; at its end, stops polling it and returns False."""
@@ -215,8 +178,8 @@ class Proc:
         for sub in subscribers:
             sub.put((kind, data), len(data))
 
-    def _finish(self, status):
-        """Ends the process's stream with its wait status (None: unknown)."""
+    def _finish(self):
+        status = self.status
         signo = None
         if status is None:
             exit_code = -1
@@ -308,10 +271,7 @@ class Deadlines:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self.thread.start()
-            # Only a new earliest deadline changes how long the thread sleeps: a later one (the
-            # usual case: the SDKs give every command the same 60 s) need not wake it on every exec.
-            if self.heap[0][2] is proc:
-                self.cond.notify()
+            self.cond.notify()
 
     def _run(self):
         while True:
@@ -412,10 +372,6 @@ def spawn(req, subscriber):
                 proc.popen = subprocess.Popen(argv, **options)
             proc.pid = proc.popen.pid
             RUNNING[proc.pid] = proc
-            try:
-                proc.pidfd = os.pidfd_open(proc.pid)
-            except OSError:
-                pass  # no pidfds here (an old kernel, gVisor): the pump waits for the reaper
     except OSError as e:
         close_spawn_fds(proc)
         what = e.filename if e.filename is not None else argv[0]

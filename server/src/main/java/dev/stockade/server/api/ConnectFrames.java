@@ -10,9 +10,7 @@ import java.io.OutputStream;
 /**
  * Connect protocol envelopes for server-streaming RPCs with the JSON codec: a flag byte (0 =
  * message, 2 = end of stream), a 4-byte big-endian length, then the JSON. Every frame is flushed at
- * once: a buffered frame is a background command that hangs in the SDK. The one exception is
- * {@link #hold}: a frame known to be followed at once by another (a process's end, then the
- * end-of-stream) rides with that one's flush, saving a write and a wake-up of the client per command.
+ * once: a buffered frame is a background command that hangs in the SDK.
  */
 final class ConnectFrames {
     static final int FLAG_END = 0x02;
@@ -62,20 +60,11 @@ final class ConnectFrames {
     }
 
     static void write(OutputStream out, int flags, byte[] payload) throws IOException {
-        put(out, flags, payload);
-        out.flush();
-    }
-
-    private static void put(OutputStream out, int flags, byte[] payload) throws IOException {
         byte[] head = {(byte) flags, (byte) (payload.length >>> 24), (byte) (payload.length >>> 16),
                 (byte) (payload.length >>> 8), (byte) payload.length};
         out.write(head);
         out.write(payload);
-    }
-
-    /** A message left in the body's buffer: only for one that the caller follows at once with a flushed frame. */
-    static void hold(OutputStream out, ObjectMapper json, JsonNode msg) throws IOException {
-        put(out, 0, json.writeValueAsBytes(msg));
+        out.flush();
     }
 
     static void message(OutputStream out, ObjectMapper json, JsonNode msg) throws IOException {
@@ -86,12 +75,6 @@ final class ConnectFrames {
     static OutputStream begin(Request r) throws IOException {
         r.setResponseHeader("Content-Type", "application/connect+json");
         return r.respond(200, 0);
-    }
-
-    /** As {@link #begin}, the headers held for the first frame, which the caller writes at once. */
-    static OutputStream beginWithFirstFrame(Request r) throws IOException {
-        r.setResponseHeader("Content-Type", "application/connect+json");
-        return r.respondHeld(200, 0);
     }
 
     /** A stream refused before its first message: 200, then only the end-of-stream carrying {@code error}. */

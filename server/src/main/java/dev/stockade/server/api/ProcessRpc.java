@@ -120,8 +120,7 @@ final class ProcessRpc {
         } catch (StockadeError e) {
             early = e;
         }
-        // The run is open, so its start frame follows at once: the headers go with it, in one write.
-        try (OutputStream out = ConnectFrames.beginWithFirstFrame(r)) {
+        try (OutputStream out = ConnectFrames.begin(r)) {
             if (early != null) {
                 ConnectFrames.end(out, r.json, early);
                 return;
@@ -182,7 +181,7 @@ final class ProcessRpc {
                             }
                             e.body().put("outcome", end.outcome().wireName());
                             e.body().put("reason", end.reason());
-                            e.hold(out, r); // leaves with the end-of-stream's flush: one write
+                            e.send(out, r);
                             ConnectFrames.end(out, r.json, null);
                             return;
                         }
@@ -225,10 +224,6 @@ final class ProcessRpc {
 
         void send(OutputStream out, Request r) throws IOException {
             ConnectFrames.message(out, r.json, root);
-        }
-
-        void hold(OutputStream out, Request r) throws IOException {
-            ConnectFrames.hold(out, r.json, root);
         }
     }
 

@@ -233,23 +233,13 @@ final class Request {
      * streamed handler flushes each frame. Closing the stream ends the response.
      */
     OutputStream respond(int status, long length) throws IOException {
-        OutputStream body = respondHeld(status, length);
-        if (length == 0) body.flush(); // the headers leave now: a stream's first frame may be long in coming
-        return body;
-    }
-
-    /**
-     * As {@link #respond}, but the headers wait in the body's buffer for its first flush, so that they
-     * and a first frame that follows at once leave in one write (one TCP segment, one wake-up of the
-     * client) instead of two: for streams whose first frame is already known (a process's start).
-     */
-    OutputStream respondHeld(int status, long length) throws IOException {
         if (this.status != 0) throw new IOException("the response was already sent");
         this.status = status;
         response.setStatus(status);
         if (length > 0) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Long.toString(length));
         else if (length < 0 && bodyAllowed(status)) response.getHeaders().put(HttpHeader.CONTENT_LENGTH, "0");
         out = new ResponseBody(Content.Sink.asOutputStream(response));
+        if (length == 0) out.flush(); // the headers leave now: a stream's first frame may be long in coming
         return out;
     }
 
