@@ -103,8 +103,9 @@ class SandboxPoolTest {
             assertEquals(3, maxInFlight.get(), "never more than the budget at once");
             assertEquals(10, pool.status().refills());
             assertEquals(0, pool.status().starting());
-            // The next create is a hit.
-            assertEquals("pooled-1", pool.take().id());
+            // The next create is a hit: one of the ten (which one depends on which start finished first).
+            var taken = pool.take();
+            assertTrue(taken != null && taken.id().startsWith("pooled-"), () -> "a hit, got " + (taken == null ? "none" : taken.id()));
             assertEquals(1, pool.status().hits());
         }
     }
