@@ -11,7 +11,7 @@
 //                         memory use passes BENCH_MEM_PCT %, or BENCH_MAX sandboxes
 // Also reads E2B_API_URL / E2B_SANDBOX_URL / E2B_API_KEY (like the SDK), BENCH_DATA_DIR (the
 // server's data directory: which sandboxes exist and when their state directory was made),
-// BENCH_POOL (the server's pool size; 0 = no pool), BENCH_SERVER_PID (its RSS, density only),
+// BENCH_POOL (the server's pool size; 0 = no pool), BENCH_SERVER_PID (its RSS in density, its CPU in bursts),
 // BENCH_OUT (raw samples, JSON, milliseconds) and BENCH_E2B_MODULES.
 //
 // "pooled" in a sample: the sandbox's state directory existed before create() was called, i.e.
@@ -38,6 +38,7 @@ const PROBES = Number(process.env.BENCH_PROBES ?? 20)
 const P99_MS = Number(process.env.BENCH_P99_MS ?? 50)
 const MEM_PCT = Number(process.env.BENCH_MEM_PCT ?? 80)
 const POOL = Number(process.env.BENCH_POOL ?? 0)
+const SERVER_PID = process.env.BENCH_SERVER_PID
 const DATA = process.env.BENCH_DATA_DIR
 const OUT = process.env.BENCH_OUT ?? '/dev/stdout'
 const REQ = { requestTimeoutMs: 120_000 }
@@ -127,14 +128,40 @@ async function sequential() {
   return xs
 }
 
+// CPU time (ms) the host spent busy (all cores, /proc/stat) and one process spent (its own threads, /proc/PID/stat).
+const TICK_MS = 10 // USER_HZ = 100 on Linux
+function hostBusyMs() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const idle = f[3] + (f[4] ?? 0)
+  return (f.reduce((a, b) => a + b, 0) - idle) * TICK_MS
+}
+function processCpuMs(pid) {
+  if (!pid) return null
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * TICK_MS
+  } catch {
+    return null
+  }
+}
+
 async function concurrent() {
   for (let i = 0; i < 3; i++) await (await createEcho()).sbx.kill()
   const xs = { total: [], create: [], echo: [], pooled: [], burst_wall_ms: [], pool_wait_ms: [] }
   for (let b = 0; b < BURSTS; b++) {
     if (POOL > 0) xs.pool_wait_ms.push(await waitReady(POOL))
     const t0 = nowMs()
+    const cpu0 = process.cpuUsage()
+    const host0 = hostBusyMs()
+    const server0 = processCpuMs(SERVER_PID)
     const settled = await Promise.allSettled(Array.from({ length: N }, () => createEcho()))
     xs.burst_wall_ms.push(nowMs() - t0)
+    // Where the burst's CPU went: this client (the SDK), the server's JVM, and the whole host.
+    const cpu = process.cpuUsage(cpu0)
+    ;(xs.client_cpu_ms ??= []).push((cpu.user + cpu.system) / 1000)
+    ;(xs.host_busy_ms ??= []).push(hostBusyMs() - host0)
+    if (server0 != null) (xs.server_cpu_ms ??= []).push(processCpuMs(SERVER_PID) - server0)
     const ok = settled.filter((s) => s.status === 'fulfilled').map((s) => s.value)
     await Promise.allSettled(ok.map((s) => s.sbx.kill()))
     const bad = settled.filter((s) => s.status === 'rejected')

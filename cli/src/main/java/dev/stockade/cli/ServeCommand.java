@@ -69,8 +69,9 @@ final class ServeCommand implements Subcommand {
                 Warm pools (ready sandboxes, so a create is a hand-over, not a container start):
                   --pool-size N              the ceiling: at most N ready or starting, under a stream of
                                              creates (default 8; 0 turns pools off)
-                  --pool-min N               the floor: kept ready when idle, and refilled even while
-                                             creates run (default 2; = --pool-size: a fixed pool)
+                  --pool-min N               the floor: kept ready when idle, and refilled while
+                                             creates run once it is empty (default 2; = --pool-size:
+                                             a fixed pool)
                   --pool-max-starting N      sandboxes the pool starts at once (default: the host's cores)
                   --pool-idle SECONDS        no create for this long: the pool shrinks to its floor
                                              (default 30)

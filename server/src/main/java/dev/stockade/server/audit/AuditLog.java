@@ -64,7 +64,7 @@ public final class AuditLog {
         if (q.sandbox() != null) { sql.append(" AND sandbox = ?"); args.add(q.sandbox()); }
         if (q.action() != null) { sql.append(" AND action = ?"); args.add(q.action()); }
         sql.append(" ORDER BY seq LIMIT ?");
-        return store.log(c -> {
+        return store.read(c -> {
             List<AuditEntry> out = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement(sql.toString())) {
                 int i = 1;

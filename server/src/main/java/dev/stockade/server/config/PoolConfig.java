@@ -13,9 +13,10 @@ import java.util.List;
  *
  * @param size the ceiling: at most this many ready (and starting) sandboxes per pool, which bounds
  *     the memory the pool holds; 0 turns pools off
- * @param min the floor: below this many ready or starting, refills go ahead even while creates are
- *     in flight (at or above it they wait for creates to finish, so the pool never slows live traffic
- *     down); a pool that follows demand shrinks back to it when idle
+ * @param min the floor: below this many ready or starting, refills go ahead while creates are in
+ *     flight once the pool is empty (while ready ones remain, those creates are hand-overs and a start
+ *     would take their cores; at or above the floor refills wait for creates to finish, so the pool
+ *     never slows live traffic down); a pool that follows demand shrinks back to it when idle
  * @param preload modules the pooled sandbox's default code context imports before it is taken
  *     (empty: no interpreter is started in advance)
  * @param hardened the ceiling of the hardened tier's (runsc) pool, with the same floor (capped at it),

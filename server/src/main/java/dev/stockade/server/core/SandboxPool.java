@@ -45,7 +45,7 @@ final class SandboxPool implements AutoCloseable {
     /** How long it then waits for their starts to clean up after themselves. */
     static final Duration ABANDON_WAIT = Duration.ofSeconds(10);
     /** How often the control thread looks again without being woken (the idle time has no event). */
-    private static final long TICK_MS = 100;
+    static final long TICK_MS = 100;
 
     /** How the pool gets its sandboxes and gets rid of them. */
     interface Starter {
@@ -159,8 +159,7 @@ final class SandboxPool implements AutoCloseable {
                 int target = sizing.target();
                 int n = ready.size();
                 boolean mayStart = nanoClock.getAsLong() >= notBefore;
-                while (mayStart && !closed && n + starting < target && starting < demand.maxStarting()
-                        && (n + starting < sizing.floor() || creating.getAsInt() == 0 && availableMb.getAsLong() >= demand.reserveMb())) {
+                while (mayStart && !closed && n + starting < target && starting < demand.maxStarting() && mayRefill(n)) {
                     startingPeak = Math.max(startingPeak, ++starting);
                     Thread.ofVirtual().name("stockade-pool-start-" + tier.name()).start(this::startOne);
                 }
@@ -178,6 +177,21 @@ final class SandboxPool implements AutoCloseable {
                 starter.discard(surplus);
             }
         }
+    }
+
+    /**
+     * Whether one more start may begin now, with {@code n} ready (under the lock). Above the floor
+     * only when no create is in flight and the host has its memory reserve. Up to the floor always,
+     * except while creates are in flight and ready sandboxes remain: those creates are hand-overs,
+     * and a start (a container and an interpreter, tens of milliseconds of CPU) would take the cores
+     * they need (issue 16: a burst of 100 creates through a full pool of 100 spent its time
+     * competing with the refills of what it took). The refills go on when the creates end (each end
+     * wakes this loop) or the pool is empty.
+     */
+    private boolean mayRefill(int n) {
+        int inFlight = creating.getAsInt();
+        if (n + starting < sizing.floor()) return inFlight == 0 || n == 0;
+        return inFlight == 0 && availableMb.getAsLong() >= demand.reserveMb();
     }
 
     /** One refill, on its own virtual thread: started, measured, and put in the pool (or removed if it closed meanwhile). */

@@ -25,8 +25,8 @@ import java.util.Map;
  * started after a crash takes them over instead of losing them. A row is written when a sandbox
  * becomes visible to its owner and before the create answers, changed with its deadline, pause state
  * and network policy, and removed when the sandbox ends. Rows are put and removed with the store's
- * durable connection: an acknowledged create is on disk. Changes go through the audit log's
- * connection (committed to the WAL, durable against a crash of the server, not of the machine):
+ * durable commits: an acknowledged create is on disk. Changes commit as the audit log does
+ * ({@link Store#log}: to the WAL, durable against a crash of the server, not of the machine):
  * what they record, a deadline, a pause or a policy, dies with the sandbox's processes in a crash of
  * the machine anyway, and a disk flush per pause/resume cost about 1 ms here once the freezer was
  * written directly (issue 16). Recovery takes the runtime's word for paused or not.
@@ -104,7 +104,7 @@ final class SandboxRegistry {
     /** Every recorded sandbox; rows that cannot be read are returned as ids in {@code unreadable}. */
     List<Row> load(List<String> unreadable) {
         if (store == null) return List.of();
-        return store.critical(c -> {
+        return store.read(c -> {
             List<Row> out = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement("SELECT id, tenant, spec, token, slot, started_ms, end_ms,"
                     + " paused_left_ms FROM sandboxes ORDER BY started_ms");

@@ -171,7 +171,7 @@ public final class Snapshots {
     /** The tenant's snapshot with this id or name, or null (another tenant's is as unknown as a missing one). */
     public Snapshot find(String tenant, String ref) {
         if (store == null || ref == null) return null;
-        return store.critical(c -> {
+        return store.read(c -> {
             try (PreparedStatement st = c.prepareStatement("SELECT id, tenant, name, source, created_ms, bytes FROM snapshots"
                     + " WHERE tenant = ? AND (id = ? OR name = ?)")) {
                 st.setString(1, tenant);
@@ -187,7 +187,7 @@ public final class Snapshots {
     /** The tenant's snapshots, oldest first; optionally of one source sandbox or with one name. */
     public List<Snapshot> list(String tenant, String source, String name) {
         if (store == null) return List.of();
-        return store.critical(c -> {
+        return store.read(c -> {
             List<Snapshot> out = new ArrayList<>();
             try (PreparedStatement st = c.prepareStatement("SELECT id, tenant, name, source, created_ms, bytes FROM snapshots"
                     + " WHERE tenant = ? AND (? IS NULL OR source = ?) AND (? IS NULL OR name = ?) ORDER BY created_ms, id")) {
@@ -242,7 +242,7 @@ public final class Snapshots {
         try (Stream<Path> entries = Files.list(dir)) {
             for (Path p : entries.toList()) {
                 String id = p.getFileName().toString();
-                boolean known = store.critical(c -> {
+                boolean known = store.read(c -> {
                     try (PreparedStatement st = c.prepareStatement("SELECT 1 FROM snapshots WHERE id = ?")) {
                         st.setString(1, id);
                         try (ResultSet rs = st.executeQuery()) {

@@ -78,13 +78,13 @@ public final class Tenancy {
 
     /** The tenant, or NOT_FOUND. */
     public Tenant tenant(String name) {
-        Tenant t = store.critical(c -> find(c, name));
+        Tenant t = store.read(c -> find(c, name));
         if (t == null) throw StockadeError.notFound("tenant " + name + " does not exist");
         return t;
     }
 
     List<Tenant> tenants() {
-        return store.critical(c -> {
+        return store.read(c -> {
             List<Tenant> out = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement("SELECT name, created_ms, quota FROM tenants ORDER BY name");
                  ResultSet rs = s.executeQuery()) {
@@ -162,7 +162,7 @@ public final class Tenancy {
 
     /** Keys (never their secrets), of one tenant or of all when tenant is null; newest last. */
     List<ApiKey> keys(String tenant) {
-        return store.critical(c -> {
+        return store.read(c -> {
             List<ApiKey> out = new ArrayList<>();
             String sql = "SELECT id, tenant, admin, label, created_ms, revoked_ms FROM api_keys"
                     + (tenant == null ? "" : " WHERE tenant=?") + " ORDER BY created_ms, id";
@@ -203,7 +203,7 @@ public final class Tenancy {
         String s = secret.trim();
         if (s.isEmpty() || s.length() > 256) return null;
         String h = hash(s);
-        ApiKey k = store.critical(c -> {
+        ApiKey k = store.read(c -> {
             try (PreparedStatement st = c.prepareStatement(
                     "SELECT id, tenant, admin, label, created_ms, revoked_ms FROM api_keys WHERE hash=?")) {
                 st.setString(1, h);
@@ -272,7 +272,7 @@ public final class Tenancy {
 
     private boolean known(String secret) {
         String h = hash(secret);
-        return store.critical(c -> {
+        return store.read(c -> {
             try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM api_keys WHERE hash=?")) {
                 s.setString(1, h);
                 try (ResultSet rs = s.executeQuery()) {

@@ -67,11 +67,13 @@ class SandboxPoolTest {
     };
 
     private final AtomicLong availableMb = new AtomicLong(64 * 1024);
+    /** Creates in flight, as the manager would count them. */
+    private final AtomicInteger creating = new AtomicInteger();
 
     private SandboxPool pool(int floor, int ceiling, int maxStarting) {
         return new SandboxPool(starter, tier, floor, ceiling, List.of(),
-                new PoolConfig.Demand(true, maxStarting, Duration.ofSeconds(10), Duration.ofSeconds(30), 1024), () -> 0, now::get,
-                availableMb::get);
+                new PoolConfig.Demand(true, maxStarting, Duration.ofSeconds(10), Duration.ofSeconds(30), 1024), creating::get,
+                now::get, availableMb::get);
     }
 
     private static void await(String what, BooleanSupplier condition) {
@@ -107,6 +109,32 @@ class SandboxPoolTest {
             var taken = pool.take();
             assertTrue(taken != null && taken.id().startsWith("pooled-"), () -> "a hit, got " + (taken == null ? "none" : taken.id()));
             assertEquals(1, pool.status().hits());
+        }
+    }
+
+    @Test
+    void refillsWaitWhileHandOversAreInFlightUnlessThePoolIsEmpty() throws InterruptedException {
+        try (SandboxPool pool = pool(3, 3, 3)) {
+            gate.release(3);
+            await("the floor ready", () -> pool.ready() == 3 && pool.status().starting() == 0);
+            // Two creates in flight take two: the one left covers what comes, so nothing starts.
+            creating.set(2);
+            assertTrue(pool.take() != null && pool.take() != null);
+            Thread.sleep(3 * SandboxPool.TICK_MS); // the loop has looked several times (a slower host only looks fewer)
+            assertEquals(0, pool.status().starting(), "no start competes with the hand-overs");
+            assertEquals(3, started.get());
+            // The creates end: the refills go.
+            creating.set(0);
+            pool.wake();
+            await("two refills", () -> started.get() == 5);
+            gate.release(2);
+            await("the floor ready again", () -> pool.ready() == 3 && pool.status().starting() == 0);
+            // Creates still in flight but the pool empty: the refills start at once.
+            creating.set(3);
+            for (int i = 0; i < 3; i++) assertTrue(pool.take() != null);
+            await("refills of an empty pool beside creates", () -> started.get() == 8);
+            gate.release(3);
+            await("full", () -> pool.ready() == 3 && pool.status().starting() == 0);
         }
     }
 
