@@ -54,6 +54,9 @@ sealed interface CgroupFreezer {
     /** Thaws the container's processes. */
     void thaw();
 
+    /** Whether nothing is frozen or asked to freeze (a frozen task does not die of SIGKILL under v1 until thawed). */
+    boolean thawed();
+
     /** The container's freezer, or NOT_FOUND when it has no cgroup (the container is gone). */
     static CgroupFreezer of(String sandboxId) {
         String cg = OciConfigPlanner.containerId(sandboxId);
@@ -112,6 +115,11 @@ sealed interface CgroupFreezer {
         }
 
         @Override
+        public boolean thawed() {
+            return read(id, dir.resolve("freezer.state")).equals("THAWED");
+        }
+
+        @Override
         public void thaw() {
             Path state = dir.resolve("freezer.state");
             if (read(id, state).equals("THAWED")) throw notPaused(id);
@@ -144,6 +152,11 @@ sealed interface CgroupFreezer {
                 thawBack(e, () -> write(id, freeze, "0"));
                 throw e;
             }
+        }
+
+        @Override
+        public boolean thawed() {
+            return read(id, dir.resolve("cgroup.freeze")).equals("0") && !event(id, dir, "frozen");
         }
 
         @Override

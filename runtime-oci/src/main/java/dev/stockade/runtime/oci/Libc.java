@@ -63,6 +63,19 @@ final class Libc {
             LINKER.defaultLookup().find("statvfs").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS),
             CCS);
+    private static final MethodHandle SYSCALL2 = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            CCS, Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle SYSCALL4 = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            CCS, Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle POLL = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("poll").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT),
+            CCS);
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LINKER.defaultLookup().find("strerror").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
@@ -112,6 +125,52 @@ final class Libc {
             return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
             throw new IllegalStateException("prlimit: native call failed", t);
+        }
+    }
+
+    /** The generic syscall numbers (the same on every architecture since Linux 5.1). */
+    private static final long SYS_PIDFD_SEND_SIGNAL = 424, SYS_PIDFD_OPEN = 434;
+    static final int SIGKILL = 9;
+
+    /**
+     * pidfd_open(2): a descriptor that stays bound to process {@code pid} even after its id is
+     * reused, or -errno (ESRCH: no such process).
+     */
+    static int pidfdOpen(long pid) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            long rc = (long) SYSCALL2.invokeExact(state, SYS_PIDFD_OPEN, pid, 0L);
+            return rc >= 0 ? (int) rc : -(int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("pidfd_open: native call failed", t);
+        }
+    }
+
+    /** pidfd_send_signal(2); returns errno (0 on success; ESRCH when the process has ended). */
+    static int pidfdSendSignal(int pidfd, int signal) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            long rc = (long) SYSCALL4.invokeExact(state, SYS_PIDFD_SEND_SIGNAL, (long) pidfd, (long) signal, 0L, 0L);
+            return rc == 0 ? 0 : (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("pidfd_send_signal: native call failed", t);
+        }
+    }
+
+    /**
+     * poll(2) of one descriptor for input (a pidfd: the process has ended) for at most
+     * {@code timeoutMillis}; true when it is ready, false on timeout or error.
+     */
+    static boolean pollIn(int fd, int timeoutMillis) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment pfd = arena.allocate(8, 4); // struct pollfd { int fd; short events; short revents; }
+            pfd.set(ValueLayout.JAVA_INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, (short) 1 /* POLLIN */);
+            int rc = (int) POLL.invokeExact(state, pfd, 1L, timeoutMillis);
+            return rc > 0;
+        } catch (Throwable t) {
+            throw new IllegalStateException("poll: native call failed", t);
         }
     }
 

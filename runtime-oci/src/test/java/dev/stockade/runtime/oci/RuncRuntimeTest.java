@@ -212,6 +212,59 @@ class RuncRuntimeTest {
         }
     }
 
+    /**
+     * A kill ends the container's init itself (a pidfd's SIGKILL) before {@code runc delete}, so
+     * runc finds it stopped and removes it without the 100 ms sleep of its forced delete (issue 16);
+     * a paused one is left to runc's forced delete. The wrapper logs what runc reports just before
+     * each delete. Either way nothing is left: no process, no cgroup, no state directory.
+     */
+    @Test
+    void destroyEndsTheInitSoRuncDeletesAStoppedContainer() throws Exception {
+        Path calls = tmp.resolve("runc-calls");
+        Path wrapper = tmp.resolve("runc-wrapper");
+        String runc = RuncProvider.binary();
+        Files.writeString(wrapper, """
+                #!/bin/sh
+                for a; do last=$a; done
+                case " $* " in *" delete "*)
+                  echo "delete found $('%1$s' state "$last" | tr -d ' \\n' | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/')" >> '%2$s' ;;
+                esac
+                exec '%1$s' "$@"
+                """.formatted(runc, calls));
+        Files.setPosixFilePermissions(wrapper, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        runtime = new RuncRuntime("runc", wrapper.toString(), java.util.List.of(), stateRoot, new ObjectMapper(),
+                RuncProvider.swapAccounting());
+
+        Probe running = startProbe(new Limits(256, 1, 64, 32, 16, 60));
+        String id = running.spec().id();
+        long init = running.sandbox().initPid();
+        runtime.destroy(id);
+        assertEquals("delete found stopped\n", Files.readString(calls), "the init had ended before runc was asked");
+        assertTrue(ended(init), "the init has ended");
+        assertFalse(runtime.isAlive(id));
+        assertFalse(Files.exists(running.spec().stateDir()), "no state directory left");
+        try (var hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
+            for (Path h : hierarchies.toList()) assertFalse(Files.exists(h.resolve("stockade-" + id)), h + " keeps the sandbox's cgroup");
+        }
+
+        Files.writeString(calls, "");
+        String paused = startProbe(new Limits(256, 1, 64, 32, 16, 60)).spec().id();
+        runtime.pause(paused);
+        runtime.destroy(paused);
+        assertEquals("delete found paused\n", Files.readString(calls), "a frozen init is left to runc's forced delete");
+        assertFalse(runtime.isAlive(paused));
+    }
+
+    /** Gone, or a zombie its reaper (the host's init, not this process) has not collected yet. */
+    private static boolean ended(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+        } catch (java.io.IOException gone) {
+            return true;
+        }
+    }
+
     /** The freezer as the kernel reports it: v1's freezer.state, or v2's cgroup.events as THAWED/FROZEN. */
     private static String freezerState(String id) throws java.io.IOException {
         Path v1 = Path.of("/sys/fs/cgroup/freezer/stockade-" + id, "freezer.state");
