@@ -102,8 +102,8 @@ final class BlankDisks {
             if (blank != null) forget(diskMB, blank); // the next start looks at its file again
             if (!told) {
                 told = true;
-                LOG.log(System.Logger.Level.WARNING, "sandbox disks are made by mkfs.ext4 for each sandbox (~9 ms of CPU"
-                        + " per start) instead of copied from a blank image in " + dir + ": "
+                LOG.log(System.Logger.Level.WARNING, "sandbox disks are made by mkfs.ext4 for each sandbox (milliseconds of"
+                        + " CPU per start) instead of copied from a blank image in " + dir + ": "
                         + (e instanceof FileSystemException ? e.toString() : e.getMessage()));
             }
             return false;
@@ -299,7 +299,8 @@ final class BlankDisks {
     /**
      * Draws a new UUID and directory hash seed for the image open on {@code c}, in its superblock and in
      * every backup of it that still carries the blank's UUID, each with its checksum recomputed. The
-     * other metadata checksums are seeded by s_checksum_seed (metadata_csum_seed), which stays.
+     * other metadata checksums are seeded by s_checksum_seed (metadata_csum_seed), which stays; no
+     * hash made with the old seed is stored, as a blank's only directories (/, lost+found) are linear.
      */
     static void personalise(FileChannel c) throws IOException {
         byte[] primary = new byte[SB_SIZE];
