@@ -55,26 +55,13 @@ final class LoopDisk {
 
     /**
      * Makes the sandbox's disk and mounts it at {@code layout.disk()} (which must exist), nosuid and
-     * nodev, its root directory mode 0711. The caller unmounts it if a later step fails; the image
-     * goes with the state directory.
+     * nodev, its root directory mode 0711: a copy of the blank of its size from {@code blanks}, or, if
+     * that fails, a mkfs of its own. The caller unmounts it if a later step fails; the image goes with
+     * the state directory.
      */
-    static void create(BundleLayout layout, int diskMB) throws IOException {
+    static void create(BundleLayout layout, int diskMB, BlankDisks blanks) throws IOException {
         Path image = layout.image();
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength(diskMB * 1024L * 1024L); // sparse: host disk is used as the sandbox writes
-        }
-        Files.setPosixFilePermissions(image, PosixFilePermissions.fromString("rw-------"));
-        // -b, -I and -i pinned: mke2fs's "small" profile would pick 1 KiB blocks, 128-byte inodes and
-        // four times the inodes below 512 MiB. -g: full-size groups, so that a grown disk keeps the
-        // ratio. No journal, no reserved blocks (nobody inside is the host's root). ea_inode: extended
-        // attribute values up to 64 KiB, as the tmpfs before took (an attribute is otherwise one block).
-        HostCommand.Result r = HostCommand.run(List.of("mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256",
-                "-i", Integer.toString(BYTES_PER_INODE), "-g", "32768", "-m", "0", "-O", "^has_journal,ea_inode",
-                "-E", "lazy_itable_init=1,nodiscard,root_owner=0:0", image.toString()), MKFS_TIMEOUT);
-        if (!r.ok()) {
-            throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, "making the sandbox's " + diskMB
-                    + " MiB disk failed (mkfs.ext4 exit " + r.exitCode() + "): " + r.output().strip());
-        }
+        if (!blanks.copyTo(image, diskMB)) mkfs(image, diskMB);
         Attached loop = attach(image);
         try {
             // discard: blocks freed inside return to the host (holes in the image); noinit_itable:
@@ -87,6 +74,37 @@ final class LoopDisk {
             Libc.close(loop.fd());
         }
         Files.setPosixFilePermissions(layout.disk(), PosixFilePermissions.fromString("rwx--x--x"));
+    }
+
+    /**
+     * mkfs.ext4's options for every sandbox disk and blank ({@link BlankDisks}; bump its VERSION when
+     * they change). -b, -I and -i pinned: mke2fs's "small" profile would pick 1 KiB blocks, 128-byte
+     * inodes and four times the inodes below 512 MiB. -g: full-size groups, so that a grown disk keeps
+     * the ratio. No journal, no reserved blocks (nobody inside is the host's root). ea_inode: extended
+     * attribute values up to 64 KiB, as the tmpfs before took (an attribute is otherwise one block).
+     * metadata_csum_seed: the metadata checksums do not depend on the UUID, so a copy of a blank gets
+     * a UUID of its own by rewriting its superblocks alone.
+     */
+    static final List<String> MKFS_OPTIONS = List.of("-q", "-F", "-b", "4096", "-I", "256",
+            "-i", Integer.toString(BYTES_PER_INODE), "-g", "32768", "-m", "0", "-O", "^has_journal,ea_inode,metadata_csum_seed",
+            "-E", "lazy_itable_init=1,nodiscard,root_owner=0:0");
+
+    /** Makes a fresh filesystem of {@code diskMB} in a sparse file at {@code image}, mode 0600 (created if absent). */
+    static void mkfs(Path image, int diskMB) throws IOException {
+        if (!Files.exists(image)) {
+            Files.createFile(image, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(diskMB * 1024L * 1024L); // sparse: host disk is used as the sandbox writes
+        }
+        List<String> argv = new java.util.ArrayList<>(List.of("mkfs.ext4"));
+        argv.addAll(MKFS_OPTIONS);
+        argv.add(image.toString());
+        HostCommand.Result r = HostCommand.run(argv, MKFS_TIMEOUT);
+        if (!r.ok()) {
+            throw new RuntimeFailure(RuntimeFailure.Code.START_FAILED, "making the sandbox's " + diskMB
+                    + " MiB disk failed (mkfs.ext4 exit " + r.exitCode() + "): " + r.output().strip());
+        }
     }
 
     /** A loop device configured onto an image, and our open descriptor of it. */

@@ -59,6 +59,8 @@ abstract class OciRuntime implements SandboxRuntime {
      * before (a full disk is then an out-of-memory kill: docs/THREAT-MODEL.md), said once in the log.
      */
     final String loopUnavailable;
+    /** The blank disk of each size that sandboxes' disks are copied from, next to the templates. */
+    private final BlankDisks blankDisks;
 
     OciRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
                OciConfigPlanner planner) {
@@ -70,6 +72,7 @@ abstract class OciRuntime implements SandboxRuntime {
         this.json = json;
         this.planner = planner;
         this.loopUnavailable = LoopDisk.unavailable();
+        this.blankDisks = new BlankDisks(templatesRoot.resolve("disks"));
         if (loopUnavailable != null) {
             System.getLogger(OciRuntime.class.getName()).log(System.Logger.Level.WARNING, name + " sandboxes get a"
                     + " memory-backed disk (tmpfs): " + loopUnavailable + ". A sandbox that fills it is killed for lack of"
@@ -151,7 +154,7 @@ abstract class OciRuntime implements SandboxRuntime {
 
                     undo.add(() -> unmount(layout.disk()));
                     if (loopUnavailable == null) {
-                        LoopDisk.create(layout, spec.limits().diskMB());
+                        LoopDisk.create(layout, spec.limits().diskMB(), blankDisks);
                     } else {
                         Libc.mount("stockade-" + spec.id(), layout.disk().toString(), "tmpfs",
                                 Libc.MS_NOSUID | Libc.MS_NODEV, tmpfsSize(spec.limits().diskMB()) + ",mode=0711");

@@ -113,6 +113,8 @@ class RuncRuntimeTest {
         BundleLayout layout = new BundleLayout(spec.stateDir());
         String device = LoopDisk.mountSource(layout.disk());
         assertTrue(device != null && device.startsWith("/dev/loop"), "mounted from " + device);
+        assertTrue(Files.isRegularFile(stateRoot.resolve("templates/disks").resolve(BlankDisks.fileName(64))),
+                "the disk was copied from a blank of its size (S3.15d)");
         var before = runtime.stats(id);
         assertTrue(before.diskTotalBytes() > 60L << 20 && before.diskTotalBytes() <= 64L << 20, before.toString());
         assertEquals(4096, before.inodesTotal(), "one inode per 16 KiB: " + before);
