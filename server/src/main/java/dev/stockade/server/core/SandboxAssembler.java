@@ -96,7 +96,9 @@ final class SandboxAssembler implements SandboxPool.Starter {
             // The agent runs as the sandbox's root, i.e. host uid uidBase: every connection is
             // checked against it, so a socket replaced from inside the sandbox leads nowhere.
             AgentClient agent = AgentClient.unix(rs.agentSocket(), AGENT_CALL_TIMEOUT, uidBase);
-            agent.hello(AGENT_START_TIMEOUT);
+            long helloFrom = System.nanoTime();
+            awaitSocket(rs.agentSocket(), helloFrom + AGENT_START_TIMEOUT.toNanos());
+            agent.hello(AGENT_START_TIMEOUT.minusNanos(System.nanoTime() - helloFrom));
             // A pooled sandbox is ready when its interpreter is: the preload happens here, off any
             // create's path, not in the first cell of whoever takes it.
             if (warmup.defaultContext()) agent.warmDefaultContext(null);
@@ -112,6 +114,23 @@ final class SandboxAssembler implements SandboxPool.Starter {
             // The runtime's own words (runc's stderr, host paths) go to the log; the agent link's name none.
             throw ex instanceof RuntimeFailure rf ? HostFailure.of(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed", rf)
                     : new StockadeError(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed: " + ex.getMessage(), ex);
+        }
+    }
+
+    /** How often a starting sandbox's directory is looked at for the agent's socket. */
+    private static final long SOCKET_POLL_NANOS = 200_000;
+
+    /**
+     * Waits until the agent's socket exists (or the deadline passes; hello then says why). The
+     * agent binds it ~10 ms after its container starts and listens microseconds later; a stat every
+     * 0.2 ms finds it within that (a few microseconds each), where hello's connect attempts, each
+     * a refused connection and two exceptions, back off to 4 ms apart (issue 16: ~2 ms of a cold
+     * create went to that back-off).
+     */
+    private static void awaitSocket(Path socket, long deadline) {
+        while (!java.nio.file.Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS) && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(SOCKET_POLL_NANOS);
+            if (Thread.currentThread().isInterrupted()) return;
         }
     }
 
