@@ -57,7 +57,10 @@ function readyOnHost() {
 async function poolReady() {
   try {
     const res = await fetch(`${process.env.E2B_API_URL}/metrics`, { headers: { 'X-API-Key': process.env.E2B_API_KEY } })
-    const m = /^stockade_pool_ready (\d+)/m.exec(await res.text())
+    const text = await res.text()
+    // The pool code-interpreter-v1 creates take (pools per template, issue 16); else the total.
+    const m = /^stockade_pool_ready_sandboxes\{runtime="[^"]*",pool="code-interpreter-v1"\} (\d+)/m.exec(text)
+      ?? /^stockade_pool_ready (\d+)/m.exec(text)
     return m ? Number(m[1]) : null
   } catch {
     return null

@@ -73,7 +73,11 @@ function readyOnHost() {
 async function poolReady() {
   try {
     const res = await fetch(`${process.env.E2B_API_URL}/metrics`, { headers: { 'X-API-Key': process.env.E2B_API_KEY } })
-    const m = /^stockade_pool_ready (\d+)/m.exec(await res.text())
+    const text = await res.text()
+    // The pool that base creates take (this harness's `e2b` SDK creates base sandboxes); servers
+    // before pools per template (issue 16) have only the total.
+    const base = /^stockade_pool_ready_sandboxes\{runtime="[^"]*",pool="base"\} (\d+)/m.exec(text)
+    const m = base ?? /^stockade_pool_ready (\d+)/m.exec(text)
     return m ? Number(m[1]) : null
   } catch {
     return null

@@ -77,8 +77,10 @@ final class ServeCommand implements Subcommand {
                                              (default 30)
                   --pool-reserve-mb MIB      start nothing above the floor while the host has less
                                              memory available (default 1024)
-                  --pool-preload MODULES     modules their interpreter imports ahead (comma list;
-                                             default numpy,pandas,matplotlib.pyplot; none: no interpreter)
+                  --pool-preload MODULES     modules the code-interpreter-v1 pool's interpreter imports
+                                             ahead (comma list; default numpy,pandas,matplotlib.pyplot);
+                                             base creates take a plain pool of their own. none: one
+                                             plain pool for every template
                   --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
                                              (default 0)
                   --max-sandboxes N          sandboxes alive at once, not counting the pool (default 200)

@@ -71,9 +71,9 @@ class PoolDemandIT {
             assertTrue(s.path("refills").asInt() >= CEILING, s.toString());
 
             String metrics = c.call("GET", "/metrics", null).body();
-            assertTrue(metrics.contains("stockade_pool_target{runtime=\"runc\"} " + CEILING + "\n"), metrics);
-            assertTrue(metrics.contains("stockade_pool_creates_total{runtime=\"runc\",result=\"miss\"} " + s.path("misses").asInt() + "\n"), metrics);
-            assertTrue(metrics.contains("stockade_pool_refill_seconds_count{runtime=\"runc\"} " + s.path("refills").asInt() + "\n"), metrics);
+            assertTrue(metrics.contains("stockade_pool_target{runtime=\"runc\",pool=\"base\"} " + CEILING + "\n"), metrics);
+            assertTrue(metrics.contains("stockade_pool_creates_total{runtime=\"runc\",pool=\"base\",result=\"miss\"} " + s.path("misses").asInt() + "\n"), metrics);
+            assertTrue(metrics.contains("stockade_pool_refill_seconds_count{runtime=\"runc\",pool=\"base\"} " + s.path("refills").asInt() + "\n"), metrics);
 
             // No create for the idle time: back to the floor, the surplus removed from the host.
             s = await(c, "the pool back at its floor", p -> p.path("ready").asInt() == FLOOR && p.path("starting").asInt() == 0);

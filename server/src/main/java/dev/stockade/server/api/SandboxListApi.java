@@ -185,6 +185,10 @@ final class SandboxListApi {
             info.capabilities().forEach(n.putArray("capabilities")::add);
             if (info.available()) n.put("poolReady", info.poolReady());
             if (info.pool() != null) pool(n.putObject("pool"), info.pool());
+            if (!info.pools().isEmpty()) {
+                ObjectNode byTemplate = n.putObject("pools");
+                info.pools().forEach((name, s) -> pool(byTemplate.putObject(name), s));
+            }
         }
         r.sendJson(200, out);
     }

@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeSet;
@@ -86,7 +87,7 @@ public final class SandboxManager implements AutoCloseable {
      * isolation, its optional features, and its pool ({@code pool} null without one).
      */
     public record RuntimeInfo(String name, boolean isDefault, boolean available, String reason, String isolation,
-                              SortedSet<String> capabilities, int poolReady, PoolStatus pool) {}
+                              SortedSet<String> capabilities, int poolReady, PoolStatus pool, Map<String, PoolStatus> pools) {}
 
     /** Every runtime installed: those offered (the default first), then those this host cannot run. */
     public List<RuntimeInfo> runtimeInfo() {
@@ -94,10 +95,10 @@ public final class SandboxManager implements AutoCloseable {
         for (Runtimes.Tier t : runtimes.all()) {
             out.add(new RuntimeInfo(t.name(), t.name().equals(runtimes.defaultName()), true, null,
                     t.runtime().isolation(), new TreeSet<>(t.runtime().capabilities()), pools.ready(t.name()),
-                    pools.status(t.name())));
+                    pools.status(t.name()), pools.statuses(t.name())));
         }
         runtimes.unavailable().keySet().forEach(name -> out.add(new RuntimeInfo(name, false, false, runtimes.clientReason(name), null,
-                new TreeSet<>(), 0, null)));
+                new TreeSet<>(), 0, null, Map.of())));
         return out;
     }
 
@@ -119,7 +120,7 @@ public final class SandboxManager implements AutoCloseable {
         pools.createStarted();
         boolean created = false;
         try {
-            SandboxAssembler.Prepared p = plan.poolable() ? handOver(pools.take(tier.name()), plan) : null;
+            SandboxAssembler.Prepared p = plan.poolable() ? handOver(pools.take(tier.name(), plan.alias()), plan) : null;
             if (p == null) {
                 Path seedFiles = plan.seed() == null ? null : snapshots.filesOf(plan.seed().id());
                 p = assembler.start(tier, plan.limits(), plan.network(), plan.secrets(), SandboxSpec.Warmup.NONE, seedFiles);
