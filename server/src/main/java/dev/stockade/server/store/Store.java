@@ -32,8 +32,8 @@ import org.sqlite.SQLiteConfig;
  * against a crash of the server, not of the machine). Reads ({@link #read}) go to a second,
  * query-only connection and never wait for a disk flush.
  *
- * <p>Why (issue 16): a burst of 100 creates through a full pool answered in 1.2 s median, and the
- * store was where it waited: one flush per create, every request's key lookup queued behind those
+ * <p>Why (issue 16): a burst of 100 creates through a full pool answered in 0.85 s (quiet host) to
+ * 1.2 s (loaded) median, and the store was where it waited: one flush per create, every request's key lookup queued behind those
  * flushes on the same connection, and the audit connection and the critical one meeting at
  * SQLite's write lock, whose busy handler sleeps 1, 2, 5 ... 100 ms (one create waited 883 ms).
  * One writer never meets itself at that lock, and a batch pays one flush for all it holds.
