@@ -17,8 +17,9 @@ import java.util.List;
  *     flight once the pool is empty (while ready ones remain, those creates are hand-overs and a start
  *     would take their cores; at or above the floor refills wait for creates to finish, so the pool
  *     never slows live traffic down); a pool that follows demand shrinks back to it when idle
- * @param preload modules the pooled sandbox's default code context imports before it is taken
- *     (empty: no interpreter is started in advance)
+ * @param preload modules the default code context of the {@code code-interpreter-v1} pool's sandboxes
+ *     imports before one is taken; {@code base} creates take a plain pool of their own (issue 16).
+ *     Empty: one plain pool serves every template, no interpreter is started in advance
  * @param hardened the ceiling of the hardened tier's (runsc) pool, with the same floor (capped at it),
  *     preload and demand rules; 0: none (creates asking for it start one). Ignored when the hardened
  *     tier is the default runtime (then {@code size} is its pool) or not available on the host.

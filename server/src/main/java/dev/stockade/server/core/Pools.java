@@ -28,7 +28,7 @@ final class Pools implements AutoCloseable {
 
     /** Runtime name → pool name → pool; the plain pool first. */
     private final Map<String, Map<String, SandboxPool>> pools;
-    /** Creates in flight: a pool refills only while there are none (or when it runs low). */
+    /** Creates in flight: a pool refills only while there are none, or below its floor once it is empty ({@code SandboxPool.mayRefill}). */
     private final AtomicInteger creating = new AtomicInteger();
 
     Pools(PoolConfig config, Runtimes runtimes, SandboxPool.Starter starter) {

@@ -14,6 +14,8 @@ import dev.stockade.server.egress.NetworkPolicy;
 import dev.stockade.server.egress.SandboxEgress;
 import dev.stockade.server.egress.SecretBinding;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -21,6 +23,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.locks.LockSupport;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -128,8 +131,8 @@ final class SandboxAssembler implements SandboxPool.Starter {
      * create went to that back-off).
      */
     private static void awaitSocket(Path socket, long deadline) {
-        while (!java.nio.file.Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS) && System.nanoTime() < deadline) {
-            java.util.concurrent.locks.LockSupport.parkNanos(SOCKET_POLL_NANOS);
+        while (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS) && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(SOCKET_POLL_NANOS);
             if (Thread.currentThread().isInterrupted()) return;
         }
     }
