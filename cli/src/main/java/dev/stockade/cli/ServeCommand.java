@@ -84,6 +84,9 @@ final class ServeCommand implements Subcommand {
                   --pool-hardened N          ready sandboxes to keep on the hardened tier (runsc) as well
                                              (default 0)
                   --max-sandboxes N          sandboxes alive at once, not counting the pool (default 200)
+                  --concurrent-starts N      sandboxes of one runtime started at once; more creates wait
+                                             their turn, first come first served (default: the host's
+                                             cores + 1)
                   --output-rate MIB          MiB a second the server relays of one sandbox's command and
                                              cell output, all its streams together, once a burst of one
                                              output limit's worth is spent (default 4; 0: unpaced). A
@@ -108,7 +111,7 @@ final class ServeCommand implements Subcommand {
     public Args.Spec spec() {
         return new Args.Spec(name(), Set.of("port", "data-dir", "host", "egress-private", "egress-host", "egress-trust",
                 "wheelhouse", "package-index", "package-allowlist", "package-cache", "pool-size", "pool-min",
-                "pool-max-starting", "pool-idle", "pool-reserve-mb", "pool-preload", "pool-hardened", "max-sandboxes", "runtime",
+                "pool-max-starting", "pool-idle", "pool-reserve-mb", "pool-preload", "pool-hardened", "max-sandboxes", "concurrent-starts", "runtime",
                 "open-network-requests", "output-rate"),
                 Set.of("egress-private", "egress-host"), Set.of("allow-open-network", "end-sandboxes-on-stop"), Map.of(), -1);
     }
@@ -129,6 +132,8 @@ final class ServeCommand implements Subcommand {
         }
         EgressConfig egress = egress(args); // a usage error here must come before the data directory is claimed
         long outputRate = outputRate(args);
+        int concurrentStarts = args.intValue(name(), "concurrent-starts", ServerConfig.DEFAULT_CONCURRENT_STARTS, 1,
+                ServerConfig.MAX_CONCURRENT_STARTS);
         DataDir.Claim claim = DataDir.tryClaim(dir).orElse(null);
         if (claim == null) {
             String who = DataDir.runningServer(dir).map(a -> " (pid " + a.pid() + ", " + a.url() + ")").orElse("");
@@ -142,6 +147,7 @@ final class ServeCommand implements Subcommand {
                     .withEgress(egress).withPackages(packages(args)).withPool(pool(args))
                     .withRuntime(runtime(args))
                     .withMaxSandboxes(args.intValue(name(), "max-sandboxes", 200, 1, 100_000))
+                    .withConcurrentStarts(concurrentStarts)
                     .withOutputBytesPerSecond(outputRate));
         } catch (RuntimeException e) {
             claim.close();

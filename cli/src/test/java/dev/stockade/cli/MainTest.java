@@ -58,6 +58,8 @@ class MainTest {
         "serve --output-rate fast  | stockade serve: --output-rate wants MiB a second, like 4 or 0.5 (0: unpaced), got 'fast'",
         "serve --output-rate -1    | stockade serve: --output-rate wants MiB a second, like 4 or 0.5 (0: unpaced), got '-1'",
         "serve --output-rate 1e9   | stockade serve: --output-rate wants MiB a second, like 4 or 0.5 (0: unpaced), got '1e9'",
+        "serve --concurrent-starts 0 | stockade serve: --concurrent-starts must be between 1 and 1024, got 0",
+        "serve --concurrent-starts x | stockade serve: --concurrent-starts must be a whole number, got 'x'",
         "create --cpus -1          | stockade create: --cpus must be a positive number, got '-1'",
         "ls                        | stockade ls: no Stockade server: pass --server URL or set STOCKADE_URL",
         "ls --server http://x:1    | stockade ls: no API key for http://x:1",

@@ -130,6 +130,7 @@ final class EgressApi {
                 + "# TYPE stockade_pool_ready gauge\n"
                 + "stockade_pool_ready " + manager.poolReady() + "\n"
                 + PoolMetrics.text(manager.runtimeInfo())
+                + PoolMetrics.starts(manager.runtimeInfo())
                 + "# HELP stockade_egress_decisions_total Egress attempts decided since the server started.\n"
                 + "# TYPE stockade_egress_decisions_total counter\n"
                 + "stockade_egress_decisions_total{decision=\"allowed\"} " + allowed + "\n"

@@ -17,6 +17,23 @@ final class PoolMetrics {
     /** One pool's series: its labels and what it is doing. */
     private record Pool(String labels, PoolStatus s) {}
 
+    /** Each runtime's starts ({@code StartTurns}): running and waiting now, the limit, and how many have waited. */
+    static String starts(List<SandboxManager.RuntimeInfo> runtimes) {
+        List<SandboxManager.RuntimeInfo> with = runtimes.stream().filter(r -> r.starts() != null).toList();
+        if (with.isEmpty()) return "";
+        StringBuilder b = new StringBuilder();
+        head(b, "stockade_sandbox_starts", "Sandbox starts running, or waiting for their turn, now.", "gauge");
+        for (var r : with) {
+            b.append("stockade_sandbox_starts{runtime=\"").append(r.name()).append("\",state=\"running\"} ").append(r.starts().running()).append('\n');
+            b.append("stockade_sandbox_starts{runtime=\"").append(r.name()).append("\",state=\"waiting\"} ").append(r.starts().waiting()).append('\n');
+        }
+        head(b, "stockade_sandbox_starts_concurrent", "Sandbox starts a runtime runs at once (--concurrent-starts).", "gauge");
+        for (var r : with) b.append("stockade_sandbox_starts_concurrent{runtime=\"").append(r.name()).append("\"} ").append(r.starts().limit()).append('\n');
+        head(b, "stockade_sandbox_start_waits_total", "Sandbox starts that waited for their turn.", "counter");
+        for (var r : with) b.append("stockade_sandbox_start_waits_total{runtime=\"").append(r.name()).append("\"} ").append(r.starts().waited()).append('\n');
+        return b.toString();
+    }
+
     static String text(List<SandboxManager.RuntimeInfo> runtimes) {
         List<Pool> pooled = new java.util.ArrayList<>();
         for (var r : runtimes) {

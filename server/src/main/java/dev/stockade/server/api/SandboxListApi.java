@@ -189,6 +189,11 @@ final class SandboxListApi {
                 ObjectNode byTemplate = n.putObject("pools");
                 info.pools().forEach((name, s) -> pool(byTemplate.putObject(name), s));
             }
+            if (info.starts() != null) {
+                var s = info.starts();
+                n.putObject("starts").put("concurrent", s.limit()).put("running", s.running()).put("waiting", s.waiting())
+                        .put("waited", s.waited()).put("peak", s.peak());
+            }
         }
         r.sendJson(200, out);
     }

@@ -32,6 +32,8 @@ import java.util.Objects;
  * @param outputBytesPerSecond the sustained rate at which the server relays one sandbox's command and
  *     cell output, all its streams together (0: unpaced); a burst of one output limit's worth goes at
  *     full speed (OutputPace, in the control plane)
+ * @param concurrentStarts how many sandboxes of one runtime start at once; more creates wait their
+ *     turn, first come first served (StartTurns, in the control plane; issue 16)
  */
 public record ServerConfig(
         String host,
@@ -47,10 +49,19 @@ public record ServerConfig(
         EgressConfig egress,
         PackageConfig packages,
         PoolConfig pool,
-        long outputBytesPerSecond) {
+        long outputBytesPerSecond,
+        int concurrentStarts) {
 
     /** The default relay rate of one sandbox's output: 4 MiB/s (docs/BENCHMARKS.md, "Ten sandboxes at their limits"). */
     public static final long DEFAULT_OUTPUT_BYTES_PER_SECOND = 4L * 1024 * 1024;
+
+    /**
+     * Sandboxes of one runtime started at once by default: the host's cores and one more (a start
+     * is CPU-bound; the one more keeps the cores busy while a start waits on its disk or its agent).
+     */
+    public static final int DEFAULT_CONCURRENT_STARTS = Runtime.getRuntime().availableProcessors() + 1;
+    /** The most {@code concurrentStarts} may be. */
+    public static final int MAX_CONCURRENT_STARTS = 1024;
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -65,6 +76,9 @@ public record ServerConfig(
         Objects.requireNonNull(packages, "packages");
         Objects.requireNonNull(pool, "pool");
         if (outputBytesPerSecond < 0) throw new IllegalArgumentException("outputBytesPerSecond must not be negative");
+        if (concurrentStarts < 1 || concurrentStarts > MAX_CONCURRENT_STARTS) {
+            throw new IllegalArgumentException("concurrentStarts must be within 1.." + MAX_CONCURRENT_STARTS + ", got " + concurrentStarts);
+        }
         dataDir = dataDir.toAbsolutePath().normalize();
     }
 
@@ -73,53 +87,59 @@ public record ServerConfig(
                 new Limits(512, 1.0, 256, 1024, 16, 300),
                 new Limits(8192, 2.0, 4096, 16384, 1024, 86_400),
                 300, 86_400, 200, EgressConfig.defaults(), PackageConfig.none(),
-                PoolConfig.off(), DEFAULT_OUTPUT_BYTES_PER_SECOND);
+                PoolConfig.off(), DEFAULT_OUTPUT_BYTES_PER_SECOND, DEFAULT_CONCURRENT_STARTS);
     }
 
     public ServerConfig withPort(int p) {
         return new ServerConfig(host, p, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withApiKey(String key) {
         return new ServerConfig(host, port, dataDir, key, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withHost(String h) {
         return new ServerConfig(h, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withEgress(EgressConfig e) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, e, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, e, packages, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withPackages(PackageConfig p) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, p, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, p, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withPool(PoolConfig p) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, p, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, p, outputBytesPerSecond, concurrentStarts);
     }
 
     /** The same configuration with another default runtime (by name: "runc", "runsc"). */
     public ServerConfig withRuntime(String name) {
         return new ServerConfig(host, port, dataDir, apiKey, name, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond, concurrentStarts);
     }
 
     public ServerConfig withMaxSandboxes(int n) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, n, egress, packages, pool, outputBytesPerSecond);
+                maxTimeoutSeconds, n, egress, packages, pool, outputBytesPerSecond, concurrentStarts);
+    }
+
+    /** The same configuration with another number of sandboxes started at once per runtime. */
+    public ServerConfig withConcurrentStarts(int n) {
+        return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, outputBytesPerSecond, n);
     }
 
     /** The same configuration with another output relay rate per sandbox (bytes a second; 0: unpaced). */
     public ServerConfig withOutputBytesPerSecond(long rate) {
         return new ServerConfig(host, port, dataDir, apiKey, runtime, defaultLimits, maxLimits, defaultTimeoutSeconds,
-                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, rate);
+                maxTimeoutSeconds, maxSandboxes, egress, packages, pool, rate, concurrentStarts);
     }
 }

@@ -23,6 +23,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -50,6 +51,11 @@ final class SandboxAssembler implements SandboxPool.Starter {
     record Prepared(String id, Runtimes.Tier tier, int slot, long uidBase, AgentClient agent, SandboxEgress egress,
                     Limits limits, long initPid) {}
 
+    /** How long a start may wait for its turn ({@link StartTurns}) before the create fails as UNAVAILABLE. */
+    private static final Duration START_TURN_TIMEOUT = Duration.ofSeconds(60);
+
+    private final Map<String, StartTurns> startTurns = new ConcurrentHashMap<>();
+    private final int concurrentStarts;
     private final SandboxTable table;
     private final EgressDirs egress;
     private final Path agentDir;
@@ -59,8 +65,11 @@ final class SandboxAssembler implements SandboxPool.Starter {
     /**
      * @param poolLimits the limits pooled sandboxes start with (the server's defaults)
      * @param outputBytesPerSecond the rate each sandbox's output is relayed at ({@link OutputPace}; 0: unpaced)
+     * @param concurrentStarts how many sandboxes of one tier start at once ({@link StartTurns})
      */
-    SandboxAssembler(SandboxTable table, EgressDirs egress, Path agentDir, Limits poolLimits, long outputBytesPerSecond) {
+    SandboxAssembler(SandboxTable table, EgressDirs egress, Path agentDir, Limits poolLimits, long outputBytesPerSecond,
+                     int concurrentStarts) {
+        this.concurrentStarts = concurrentStarts;
         this.table = table;
         this.outputBytesPerSecond = outputBytesPerSecond;
         this.egress = egress;
@@ -81,9 +90,18 @@ final class SandboxAssembler implements SandboxPool.Starter {
     private Prepared start(Runtimes.Tier tier, Limits limits, NetworkPolicy network, List<SecretBinding> secrets,
                            SandboxSpec.Warmup warmup, Path seed, java.util.function.Consumer<String> onId) {
         SandboxRuntime runtime = tier.runtime();
+        StartTurns turns = turns(tier.name());
+        turns.begin();
+        boolean turnHeld = true;
         String id = table.newId();
         onId.accept(id);
-        int slot = table.claimSlot();
+        int slot;
+        try {
+            slot = table.claimSlot();
+        } catch (RuntimeException ex) {
+            turns.end();
+            throw ex;
+        }
         long uidBase = (long) slot * 65536;
         SandboxEgress e = null;
         try {
@@ -102,6 +120,9 @@ final class SandboxAssembler implements SandboxPool.Starter {
             long helloFrom = System.nanoTime();
             awaitSocket(rs.agentSocket(), helloFrom + AGENT_START_TIMEOUT.toNanos());
             agent.hello(AGENT_START_TIMEOUT.minusNanos(System.nanoTime() - helloFrom));
+            // The start's CPU-bound part is over: the next start's turn (a pool's warm-up below runs in the background).
+            turns.end();
+            turnHeld = false;
             // A pooled sandbox is ready when its interpreter is: the preload happens here, off any
             // create's path, not in the first cell of whoever takes it.
             if (warmup.defaultContext()) agent.warmDefaultContext(null);
@@ -117,7 +138,18 @@ final class SandboxAssembler implements SandboxPool.Starter {
             // The runtime's own words (runc's stderr, host paths) go to the log; the agent link's name none.
             throw ex instanceof RuntimeFailure rf ? HostFailure.of(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed", rf)
                     : new StockadeError(StockadeError.Code.UNAVAILABLE, "starting sandbox " + id + " failed: " + ex.getMessage(), ex);
+        } finally {
+            if (turnHeld) turns.end();
         }
+    }
+
+    private StartTurns turns(String tier) {
+        return startTurns.computeIfAbsent(tier, t -> new StartTurns(concurrentStarts, START_TURN_TIMEOUT));
+    }
+
+    /** How {@code tier}'s starts take turns now. */
+    StartTurns.Status startStatus(String tier) {
+        return turns(tier).status();
     }
 
     /** How often a starting sandbox's directory is looked at for the agent's socket. */

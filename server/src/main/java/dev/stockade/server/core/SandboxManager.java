@@ -74,7 +74,8 @@ public final class SandboxManager implements AutoCloseable {
         this.egress = new EgressDirs(egress, egressSockets);
         this.policy = new CreatePolicy(config, CreatePolicy.Catalog.of(runtimes), egress != null,
                 snapshots == null ? (owner, name) -> null : snapshots::find, new SecureRandom());
-        this.assembler = new SandboxAssembler(table, this.egress, agentDir, config.defaultLimits(), config.outputBytesPerSecond());
+        this.assembler = new SandboxAssembler(table, this.egress, agentDir, config.defaultLimits(), config.outputBytesPerSecond(),
+                config.concurrentStarts());
         new Recovery(registry, runtimes, table, assembler, this.egress, quotas).run();
         this.transitions = new Transitions(runtimes, registry, table, this.egress);
         this.reaper = new Reaper(table, runtimes, transitions);
@@ -87,7 +88,8 @@ public final class SandboxManager implements AutoCloseable {
      * isolation, its optional features, and its pool ({@code pool} null without one).
      */
     public record RuntimeInfo(String name, boolean isDefault, boolean available, String reason, String isolation,
-                              SortedSet<String> capabilities, int poolReady, PoolStatus pool, Map<String, PoolStatus> pools) {}
+                              SortedSet<String> capabilities, int poolReady, PoolStatus pool, Map<String, PoolStatus> pools,
+                              StartTurns.Status starts) {}
 
     /** Every runtime installed: those offered (the default first), then those this host cannot run. */
     public List<RuntimeInfo> runtimeInfo() {
@@ -95,10 +97,10 @@ public final class SandboxManager implements AutoCloseable {
         for (Runtimes.Tier t : runtimes.all()) {
             out.add(new RuntimeInfo(t.name(), t.name().equals(runtimes.defaultName()), true, null,
                     t.runtime().isolation(), new TreeSet<>(t.runtime().capabilities()), pools.ready(t.name()),
-                    pools.status(t.name()), pools.statuses(t.name())));
+                    pools.status(t.name()), pools.statuses(t.name()), assembler.startStatus(t.name())));
         }
         runtimes.unavailable().keySet().forEach(name -> out.add(new RuntimeInfo(name, false, false, runtimes.clientReason(name), null,
-                new TreeSet<>(), 0, null, Map.of())));
+                new TreeSet<>(), 0, null, Map.of(), null)));
         return out;
     }
 

@@ -58,7 +58,8 @@ class CreatePolicyTest {
         EgressConfig egress = new EgressConfig(allowOpen, e.privateAllow(), e.hosts(), e.connectTimeout(), e.idleTimeout(),
                 e.maxConnectionsPerSandbox(), e.logCapacity(), null);
         return new ServerConfig("127.0.0.1", 0, Path.of("/nonexistent"), null, "runc", DEFAULTS, MAXIMA, 300, 86_400,
-                maxSandboxes, egress, PackageConfig.none(), PoolConfig.off(), ServerConfig.DEFAULT_OUTPUT_BYTES_PER_SECOND);
+                maxSandboxes, egress, PackageConfig.none(), PoolConfig.off(), ServerConfig.DEFAULT_OUTPUT_BYTES_PER_SECOND,
+                ServerConfig.DEFAULT_CONCURRENT_STARTS);
     }
 
     private static CreatePolicy policy(boolean egress) {
