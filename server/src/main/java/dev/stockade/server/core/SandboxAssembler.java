@@ -93,10 +93,11 @@ final class SandboxAssembler implements SandboxPool.Starter {
         StartTurns turns = turns(tier.name());
         turns.begin();
         boolean turnHeld = true;
-        String id = table.newId();
-        onId.accept(id);
+        String id;
         int slot;
         try {
+            id = table.newId();
+            onId.accept(id);
             slot = table.claimSlot();
         } catch (RuntimeException ex) {
             turns.end();
