@@ -61,6 +61,8 @@ abstract class OciRuntime implements SandboxRuntime {
     final String loopUnavailable;
     /** The blank disk of each size that sandboxes' disks are copied from, next to the templates. */
     private final BlankDisks blankDisks;
+    /** The id maps of templates' layers, one user namespace per uid range; none until a template has layers. */
+    private final IdmapUserns userns = new IdmapUserns();
 
     OciRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
                OciConfigPlanner planner) {
@@ -173,8 +175,21 @@ abstract class OciRuntime implements SandboxRuntime {
                     Files.writeString(layout.agentLog(), "");
                     Files.createDirectory(layout.run());
 
-                    String overlay = "lowerdir=" + spec.template().lowerDir() + ",upperdir=" + layout.upper()
+                    Template template = spec.template();
+                    String overlay = "lowerdir=" + LayerMounts.lowerdir(template, layout) + ",upperdir=" + layout.upper()
                             + ",workdir=" + layout.work();
+                    if (!template.layers().isEmpty()) {
+                        LayerMounts.checkLength(overlay, template);
+                        checkLayers(template);
+                        userns.use(spec.uidBase(), fd -> {
+                            try {
+                                LayerMounts.mount(template, layout, fd, undo);
+                                return null;
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                    }
                     Libc.mount("stockade-" + spec.id(), layout.rootfs().toString(), "overlay", 0, overlay);
                     undo.add(() -> unmount(layout.rootfs()));
                     chown(layout.run(), root, root);
@@ -206,6 +221,20 @@ abstract class OciRuntime implements SandboxRuntime {
                 }
             }
         }
+    }
+
+    /** Refuses a template with layers where this runtime cannot use them; runc can. */
+    void checkLayers(Template template) {}
+
+    /** How many user namespaces are cached for templates' layers (for tests). */
+    final int cachedUserNamespaces() {
+        return userns.cached();
+    }
+
+    /** Closes the user namespaces cached for templates' layers. */
+    @Override
+    public void close() {
+        userns.close();
     }
 
     /** The tmpfs fallback's size and inode options: the loop disk's inode ratio ({@link LoopDisk#BYTES_PER_INODE}). */
@@ -415,8 +444,9 @@ abstract class OciRuntime implements SandboxRuntime {
                 deleteContainer(OciConfigPlanner.containerId(id));
                 removeLeftovers(id);
                 unmount(layout.rootfs());
+                LayerMounts.unmountAll(layout);
                 unmount(layout.disk());
-                if (!isMounted(layout.rootfs()) && !isMounted(layout.disk())) {
+                if (!isMounted(layout.rootfs()) && !isMounted(layout.disk()) && LayerMounts.mounted(layout).isEmpty()) {
                     TemplateBuilder.deleteTree(layout.state());
                 } else {
                     throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "sandbox " + id
@@ -562,7 +592,7 @@ abstract class OciRuntime implements SandboxRuntime {
         }
     }
 
-    private static void unmount(Path target) {
+    static void unmount(Path target) {
         while (isMounted(target)) {
             int errno = Libc.umount2(target.toString(), 0);
             if (errno == 16 /* EBUSY */) errno = Libc.umount2(target.toString(), Libc.MNT_DETACH);
