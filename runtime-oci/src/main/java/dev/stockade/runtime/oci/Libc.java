@@ -198,18 +198,8 @@ final class Libc {
      */
     static int openTreeClone(String path) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            long rc = (long) SYSCALL5.invokeExact(state, SYS_OPEN_TREE, AT_FDCWD, arena.allocateFrom(path).address(),
+            return (int) syscall5(arena, "open_tree", SYS_OPEN_TREE, AT_FDCWD, arena.allocateFrom(path).address(),
                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC, 0L, 0L);
-            if (rc < 0) {
-                int errno = (int) ERRNO.get(state, 0L);
-                throw new LibcException("open_tree " + path, errno, strerror(errno));
-            }
-            return (int) rc;
-        } catch (LibcException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("open_tree: native call failed", t);
         }
     }
 
@@ -220,39 +210,37 @@ final class Libc {
      */
     static void mountSetattr(int treeFd, long attrSet, int usernsFd) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
             // struct mount_attr { __u64 attr_set, attr_clr, propagation, userns_fd; } (MOUNT_ATTR_SIZE_VER0 = 32)
             MemorySegment attr = arena.allocate(ValueLayout.JAVA_LONG, 4);
             attr.setAtIndex(ValueLayout.JAVA_LONG, 0, attrSet);
             attr.setAtIndex(ValueLayout.JAVA_LONG, 3, usernsFd);
-            long rc = (long) SYSCALL5.invokeExact(state, SYS_MOUNT_SETATTR, (long) treeFd, arena.allocateFrom("").address(),
-                    AT_EMPTY_PATH, attr.address(), attr.byteSize());
-            if (rc < 0) {
-                int errno = (int) ERRNO.get(state, 0L);
-                throw new LibcException("mount_setattr", errno, strerror(errno));
-            }
-        } catch (LibcException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("mount_setattr: native call failed", t);
+            syscall5(arena, "mount_setattr", SYS_MOUNT_SETATTR, treeFd, arena.allocateFrom("").address(), AT_EMPTY_PATH,
+                    attr.address(), attr.byteSize());
         }
     }
 
     /** move_mount(2): attaches the detached mount {@code treeFd} at {@code target}. Throws {@link LibcException}. */
     static void moveMount(int treeFd, String target) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            long rc = (long) SYSCALL5.invokeExact(state, SYS_MOVE_MOUNT, (long) treeFd, arena.allocateFrom("").address(),
-                    AT_FDCWD, arena.allocateFrom(target).address(), MOVE_MOUNT_F_EMPTY_PATH);
-            if (rc < 0) {
-                int errno = (int) ERRNO.get(state, 0L);
-                throw new LibcException("move_mount to " + target, errno, strerror(errno));
-            }
-        } catch (LibcException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("move_mount: native call failed", t);
+            syscall5(arena, "move_mount", SYS_MOVE_MOUNT, treeFd, arena.allocateFrom("").address(), AT_FDCWD,
+                    arena.allocateFrom(target).address(), MOVE_MOUNT_F_EMPTY_PATH);
         }
+    }
+
+    /** syscall(2) {@code nr} with five arguments (pointers as addresses in {@code arena}); its result, or a {@link LibcException}. */
+    private static long syscall5(Arena arena, String what, long nr, long a, long b, long c, long d, long e) {
+        MemorySegment state = arena.allocate(CAPTURE);
+        long rc;
+        try {
+            rc = (long) SYSCALL5.invokeExact(state, nr, a, b, c, d, e);
+        } catch (Throwable t) {
+            throw new IllegalStateException(what + ": native call failed", t);
+        }
+        if (rc < 0) {
+            int errno = (int) ERRNO.get(state, 0L);
+            throw new LibcException(what, errno, strerror(errno));
+        }
+        return rc;
     }
 
     static final int O_RDWR = 2, O_CREAT = 0100, O_CLOEXEC = 02000000;

@@ -23,7 +23,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * What the OCI runtimes (runc, runsc) share: one long-lived container per sandbox, its root an
- * overlay of the template's read-only lower directory under a writable upper directory on the
+ * overlay of the template's read-only lower directory (below its layers, if any: {@link LayerMounts})
+ * under a writable upper directory on the
  * sandbox's own disk ({@link LoopDisk}: a loop-mounted ext4 image; a size-limited tmpfs where loop
  * devices are unavailable), driven through the runtime binary's OCI command line (run, state, list,
  * pause, resume, delete). A subclass says what differs: its isolation, capabilities, how limits
@@ -178,9 +179,8 @@ abstract class OciRuntime implements SandboxRuntime {
                     Template template = spec.template();
                     String overlay = "lowerdir=" + LayerMounts.lowerdir(template, layout) + ",upperdir=" + layout.upper()
                             + ",workdir=" + layout.work();
-                    if (!template.layers().isEmpty()) {
+                    if (!template.layers().isEmpty()) { // none: no user namespace, the mounts of before
                         LayerMounts.checkLength(overlay, template);
-                        checkLayers(template);
                         userns.use(spec.uidBase(), fd -> {
                             try {
                                 LayerMounts.mount(template, layout, fd, undo);
@@ -222,9 +222,6 @@ abstract class OciRuntime implements SandboxRuntime {
             }
         }
     }
-
-    /** Refuses a template with layers where this runtime cannot use them; runc can. */
-    void checkLayers(Template template) {}
 
     /** How many user namespaces are cached for templates' layers (for tests). */
     final int cachedUserNamespaces() {

@@ -107,6 +107,20 @@ class RuncLayersTest {
      */
     @Test
     void layersAreSharedIdmappedReadOnlyAndCopiedUpPerSandbox() throws Exception {
+        sharedLayers();
+    }
+
+    /** The same under gVisor: its gofer serves the overlay whose lower layers are idmapped mounts. */
+    @Test
+    void runscSeesTheLayersAsRuncDoes() throws Exception {
+        RuntimeProvider.Availability a = new RunscProvider().probe();
+        assumeTrue(a.available(), "runsc unavailable: " + a.reason());
+        runtime = new RunscProvider().create(tmp.resolve("runsc-state"));
+        stateRoot = tmp.resolve("runsc-state");
+        sharedLayers();
+    }
+
+    private void sharedLayers() throws Exception {
         String before = digest(top) + digest(bottom);
         Template template = layered(List.of(top, bottom));
         SandboxSpec a = spec(0, template);
@@ -171,6 +185,36 @@ class RuncLayersTest {
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(stateRoot.toString()), "no mount left");
         assertFalse(Files.exists(s.stateDir()));
         assertEquals(List.of(), helpers());
+    }
+
+    /**
+     * Where idmapped mounts are refused (here: a layer on sysfs, which does not support them, as an
+     * old kernel refuses them everywhere) the start fails UNAVAILABLE naming the need, with no host
+     * path, and leaves nothing.
+     */
+    @Test
+    void aLayerThatCannotBeIdmappedFailsTheStartNamingTheNeed() throws Exception {
+        SandboxSpec s = spec(4, layered(List.of(top, Path.of("/sys/kernel"))));
+        var failure = assertThrows(RuntimeFailure.class, () -> runtime.start(s));
+        assertEquals(RuntimeFailure.Code.UNAVAILABLE, failure.code(), failure.getMessage());
+        assertTrue(failure.getMessage().contains("idmapped mounts") && failure.getMessage().contains("Linux >= 5.19"),
+                failure.getMessage());
+        assertFalse(failure.getMessage().contains("/sys") || failure.getMessage().contains(tmp.toString()), failure.getMessage());
+        assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(stateRoot.toString()), "no mount left");
+        assertFalse(Files.exists(s.stateDir()));
+    }
+
+    /** After a crash, a new runtime's reaper unmounts the layers of the sandboxes it removes. */
+    @Test
+    void theReaperUnmountsLayersLeftByACrashedServer() throws Exception {
+        SandboxSpec s = spec(5, layered(List.of(top, bottom)));
+        runtime.start(s);
+        assertEquals(2, LayerMounts.mounted(new BundleLayout(s.stateDir())).size());
+        runtime.close(); // the crashed server's runtime: its sandbox and mounts stay
+        runtime = new RuncProvider().create(stateRoot);
+        assertEquals(Set.of(s.id()), runtime.reapExcept(Set.of()));
+        assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(stateRoot.toString()), "no mount left");
+        assertFalse(Files.exists(s.stateDir()));
     }
 
     /** Layer-less sandboxes (the default template) make no user namespace at all. */
