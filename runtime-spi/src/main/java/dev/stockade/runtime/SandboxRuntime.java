@@ -126,4 +126,10 @@ public interface SandboxRuntime {
      * (after a crash of the server). Returns the ids it removed.
      */
     Set<String> reapExcept(Set<String> keep);
+
+    /**
+     * Releases what the runtime holds for all its sandboxes (the OCI runtimes: user namespaces kept
+     * for templates' layers); running sandboxes are left as they are. Called once, at shutdown.
+     */
+    default void close() {}
 }

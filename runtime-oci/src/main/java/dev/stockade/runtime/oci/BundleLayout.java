@@ -16,6 +16,7 @@ import java.nio.file.Path;
  *   STATE/disk/run/       bound at /run/stockade inside: the agent's socket (on the disk, so
  *                         what the sandbox's root writes there counts against its disk quota)
  *   STATE/rootfs/         the overlay mount: the sandbox's root
+ *   STATE/l/N/            the template's layer N (0 = top), idmapped read-only ({@link LayerMounts})
  * </pre>
  */
 record BundleLayout(Path state) {

@@ -12,7 +12,8 @@ import java.lang.invoke.VarHandle;
 /**
  * The few libc calls the OCI runtime makes itself, through the FFM API: mount(2), umount2(2),
  * prlimit(2), and for the sandboxes' disk images ({@link LoopDisk}, {@link BlankDisks}) open(2),
- * close(2), ioctl(2), fallocate(2), lseek(2) and statvfs(3).
+ * close(2), ioctl(2), fallocate(2), lseek(2) and statvfs(3); for template layers ({@link LayerMounts})
+ * open_tree(2), mount_setattr(2) and move_mount(2), which glibc 2.36 does not wrap.
  * Calling them directly costs a tenth of a millisecond; running /bin/mount costs milliseconds on
  * the create path. Errors carry errno's text.
  */
@@ -75,6 +76,12 @@ final class Libc {
             LINKER.defaultLookup().find("syscall").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            CCS, Linker.Option.firstVariadicArg(1));
+    /** syscall(2) with five arguments; calls that take fewer get zeros in the rest, which the kernel ignores. */
+    private static final MethodHandle SYSCALL5 = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
             CCS, Linker.Option.firstVariadicArg(1));
     private static final MethodHandle POLL = LINKER.downcallHandle(
             LINKER.defaultLookup().find("poll").orElseThrow(),
@@ -176,6 +183,64 @@ final class Libc {
         } catch (Throwable t) {
             throw new IllegalStateException("poll: native call failed", t);
         }
+    }
+
+    /** The new mount API's generic syscall numbers (Linux 5.2; mount_setattr 5.12). */
+    private static final long SYS_OPEN_TREE = 428, SYS_MOVE_MOUNT = 429, SYS_MOUNT_SETATTR = 442;
+    private static final long AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000;
+    private static final long OPEN_TREE_CLONE = 1, OPEN_TREE_CLOEXEC = 02000000;
+    private static final long MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+    static final long MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_NOSUID = 0x2, MOUNT_ATTR_NODEV = 0x4, MOUNT_ATTR_IDMAP = 0x00100000;
+
+    /**
+     * open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at {@code path} (not its
+     * submounts), as a close-on-exec descriptor. Throws {@link LibcException} with errno on failure.
+     */
+    static int openTreeClone(String path) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) syscall5(arena, "open_tree", SYS_OPEN_TREE, AT_FDCWD, arena.allocateFrom(path).address(),
+                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC, 0L, 0L);
+        }
+    }
+
+    /**
+     * mount_setattr(2) of the detached mount {@code treeFd}: sets {@code attrSet} (MOUNT_ATTR_*),
+     * with MOUNT_ATTR_IDMAP mapping its owners through the user namespace {@code usernsFd}. Throws
+     * {@link LibcException} with errno on failure (EINVAL, ENOSYS, EPERM: no idmapped mounts here).
+     */
+    static void mountSetattr(int treeFd, long attrSet, int usernsFd) {
+        try (Arena arena = Arena.ofConfined()) {
+            // struct mount_attr { __u64 attr_set, attr_clr, propagation, userns_fd; } (MOUNT_ATTR_SIZE_VER0 = 32)
+            MemorySegment attr = arena.allocate(ValueLayout.JAVA_LONG, 4);
+            attr.setAtIndex(ValueLayout.JAVA_LONG, 0, attrSet);
+            attr.setAtIndex(ValueLayout.JAVA_LONG, 3, usernsFd);
+            syscall5(arena, "mount_setattr", SYS_MOUNT_SETATTR, treeFd, arena.allocateFrom("").address(), AT_EMPTY_PATH,
+                    attr.address(), attr.byteSize());
+        }
+    }
+
+    /** move_mount(2): attaches the detached mount {@code treeFd} at {@code target}. Throws {@link LibcException}. */
+    static void moveMount(int treeFd, String target) {
+        try (Arena arena = Arena.ofConfined()) {
+            syscall5(arena, "move_mount", SYS_MOVE_MOUNT, treeFd, arena.allocateFrom("").address(), AT_FDCWD,
+                    arena.allocateFrom(target).address(), MOVE_MOUNT_F_EMPTY_PATH);
+        }
+    }
+
+    /** syscall(2) {@code nr} with five arguments (pointers as addresses in {@code arena}); its result, or a {@link LibcException}. */
+    private static long syscall5(Arena arena, String what, long nr, long a, long b, long c, long d, long e) {
+        MemorySegment state = arena.allocate(CAPTURE);
+        long rc;
+        try {
+            rc = (long) SYSCALL5.invokeExact(state, nr, a, b, c, d, e);
+        } catch (Throwable t) {
+            throw new IllegalStateException(what + ": native call failed", t);
+        }
+        if (rc < 0) {
+            int errno = (int) ERRNO.get(state, 0L);
+            throw new LibcException(what, errno, strerror(errno));
+        }
+        return rc;
     }
 
     static final int O_RDWR = 2, O_CREAT = 0100, O_CLOEXEC = 02000000;

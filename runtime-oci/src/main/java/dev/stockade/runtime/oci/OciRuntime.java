@@ -23,7 +23,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * What the OCI runtimes (runc, runsc) share: one long-lived container per sandbox, its root an
- * overlay of the template's read-only lower directory under a writable upper directory on the
+ * overlay of the template's read-only lower directory (below its layers, if any: {@link LayerMounts})
+ * under a writable upper directory on the
  * sandbox's own disk ({@link LoopDisk}: a loop-mounted ext4 image; a size-limited tmpfs where loop
  * devices are unavailable), driven through the runtime binary's OCI command line (run, state, list,
  * pause, resume, delete). A subclass says what differs: its isolation, capabilities, how limits
@@ -61,6 +62,8 @@ abstract class OciRuntime implements SandboxRuntime {
     final String loopUnavailable;
     /** The blank disk of each size that sandboxes' disks are copied from, next to the templates. */
     private final BlankDisks blankDisks;
+    /** The id maps of templates' layers, one user namespace per uid range; none until a template has layers. */
+    private final IdmapUserns userns = new IdmapUserns();
 
     OciRuntime(String name, String binary, List<String> globalArgs, Path stateRoot, ObjectMapper json,
                OciConfigPlanner planner) {
@@ -173,8 +176,20 @@ abstract class OciRuntime implements SandboxRuntime {
                     Files.writeString(layout.agentLog(), "");
                     Files.createDirectory(layout.run());
 
-                    String overlay = "lowerdir=" + spec.template().lowerDir() + ",upperdir=" + layout.upper()
+                    Template template = spec.template();
+                    String overlay = "lowerdir=" + LayerMounts.lowerdir(template, layout) + ",upperdir=" + layout.upper()
                             + ",workdir=" + layout.work();
+                    if (!template.layers().isEmpty()) { // none: no user namespace, the mounts of before
+                        LayerMounts.checkLength(overlay, template);
+                        userns.use(spec.uidBase(), fd -> {
+                            try {
+                                LayerMounts.mount(template, layout, fd, undo);
+                                return null;
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                    }
                     Libc.mount("stockade-" + spec.id(), layout.rootfs().toString(), "overlay", 0, overlay);
                     undo.add(() -> unmount(layout.rootfs()));
                     chown(layout.run(), root, root);
@@ -206,6 +221,17 @@ abstract class OciRuntime implements SandboxRuntime {
                 }
             }
         }
+    }
+
+    /** How many user namespaces are cached for templates' layers (for tests). */
+    final int cachedUserNamespaces() {
+        return userns.cached();
+    }
+
+    /** Closes the user namespaces cached for templates' layers. */
+    @Override
+    public void close() {
+        userns.close();
     }
 
     /** The tmpfs fallback's size and inode options: the loop disk's inode ratio ({@link LoopDisk#BYTES_PER_INODE}). */
@@ -415,8 +441,9 @@ abstract class OciRuntime implements SandboxRuntime {
                 deleteContainer(OciConfigPlanner.containerId(id));
                 removeLeftovers(id);
                 unmount(layout.rootfs());
+                LayerMounts.unmountAll(layout);
                 unmount(layout.disk());
-                if (!isMounted(layout.rootfs()) && !isMounted(layout.disk())) {
+                if (!isMounted(layout.rootfs()) && !isMounted(layout.disk()) && LayerMounts.mounted(layout).isEmpty()) {
                     TemplateBuilder.deleteTree(layout.state());
                 } else {
                     throw new RuntimeFailure(RuntimeFailure.Code.HOST_ERROR, "sandbox " + id
@@ -562,7 +589,7 @@ abstract class OciRuntime implements SandboxRuntime {
         }
     }
 
-    private static void unmount(Path target) {
+    static void unmount(Path target) {
         while (isMounted(target)) {
             int errno = Libc.umount2(target.toString(), 0);
             if (errno == 16 /* EBUSY */) errno = Libc.umount2(target.toString(), Libc.MNT_DETACH);
