@@ -350,7 +350,10 @@ public final class SandboxManager implements AutoCloseable {
             }
         }
         // Whatever is still there (a create that raced with close) goes too.
-        for (Runtimes.Tier t : runtimes.all()) t.runtime().reapExcept(Set.of());
+        for (Runtimes.Tier t : runtimes.all()) {
+            t.runtime().reapExcept(Set.of());
+            t.runtime().close();
+        }
     }
 
     /**
@@ -370,6 +373,8 @@ public final class SandboxManager implements AutoCloseable {
             egress.closeListener(sb.id(), sb.egress());
             left++;
         }
+        // What the runtimes hold for all sandboxes (layers' id maps); the mounts already made keep theirs.
+        for (Runtimes.Tier t : runtimes.all()) t.runtime().close();
         return left;
     }
 }
