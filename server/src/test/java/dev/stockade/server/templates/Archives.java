@@ -79,19 +79,17 @@ final class Archives {
     }
 
     Archives symlink(String name, String target) throws IOException {
-        if (handMade) return raw(name, TarArchiveEntry.LF_SYMLINK, target, 0777, new byte[0]);
-        TarArchiveEntry e = new TarArchiveEntry(name, TarArchiveEntry.LF_SYMLINK);
-        e.setMode(0120777);
-        e.setLinkName(target);
-        out.putArchiveEntry(e);
-        out.closeArchiveEntry();
-        return this;
+        return link(name, TarArchiveEntry.LF_SYMLINK, target, 0777);
     }
 
     Archives hardLink(String name, String target) throws IOException {
-        if (handMade) return raw(name, TarArchiveEntry.LF_LINK, target, 0644, new byte[0]);
-        TarArchiveEntry e = new TarArchiveEntry(name, TarArchiveEntry.LF_LINK);
-        e.setMode(0100644);
+        return link(name, TarArchiveEntry.LF_LINK, target, 0644);
+    }
+
+    private Archives link(String name, byte type, String target, int mode) throws IOException {
+        if (handMade) return raw(name, type, target, mode, new byte[0]);
+        TarArchiveEntry e = new TarArchiveEntry(name, type);
+        e.setMode((type == TarArchiveEntry.LF_SYMLINK ? 0120000 : 0100000) | mode);
         e.setLinkName(target);
         out.putArchiveEntry(e);
         out.closeArchiveEntry();

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -176,6 +177,14 @@ class CopyToLayerTest {
             assertTrue(tree.contains("/o/l l 1000:1000 -> " + "x".repeat(200)), tree.toString());
             LayerWriter.remove(layer());
         }
+    }
+
+    @Test
+    void concatenatedGzipMembersAreOneArchive() throws IOException {
+        byte[] tar = new Archives().file("folder/a", 0644, "a".repeat(3000)).file("folder/b", 0644, "b").tar();
+        byte[] upload = concat(Archives.gzip(Arrays.copyOf(tar, 1500)), Archives.gzip(Arrays.copyOfRange(tar, 1500, tar.length)));
+        List<String> tree = copy(upload, "folder", "/f", "", "");
+        assertTrue(tree.containsAll(List.of("/f/a f 1000:1000 0644 3000", "/f/b f 1000:1000 0644 1")), tree.toString());
     }
 
     @Test
