@@ -30,7 +30,7 @@ public record CopyStep(String src, String dest, String owner, String mode) {
     record Target(
             String source,        // the source's name in the upload, normalised; "" = the upload's root
             String destination,   // absolute, normalised ("/" or "/a/b")
-            boolean intoDirectory, // dest ended with "/": a single file or symlink goes inside it
+            boolean intoDirectory, // dest names a directory ("x/", ".", "/"): a single file or symlink goes inside it
             int uid, int gid,
             int mode) {           // -1: the archive's modes
     }
@@ -44,7 +44,9 @@ public record CopyStep(String src, String dest, String owner, String mode) {
         }
         String base = ctx.workdir() != null ? ctx.workdir() : ctx.home();
         String absolute = dest.startsWith("/") ? dest : base + "/" + dest;
-        boolean into = dest.isEmpty() || dest.endsWith("/");
+        // "dir/", "." and ".." (alone or last) name a directory to the shell E2B's server copies with; so does "/"
+        boolean into = dest.isEmpty() || dest.endsWith("/") || dest.equals(".") || dest.endsWith("/.")
+                || dest.equals("..") || dest.endsWith("/..");
         String owners = owner.isEmpty() ? ctx.user() + ":" + ctx.user() : owner.contains(":") ? owner : owner + ":" + owner;
         int colon = owners.indexOf(':');
         int uid = id(owners.substring(0, colon), ctx);
@@ -56,7 +58,8 @@ public record CopyStep(String src, String dest, String owner, String mode) {
             }
             bits = Integer.parseInt(mode, 8) & (allowSetuid ? 07777 : 01777);
         }
-        return new Target(source, normaliseAbsolute(absolute), into, uid, gid, bits);
+        String destination = normaliseAbsolute(absolute);
+        return new Target(source, destination, into || destination.equals("/"), uid, gid, bits);
     }
 
     /**

@@ -57,7 +57,11 @@ public final class CopyToLayer {
             int entries = new Copy(target, writer, reader, below).run();
             return new Result(entries, writer.bytes());
         } catch (RuntimeException | Error e) {
-            LayerWriter.remove(layer);
+            try {
+                LayerWriter.remove(layer);
+            } catch (RuntimeException notRemoved) {
+                e.addSuppressed(notRemoved); // the refusal is what the caller acts on; the operator's log gets both
+            }
             throw e;
         }
     }

@@ -231,8 +231,10 @@ final class LayerWriter {
 
     /** The kind of failure, without the path a FileSystemException's message carries. */
     private static String reason(IOException e) {
-        if (e instanceof FileSystemException f && f.getReason() != null) return f.getReason();
-        return e.getClass().getSimpleName();
+        if (e instanceof FileSystemException f) return f.getReason() != null ? f.getReason() : e.getClass().getSimpleName();
+        // a plain IOException from a write is the errno's text ("No space left on device"), which names no path
+        String m = e.getMessage();
+        return m != null && m.indexOf('/') < 0 ? m : e.getClass().getSimpleName();
     }
 
     /** Removes the layer's tree, not following its symlinks; quietly, as the refusal is what matters. */

@@ -143,6 +143,13 @@ class CopyToLayerTest {
         ImageBelow srv = path -> path.equals("/srv") ? Optional.of(new ImageBelow.Directory(0, 0, 0711)) : Optional.empty();
         assertEquals(List.of("/ d 0:0 0755", "/srv d 0:0 0711", "/srv/a.txt f 1000:1000 0640 3"),
                 copy(COPY, upload, BuildContext.ofUser(), srv, "config/a.txt", "/srv", "", ""));
+        LayerWriter.remove(layer());
+        // "." is the workdir (here the home) as a directory, whatever the image says; "/" is the root
+        assertEquals(List.of("/ d 0:0 0755", "/home d 0:0 0755", "/home/user d 1000:1000 0755", "/home/user/a.txt f 1000:1000 0640 3"),
+                copy(COPY, upload, BuildContext.ofUser(), ImageBelow.NOTHING, "config/a.txt", ".", "", ""));
+        LayerWriter.remove(layer());
+        assertEquals(List.of("/ d 0:0 0755", "/a.txt f 1000:1000 0640 3"),
+                copy(COPY, upload, BuildContext.ofUser(), ImageBelow.NOTHING, "config/a.txt", "/", "", ""));
     }
 
     @Test
