@@ -31,6 +31,13 @@ final class ArchiveReader implements AutoCloseable {
      */
     record Entry(String name, String raw, Kind kind, long size, int mode, long mtimeMillis, String link) {}
 
+    /**
+     * The most bytes one entry's headers may take: PAX records and GNU long names are read into
+     * memory by the tar reader, so they get a bound of their own, far above any real name (PATH_MAX
+     * is 4096) and far below the archive's limit.
+     */
+    static final int MAX_HEADER_BYTES = 1 << 20;
+
     private final CountingStream counted;
     private final TarArchiveInputStream tar;
     private final int maxEntries;
@@ -60,11 +67,20 @@ final class ArchiveReader implements AutoCloseable {
 
     /** The next accepted entry, its content readable from {@link #content()}; null at the end. */
     Entry next() {
+        TarArchiveEntry current = tar.getCurrentEntry();
+        if (current != null) drain(current.getName());
         TarArchiveEntry e;
+        counted.budget = counted.count + MAX_HEADER_BYTES;
         try {
             e = tar.getNextEntry();
         } catch (IOException ex) {
+            if (counted.overBudget) {
+                throw new CopyRefused(Code.TOO_LARGE, "an entry's headers (PAX records, GNU long names) hold more than "
+                        + MAX_HEADER_BYTES + " bytes, the limit");
+            }
             throw counted.exceeded ? tooLarge() : malformed(ex);
+        } finally {
+            counted.budget = Long.MAX_VALUE;
         }
         if (e == null) return null;
         if (++entries > maxEntries) {
@@ -80,6 +96,21 @@ final class ArchiveReader implements AutoCloseable {
         };
         return new Entry(normalise(raw, "the entry"), raw, kind, kind == Kind.FILE ? e.getSize() : 0,
                 e.getMode() & 07777, e.getLastModifiedTime().toMillis(), link);
+    }
+
+    /**
+     * Reads the rest of the current entry's data (an entry skipped as outside the source, or a
+     * symlink's none), so that what the next header read consumes is headers only.
+     */
+    private void drain(String raw) {
+        byte[] sink = new byte[64 * 1024];
+        try {
+            while (tar.read(sink, 0, sink.length) >= 0) {
+                // counted by the stream below, against the archive's limit
+            }
+        } catch (IOException e) {
+            throw readFailure(raw, e);
+        }
     }
 
     /** The current entry's bytes; reading past the limit fails with {@link Code#TOO_LARGE}. */
@@ -177,11 +208,16 @@ final class ArchiveReader implements AutoCloseable {
         }
     }
 
-    /** Counts uncompressed bytes and fails past the limit, before the bytes are used. */
+    /**
+     * Counts uncompressed bytes and fails past the limit, before the bytes are used; while a header
+     * is read, also past that header's budget.
+     */
     private static final class CountingStream extends FilterInputStream {
         final long max;
         long count;
         boolean exceeded;
+        long budget = Long.MAX_VALUE;
+        boolean overBudget;
 
         CountingStream(InputStream in, long max) {
             super(in);
@@ -196,11 +232,16 @@ final class ArchiveReader implements AutoCloseable {
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
-            int n = super.read(b, off, (int) Math.min(len, max - count + 1));
+            long bound = Math.min(max, budget);
+            int n = super.read(b, off, (int) Math.min(len, bound - count + 1));
             if (n > 0) count += n;
             if (count > max) {
                 exceeded = true;
                 throw new IOException("more than " + max + " bytes uncompressed");
+            }
+            if (count > budget) {
+                overBudget = true;
+                throw new IOException("an entry's headers are too large");
             }
             return n;
         }

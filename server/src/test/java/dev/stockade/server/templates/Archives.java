@@ -96,6 +96,15 @@ final class Archives {
         return this;
     }
 
+    /** A PAX extended header with one record, for the entry that follows. */
+    Archives pax(String key, String value) throws IOException {
+        String body = " " + key + "=" + value + "\n";
+        int length = body.getBytes(StandardCharsets.UTF_8).length;
+        int total = length + String.valueOf(length).length();
+        if (String.valueOf(total).length() != String.valueOf(length).length()) total++;
+        return raw("PaxHeader", TarArchiveEntry.LF_PAX_EXTENDED_HEADER_LC, "", 0644, (total + body).getBytes(StandardCharsets.UTF_8));
+    }
+
     /** An entry of any type flag with no content (devices, fifos, GNU sparse markers...). */
     Archives special(String name, byte type) throws IOException {
         return raw(name, type, "", 0644, new byte[0]);

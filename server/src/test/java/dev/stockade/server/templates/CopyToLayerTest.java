@@ -294,6 +294,10 @@ class CopyToLayerTest {
         byte[] bomb = new Archives().zeros("other/zeros", 64 * MiB).gz();
         assertTrue(bomb.length < 200_000, "the bomb is small: " + bomb.length);
         refused(Code.TOO_LARGE, small, bomb, "folder", "/f", "", "");
+        // headers are read into memory: one entry's PAX records get 1 MiB, whatever the archive's limit
+        String m = refused(Code.TOO_LARGE, Archives.handMade().pax("path", "folder/" + "n/".repeat(600_000) + "x")
+                .file("folder/x", 0644, "x").gz(), "folder", "/f", "", "").getMessage();
+        assertTrue(m.contains("headers"), m);
         // zeros past the end-of-archive blocks are never inflated, so they do not count
         byte[] padded = Archives.gzip(concat(Archives.handMade().file("folder/a", 0644, new byte[0]).tar(), new byte[(int) (2 * MiB)]));
         assertEquals(List.of("/ d 0:0 0755", "/home d 0:0 0755", "/home/user d 1000:1000 0750", "/home/user/f d 1000:1000 0755",
