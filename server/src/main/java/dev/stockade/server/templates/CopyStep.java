@@ -18,9 +18,9 @@ import java.util.regex.Pattern;
 public record CopyStep(String src, String dest, String owner, String mode) {
     private static final Pattern OCTAL = Pattern.compile("[0-7]{1,4}");
 
-    /** The step from its wire args (at least src and dest; owner and mode default to ""). */
+    /** The step from its wire args (at least src and dest; owner and mode default to ""; more are ignored, as E2B does). */
     public static CopyStep of(List<String> args) {
-        if (args == null || args.size() < 2 || args.size() > 4 || args.stream().anyMatch(a -> a == null)) {
+        if (args == null || args.size() < 2 || args.stream().anyMatch(a -> a == null)) {
             throw new CopyRefused(Code.BAD_ARGUMENTS, "COPY takes a source, a destination and optionally an owner and a mode");
         }
         return new CopyStep(args.get(0), args.get(1), args.size() > 2 ? args.get(2) : "", args.size() > 3 ? args.get(3) : "");
