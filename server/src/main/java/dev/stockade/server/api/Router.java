@@ -48,13 +48,14 @@ public final class Router extends Handler.Abstract.NonBlocking {
     private final Executor requests;
 
     public Router(Executor requests, ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
-                  dev.stockade.server.packages.PackagePolicy packagePolicy) {
+                  dev.stockade.server.packages.PackagePolicy packagePolicy, dev.stockade.server.templates.Templates templates) {
         this.requests = requests;
         this.json = json;
         this.manager = manager;
         this.tenancy = tenancy;
         this.audit = audit;
-        this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy));
+        this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy,
+                templates));
         this.signedUrls = new SignedFileUrls(manager, java.time.Clock.systemUTC());
     }
 
@@ -104,6 +105,10 @@ public final class Router extends Handler.Abstract.NonBlocking {
             unambiguous = true;
             if (handler instanceof Route.Open open) {
                 open.handle(r);
+                return;
+            }
+            if (handler instanceof Route.Capability signedUrl && found instanceof Routes.Found f) {
+                signedUrl.handle(r, f.params());
                 return;
             }
             if (plane == Plane.CONTROL) {
