@@ -130,6 +130,8 @@ class TemplatesIT extends OneServerPerClass {
             assertTrue(env.contains("B=override\n"), env);
             assertTrue(env.contains("P=/home/user/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt\n"), env);
             assertTrue(env.contains("Q=$(id)`x`\n"), "no command substitution: " + env);
+            assertEquals("root\n", c.run(box, "whoami").stdout(), "the build's USER: commands naming no user run as it");
+            assertEquals("user\n", c.run(box, "whoami", "user").stdout());
         } finally {
             c.kill(box);
         }
@@ -196,6 +198,7 @@ class TemplatesIT extends OneServerPerClass {
         RawClient.Box box = c.create(Map.of("templateID", "it-child", "timeout", 60));
         try {
             assertEquals("from-parent from-parent+child\n", c.run(box, "echo $X $Y").stdout());
+            assertEquals("user\n", c.run(box, "whoami").stdout(), "no USER step: the default user");
         } finally {
             c.kill(box);
         }

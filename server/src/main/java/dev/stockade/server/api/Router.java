@@ -153,7 +153,7 @@ public final class Router extends Handler.Abstract.NonBlocking {
                 target = authorize(r, sandboxId, ENVD_TOKENS);
             }
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
-                    authorization, plane == Plane.FILES ? r.query().get("username") : null));
+                    authorization, plane == Plane.FILES ? r.query().get("username") : null, target.defaultUser()));
             if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
             ((Route.Envd) routeOf(found, r, plane).route().handler()).handle(r, ctx);
         } catch (StockadeError e) {

@@ -164,7 +164,8 @@ final class CreatePolicy {
         String templateId = built != null ? built.templateId() : req.template() == null ? "base" : req.template();
         return new CreatePlan(templateId, alias, runtimeName, seed, timeout,
                 req.idleTimeoutSeconds() == null ? 0 : req.idleTimeoutSeconds(), limits, req.metadata(), processEnv,
-                network, secrets, req.autoPause());
+                network, secrets, req.autoPause(),
+                built == null ? null : built.user());
     }
 
     /** INVALID_ARGUMENT unless the runtime has {@code capability}; the message says what cannot be done. */

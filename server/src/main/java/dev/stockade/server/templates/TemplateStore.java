@@ -12,13 +12,9 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Types;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.regex.Pattern;
 
 /**
  * The records of E2B's Template API (issue 17) in the store (schema v4: templates, template_builds,
@@ -28,8 +24,6 @@ import java.util.regex.Pattern;
  * called from request threads and from {@link TemplateBuilds}' build thread.
  */
 public final class TemplateStore implements TemplateCatalog {
-    /** E2B's template ids: 20 of a-z0-9. */
-    public static final Pattern ID = Pattern.compile("[a-z0-9]{20}");
     private static final String ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -69,138 +63,66 @@ public final class TemplateStore implements TemplateCatalog {
     /** The template of that alias of the tenant, created if it has none; and a new waiting build of it. */
     public Build newBuild(String tenant, String alias, List<String> tags) {
         return store.transaction(c -> {
-            Template t = byAlias(c, tenant, alias);
+            Template t = first(query(c, TEMPLATE_COLUMNS + " WHERE tenant = ? AND alias = ?", TemplateStore::template, tenant, alias));
             long now = System.currentTimeMillis();
             if (t == null) {
                 t = new Template(newId(), tenant, alias, now);
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO templates (id, tenant, alias, created_ms) VALUES (?, ?, ?, ?)")) {
-                    ps.setString(1, t.id());
-                    ps.setString(2, tenant);
-                    ps.setString(3, alias);
-                    ps.setLong(4, now);
-                    ps.executeUpdate();
-                }
+                update(c, "INSERT INTO templates (id, tenant, alias, created_ms) VALUES (?, ?, ?, ?)", t.id(), tenant, alias, now);
             }
             String buildId = UUID.randomUUID().toString();
-            try (PreparedStatement ps = c.prepareStatement(
-                    "INSERT INTO template_builds (id, template, status, tags, created_ms) VALUES (?, ?, 'waiting', ?, ?)")) {
-                ps.setString(1, buildId);
-                ps.setString(2, t.id());
-                ps.setString(3, json(tags));
-                ps.setLong(4, now);
-                ps.executeUpdate();
-            }
+            update(c, "INSERT INTO template_builds (id, template, status, tags, created_ms) VALUES (?, ?, 'waiting', ?, ?)",
+                    buildId, t.id(), json(tags), now);
             return new Build(buildId, t.id(), Status.WAITING, List.copyOf(tags), null, null, null, null, now, null);
         });
     }
 
     /** The tenant's template of that id or alias, or null. */
     public Template find(String tenant, String idOrAlias) {
-        return store.read(c -> {
-            Template t = ID.matcher(idOrAlias).matches() ? byId(c, tenant, idOrAlias) : null;
-            return t != null ? t : byAlias(c, tenant, idOrAlias);
-        });
+        return store.read(c -> first(query(c, TEMPLATE_COLUMNS + " WHERE tenant = ? AND (id = ? OR alias = ?)"
+                + " ORDER BY id = ? DESC", TemplateStore::template, tenant, idOrAlias, idOrAlias, idOrAlias)));
     }
 
     /** The tenant's templates, oldest first. */
     public List<Template> list(String tenant) {
-        return store.read(c -> {
-            List<Template> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT id, tenant, alias, created_ms FROM templates WHERE tenant = ? ORDER BY created_ms, id")) {
-                ps.setString(1, tenant);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) out.add(template(rs));
-                }
-            }
-            return out;
-        });
+        return store.read(c -> query(c, TEMPLATE_COLUMNS + " WHERE tenant = ? ORDER BY created_ms, id", TemplateStore::template, tenant));
     }
 
     /** A build of the template, or null. */
     public Build build(String templateId, String buildId) {
-        return store.read(c -> {
-            try (PreparedStatement ps = c.prepareStatement(BUILD_COLUMNS + " WHERE template = ? AND id = ?")) {
-                ps.setString(1, templateId);
-                ps.setString(2, buildId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? build(rs) : null;
-                }
-            }
-        });
+        return store.read(c -> first(query(c, BUILD_COLUMNS + " WHERE template = ? AND id = ?", TemplateStore::build, templateId, buildId)));
     }
 
     /** The template's builds, newest first. */
     public List<Build> builds(String templateId) {
-        return store.read(c -> {
-            List<Build> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(BUILD_COLUMNS + " WHERE template = ? ORDER BY created_ms DESC, id")) {
-                ps.setString(1, templateId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) out.add(build(rs));
-                }
-            }
-            return out;
-        });
+        return store.read(c -> query(c, BUILD_COLUMNS + " WHERE template = ? ORDER BY created_ms DESC, id", TemplateStore::build, templateId));
     }
 
     /** waiting → building with its start request; CONFLICT when it was started already. */
     public void start(String buildId, String request) {
-        int n = store.critical(c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE template_builds SET status = 'building', request = ? WHERE id = ? AND status = 'waiting'")) {
-                ps.setString(1, request);
-                ps.setString(2, buildId);
-                return ps.executeUpdate();
-            }
-        });
+        int n = store.critical(c -> update(c, "UPDATE template_builds SET status = 'building', request = ? WHERE id = ? AND status = 'waiting'",
+                request, buildId));
         if (n != 1) throw new StockadeError(StockadeError.Code.CONFLICT, "build " + buildId + " was started already;"
                 + " request a new build (POST /v3/templates) to build again");
     }
 
-    /**
-     * building → ready (its config recorded and its tags pointed at it) or error (its reason), with its log.
-     */
+    /** building → ready (its config recorded and its tags pointed at it) or error (its reason), with its log. */
     public void finish(String buildId, Status status, String config, String reason, String log) {
         store.critical(c -> {
             long now = System.currentTimeMillis();
-            try (PreparedStatement ps = c.prepareStatement("UPDATE template_builds SET status = ?, config = ?, reason = ?,"
-                    + " log = ?, finished_ms = ? WHERE id = ? AND status = 'building'")) {
-                ps.setString(1, status.wire());
-                ps.setString(2, config);
-                ps.setString(3, reason);
-                ps.setString(4, log);
-                ps.setLong(5, now);
-                ps.setString(6, buildId);
-                if (ps.executeUpdate() != 1) return null; // deleted meanwhile
+            int n = update(c, "UPDATE template_builds SET status = ?, config = ?, reason = ?, log = ?, finished_ms = ?"
+                    + " WHERE id = ? AND status = 'building'", status.wire(), config, reason, log, now, buildId);
+            if (n == 1 && status == Status.READY) {
+                Build b = first(query(c, BUILD_COLUMNS + " WHERE id = ?", TemplateStore::build, buildId));
+                for (String tag : b.tags()) tag(c, b.templateId(), tag, buildId, now);
             }
-            if (status == Status.READY) {
-                String template;
-                List<String> tags;
-                try (PreparedStatement ps = c.prepareStatement("SELECT template, tags FROM template_builds WHERE id = ?")) {
-                    ps.setString(1, buildId);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        template = rs.getString(1);
-                        tags = strings(rs.getString(2));
-                    }
-                }
-                for (String tag : tags) tag(c, template, tag, buildId, now);
-            }
-            return null;
+            return null; // n == 0: deleted meanwhile
         });
     }
 
-    /** Builds a server left building when it stopped: error, "the server restarted during the build". */
+    /** Builds a server left building when it stopped: error, with that reason. */
     public int failInterrupted(String reason) {
-        return store.critical(c -> {
-            try (PreparedStatement ps = c.prepareStatement("UPDATE template_builds SET status = 'error', reason = ?,"
-                    + " finished_ms = ? WHERE status = 'building'")) {
-                ps.setString(1, reason);
-                ps.setLong(2, System.currentTimeMillis());
-                return ps.executeUpdate();
-            }
-        });
+        return store.critical(c -> update(c, "UPDATE template_builds SET status = 'error', reason = ?, finished_ms = ?"
+                + " WHERE status = 'building'", reason, System.currentTimeMillis()));
     }
 
     /** Points tags of the template at a ready build. */
@@ -216,10 +138,8 @@ public final class TemplateStore implements TemplateCatalog {
     public void removeTags(String templateId, List<String> tags) {
         store.critical(c -> {
             for (String t : tags) {
-                try (PreparedStatement ps = c.prepareStatement("DELETE FROM template_tags WHERE template = ? AND tag = ?")) {
-                    ps.setString(1, templateId);
-                    ps.setString(2, t);
-                    if (ps.executeUpdate() != 1) throw StockadeError.notFound("the template has no tag '" + t + "'");
+                if (update(c, "DELETE FROM template_tags WHERE template = ? AND tag = ?", templateId, t) != 1) {
+                    throw StockadeError.notFound("the template has no tag '" + t + "'");
                 }
             }
             return null;
@@ -228,41 +148,19 @@ public final class TemplateStore implements TemplateCatalog {
 
     /** The template's tags, by name. */
     public List<Tag> tags(String templateId) {
-        return store.read(c -> {
-            List<Tag> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT tag, build, created_ms FROM template_tags WHERE template = ? ORDER BY tag")) {
-                ps.setString(1, templateId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) out.add(new Tag(rs.getString(1), rs.getString(2), rs.getLong(3)));
-                }
-            }
-            return out;
-        });
+        return store.read(c -> query(c, "SELECT tag, build, created_ms FROM template_tags WHERE template = ? ORDER BY tag",
+                rs -> new Tag(rs.getString(1), rs.getString(2), rs.getLong(3)), templateId));
     }
 
     /** The build a tag names, or null. */
     public String tagged(String templateId, String tag) {
-        return store.read(c -> {
-            try (PreparedStatement ps = c.prepareStatement("SELECT build FROM template_tags WHERE template = ? AND tag = ?")) {
-                ps.setString(1, templateId);
-                ps.setString(2, tag);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? rs.getString(1) : null;
-                }
-            }
-        });
+        return store.read(c -> first(query(c, "SELECT build FROM template_tags WHERE template = ? AND tag = ?",
+                rs -> rs.getString(1), templateId, tag)));
     }
 
     /** Deletes the tenant's template with its builds and tags; false when it has none of that id. */
     public boolean delete(String tenant, String id) {
-        return store.critical(c -> {
-            try (PreparedStatement ps = c.prepareStatement("DELETE FROM templates WHERE tenant = ? AND id = ?")) {
-                ps.setString(1, tenant);
-                ps.setString(2, id);
-                return ps.executeUpdate() == 1;
-            }
-        });
+        return store.critical(c -> update(c, "DELETE FROM templates WHERE tenant = ? AND id = ?", tenant, id) == 1);
     }
 
     @Override
@@ -280,50 +178,62 @@ public final class TemplateStore implements TemplateCatalog {
     }
 
     private static void tag(Connection c, String template, String tag, String build, long now) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO template_tags (template, tag, build, created_ms) VALUES (?, ?, ?, ?)"
-                + " ON CONFLICT (template, tag) DO UPDATE SET build = excluded.build, created_ms = excluded.created_ms")) {
-            ps.setString(1, template);
-            ps.setString(2, tag);
-            ps.setString(3, build);
-            ps.setLong(4, now);
-            ps.executeUpdate();
-        }
+        update(c, "INSERT INTO template_tags (template, tag, build, created_ms) VALUES (?, ?, ?, ?)"
+                + " ON CONFLICT (template, tag) DO UPDATE SET build = excluded.build, created_ms = excluded.created_ms",
+                template, tag, build, now);
     }
 
+    private static final String TEMPLATE_COLUMNS = "SELECT id, tenant, alias, created_ms FROM templates";
     private static final String BUILD_COLUMNS = "SELECT id, template, status, tags, request, config, reason, log, created_ms,"
             + " finished_ms FROM template_builds";
 
+    /** One row's value. */
+    @FunctionalInterface
+    private interface RowReader<T> {
+        T read(ResultSet rs) throws SQLException;
+    }
+
+    private static <T> List<T> query(Connection c, String sql, RowReader<T> reader, Object... params) throws SQLException {
+        try (PreparedStatement ps = bind(c.prepareStatement(sql), params); ResultSet rs = ps.executeQuery()) {
+            List<T> out = new ArrayList<>();
+            while (rs.next()) out.add(reader.read(rs));
+            return out;
+        }
+    }
+
+    private static int update(Connection c, String sql, Object... params) throws SQLException {
+        try (PreparedStatement ps = bind(c.prepareStatement(sql), params)) {
+            return ps.executeUpdate();
+        }
+    }
+
+    private static PreparedStatement bind(PreparedStatement ps, Object... params) throws SQLException {
+        try {
+            for (int i = 0; i < params.length; i++) ps.setObject(i + 1, params[i]);
+            return ps;
+        } catch (SQLException e) {
+            ps.close();
+            throw e;
+        }
+    }
+
+    private static <T> T first(List<T> rows) {
+        return rows.isEmpty() ? null : rows.getFirst();
+    }
+
     private static Build build(ResultSet rs) throws SQLException {
+        long created = rs.getLong(9);
         long finished = rs.getLong(10);
+        Long finishedMs = rs.wasNull() ? null : finished;
         return new Build(rs.getString(1), rs.getString(2), Status.valueOf(rs.getString(3).toUpperCase(java.util.Locale.ROOT)),
-                strings(rs.getString(4)), rs.getString(5), rs.getString(6), rs.getString(7), rs.getString(8), rs.getLong(9),
-                rs.wasNull() ? null : finished);
-    }
-
-    private static Template byId(Connection c, String tenant, String id) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant, alias, created_ms FROM templates WHERE tenant = ? AND id = ?")) {
-            ps.setString(1, tenant);
-            ps.setString(2, id);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? template(rs) : null;
-            }
-        }
-    }
-
-    private static Template byAlias(Connection c, String tenant, String alias) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant, alias, created_ms FROM templates WHERE tenant = ? AND alias = ?")) {
-            ps.setString(1, tenant);
-            ps.setString(2, alias);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? template(rs) : null;
-            }
-        }
+                strings(rs.getString(4)), rs.getString(5), rs.getString(6), rs.getString(7), rs.getString(8), created, finishedMs);
     }
 
     private static Template template(ResultSet rs) throws SQLException {
         return new Template(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4));
     }
 
+    /** E2B's template ids: 20 of a-z0-9. */
     private String newId() {
         StringBuilder b = new StringBuilder(20);
         for (int i = 0; i < 20; i++) b.append(ALPHABET.charAt(random.nextInt(ALPHABET.length())));

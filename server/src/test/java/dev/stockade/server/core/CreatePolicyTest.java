@@ -401,6 +401,7 @@ class CreatePolicyTest {
         assertEquals("tpl", plan.alias());
         assertEquals("runsc", plan.runtime(), "built on base-hardened: the hardened tier");
         assertEquals(Map.of("A", "1", "B", "mine"), plan.processEnv());
+        assertEquals("root", plan.defaultUser(), "the build's USER: commands that name no user run as it");
         assertThrows(StockadeError.class, () -> p.plan(req().template("tpl").build(), "other", 0), "another tenant's is not found");
     }
 }
