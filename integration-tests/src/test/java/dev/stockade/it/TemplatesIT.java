@@ -330,6 +330,39 @@ class TemplatesIT extends OneServerPerClass {
         assertError(c.call("DELETE", "/templates/" + b.templateId(), null), 404);
     }
 
+    /** The records live in the store, and a sandbox taken over by the next server keeps its template's env and user. */
+    @Test
+    void templatesAndTheirSandboxesDefaultsOutliveARestart() throws Exception {
+        java.nio.file.Path data = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("/tmp/stockade-it"), "d");
+        java.nio.file.Files.setPosixFilePermissions(data, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        var config = dev.stockade.server.config.ServerConfig.defaults(data).withApiKey(dev.stockade.conformance.TestServer.KEY);
+        RawClient.Box box;
+        Requested b;
+        var first = dev.stockade.server.StockadeServer.start(config);
+        try {
+            RawClient one = new RawClient(first.url(), dev.stockade.conformance.TestServer.KEY);
+            b = request(one, Map.of("name", "it-restart"));
+            start(one, b, Map.of("fromTemplate", "base", "steps", List.of(step("ENV", "A", "kept"), step("USER", "root"))));
+            assertEquals("ready", waitFor(one, b).get("status").asText());
+            box = one.create(Map.of("templateID", "it-restart", "timeout", 120));
+        } finally {
+            assertEquals(1, first.stopLeavingSandboxes(5));
+        }
+        try (var next = dev.stockade.server.StockadeServer.start(config)) {
+            RawClient two = new RawClient(next.url(), dev.stockade.conformance.TestServer.KEY);
+            assertEquals("kept root\n", two.run(box, "echo $A $(whoami)").stdout(), "taken over with its template's env and user");
+            two.kill(box);
+            assertEquals("ready", status(two, b, "").get("status").asText());
+            assertTrue(status(two, b, "").get("logEntries").size() > 0, "the log is kept with the build");
+            assertEquals(200, two.call("GET", "/templates/aliases/it-restart", null).status());
+            RawClient.Box again = two.create(Map.of("templateID", "it-restart", "timeout", 60));
+            assertEquals("kept\n", two.run(again, "echo $A").stdout());
+            two.kill(again);
+        }
+        dev.stockade.conformance.TestServer.assertNoLeaks(data);
+        dev.stockade.conformance.TestServer.deleteTree(data);
+    }
+
     private static int put(String url, byte[] body) {
         try {
             // As the SDK: no API key, no Content-Type, a fixed Content-Length.
