@@ -123,6 +123,49 @@ class OpenApiContractIT {
                 assertTrue(r.body().contains("\"pause\"") && r.body().contains("\"snapshot\""), r.body());
                 return r;
             }));
+            // E2B's Template API (issue 17): request, upload, start, poll until ready, then its names.
+            String[] tpl = new String[2];
+            String hash = "ab".repeat(32);
+            String[] uploadUrl = new String[1];
+            calls.put("requestTemplateBuild", new Call("post", "/v3/templates", b -> {
+                RawClient.Response r = c.call("POST", "/v3/templates", Map.of("name", "contract-tpl:v1"));
+                tpl[0] = r.json().get("templateID").asText();
+                tpl[1] = r.json().get("buildID").asText();
+                return r;
+            }));
+            calls.put("templateFilesUpload", new Call("get", "/templates/{templateID}/files/{hash}", b -> {
+                RawClient.Response r = c.call("GET", "/templates/" + tpl[0] + "/files/" + hash, null);
+                uploadUrl[0] = r.json().get("url").asText();
+                return r;
+            }));
+            calls.put("templateFilesPut", new Call("put", "/templates/{templateID}/files/{hash}",
+                    b -> c.call("PUT", uploadUrl[0], new byte[] {1, 2, 3}, Map.of("Content-Type", "application/octet-stream"))));
+            calls.put("startTemplateBuild", new Call("post", "/v2/templates/{templateID}/builds/{buildID}",
+                    b -> c.call("POST", "/v2/templates/" + tpl[0] + "/builds/" + tpl[1], Map.of("fromTemplate", "base",
+                            "steps", List.of(Map.of("type", "ENV", "args", List.of("A", "1")))))));
+            calls.put("templateBuildStatus", new Call("get", "/templates/{templateID}/builds/{buildID}/status", b -> {
+                RawClient.Response r = c.call("GET", "/templates/" + tpl[0] + "/builds/" + tpl[1] + "/status", null);
+                for (int i = 0; i < 100 && !r.json().path("status").asText().equals("ready"); i++) {
+                    try {
+                        Thread.sleep(50);
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    r = c.call("GET", "/templates/" + tpl[0] + "/builds/" + tpl[1] + "/status", null);
+                }
+                assertEquals("ready", r.json().path("status").asText(), r.body());
+                return r;
+            }));
+            calls.put("templateAlias", new Call("get", "/templates/aliases/{alias}",
+                    b -> c.call("GET", "/templates/aliases/contract-tpl", null)));
+            calls.put("assignTemplateTags", new Call("post", "/templates/tags",
+                    b -> c.call("POST", "/templates/tags", Map.of("target", "contract-tpl:v1", "tags", List.of("prod")))));
+            calls.put("templateTags", new Call("get", "/templates/{templateID}/tags",
+                    b -> c.call("GET", "/templates/" + tpl[0] + "/tags", null)));
+            calls.put("deleteTemplateTags", new Call("delete", "/templates/tags",
+                    b -> c.call("DELETE", "/templates/tags", Map.of("name", "contract-tpl", "tags", List.of("prod")))));
+            calls.put("listTemplates", new Call("get", "/templates", b -> c.call("GET", "/templates", null)));
+            calls.put("listTemplatesV2", new Call("get", "/v2/templates", b -> c.call("GET", "/v2/templates", null)));
             calls.put("deleteSnapshot", new Call("delete", "/templates/{templateID}",
                     b -> c.call("DELETE", "/templates/" + snapshot[0], null)));
             calls.put("pauseSandbox", new Call("post", "/sandboxes/{sandboxID}/pause", b -> {

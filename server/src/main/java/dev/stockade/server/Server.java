@@ -60,10 +60,13 @@ final class Server {
     private final PackageIndex index;
 
     private final Store store;
+    private final dev.stockade.server.templates.Templates templates;
 
     private Server(ServerConfig config, org.eclipse.jetty.server.Server http, ServerConnector connector, SandboxManager manager, ExecutorService executor, String apiKey,
-                   FileChannel lock, EgressProxy egress, PackageIndex index, Store store) {
+                   FileChannel lock, EgressProxy egress, PackageIndex index, Store store,
+                   dev.stockade.server.templates.Templates templates) {
         this.store = store;
+        this.templates = templates;
         this.lock = lock;
         this.egress = egress;
         this.index = index;
@@ -84,6 +87,7 @@ final class Server {
         EgressProxy egress = null;
         PackageIndex index = null;
         Store store = null;
+        dev.stockade.server.templates.Templates templates = null;
         org.eclipse.jetty.server.Server http = null;
         try {
             Path data = config.dataDir();
@@ -112,11 +116,14 @@ final class Server {
             connector.setHost(config.host());
             connector.setPort(config.port());
             connector.open();
-            manager = new SandboxManager(config, runtimes, agent, egress, sockets, store, data.resolve("snapshots"), quotas);
+            templates = dev.stockade.server.templates.Templates.open(store, data);
+            manager = new SandboxManager(config, runtimes, agent, egress, sockets, store, data.resolve("snapshots"), quotas,
+                    templates.store());
             ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
-            http.setHandler(new GracefulHandler(new Router(executor, json, manager, tenancy, quotas, audit, index.policy())));
+            http.setHandler(new GracefulHandler(new Router(executor, json, manager, tenancy, quotas, audit, index.policy(),
+                    templates)));
             http.start();
-            return new Server(config, http, connector, manager, executor, key, lock, egress, index, store);
+            return new Server(config, http, connector, manager, executor, key, lock, egress, index, store, templates);
         } catch (Exception e) {
             // Undo in reverse, leaving the sandboxes (those taken over from an earlier run, recorded)
             // for the next start: a failed start must not destroy what it never served.
@@ -132,6 +139,7 @@ final class Server {
             if (manager != null) manager.detach();
             if (egress != null) egress.close();
             if (index != null) index.close();
+            if (templates != null) templates.close();
             if (store != null) store.close();
             if (lock != null) {
                 try {
@@ -163,6 +171,10 @@ final class Server {
         hc.setRequestHeaderSize(RequestBounds.MAX_HEADER_BLOCK);
         hc.setSendServerVersion(false);
         hc.setSendXPoweredBy(false);
+        // E2B's SDKs percent-encode path parameters: a template name "team/alias" arrives as
+        // team%2Falias, which Jetty refuses by default; the router matches raw segments and decodes them.
+        hc.setUriCompliance(org.eclipse.jetty.http.UriCompliance.DEFAULT.with("stockade-e2b",
+                org.eclipse.jetty.http.UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
         ServerConnector connector = new ServerConnector(http, new HttpConnectionFactory(hc));
         connector.setAcceptQueueSize(512);
         // Every command streams several small frames, each flushed at once: with Nagle's algorithm
@@ -322,6 +334,8 @@ final class Server {
             egress.close();
             index.close();
             executor.shutdownNow();
+            // A build still running is left building: the next start marks it failed.
+            templates.close();
             store.close();
             try {
                 lock.close();

@@ -12,9 +12,10 @@ record EnvdContext(Sandbox sandbox, String user) {
 
     /**
      * The user from E2B's header {@code Authorization: Basic base64(user:)}; the E2B SDKs send it
-     * to choose who runs a command. Only the sandbox's own users exist: "user" and "root".
+     * to choose who runs a command. Only the sandbox's own users exist: "user" and "root". None given:
+     * {@code fallback} (a built template's USER), else {@link #DEFAULT_USER}.
      */
-    static String userFrom(String authorization, String queryUser) {
+    static String userFrom(String authorization, String queryUser, String fallback) {
         String user = null;
         if (queryUser != null && !queryUser.isEmpty()) {
             user = queryUser;
@@ -27,7 +28,7 @@ record EnvdContext(Sandbox sandbox, String user) {
                 throw StockadeError.invalid("the Authorization header is not valid Basic credentials");
             }
         }
-        if (user == null || user.isEmpty()) return DEFAULT_USER;
+        if (user == null || user.isEmpty()) return fallback != null ? fallback : DEFAULT_USER;
         String u = user.toLowerCase(Locale.ROOT);
         if (!u.equals("user") && !u.equals("root")) {
             // envd answers an unknown user with unauthenticated / 401 (docs/e2b-wire.md §2, §8).

@@ -73,6 +73,21 @@ record PathTemplate(String text, List<String> segments) {
         return true;
     }
 
+    /**
+     * Of two overlapping templates, whether this one takes a path both fit: at the first segment
+     * where one has a literal and the other a parameter, the literal wins
+     * ({@code /templates/tags} before {@code /templates/{templateID}}). False for both when no
+     * segment tells them apart (the same shape: a real ambiguity).
+     */
+    boolean precedes(PathTemplate other) {
+        for (int i = 0; i < segments.size() && i < other.segments.size(); i++) {
+            boolean a = isParam(segments.get(i));
+            boolean b = isParam(other.segments.get(i));
+            if (a != b) return !a;
+        }
+        return false;
+    }
+
     private static boolean isParam(String segment) {
         return segment.startsWith("{");
     }

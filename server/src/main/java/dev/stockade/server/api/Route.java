@@ -24,6 +24,7 @@ record Route(String method, PathTemplate path, Plane plane, String action, Handl
         boolean fits = switch (handler) {
             case Open o -> plane == Plane.CONTROL;
             case Control c -> plane == Plane.CONTROL;
+            case Capability c -> plane == Plane.CONTROL;
             case Probe p -> plane == Plane.FILES || plane == Plane.CODE;
             case Envd e -> plane == Plane.CONNECT || plane == Plane.FILES;
             case Code c -> plane == Plane.CODE;
@@ -64,7 +65,7 @@ record Route(String method, PathTemplate path, Plane plane, String action, Handl
     }
 
     /** What a route runs; sealed, so the router's dispatch is an exhaustive switch. */
-    sealed interface Handler permits Open, Control, Probe, Envd, Code {}
+    sealed interface Handler permits Open, Control, Capability, Probe, Envd, Code {}
 
     /** No credential, never audited: the control plane's liveness. */
     @FunctionalInterface
@@ -78,6 +79,15 @@ record Route(String method, PathTemplate path, Plane plane, String action, Handl
      */
     @FunctionalInterface
     non-sealed interface Control extends Handler {
+        void handle(Request r, Params params) throws IOException;
+    }
+
+    /**
+     * Control plane without an API key: the URL carries its own capability (a signature the server
+     * made, like a presigned upload URL), which the handler checks before anything else. Audited.
+     */
+    @FunctionalInterface
+    non-sealed interface Capability extends Handler {
         void handle(Request r, Params params) throws IOException;
     }
 

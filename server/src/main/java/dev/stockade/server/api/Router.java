@@ -48,13 +48,14 @@ public final class Router extends Handler.Abstract.NonBlocking {
     private final Executor requests;
 
     public Router(Executor requests, ObjectMapper json, SandboxManager manager, Tenancy tenancy, QuotaGate quotas, AuditLog audit,
-                  dev.stockade.server.packages.PackagePolicy packagePolicy) {
+                  dev.stockade.server.packages.PackagePolicy packagePolicy, dev.stockade.server.templates.Templates templates) {
         this.requests = requests;
         this.json = json;
         this.manager = manager;
         this.tenancy = tenancy;
         this.audit = audit;
-        this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy));
+        this.routes = new Routes(Routes.Endpoints.of(manager, quotas, new TenantAdmin(tenancy), quotas, audit, packagePolicy,
+                templates));
         this.signedUrls = new SignedFileUrls(manager, java.time.Clock.systemUTC());
     }
 
@@ -106,6 +107,10 @@ public final class Router extends Handler.Abstract.NonBlocking {
                 open.handle(r);
                 return;
             }
+            if (handler instanceof Route.Capability signedUrl && found instanceof Routes.Found f) {
+                signedUrl.handle(r, f.params());
+                return;
+            }
             if (plane == Plane.CONTROL) {
                 ApiKey key = tenancy.authenticate(r.header("X-API-Key"));
                 if (key == null) throw unauthenticated("a valid X-API-Key header is required");
@@ -148,7 +153,7 @@ public final class Router extends Handler.Abstract.NonBlocking {
                 target = authorize(r, sandboxId, ENVD_TOKENS);
             }
             EnvdContext ctx = new EnvdContext(target, EnvdContext.userFrom(
-                    authorization, plane == Plane.FILES ? r.query().get("username") : null));
+                    authorization, plane == Plane.FILES ? r.query().get("username") : null, target.defaultUser()));
             if (plane == Plane.CONNECT && !r.method().equals("POST")) throw StockadeError.invalid("Connect RPCs are POST requests");
             ((Route.Envd) routeOf(found, r, plane).route().handler()).handle(r, ctx);
         } catch (StockadeError e) {

@@ -28,13 +28,14 @@ public final class Routes {
     /** The endpoint groups the handlers call; the table reaches them only when a route runs. */
     record Endpoints(SandboxLifecycleApi lifecycle, SandboxListApi lists, SnapshotsApi snapshots, EgressApi egress,
                      PackagesApi packages, AdminApi admin, ProcessRpc process, FilesystemRpc filesystem, FilesHttp files,
-                     CodeInterpreterApi code) {
+                     CodeInterpreterApi code, TemplatesApi templates) {
         static Endpoints of(SandboxManager manager, Admission admission, TenantAdmin tenants,
-                            dev.stockade.server.tenancy.QuotaGate quotas, AuditLog audit, PackagePolicy packagePolicy) {
+                            dev.stockade.server.tenancy.QuotaGate quotas, AuditLog audit, PackagePolicy packagePolicy,
+                            dev.stockade.server.templates.Templates templates) {
             return new Endpoints(new SandboxLifecycleApi(manager, admission), new SandboxListApi(manager),
                     new SnapshotsApi(manager), new EgressApi(manager), new PackagesApi(manager, packagePolicy),
                     new AdminApi(tenants, quotas, audit), new ProcessRpc(), new FilesystemRpc(), new FilesHttp(manager::diskFree),
-                    new CodeInterpreterApi());
+                    new CodeInterpreterApi(), new TemplatesApi(templates, java.time.Clock.systemUTC()));
         }
     }
 
@@ -45,13 +46,20 @@ public final class Routes {
         this.all = table(endpoints);
         for (Plane p : Plane.values()) byPlane.put(p, new ArrayList<>());
         for (Route r : all) {
-            for (Route other : byPlane.get(r.plane())) {
-                if (other.method().equals(r.method()) && other.path().overlaps(r.path())) {
+            List<Route> plane = byPlane.get(r.plane());
+            int at = plane.size();
+            for (int i = 0; i < plane.size(); i++) {
+                Route other = plane.get(i);
+                if (!other.path().overlaps(r.path())) continue;
+                // A literal segment where the other has a parameter takes the paths both fit (found first).
+                if (r.path().precedes(other.path())) {
+                    at = Math.min(at, i);
+                } else if (!other.path().precedes(r.path()) && other.method().equals(r.method())) {
                     throw new IllegalStateException("routes " + other.method() + " " + other.path() + " and " + r.path()
                             + " on the " + r.plane() + " plane would match the same requests");
                 }
             }
-            byPlane.get(r.plane()).add(r);
+            plane.add(at, r);
         }
     }
 
@@ -75,7 +83,23 @@ public final class Routes {
                 // ---- control plane: snapshots (a snapshot is a template of its tenant) ----
                 control("POST", "/sandboxes/{sandboxID}/snapshots", "snapshot.create", (r, p) -> e.snapshots().create(r, p)),
                 control("GET", "/snapshots", "snapshot.list", (r, p) -> e.snapshots().list(r, p)),
-                control("DELETE", "/templates/{templateID}", "snapshot.delete", (r, p) -> e.snapshots().delete(r, p)),
+                // A template of the Template API (its id or alias), else a snapshot (E2B's deleteSnapshot).
+                control("DELETE", "/templates/{templateID}", "template.delete", (r, p) -> {
+                    if (!e.templates().delete(r, p)) e.snapshots().delete(r, p);
+                }),
+                // ---- control plane: E2B's Template API (issue 17) ----
+                control("POST", "/v3/templates", "template.build", (r, p) -> e.templates().requestBuild(r, p)),
+                control("GET", "/templates/{templateID}/files/{hash}", "template.files", (r, p) -> e.templates().filesUrl(r, p)),
+                new Route("PUT", "/templates/{templateID}/files/{hash}", Plane.CONTROL, "template.upload",
+                        (Route.Capability) (r, p) -> e.templates().upload(r, p)),
+                control("POST", "/v2/templates/{templateID}/builds/{buildID}", "template.start", (r, p) -> e.templates().startBuild(r, p)),
+                control("GET", "/templates/{templateID}/builds/{buildID}/status", "template.status", (r, p) -> e.templates().status(r, p)),
+                control("GET", "/templates/aliases/{alias}", "template.alias", (r, p) -> e.templates().alias(r, p)),
+                control("POST", "/templates/tags", "template.tag", (r, p) -> e.templates().assignTags(r, p)),
+                control("DELETE", "/templates/tags", "template.untag", (r, p) -> e.templates().removeTags(r, p)),
+                control("GET", "/templates/{templateID}/tags", "template.tags", (r, p) -> e.templates().tags(r, p)),
+                control("GET", "/templates", "template.list", (r, p) -> e.templates().list(r, p)),
+                control("GET", "/v2/templates", "template.list", (r, p) -> e.templates().list(r, p)),
                 // ---- control plane: Stockade's extensions ----
                 control("GET", "/runtimes", "runtime.list", (r, p) -> e.lists().runtimes(r, p)),
                 control("PUT", "/sandboxes/{sandboxID}/network", "network.policy", (r, p) -> handled(e.egress().handle(r))),

@@ -17,10 +17,12 @@ import java.util.Map;
  * @param seed the snapshot whose files it starts with, or null
  * @param processEnv envVars plus each secret's placeholder under the secret's name
  * @param idleTimeoutSeconds the idle policy (0: off)
+ * @param defaultUser the user commands run as when they name none: a built template's (its USER), else null ("user")
  */
 record CreatePlan(String templateId, String alias, String runtime, Snapshots.Snapshot seed, int timeoutSeconds,
                   int idleTimeoutSeconds, Limits limits, Map<String, String> metadata, Map<String, String> processEnv,
-                  NetworkPolicy network, List<SecretBinding> secrets, boolean autoPause) {
+                  NetworkPolicy network, List<SecretBinding> secrets, boolean autoPause,
+                  String defaultUser) {
     CreatePlan {
         metadata = Map.copyOf(metadata);
         processEnv = Map.copyOf(processEnv);

@@ -66,6 +66,7 @@ final class CreatePolicy {
     private final Catalog runtimes;
     private final boolean egress;
     private final Seeds seeds;
+    private final TemplateCatalog templates;
     private final RandomGenerator random;
 
     /**
@@ -73,10 +74,17 @@ final class CreatePolicy {
      * @param random makes the secrets' placeholders (a SecureRandom in the server)
      */
     CreatePolicy(ServerConfig config, Catalog runtimes, boolean egress, Seeds seeds, RandomGenerator random) {
+        this(config, runtimes, egress, seeds, TemplateCatalog.NONE, random);
+    }
+
+    /** @param templates the tenants' built templates (issue 17): a name neither built in nor a snapshot's is looked up there */
+    CreatePolicy(ServerConfig config, Catalog runtimes, boolean egress, Seeds seeds, TemplateCatalog templates,
+                 RandomGenerator random) {
         this.config = config;
         this.runtimes = runtimes;
         this.egress = egress;
         this.seeds = seeds;
+        this.templates = templates;
         this.random = random;
     }
 
@@ -91,11 +99,19 @@ final class CreatePolicy {
                     + " GET /runtimes lists them");
         }
         String runtimeName = req.runtime() == null ? runtimes.defaultName() : req.runtime();
+        // A built template runs on its built-in base with its build's environment; a snapshot of the
+        // same name was there first and keeps the name.
+        TemplateCatalog.Resolved built = null;
+        if (!TemplateCatalog.isBuiltIn(templateName) && seeds.find(owner, templateName) == null) {
+            built = templates.resolve(owner, templateName);
+            if (built != null) templateName = built.base();
+        }
         if (templateName.endsWith(Runtimes.HARDENED_SUFFIX)) {
             templateName = templateName.substring(0, templateName.length() - Runtimes.HARDENED_SUFFIX.length());
             if (req.runtime() != null && !req.runtime().equals(Runtimes.HARDENED)) {
                 throw StockadeError.invalid("template '" + req.template() + "' asks for the hardened tier ("
-                        + Runtimes.HARDENED + ") but the request names runtime '" + req.runtime() + "': ask for one of them");
+                        + Runtimes.HARDENED + ")" + (built == null ? "" : " (it was built on " + built.base() + ")")
+                        + " but the request names runtime '" + req.runtime() + "': ask for one of them");
             }
             runtimeName = Runtimes.HARDENED;
         }
@@ -105,7 +121,8 @@ final class CreatePolicy {
             if (seed == null) {
                 throw StockadeError.invalid("template '" + req.template() + "' does not exist on this server: the templates are "
                         + String.join(", ", DEFAULT_TEMPLATE_NAMES.stream().sorted().toList())
-                        + " (each may carry -hardened), or the id or name of one of your snapshots.");
+                        + " (each may carry -hardened), the id or name of one of your snapshots, or the alias[:tag] or id"
+                        + " of one of your ready templates.");
             }
         }
         Set<String> capabilities = runtimes.capabilities(runtimeName);
@@ -138,12 +155,17 @@ final class CreatePolicy {
             throw StockadeError.invalid("snapshot " + seed.id() + " holds " + (seed.bytes() >> 20) + " MiB of files, more"
                     + " than 90% of limits.diskMB " + limits.diskMB() + ": ask for a larger disk");
         }
-        Map<String, String> processEnv = new LinkedHashMap<>(req.envVars());
+        Map<String, String> processEnv = new LinkedHashMap<>(built == null ? Map.of() : built.env());
+        processEnv.putAll(req.envVars());
         for (SecretBinding s : secrets) processEnv.put(s.name(), s.placeholder());
-        String alias = seed == null ? templateName : (seed.name() != null ? seed.name() : seed.id());
-        return new CreatePlan(req.template() == null ? "base" : req.template(), alias, runtimeName, seed, timeout,
+        if (processEnv.size() > 512) throw StockadeError.invalid("the template's env and envVars hold " + processEnv.size()
+                + " variables together; at most 512");
+        String alias = built != null ? built.alias() : seed == null ? templateName : (seed.name() != null ? seed.name() : seed.id());
+        String templateId = built != null ? built.templateId() : req.template() == null ? "base" : req.template();
+        return new CreatePlan(templateId, alias, runtimeName, seed, timeout,
                 req.idleTimeoutSeconds() == null ? 0 : req.idleTimeoutSeconds(), limits, req.metadata(), processEnv,
-                network, secrets, req.autoPause());
+                network, secrets, req.autoPause(),
+                built == null ? null : built.user());
     }
 
     /** INVALID_ARGUMENT unless the runtime has {@code capability}; the message says what cannot be done. */

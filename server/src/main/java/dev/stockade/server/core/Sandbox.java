@@ -24,7 +24,8 @@ public final class Sandbox {
      */
     record Facts(String id, String templateId, String alias, String runtime, Map<String, String> metadata,
                  Map<String, String> processEnv, List<SecretBinding> secrets, Limits limits, Instant startedAt,
-                 String accessToken, long uidBase, boolean autoPause, int idleTimeoutSeconds, String seededFrom) {
+                 String accessToken, long uidBase, boolean autoPause, int idleTimeoutSeconds, String seededFrom,
+                 String defaultUser) {
         Facts {
             metadata = Map.copyOf(metadata);
             processEnv = Map.copyOf(processEnv);
@@ -228,6 +229,11 @@ public final class Sandbox {
     }
 
     /** The snapshot it started from (its files only), or null. */
+    /** The user commands and file calls act as when they name none: a built template's USER, else null ("user"). */
+    public String defaultUser() {
+        return facts.defaultUser();
+    }
+
     public String seededFrom() {
         return facts.seededFrom();
     }

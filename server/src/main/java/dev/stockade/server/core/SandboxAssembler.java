@@ -207,7 +207,7 @@ final class SandboxAssembler implements SandboxPool.Starter {
         Instant now = Instant.now().truncatedTo(ChronoUnit.MILLIS);
         var facts = new Sandbox.Facts(p.id(), plan.templateId(), plan.alias(), p.tier().name(), plan.metadata(),
                 plan.processEnv(), plan.secrets(), plan.limits(), now, table.newToken(), p.uidBase(), plan.autoPause(),
-                plan.idleTimeoutSeconds(), plan.seed() == null ? null : plan.seed().id());
+                plan.idleTimeoutSeconds(), plan.seed() == null ? null : plan.seed().id(), plan.defaultUser());
         return assemble(p, facts, owner, now.plusSeconds(plan.timeoutSeconds()));
     }
 

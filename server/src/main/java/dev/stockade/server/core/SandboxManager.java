@@ -68,12 +68,18 @@ public final class SandboxManager implements AutoCloseable {
      */
     public SandboxManager(ServerConfig config, Runtimes runtimes, Path agentDir, EgressProxy egress, Path egressSockets,
                           Store store, Path snapshotsDir, Admission quotas) {
+        this(config, runtimes, agentDir, egress, egressSockets, store, snapshotsDir, quotas, TemplateCatalog.NONE);
+    }
+
+    /** @param templates the tenants' templates built through the Template API (issue 17) */
+    public SandboxManager(ServerConfig config, Runtimes runtimes, Path agentDir, EgressProxy egress, Path egressSockets,
+                          Store store, Path snapshotsDir, Admission quotas, TemplateCatalog templates) {
         this.runtimes = runtimes;
         this.registry = new SandboxRegistry(store);
         this.snapshots = store == null || snapshotsDir == null ? null : new Snapshots(store, snapshotsDir);
         this.egress = new EgressDirs(egress, egressSockets);
         this.policy = new CreatePolicy(config, CreatePolicy.Catalog.of(runtimes), egress != null,
-                snapshots == null ? (owner, name) -> null : snapshots::find, new SecureRandom());
+                snapshots == null ? (owner, name) -> null : snapshots::find, templates, new SecureRandom());
         this.assembler = new SandboxAssembler(table, this.egress, agentDir, config.defaultLimits(), config.outputBytesPerSecond(),
                 config.concurrentStarts());
         new Recovery(registry, runtimes, table, assembler, this.egress, quotas).run();

@@ -148,6 +148,7 @@ final class SandboxRegistry {
         n.put("autoPause", sb.autoPause());
         n.put("idleTimeoutSeconds", sb.idleTimeoutSeconds());
         if (sb.seededFrom() != null) n.put("seededFrom", sb.seededFrom());
+        if (sb.defaultUser() != null) n.put("defaultUser", sb.defaultUser());
         Limits l = sb.limits();
         ObjectNode limits = n.putObject("limits");
         limits.put("memoryMB", l.memoryMB());
@@ -210,7 +211,8 @@ final class SandboxRegistry {
         var facts = new Sandbox.Facts(id, n.get("templateId").asText(), n.get("alias").asText(), n.get("runtime").asText(),
                 strings(n.path("metadata")), strings(n.path("processEnv")), secrets, limits, started, token,
                 n.get("uidBase").asLong(), n.path("autoPause").asBoolean(), n.path("idleTimeoutSeconds").asInt(0),
-                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null);
+                n.hasNonNull("seededFrom") ? n.get("seededFrom").asText() : null,
+                n.hasNonNull("defaultUser") ? n.get("defaultUser").asText() : null);
         return new Row(facts, tenant, slot, end, pausedLeft, network);
     }
 

@@ -45,7 +45,7 @@ import org.sqlite.SQLiteConfig;
 public final class Store implements AutoCloseable {
     /** The file name inside the data directory. */
     public static final String FILE = "stockade.db";
-    private static final int SCHEMA_VERSION = 3;
+    private static final int SCHEMA_VERSION = 4;
 
     private final Path file;
     private final Connection writer;
@@ -164,6 +164,7 @@ public final class Store implements AutoCloseable {
                               bytes INTEGER NOT NULL,
                               UNIQUE (tenant, name))""");
                 }
+                if (version < 4) createVersion4(s);
                 s.execute("PRAGMA user_version=" + SCHEMA_VERSION);
                 c.commit();
             } catch (SQLException | RuntimeException e) {
@@ -173,6 +174,41 @@ public final class Store implements AutoCloseable {
                 c.setAutoCommit(true);
             }
         }
+    }
+
+    /**
+     * Templates built through E2B's Template API (issue 17): a tenant's template under an alias, its
+     * builds (the start request, the resulting config, why it failed, its log) and its tags (a tag
+     * names one ready build; {@code default} is what an alias without a tag means).
+     */
+    private static void createVersion4(Statement s) throws SQLException {
+        s.execute("""
+                CREATE TABLE templates (
+                  id TEXT PRIMARY KEY,
+                  tenant TEXT NOT NULL,
+                  alias TEXT NOT NULL,
+                  created_ms INTEGER NOT NULL,
+                  UNIQUE (tenant, alias))""");
+        s.execute("""
+                CREATE TABLE template_builds (
+                  id TEXT PRIMARY KEY,
+                  template TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+                  status TEXT NOT NULL CHECK (status IN ('waiting', 'building', 'ready', 'error')),
+                  tags TEXT NOT NULL,
+                  request TEXT,
+                  config TEXT,
+                  reason TEXT,
+                  log TEXT,
+                  created_ms INTEGER NOT NULL,
+                  finished_ms INTEGER)""");
+        s.execute("CREATE INDEX template_builds_template ON template_builds(template, created_ms)");
+        s.execute("""
+                CREATE TABLE template_tags (
+                  template TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+                  tag TEXT NOT NULL,
+                  build TEXT NOT NULL REFERENCES template_builds(id) ON DELETE CASCADE,
+                  created_ms INTEGER NOT NULL,
+                  PRIMARY KEY (template, tag))""");
     }
 
     private static void createVersion1(Statement s) throws SQLException {

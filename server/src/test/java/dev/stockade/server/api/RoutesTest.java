@@ -34,7 +34,14 @@ class RoutesTest {
             CONTROL | POST   | /sandboxes/sb1/pause                 | sandbox.pause
             CONTROL | POST   | /sandboxes/sb1/snapshots             | snapshot.create
             CONTROL | GET    | /snapshots                           | snapshot.list
-            CONTROL | DELETE | /templates/snap1                     | snapshot.delete
+            CONTROL | DELETE | /templates/snap1                     | template.delete
+            CONTROL | DELETE | /templates/tags                      | template.untag
+            CONTROL | POST   | /templates/tags                      | template.tag
+            CONTROL | GET    | /templates/aliases/tags              | template.alias
+            CONTROL | GET    | /templates/tpl1/tags                 | template.tags
+            CONTROL | PUT    | /templates/tpl1/files/h1             | template.upload
+            CONTROL | GET    | /templates/tpl1/files/h1             | template.files
+            CONTROL | POST   | /v2/templates/tpl1/builds/b1         | template.start
             CONTROL | PUT    | /sandboxes/sb1/network               | network.policy
             CONTROL | GET    | /sandboxes/sb1/network               | network.read
             CONTROL | GET    | /sandboxes/sb1/network/log           | network.log

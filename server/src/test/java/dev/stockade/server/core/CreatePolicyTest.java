@@ -176,7 +176,8 @@ class CreatePolicyTest {
         StockadeError e = assertThrows(StockadeError.class,
                 () -> policy(true).plan(req().template("mine-hardened").build(), "other", 0));
         assertEquals("template 'mine-hardened' does not exist on this server: the templates are base, code-interpreter-v1,"
-                + " python (each may carry -hardened), or the id or name of one of your snapshots.", e.getMessage());
+                + " python (each may carry -hardened), the id or name of one of your snapshots, or the alias[:tag] or id of one"
+                + " of your ready templates.", e.getMessage());
         assertEquals("runtime runc cannot start sandboxes from snapshots (it lacks the 'snapshot' capability; GET /runtimes"
                 + " lists what each runtime supports)", invalid(req().template("mine").build()));
         assertEquals("snapshot snap-aaaaaaaaaaaaaaaaaaaa holds 15 MiB of files, more than 90% of limits.diskMB 16: ask for a"
@@ -387,5 +388,20 @@ class CreatePolicyTest {
         // ...and an unknown template before everything but the runtime's name.
         CreateRequest t = req().template("nope").timeout(0).build();
         assertTrue(invalid(t).startsWith("template 'nope' does not exist"));
+    }
+
+    @Test
+    void aBuiltTemplateOfTheOwnerRunsOnItsBaseWithItsEnvironmentUnderneathTheRequests() {
+        TemplateCatalog built = (owner, name) -> owner.equals("acme") && (name.equals("tpl") || name.equals("tpl:v1"))
+                ? new TemplateCatalog.Resolved("abcdefghij0123456789", "tpl", "base-hardened", Map.of("A", "1", "B", "2"),
+                "/srv", "root") : null;
+        CreatePolicy p = new CreatePolicy(config(false, 200), CATALOG, false, (o, n) -> null, built, new Random(1));
+        CreatePlan plan = p.plan(req().template("tpl:v1").env(Map.of("B", "mine")).build(), "acme", 0);
+        assertEquals("abcdefghij0123456789", plan.templateId());
+        assertEquals("tpl", plan.alias());
+        assertEquals("runsc", plan.runtime(), "built on base-hardened: the hardened tier");
+        assertEquals(Map.of("A", "1", "B", "mine"), plan.processEnv());
+        assertEquals("root", plan.defaultUser(), "the build's USER: commands that name no user run as it");
+        assertThrows(StockadeError.class, () -> p.plan(req().template("tpl").build(), "other", 0), "another tenant's is not found");
     }
 }

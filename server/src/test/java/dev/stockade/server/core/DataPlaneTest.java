@@ -115,7 +115,7 @@ class DataPlaneTest {
 
     private static Sandbox sandbox() {
         var facts = new Sandbox.Facts("sb1", "base", "base", "runc", Map.of(), Map.of(), List.of(),
-                new Limits(256, 1, 64, 512, 1, 60), Instant.now(), "token", 100_000, false, 0, null);
+                new Limits(256, 1, 64, 512, 1, 60), Instant.now(), "token", 100_000, false, 0, null, null);
         return new Sandbox(facts, new Sandbox.Owner("t", null), Instant.now().plusSeconds(300), null, 0, s -> java.util.Optional.empty(), OutputPace.UNPACED);
     }
 

@@ -123,7 +123,7 @@ class LifecycleTest {
         Runtimes runtimes = new Runtimes("runc", List.of(new Runtimes.Tier(frozen, null, null)), Map.of());
         SandboxTable table = new SandboxTable();
         var facts = new Sandbox.Facts(table.newId(), "base", "base", "runc", Map.of(), Map.of(), List.of(),
-                new Limits(512, 1.0, 256, 1024, 16, 300), Instant.now(), table.newToken(), 65536L, false, 0, null);
+                new Limits(512, 1.0, 256, 1024, 16, 300), Instant.now(), table.newToken(), 65536L, false, 0, null, null);
         Sandbox sb = new Sandbox(facts, new Sandbox.Owner("acme", () -> {}), Instant.now().plusSeconds(60), null, 0, s -> Optional.empty(), OutputPace.UNPACED);
         sb.running(null);
         Transitions transitions = new Transitions(runtimes, null, table, null);

@@ -26,7 +26,7 @@ class SandboxTableTest {
     private Sandbox sandbox(String tenant, Instant started) {
         int slot = table.claimSlot();
         var facts = new Sandbox.Facts(table.newId(), "base", "base", "runc", Map.of(), Map.of(), List.of(),
-                new Limits(512, 1.0, 256, 1024, 16, 300), started, table.newToken(), slot * 65536L, false, 0, null);
+                new Limits(512, 1.0, 256, 1024, 16, 300), started, table.newToken(), slot * 65536L, false, 0, null, null);
         return new Sandbox(facts, new Sandbox.Owner(tenant, () -> {}), started.plusSeconds(60), null, 0, s -> Optional.empty(), OutputPace.UNPACED);
     }
 
